@@ -1,0 +1,243 @@
+/**
+ * The one place that reads the environment. Everything else receives a validated, typed `PlatformConfig`.
+ * A bad value stops the node at start with a message naming the variable, rather than failing later on a
+ * code path that happens to touch it.
+ */
+import fs from "node:fs";
+import path from "node:path";
+
+export const PROJECT_ROOT = path.resolve(__dirname, "..");
+export const SERVICES_DIR = path.join(PROJECT_ROOT, "services");
+
+export type LogFormat = "pretty" | "json";
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace";
+export type TracingExporter = "console" | "jaeger" | "zipkin" | "none";
+export type NodeEnvironment = "development" | "production" | "test";
+
+export interface PlatformConfig {
+	env: NodeEnvironment;
+	nodeID?: string;
+	namespace: string;
+	/** nats://… when this node is part of a cluster; undefined for a single embedded node. */
+	transporter?: string;
+	/** redis://… for a shared cache; undefined for a per-node memory cache. */
+	cacher?: string;
+	/** postgres://…; undefined means "start the embedded PostgreSQL under dataDir". */
+	databaseUrl?: string;
+	dataDir: string;
+	embeddedPostgresPort: number;
+	/** Domains (folders of services/) this node runs. */
+	services: string[];
+	http: {
+		port: number;
+		host: string;
+		corsOrigins: string[] | "*";
+		bodyLimit: string;
+		trustProxy: boolean;
+	};
+	rateLimit: {
+		windowMs: number;
+		max: number;
+		/** Where counters live: redis when a Redis URL is known, so limits hold across gateway nodes. */
+		redisUrl?: string;
+	};
+	log: { level: LogLevel; format: LogFormat };
+	requestTimeoutMs: number;
+	/** Port of the small /healthz, /readyz, /metrics listener on nodes that don't run the gateway (0 = any free port). */
+	opsPort?: number;
+	tracing: { exporter: TracingExporter; endpoint?: string };
+	bootstrapAdmin?: { email: string; password: string };
+}
+
+export class ConfigError extends Error {
+	constructor(
+		readonly variable: string,
+		message: string,
+	) {
+		super(`Invalid configuration: ${variable} ${message}`);
+		this.name = "ConfigError";
+	}
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Every domain folder under services/, in a stable order. */
+export function availableDomains(): string[] {
+	return fs
+		.readdirSync(SERVICES_DIR, { withFileTypes: true })
+		.filter((entry) => entry.isDirectory())
+		.map((entry) => entry.name)
+		.sort();
+}
+
+function read(env: Env, name: string): string | undefined {
+	const value = env[name];
+	if (value === undefined) return undefined;
+	const trimmed = value.trim();
+	return trimmed === "" ? undefined : trimmed;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+	const value = read(env, name);
+	if (value === undefined) return fallback;
+	if (!(allowed as readonly string[]).includes(value)) {
+		throw new ConfigError(name, `must be one of ${allowed.join(", ")} (got "${value}")`);
+	}
+	return value as T;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+	const value = read(env, name);
+	if (value === undefined) return fallback;
+	if (!/^\d+$/.test(value)) throw new ConfigError(name, `must be a whole number (got "${value}")`);
+	const parsed = Number(value);
+	if (parsed < min || parsed > max) {
+		throw new ConfigError(name, `must be between ${min} and ${max} (got ${parsed})`);
+	}
+	return parsed;
+}
+
+function url(env: Env, name: string, protocols: readonly string[]): string | undefined {
+	const value = read(env, name);
+	if (value === undefined) return undefined;
+	let parsed: URL;
+	try {
+		parsed = new URL(value);
+	} catch {
+		throw new ConfigError(name, `must be a URL (got "${value}")`);
+	}
+	if (!protocols.includes(parsed.protocol)) {
+		throw new ConfigError(name, `must use ${protocols.join(" or ")} (got "${parsed.protocol}")`);
+	}
+	if (!parsed.hostname) throw new ConfigError(name, "must name a host");
+	return value;
+}
+
+function byteSize(env: Env, name: string, fallback: string): string {
+	const value = read(env, name) ?? fallback;
+	if (!/^\d+(b|kb|mb)?$/i.test(value)) {
+		throw new ConfigError(name, `must be a size such as 512kb or 1mb (got "${value}")`);
+	}
+	return value.toLowerCase();
+}
+
+function domains(env: Env): string[] {
+	const known = availableDomains();
+	const value = read(env, "SERVICES");
+	if (value === undefined || value === "*" || value === "all") return known;
+	const requested = [...new Set(value.split(",").map((item) => item.trim()).filter(Boolean))];
+	if (requested.length === 0) throw new ConfigError("SERVICES", "must list at least one domain");
+	const unknown = requested.filter((item) => !known.includes(item));
+	if (unknown.length > 0) {
+		throw new ConfigError("SERVICES", `names unknown domains: ${unknown.join(", ")} (known: ${known.join(", ")})`);
+	}
+	return requested;
+}
+
+function corsOrigins(env: Env): string[] | "*" {
+	const value = read(env, "CORS_ORIGINS");
+	if (value === undefined) return [];
+	if (value === "*") return "*";
+	const origins = value.split(",").map((item) => item.trim()).filter(Boolean);
+	for (const origin of origins) {
+		try {
+			const parsed = new URL(origin);
+			if (parsed.origin !== origin) throw new Error("not an origin");
+		} catch {
+			throw new ConfigError("CORS_ORIGINS", `must be * or a comma list of origins like https://app.example.com (got "${origin}")`);
+		}
+	}
+	return origins;
+}
+
+function bootstrapAdmin(env: Env): PlatformConfig["bootstrapAdmin"] {
+	const email = read(env, "BOOTSTRAP_ADMIN_EMAIL");
+	const password = read(env, "BOOTSTRAP_ADMIN_PASSWORD");
+	if (email === undefined && password === undefined) return undefined;
+	if (email === undefined) throw new ConfigError("BOOTSTRAP_ADMIN_EMAIL", "is required when BOOTSTRAP_ADMIN_PASSWORD is set");
+	if (password === undefined) throw new ConfigError("BOOTSTRAP_ADMIN_PASSWORD", "is required when BOOTSTRAP_ADMIN_EMAIL is set");
+	if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) throw new ConfigError("BOOTSTRAP_ADMIN_EMAIL", "must be an email address");
+	if (password.length < 10) throw new ConfigError("BOOTSTRAP_ADMIN_PASSWORD", "must be at least 10 characters");
+	return { email: email.toLowerCase(), password };
+}
+
+/** Parses and validates the environment; throws ConfigError naming the first bad variable. */
+export function loadConfig(env: Env = process.env): PlatformConfig {
+	const nodeEnv = oneOf(env, "NODE_ENV", ["development", "production", "test"] as const, "development");
+	const transporter = url(env, "TRANSPORTER", ["nats:", "tls:"]);
+	const cacher = url(env, "CACHER", ["redis:", "rediss:"]);
+	const databaseUrl = url(env, "DATABASE_URL", ["postgres:", "postgresql:"]);
+	const tracingExporter = oneOf(
+		env,
+		"TRACING_EXPORTER",
+		["console", "jaeger", "zipkin", "none"] as const,
+		nodeEnv === "development" ? "console" : "none",
+	);
+	const tracingEndpoint = url(env, "TRACING_ENDPOINT", ["http:", "https:"]);
+	if ((tracingExporter === "jaeger" || tracingExporter === "zipkin") && !tracingEndpoint) {
+		throw new ConfigError("TRACING_ENDPOINT", `is required when TRACING_EXPORTER is ${tracingExporter}`);
+	}
+	const namespace = read(env, "NAMESPACE") ?? "lattice";
+	if (!/^[a-z0-9][a-z0-9-]*$/i.test(namespace)) {
+		throw new ConfigError("NAMESPACE", "may hold letters, digits and dashes only");
+	}
+
+	return {
+		env: nodeEnv,
+		nodeID: read(env, "NODE_ID"),
+		namespace,
+		transporter,
+		cacher,
+		databaseUrl,
+		dataDir: path.resolve(read(env, "DATA_DIR") ?? path.join(PROJECT_ROOT, "data")),
+		embeddedPostgresPort: integer(env, "EMBEDDED_POSTGRES_PORT", 54329, 1, 65535),
+		services: domains(env),
+		http: {
+			port: integer(env, "PORT", 3000, 0, 65535),
+			host: read(env, "HOST") ?? "0.0.0.0",
+			corsOrigins: corsOrigins(env),
+			bodyLimit: byteSize(env, "BODY_LIMIT", "1mb"),
+			trustProxy: oneOf(env, "TRUST_PROXY", ["true", "false"] as const, "false") === "true",
+		},
+		rateLimit: {
+			windowMs: integer(env, "RATE_LIMIT_WINDOW_MS", 60_000, 1_000, 86_400_000),
+			max: integer(env, "RATE_LIMIT_MAX", 600, 1, 1_000_000),
+			redisUrl: url(env, "RATE_LIMIT_REDIS_URL", ["redis:", "rediss:"]) ?? cacher,
+		},
+		log: {
+			level: oneOf(env, "LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace"] as const, "info"),
+			format: oneOf(env, "LOG_FORMAT", ["pretty", "json"] as const, nodeEnv === "production" ? "json" : "pretty"),
+		},
+		requestTimeoutMs: integer(env, "REQUEST_TIMEOUT_MS", 10_000, 100, 600_000),
+		opsPort: read(env, "OPS_PORT") === "off" ? undefined : integer(env, "OPS_PORT", 3001, 0, 65535),
+		tracing: { exporter: tracingExporter, endpoint: tracingEndpoint },
+		bootstrapAdmin: bootstrapAdmin(env),
+	};
+}
+
+/**
+ * Rules that depend on which services the node turned out to run. A cluster node must not start its own
+ * embedded database: two nodes would each own a private copy of the data.
+ */
+export function assertDatabaseAvailable(config: PlatformConfig, nodeNeedsDatabase: boolean): void {
+	if (nodeNeedsDatabase && !config.databaseUrl && config.transporter) {
+		throw new ConfigError(
+			"DATABASE_URL",
+			"is required when TRANSPORTER is set and this node runs database-backed services: every node of a cluster must share one PostgreSQL",
+		);
+	}
+}
+
+/** ioredis options from a redis:// or rediss:// URL (Moleculer's Redis cacher takes options, not a URL). */
+export function redisOptionsFromUrl(value: string): Record<string, unknown> {
+	const parsed = new URL(value);
+	const database = parsed.pathname.replace(/^\//, "");
+	return {
+		host: parsed.hostname,
+		port: parsed.port ? Number(parsed.port) : 6379,
+		username: parsed.username ? decodeURIComponent(parsed.username) : undefined,
+		password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
+		db: database ? Number(database) : 0,
+		tls: parsed.protocol === "rediss:" ? {} : undefined,
+	};
+}

@@ -1,0 +1,98 @@
+/**
+ * One Lattice node: a broker, the services of the domains it runs, and the database they need. The same
+ * code starts the single embedded process, every role of a cluster, and the nodes that tests start.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { ServiceBroker, type BrokerOptions, type Service, type ServiceSchema } from "moleculer";
+import { assertDatabaseAvailable, SERVICES_DIR, type PlatformConfig } from "./config";
+import { startEmbeddedPostgres, type EmbeddedDatabase } from "./database";
+import { createBrokerOptions } from "../moleculer.config";
+import { usesDatabase } from "../mixins/db.mixin";
+import { startOpsServer, type OpsServer } from "./ops-server";
+
+export interface LatticeNode {
+	broker: ServiceBroker;
+	config: PlatformConfig;
+	/** Resolves the database URL, starting the embedded PostgreSQL when this node should have one. */
+	prepareDatabase(): Promise<void>;
+	start(): Promise<void>;
+	stop(): Promise<void>;
+}
+
+/** Service files of a domain: *.service.ts under tsx, *.service.js once compiled. */
+export function serviceFiles(domain: string): string[] {
+	const directory = path.join(SERVICES_DIR, domain);
+	const extension = __filename.endsWith(".js") ? ".service.js" : ".service.ts";
+	return fs
+		.readdirSync(directory)
+		.filter((file) => file.endsWith(extension))
+		.sort()
+		.map((file) => path.join(directory, file));
+}
+
+/**
+ * Services are imported rather than handed to broker.loadService (a bare require): the import goes
+ * through whichever loader runs this module (tsx, compiled JS, or the test runner), so a service shares
+ * module instances with everything else.
+ */
+async function loadDomainServices(broker: ServiceBroker, domains: string[]): Promise<void> {
+	for (const domain of domains) {
+		for (const file of serviceFiles(domain)) {
+			const module = (await import(file)) as { default?: ServiceSchema };
+			const schema = module.default;
+			if (!schema || typeof schema !== "object") throw new Error(`${file} has no default export of a service schema`);
+			broker.createService(schema);
+		}
+	}
+}
+
+export async function createNode(config: PlatformConfig, overrides: Partial<BrokerOptions> = {}): Promise<LatticeNode> {
+	const broker = new ServiceBroker({ ...createBrokerOptions(config), ...overrides });
+	// The runtime config travels with the broker so services read validated values, never the environment.
+	(broker as ServiceBroker & { platformConfig?: PlatformConfig }).platformConfig = config;
+	await loadDomainServices(broker, config.services);
+
+	let embedded: EmbeddedDatabase | undefined;
+	let ops: OpsServer | undefined;
+	const services = broker.services as Service[];
+	const needsDatabase = services.some(usesDatabase);
+
+	const prepareDatabase = async () => {
+		assertDatabaseAvailable(config, needsDatabase);
+		const platform = broker.options.platform ?? {};
+		broker.options.platform = platform;
+		// A single embedded node always gets its database (readiness reports it, later domains expect it);
+		// a cluster node has none of its own (assertDatabaseAvailable refused the case where it needs one).
+		if (!platform.databaseUrl && !config.transporter && !embedded) {
+			embedded = await startEmbeddedPostgres(config.dataDir, config.embeddedPostgresPort, broker.getLogger("embedded-postgres"));
+			platform.databaseUrl = embedded.url;
+		}
+	};
+
+	return {
+		broker,
+		config,
+		prepareDatabase,
+		async start() {
+			await prepareDatabase();
+			await broker.start();
+			// Nodes without the gateway still answer probes and scrapes, on their own small listener.
+			if (!config.services.includes("gateway") && config.opsPort !== undefined) {
+				ops = await startOpsServer(broker, config, config.opsPort);
+			}
+		},
+		async stop() {
+			await ops?.close();
+			if (broker.started) await broker.stop();
+			await embedded?.stop();
+			embedded = undefined;
+		},
+	};
+}
+
+export function platformConfigOf(broker: ServiceBroker): PlatformConfig {
+	const config = (broker as ServiceBroker & { platformConfig?: PlatformConfig }).platformConfig;
+	if (!config) throw new Error("This broker was not created by createNode()");
+	return config;
+}

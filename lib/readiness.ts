@@ -1,0 +1,89 @@
+/**
+ * Readiness of a node: each dependency it was configured with must answer now. Liveness (/healthz) asks
+ * nothing of dependencies, so a database outage makes nodes unready, never restarts them.
+ */
+import type { ServiceBroker } from "moleculer";
+import { Pool } from "pg";
+
+export type CheckStatus = "up" | "down" | "not_configured";
+
+export interface ReadinessReport {
+	status: "ready" | "not_ready";
+	nodeID: string;
+	checks: { database: CheckStatus; transporter: CheckStatus; cacher: CheckStatus };
+	errors: Record<string, string>;
+}
+
+const CHECK_TIMEOUT_MS = 2_000;
+
+// One tiny pool per URL: probes come every few seconds and must not open a connection each time.
+const probePools = new Map<string, Pool>();
+
+function probePool(url: string): Pool {
+	let pool = probePools.get(url);
+	if (!pool) {
+		pool = new Pool({ connectionString: url, max: 1, idleTimeoutMillis: 30_000, connectionTimeoutMillis: CHECK_TIMEOUT_MS });
+		pool.on("error", () => undefined);
+		probePools.set(url, pool);
+	}
+	return pool;
+}
+
+export async function closeProbePools(): Promise<void> {
+	const pools = [...probePools.values()];
+	probePools.clear();
+	await Promise.all(pools.map((pool) => pool.end().catch(() => undefined)));
+}
+
+function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
+	let timer: NodeJS.Timeout | undefined;
+	const timeout = new Promise<never>((_, reject) => {
+		timer = setTimeout(() => reject(new Error(`${what} did not answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+	});
+	return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function checkDatabase(broker: ServiceBroker): Promise<CheckStatus> {
+	const url = broker.options.platform?.databaseUrl;
+	if (!url) return "not_configured";
+	await withTimeout(probePool(url).query("SELECT 1"), "PostgreSQL");
+	return "up";
+}
+
+async function checkTransporter(broker: ServiceBroker): Promise<CheckStatus> {
+	if (!broker.transit) return "not_configured";
+	const transit = broker.transit as unknown as { connected: boolean; tx: { client?: { isClosed?: () => boolean; flush?: () => Promise<void> } } };
+	if (!transit.connected) throw new Error("not connected to the transporter");
+	const client = transit.tx.client;
+	if (client?.isClosed?.()) throw new Error("the NATS connection is closed");
+	// A flush is a round trip to the NATS server: it proves the link carries traffic now.
+	if (client?.flush) await withTimeout(client.flush(), "NATS");
+	return "up";
+}
+
+async function checkCacher(broker: ServiceBroker): Promise<CheckStatus> {
+	const cacher = broker.cacher as unknown as { client?: { ping?: () => Promise<string> } } | undefined;
+	if (!cacher?.client?.ping) return "not_configured";
+	await withTimeout(cacher.client.ping(), "Redis");
+	return "up";
+}
+
+export async function checkReadiness(broker: ServiceBroker): Promise<ReadinessReport> {
+	const errors: Record<string, string> = {};
+	const run = async (name: string, check: (broker: ServiceBroker) => Promise<CheckStatus>): Promise<CheckStatus> => {
+		try {
+			return await check(broker);
+		} catch (err) {
+			errors[name] = (err as Error).message;
+			return "down";
+		}
+	};
+	const [database, transporter, cacher] = await Promise.all([
+		run("database", checkDatabase),
+		run("transporter", checkTransporter),
+		run("cacher", checkCacher),
+	]);
+	const ready = broker.started && database !== "down" && transporter !== "down" && cacher !== "down";
+	if (!broker.started) errors.broker = "the broker is not started";
+	return { status: ready ? "ready" : "not_ready", nodeID: broker.nodeID, checks: { database, transporter, cacher }, errors };
+}

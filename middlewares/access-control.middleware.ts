@@ -1,0 +1,75 @@
+/**
+ * Enforces each action's declared `auth` and `permissions` on the node that runs it, for every call: from
+ * the gateway, from another service, from the REPL. A rule is compiled once when the action is registered.
+ *
+ * Permission strings (any one grants access; a super admin passes all):
+ * - a persona: "super_admin", "builder", "end_user"
+ * - a minimum tenant role: "tenant:owner" | "tenant:admin" | "tenant:member" | "tenant:viewer"
+ * - "$method": a method of the service, `(ctx) => boolean | Promise<boolean>` (e.g. "$isSelf")
+ */
+import type { Context, Middleware, Service } from "moleculer";
+import type { ActionSchema } from "moleculer";
+import { PERSONAS, TENANT_ROLES, roleRank, isAuthenticated, type CallerMeta, type Persona, type TenantRole } from "../lib/caller";
+import { ForbiddenError, UnauthorizedError } from "../lib/errors";
+
+type Check = (ctx: Context<unknown, CallerMeta>, service: Service) => boolean | Promise<boolean>;
+
+function compilePermission(permission: string, actionName: string): Check {
+	if ((PERSONAS as readonly string[]).includes(permission)) {
+		const persona = permission as Persona;
+		return (ctx) => (ctx.meta.persona ?? ctx.meta.user?.persona) === persona;
+	}
+	if (permission.startsWith("tenant:")) {
+		const role = permission.slice("tenant:".length) as TenantRole;
+		if (!TENANT_ROLES.includes(role)) throw new Error(`${actionName}: unknown tenant role in permission "${permission}"`);
+		return (ctx) => Boolean(ctx.meta.tenantId) && roleRank(ctx.meta.role) <= roleRank(role);
+	}
+	if (permission.startsWith("$")) {
+		const method = permission.slice(1);
+		return async (ctx, service) => {
+			const check = (service as unknown as Record<string, unknown>)[method];
+			if (typeof check !== "function") throw new Error(`${actionName}: permission method "${method}" is not defined`);
+			return Boolean(await check.call(service, ctx));
+		};
+	}
+	throw new Error(`${actionName}: unknown permission "${permission}"`);
+}
+
+function isSuperAdmin(meta: CallerMeta): boolean {
+	return (meta.persona ?? meta.user?.persona) === "super_admin";
+}
+
+export const AccessControlMiddleware: Middleware = {
+	name: "AccessControl",
+
+	localAction(next: (ctx: Context) => Promise<unknown>, action: ActionSchema & { name?: string; service?: Service }) {
+		const service = action.service;
+		// Broker internals ($node) and private actions (callable only from inside their own service) have
+		// already been vetted at the door their caller came through.
+		if (!service || service.name.startsWith("$") || action.visibility === "private") return next;
+
+		const actionName = action.name ?? "unknown";
+		const auth = action.auth ?? "required";
+		const checks = (action.permissions ?? []).map((permission) => compilePermission(permission, actionName));
+		if (auth !== "required" && checks.length === 0) return next;
+
+		return async function checkAccess(ctx: Context<unknown, CallerMeta>) {
+			const meta = ctx.meta ?? {};
+			if (meta.$system) return next(ctx);
+			if (auth === "required" && !isAuthenticated(meta)) {
+				throw new UnauthorizedError("Authentication is required for this action");
+			}
+			if (checks.length > 0 && !isSuperAdmin(meta)) {
+				let granted = false;
+				for (const check of checks) {
+					if (await check(ctx, service)) {
+						granted = true;
+						break;
+					}
+				}
+				if (!granted) throw new ForbiddenError("You are not allowed to do this");
+			}
+			return next(ctx);
+		};
+	},
+};

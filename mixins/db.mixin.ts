@@ -1,0 +1,277 @@
+/**
+ * Database access for a service: moleculer-db over the process-wide Sequelize pool, the service's own
+ * PostgreSQL schema (database per service), versioned migrations applied at start, cache cleaning on every
+ * node, and — for tenant-owned entities — tenant scoping that no action has to write by hand.
+ *
+ *   mixins: [DbMixin({ schema: "catalog", migrations: path.join(__dirname, "../../models/commerce/catalog/migrations"),
+ *                      model: ProductModel, tenantOwned: true })]
+ *
+ * moleculer-db's CRUD actions are unpublished here (no `rest`): a service opts in per action, so a new
+ * table never appears on the public API by accident.
+ */
+import type { Context, ServiceSchema, ServiceSettingSchema, Service } from "moleculer";
+import MoleculerDbService from "moleculer-db";
+import SequelizeDbAdapter from "moleculer-db-adapter-sequelize";
+import type { ModelAttributes, ModelOptions, Sequelize, ModelStatic, Model, WhereOptions } from "sequelize";
+import { acquireSequelize, releaseSequelize, migrateSchema } from "../lib/database";
+import type { CallerMeta } from "../lib/caller";
+import { BadRequestError, ConflictError, EntityNotFoundError, ForbiddenError, UnprocessableEntityError } from "../lib/errors";
+
+export interface ModelDefinition {
+	name: string;
+	define: ModelAttributes;
+	options?: ModelOptions;
+}
+
+export interface DbMixinOptions {
+	/** PostgreSQL schema owned by this service; no other service reads or writes it. */
+	schema: string;
+	/** Folder of versioned migrations (umzug) for this schema. */
+	migrations: string;
+	model: ModelDefinition;
+	/** Rows carry `tenantId`; every CRUD action is scoped to ctx.meta.tenantId. */
+	tenantOwned?: boolean;
+	/** Human name used in "X not found" errors; defaults to the model name. */
+	entityName?: string;
+	pageSize?: number;
+	maxPageSize?: number;
+}
+
+export const TENANT_FIELD = "tenantId";
+
+interface DbMetadata {
+	database: { schema: string; tenantOwned: boolean };
+}
+
+const CRUD_ACTIONS = ["find", "count", "list", "create", "insert", "get", "update", "remove"] as const;
+const READ_ACTIONS = ["find", "count", "list", "get"] as const;
+
+/**
+ * moleculer-db's Sequelize adapter opens (and closes) a pool per service and may `sync()` tables. This
+ * one borrows the shared pool and only defines the model: tables come from migrations.
+ */
+class SharedPoolSequelizeAdapter extends SequelizeDbAdapter {
+	declare db: Sequelize;
+	declare model: ModelStatic<Model>;
+	declare service: Service & { schema: { model: ModelDefinition }; model?: ModelStatic<Model> };
+	declare broker: Service["broker"];
+	private url?: string;
+
+	constructor(private readonly schemaName: string) {
+		// The options are unused: connect() below takes the shared pool instead of building its own.
+		super({});
+	}
+
+	override async connect(): Promise<void> {
+		const url = this.broker.options.platform?.databaseUrl;
+		if (!url) throw new Error(`No database URL for service "${this.service.name}": set DATABASE_URL or run the embedded database`);
+		this.url = url;
+		this.db = acquireSequelize(url);
+		await this.db.authenticate();
+		const definition = this.service.schema.model;
+		this.model = this.db.define(definition.name, definition.define, { ...definition.options, schema: this.schemaName });
+		this.service.model = this.model;
+	}
+
+	override async disconnect(): Promise<void> {
+		if (!this.url) return;
+		const url = this.url;
+		this.url = undefined;
+		await releaseSequelize(url);
+	}
+}
+
+type DbContext = Context<Record<string, unknown>, CallerMeta>;
+
+export interface DbMixinSettings extends ServiceSettingSchema {
+	idField?: string;
+	pageSize?: number;
+	maxPageSize?: number;
+	maxLimit?: number;
+}
+
+export interface DbMixinLocals {
+	adapter: SharedPoolSequelizeAdapter;
+	model: ModelStatic<Model>;
+}
+
+/** What a service built with DbMixin is, for typing its own methods and hooks. */
+export type DbService = Service<DbMixinSettings> & DbMixinMethods & DbMixinLocals;
+
+export interface DbMixinMethods {
+	tenantFilter(ctx: DbContext): WhereOptions;
+	parseQueryParam(ctx: DbContext): void;
+	scopeQueryToTenant(ctx: DbContext): void;
+	assertTenantOwnsEntities(ctx: DbContext): Promise<void>;
+	stampTenant(ctx: DbContext): void;
+	translateDatabaseError(ctx: DbContext, err: Error): never;
+	migrate(direction?: "up" | "down"): Promise<string[]>;
+}
+
+/** The tenant a call acts in, or undefined for platform-wide callers (system work, super admins). */
+function activeTenant(meta: CallerMeta): string | undefined {
+	if (meta.tenantId) return meta.tenantId;
+	const persona = meta.persona ?? meta.user?.persona;
+	if (meta.$system || persona === "super_admin") return undefined;
+	throw new ForbiddenError("This action needs an active tenant", "TENANT_REQUIRED");
+}
+
+export function DbMixin(options: DbMixinOptions): Partial<ServiceSchema<DbMixinSettings, DbMixinMethods, DbMixinLocals>> {
+	const tenantOwned = options.tenantOwned ?? false;
+	const entityName = options.entityName ?? options.model.name;
+	const metadata: DbMetadata = { database: { schema: options.schema, tenantOwned } };
+
+	const unpublished = Object.fromEntries(CRUD_ACTIONS.map((name) => [name, { rest: null }] as const));
+	const hooks = {
+		before: {
+			find: ["parseQueryParam", ...(tenantOwned ? ["scopeQueryToTenant"] : [])],
+			list: ["parseQueryParam", ...(tenantOwned ? ["scopeQueryToTenant"] : [])],
+			count: ["parseQueryParam", ...(tenantOwned ? ["scopeQueryToTenant"] : [])],
+			...(tenantOwned
+				? {
+						get: "assertTenantOwnsEntities",
+						update: "assertTenantOwnsEntities",
+						remove: "assertTenantOwnsEntities",
+						create: "stampTenant",
+						insert: "stampTenant",
+					}
+				: {}),
+		},
+		error: Object.fromEntries(CRUD_ACTIONS.map((name) => [name, "translateDatabaseError"])),
+	};
+
+	const schema: Partial<ServiceSchema<DbMixinSettings, DbMixinMethods, DbMixinLocals>> & { model: ModelDefinition; adapter: SharedPoolSequelizeAdapter } = {
+		mixins: [MoleculerDbService as unknown as Partial<ServiceSchema>],
+		adapter: new SharedPoolSequelizeAdapter(options.schema),
+		model: options.model,
+		metadata,
+		settings: {
+			idField: "id",
+			pageSize: options.pageSize ?? 20,
+			maxPageSize: options.maxPageSize ?? 100,
+			maxLimit: 1000,
+		},
+		actions: unpublished,
+		hooks,
+
+		/**
+		 * Cache keys must carry the tenant, or a cached read of one tenant would answer another; and
+		 * every node cleans its own cache when any node changes the entity.
+		 */
+		merged(merged: ServiceSchema) {
+			if (tenantOwned) {
+				for (const name of READ_ACTIONS) {
+					const action = merged.actions?.[name];
+					if (action && typeof action === "object" && typeof action.cache === "object" && action.cache.keys) {
+						action.cache.keys = [...new Set([...action.cache.keys, `#${TENANT_FIELD}`])];
+					}
+				}
+			}
+			merged.events = {
+				...merged.events,
+				[`cache.clean.${merged.name}`]: {
+					handler(this: Service) {
+						return this.broker.cacher?.clean(`${this.fullName}.*`);
+					},
+				},
+			};
+		},
+
+		methods: {
+			tenantFilter(ctx: DbContext): WhereOptions {
+				const tenantId = activeTenant(ctx.meta);
+				return tenantId ? { [TENANT_FIELD]: tenantId } : {};
+			},
+
+			/** moleculer-db would JSON.parse a string `query` itself and crash on bad input with a 500. */
+			parseQueryParam(ctx: DbContext) {
+				const query = ctx.params.query;
+				if (typeof query !== "string") return;
+				try {
+					ctx.params.query = JSON.parse(query);
+				} catch {
+					throw new BadRequestError("query must be a JSON object", "INVALID_QUERY");
+				}
+				if (!ctx.params.query || typeof ctx.params.query !== "object" || Array.isArray(ctx.params.query)) {
+					throw new BadRequestError("query must be a JSON object", "INVALID_QUERY");
+				}
+			},
+
+			scopeQueryToTenant(this: DbService, ctx: DbContext) {
+				const query = (ctx.params.query as Record<string, unknown> | undefined) ?? {};
+				ctx.params.query = { ...query, ...this.tenantFilter(ctx) };
+			},
+
+			/** Another tenant's id answers exactly as a missing one: 404, never 403. */
+			async assertTenantOwnsEntities(this: DbService, ctx: DbContext) {
+				const filter = this.tenantFilter(ctx);
+				if (Object.keys(filter).length === 0) return;
+				const requested = ctx.params.id;
+				const ids = Array.isArray(requested) ? requested : [requested];
+				const owned = await this.adapter.model.count({ where: { ...filter, id: ids } as WhereOptions });
+				if (owned !== new Set(ids.map(String)).size) throw new EntityNotFoundError(entityName, requested);
+				// The tenant of a row never changes through an update.
+				delete ctx.params[TENANT_FIELD];
+			},
+
+			stampTenant(ctx: DbContext) {
+				const tenantId = activeTenant(ctx.meta);
+				const stamp = (entity: unknown) => {
+					if (!entity || typeof entity !== "object") return;
+					const record = entity as Record<string, unknown>;
+					if (tenantId) record[TENANT_FIELD] = tenantId;
+					else if (!record[TENANT_FIELD]) throw new UnprocessableEntityError(`${TENANT_FIELD} is required`, "TENANT_REQUIRED");
+				};
+				if (Array.isArray(ctx.params.entities)) ctx.params.entities.forEach(stamp);
+				else if (ctx.params.entity) stamp(ctx.params.entity);
+				else stamp(ctx.params);
+			},
+
+			translateDatabaseError(ctx: DbContext, err: Error & { parent?: { code?: string }; errors?: Array<{ path?: string; message?: string }> }): never {
+				switch (err.name) {
+					case "SequelizeUniqueConstraintError":
+						throw new ConflictError(`${entityName} already exists`, "ALREADY_EXISTS", {
+							fields: (err.errors ?? []).map((item) => item.path).filter(Boolean),
+						});
+					case "SequelizeValidationError":
+						throw new BadRequestError(err.message, "VALIDATION_ERROR", (err.errors ?? []).map((item) => ({ field: item.path, message: item.message, type: "invalid" })));
+					case "SequelizeDatabaseError":
+						// 22P02: malformed input such as a non-uuid id; it names nothing that exists.
+						if (err.parent?.code === "22P02") throw new EntityNotFoundError(entityName, ctx.params.id);
+						throw err;
+					default:
+						throw err;
+				}
+			},
+
+			migrate(this: DbService, direction: "up" | "down" = "up") {
+				const url = this.broker.options.platform?.databaseUrl;
+				if (!url) throw new Error("No database URL");
+				return migrateSchema({
+					url,
+					sequelize: this.adapter.db,
+					schema: options.schema,
+					migrationsDir: options.migrations,
+					logger: this.logger,
+					direction,
+				});
+			},
+		},
+
+		/** The schema object is shared by every broker that loads the file (tests run several); adapters are not. */
+		created() {
+			this.adapter = new SharedPoolSequelizeAdapter(options.schema);
+			this.adapter.init(this.broker, this);
+		},
+
+		async started() {
+			await this.migrate("up");
+		},
+	};
+	return schema;
+}
+
+/** True when a created service was built with DbMixin (and so needs PostgreSQL on this node). */
+export function usesDatabase(service: Service): boolean {
+	return Boolean((service.metadata as Partial<DbMetadata> | undefined)?.database);
+}

@@ -1,0 +1,121 @@
+/**
+ * Broker options for every Lattice node, derived from the validated environment (lib/config.ts).
+ * The policies below are deliberate; the README explains each one.
+ */
+import type { BrokerOptions, Errors as ErrorsNamespace } from "moleculer";
+import { Errors } from "moleculer";
+import { loadConfig, redisOptionsFromUrl, type PlatformConfig } from "./lib/config";
+import { PrometheusTextReporter } from "./lib/metrics";
+import { AccessControlMiddleware } from "./middlewares/access-control.middleware";
+
+type MoleculerError = InstanceType<typeof ErrorsNamespace.MoleculerError>;
+type MetricsReporter = Extract<NonNullable<NonNullable<BrokerOptions["metrics"]> extends infer M ? (M extends { reporter?: infer R } ? R : never) : never>, { type: string }>;
+
+/**
+ * Moleculer's own middlewares in its order, with access control placed outside the cacher and the
+ * validator: an unauthenticated call is refused (401) before its parameters are judged (400), and a
+ * cached answer is never served to a caller who may not see it.
+ */
+function middlewares(): NonNullable<BrokerOptions["middlewares"]> {
+	return [
+		"ActionHook",
+		"Validator",
+		"Bulkhead",
+		"Cacher",
+		AccessControlMiddleware,
+		"ContextTracker",
+		"CircuitBreaker",
+		"Timeout",
+		"Retry",
+		"Fallback",
+		"ErrorHandler",
+		"Tracing",
+		"Metrics",
+		"Debounce",
+		"Throttle",
+	];
+}
+
+/** Retry only when no node could take the call; a timed-out write may have happened and must not repeat. */
+function isRetryable(err: Error): boolean {
+	return err instanceof Errors.ServiceNotAvailableError || err instanceof Errors.ServiceNotFoundError;
+}
+
+/** Only server-side faults count against a node's breaker; a flood of 4xx says nothing about its health. */
+function tripsBreaker(err: Error): boolean {
+	const code = (err as MoleculerError).code;
+	return !(typeof code === "number" && code >= 400 && code < 500);
+}
+
+function tracing(config: PlatformConfig): BrokerOptions["tracing"] {
+	const { exporter, endpoint } = config.tracing;
+	if (exporter === "none") return { enabled: false };
+	const exporters = {
+		console: { type: "Console", options: { width: 100, gaugeWidth: 40 } },
+		jaeger: { type: "Jaeger", options: { endpoint } },
+		zipkin: { type: "Zipkin", options: { baseURL: endpoint } },
+	} as const;
+	return { enabled: true, sampling: { rate: 1 }, exporter: [exporters[exporter]] };
+}
+
+export function createBrokerOptions(config: PlatformConfig = loadConfig()): BrokerOptions {
+	return {
+		namespace: config.namespace,
+		nodeID: config.nodeID,
+		metadata: { domains: config.services },
+
+		logger: {
+			type: "Console",
+			options: {
+				level: config.log.level,
+				formatter: config.log.format === "json" ? "json" : "short",
+				colors: config.log.format === "pretty",
+				moduleColors: false,
+			},
+		},
+
+		transporter: config.transporter ? { type: "NATS", options: { url: config.transporter } } : undefined,
+		cacher: config.cacher
+			? { type: "Redis", options: { prefix: `${config.namespace}-cache`, ttl: 3600, redis: redisOptionsFromUrl(config.cacher) } }
+			: { type: "Memory", options: { ttl: 3600, maxParamsLength: 200 } },
+		serializer: "JSON",
+
+		requestTimeout: config.requestTimeoutMs,
+		retryPolicy: {
+			enabled: true,
+			retries: 2,
+			delay: 100,
+			maxDelay: 400,
+			factor: 2,
+			check: isRetryable,
+		},
+		maxCallLevel: 20,
+		heartbeatInterval: 5,
+		heartbeatTimeout: 15,
+		contextParamsCloning: false,
+		tracking: { enabled: true, shutdownTimeout: 10_000 },
+		disableBalancer: false,
+		registry: { strategy: "RoundRobin", preferLocal: true },
+		circuitBreaker: {
+			enabled: true,
+			threshold: 0.5,
+			minRequestCount: 20,
+			windowTime: 60,
+			halfOpenTime: 10_000,
+			check: tripsBreaker,
+		},
+		bulkhead: { enabled: true, concurrency: 100, maxQueueSize: 1_000 },
+		validator: true,
+
+		// Moleculer resolves reporter instances at run time; its typings only list configuration objects.
+		metrics: { enabled: true, reporter: [new PrometheusTextReporter() as unknown as MetricsReporter] },
+		tracing: tracing(config),
+
+		internalMiddlewares: false,
+		middlewares: middlewares(),
+		platform: { databaseUrl: config.databaseUrl },
+		// server.ts owns signals so it can stop the embedded database after the broker.
+		skipProcessEventRegistration: true,
+		replOptions: { delimiter: "lattice $" },
+	};
+}

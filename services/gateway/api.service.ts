@@ -1,0 +1,295 @@
+/**
+ * The REST gateway (moleculer-web). Routes under /api/v1 come from each action's `rest` (auto aliases),
+ * so a new service needs no edit here. Every error leaves as RFC 9457 problem+json.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Context, ServiceSchema, ServiceSettingSchema, Service } from "moleculer";
+import ApiGateway from "moleculer-web";
+import helmet from "helmet";
+import { platformConfigOf } from "../../lib/node";
+import { toProblem, type ProblemResponse } from "../../lib/problem";
+import { NotFoundError, ServiceUnavailableError } from "../../lib/errors";
+import { checkReadiness, closeProbePools } from "../../lib/readiness";
+import { renderNodeMetrics } from "../../lib/metrics";
+import { MemoryRateLimitStore, RateLimiter, RedisRateLimitStore } from "../../lib/rate-limit";
+import { buildOpenApiDocument } from "../../lib/openapi";
+import { renderApiDocsPage, renderApiDocsInitScript, swaggerUiAssetsDir } from "../../lib/api-docs";
+import type { CallerMeta } from "../../lib/caller";
+
+export const API_BASE_PATH = "/api/v1";
+const DOCS_ASSETS_PATH = "/api/docs/assets";
+const DOCS_ASSETS = new Set(["swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "favicon-32x32.png", "favicon-16x16.png"]);
+/** Probes and scrapes must never be throttled away. */
+const UNLIMITED_PATHS = new Set(["/healthz", "/readyz", "/metrics"]);
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+type GatewayRequest = IncomingMessage & { $ctx?: Context; $route?: unknown; originalUrl?: string; parsedUrl?: string; socket: IncomingMessage["socket"] };
+type GatewayResponse = ServerResponse & { $ctx?: Context };
+type Alias = { route: unknown; _generated?: boolean; method: string; path: string };
+
+interface GatewaySettings extends ServiceSettingSchema {
+	port: number;
+	ip: string;
+	routes: unknown[] | null;
+	[key: string]: unknown;
+}
+
+interface GatewayMethods {
+	sendError(req: GatewayRequest, res: GatewayResponse, err: Error): void;
+	sendProblem(req: GatewayRequest, res: GatewayResponse, problem: ProblemResponse): void;
+	clientAddress(req: GatewayRequest): string;
+	authenticate(ctx: Context<unknown, CallerMeta>, route: unknown, req: GatewayRequest): Promise<unknown>;
+	regenerateAutoAliases(route: unknown): void;
+}
+
+interface GatewayLocals {
+	rateLimiter: RateLimiter;
+	securityHeaders: ReturnType<typeof helmet>;
+	aliases: Alias[];
+	server: import("node:http").Server;
+}
+
+type GatewayThis = Service<GatewaySettings> & GatewayMethods & GatewayLocals;
+
+const originalHttpHandler = ApiGateway.methods!.httpHandler as (this: GatewayThis, req: GatewayRequest, res: GatewayResponse, next?: unknown) => Promise<void>;
+const originalRegenerateAutoAliases = ApiGateway.methods!.regenerateAutoAliases as (this: GatewayThis, route: unknown) => void;
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+	res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store" });
+	res.end(JSON.stringify(body));
+}
+
+const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLocals> = {
+	name: "api",
+	mixins: [ApiGateway as unknown as Partial<ServiceSchema>],
+
+	settings: {
+		port: 3000,
+		ip: "0.0.0.0",
+		log4XXResponses: false,
+		logRequest: "debug",
+		logResponse: "debug",
+		// null, not []: an empty list would be filled in from moleculer-web's default catch-all "/" route,
+		// which maps any URL to any action. Routes are added in created().
+		routes: null,
+	},
+
+	actions: {
+		// moleculer-web's route management is for code on this node only, not for the cluster or the API.
+		listAliases: { rest: null, visibility: "protected" },
+		addRoute: { visibility: "protected" },
+		// The HTTP handler itself must never be retried: the request body is already consumed, and the
+		// calls it makes carry their own retry policy.
+		rest: { retryPolicy: { enabled: false } },
+		removeRoute: { visibility: "protected" },
+	},
+
+	methods: {
+		/**
+		 * Entry for every HTTP request, before routing: security headers, a trustworthy request id and the
+		 * rate limit apply to all answers, 404s included.
+		 */
+		async httpHandler(this: GatewayThis, req: GatewayRequest, res: GatewayResponse, next?: unknown) {
+			this.securityHeaders(req, res, () => undefined);
+			const incomingId = req.headers["x-request-id"];
+			if (typeof incomingId !== "string" || !REQUEST_ID_PATTERN.test(incomingId)) delete req.headers["x-request-id"];
+			delete req.headers["x-correlation-id"];
+
+			const url = (req.url ?? "/").split("?")[0];
+			if (!UNLIMITED_PATHS.has(url)) {
+				const decision = await this.rateLimiter.consume(this.clientAddress(req));
+				res.setHeader("X-RateLimit-Limit", String(decision.limit));
+				res.setHeader("X-RateLimit-Remaining", String(decision.remaining));
+				res.setHeader("X-RateLimit-Reset", String(decision.resetEpochSeconds));
+				if (!decision.allowed) {
+					const problem = toProblem(
+						{ code: 429, type: "RATE_LIMITED", message: "Too many requests: slow down and retry after the window resets", retryAfterSeconds: decision.retryAfterSeconds },
+						this.broker.generateUid(),
+						url,
+					);
+					res.setHeader("X-Request-ID", problem.body.requestId ?? "");
+					return this.sendProblem(req, res, problem);
+				}
+			}
+			return originalHttpHandler.call(this, req, res, next);
+		},
+
+		sendError(this: GatewayThis, req: GatewayRequest, res: GatewayResponse, err: Error) {
+			const requestId = req.$ctx?.requestID ?? undefined;
+			const instance = req.originalUrl ?? req.url;
+			let error: Error = err;
+			if (err && err.name === "NotFoundError" && !(err as { type?: string }).type?.startsWith("ENTITY")) {
+				error = new NotFoundError(`No route matches ${req.method} ${(instance ?? "").split("?")[0]}`, "ROUTE_NOT_FOUND");
+			}
+			const problem = toProblem(error, requestId, instance);
+			if (problem.status >= 500) this.logger.error(`${req.method} ${instance} failed:`, err);
+			this.sendProblem(req, res, problem);
+		},
+
+		sendProblem(this: GatewayThis, req: GatewayRequest, res: GatewayResponse, problem: ProblemResponse) {
+			if (res.headersSent) return;
+			res.writeHead(problem.status, problem.headers);
+			res.end(JSON.stringify(problem.body));
+		},
+
+		clientAddress(this: GatewayThis, req: GatewayRequest): string {
+			if (platformConfigOf(this.broker).http.trustProxy) {
+				const forwarded = req.headers["x-forwarded-for"];
+				const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(",")[0]?.trim();
+				if (first) return first;
+			}
+			return req.socket.remoteAddress ?? "unknown";
+		},
+
+		/**
+		 * Turns a bearer token or an API key into the caller's meta. The identity domain answers
+		 * `auth.resolveCredentials`; without it, presented credentials can't be trusted and are refused.
+		 */
+		async authenticate(this: GatewayThis, ctx: Context<unknown, CallerMeta>, _route: unknown, req: GatewayRequest) {
+			ctx.meta.ip = this.clientAddress(req);
+			const userAgent = req.headers["user-agent"];
+			if (userAgent) ctx.meta.userAgent = userAgent.slice(0, 512);
+			const authorization = req.headers.authorization;
+			const apiKey = req.headers["x-api-key"];
+			const token = typeof authorization === "string" && /^Bearer\s+/i.test(authorization) ? authorization.replace(/^Bearer\s+/i, "").trim() : undefined;
+			if (!token && typeof apiKey !== "string") return null;
+			// With no identity node up this fails with 503: the credentials can't be judged, not judged wrong.
+			// broker.call, not ctx.call: a child's meta merges back into its parent, and $system must not.
+			const caller = (await this.broker.call("auth.resolveCredentials", { token, apiKey }, { meta: { $system: true }, requestID: ctx.requestID ?? undefined })) as CallerMeta;
+			Object.assign(ctx.meta, caller);
+			return caller.user ?? null;
+		},
+
+		/**
+		 * moleculer-web forgets the routes of a service when its last node leaves, so callers would get 404
+		 * for a route that exists. Known routes are kept: with no node to serve them they answer 503.
+		 */
+		regenerateAutoAliases(this: GatewayThis, route: unknown) {
+			const known = this.aliases.filter((alias) => alias.route === route && alias._generated);
+			originalRegenerateAutoAliases.call(this, route);
+			const current = new Set(this.aliases.filter((alias) => alias.route === route).map((alias) => `${alias.method} ${alias.path}`));
+			const departed = known.filter((alias) => !current.has(`${alias.method} ${alias.path}`));
+			if (departed.length > 0) {
+				this.aliases.push(...departed);
+				(this as unknown as { optimizeAliasesOrder(): void }).optimizeAliasesOrder();
+			}
+		},
+	},
+
+	created(this: GatewayThis) {
+		const config = platformConfigOf(this.broker);
+		this.settings.port = config.http.port;
+		this.settings.ip = config.http.host;
+		this.settings.cors = {
+			origin: config.http.corsOrigins,
+			methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+			allowedHeaders: ["Authorization", "Content-Type", "X-API-Key", "X-Request-Id", "Idempotency-Key"],
+			exposedHeaders: ["X-Request-Id", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"],
+			credentials: false,
+			maxAge: 600,
+		};
+		// moleculer-web's own created() has already read settings.routes; routes that depend on this
+		// node's configuration are added through its API instead.
+		const routes = [
+			{
+				path: API_BASE_PATH,
+				autoAliases: true,
+				mappingPolicy: "restrict",
+				authentication: true,
+				bodyParsers: {
+					json: { strict: true, limit: config.http.bodyLimit },
+					urlencoded: { extended: true, limit: config.http.bodyLimit },
+				},
+				callOptions: { timeout: config.requestTimeoutMs },
+			},
+			{
+				path: "",
+				mappingPolicy: "restrict",
+				bodyParsers: false,
+				aliases: {
+					"GET /healthz": (req: GatewayRequest, res: GatewayResponse) => sendJson(res, 200, { status: "ok", nodeID: this.broker.nodeID }),
+					"GET /readyz": async (req: GatewayRequest, res: GatewayResponse) => {
+						const report = await checkReadiness(this.broker);
+						if (report.status === "ready") return sendJson(res, 200, report);
+						const problem = toProblem(new ServiceUnavailableError("This node is not ready", "NOT_READY"), req.$ctx?.requestID ?? undefined, "/readyz");
+						Object.assign(problem.body, { checks: report.checks, errors: report.errors });
+						this.sendProblem(req, res, problem);
+					},
+					"GET /metrics": (req: GatewayRequest, res: GatewayResponse) => {
+						res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
+						res.end(renderNodeMetrics(this.broker) ?? "");
+					},
+					"GET /api/openapi.json": (req: GatewayRequest, res: GatewayResponse) => {
+						const services = this.broker.registry.getServiceList({ withActions: true, grouping: true });
+						sendJson(res, 200, buildOpenApiDocument(services as never, { title: "Lattice API", version: "1", basePath: API_BASE_PATH, extraPaths: OPS_PATHS }));
+					},
+					"GET /api/docs": (req: GatewayRequest, res: GatewayResponse) => {
+						res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
+						res.end(renderApiDocsPage({ title: "Lattice API", specUrl: "/api/openapi.json", assetsPath: DOCS_ASSETS_PATH }));
+					},
+					[`GET ${DOCS_ASSETS_PATH}/:file`]: (req: GatewayRequest & { $params: { file: string } }, res: GatewayResponse) => {
+						const file = req.$params.file;
+						if (file === "init.js") {
+							res.writeHead(200, { "Content-Type": "text/javascript; charset=utf-8" });
+							return res.end(renderApiDocsInitScript("/api/openapi.json"));
+						}
+						if (!DOCS_ASSETS.has(file)) return this.sendError(req, res, new NotFoundError(`No asset ${file}`, "ASSET_NOT_FOUND"));
+						const type = file.endsWith(".css") ? "text/css" : file.endsWith(".js") ? "text/javascript" : "image/png";
+						res.writeHead(200, { "Content-Type": type, "Cache-Control": "public, max-age=86400" });
+						fs.createReadStream(path.join(swaggerUiAssetsDir(), file)).pipe(res);
+					},
+				},
+			},
+		];
+		for (const route of routes) (this as unknown as { addRoute(route: unknown): void }).addRoute(route);
+
+		const store = config.rateLimit.redisUrl
+			? new RedisRateLimitStore(config.rateLimit.redisUrl, `${config.namespace}:ratelimit`)
+			: new MemoryRateLimitStore();
+		this.rateLimiter = new RateLimiter(store, config.rateLimit.max, config.rateLimit.windowMs);
+		this.securityHeaders = helmet({
+			contentSecurityPolicy: {
+				directives: { defaultSrc: ["'self'"], imgSrc: ["'self'", "data:"], styleSrc: ["'self'", "'unsafe-inline'"], scriptSrc: ["'self'"] },
+			},
+			crossOriginResourcePolicy: { policy: "same-site" },
+			strictTransportSecurity: { maxAge: 31_536_000, includeSubDomains: true },
+		});
+	},
+
+	events: {
+		/**
+		 * moleculer-web builds aliases on a 500 ms debounce after services change; build them as soon as
+		 * the node has started so the first requests don't meet a 404.
+		 */
+		"$broker.started": {
+			handler(this: GatewayThis) {
+				const routes = (this as unknown as { routes: Array<{ opts: { autoAliases?: boolean } }> }).routes;
+				for (const route of routes) if (route.opts.autoAliases) this.regenerateAutoAliases(route);
+			},
+		},
+	},
+
+	async stopped(this: GatewayThis) {
+		await this.rateLimiter.close();
+		await closeProbePools();
+	},
+};
+
+/** Ops endpoints live outside /api/v1; they are documented beside the generated API. */
+const OPS_PATHS: Record<string, unknown> = {
+	"/healthz": { get: { operationId: "ops.healthz", tags: ["ops"], summary: "Liveness", security: [], responses: { "200": { description: "The process is alive" } } } },
+	"/readyz": {
+		get: {
+			operationId: "ops.readyz",
+			tags: ["ops"],
+			summary: "Readiness: database, transporter and cacher answer",
+			security: [],
+			responses: { "200": { description: "Ready" }, "503": { $ref: "#/components/responses/Problem" } },
+		},
+	},
+	"/metrics": { get: { operationId: "ops.metrics", tags: ["ops"], summary: "Prometheus metrics", security: [], responses: { "200": { description: "Prometheus text format" } } } },
+};
+
+export default GatewayService;

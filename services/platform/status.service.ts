@@ -1,0 +1,56 @@
+/**
+ * Cluster status for clients and operators: a cheap public ping that proves the request crossed the
+ * gateway to a service node, and the list of nodes with what each one runs.
+ */
+import type { ServiceSchema, ServiceSettingSchema } from "moleculer";
+
+export interface PingResponse {
+	pong: true;
+	nodeID: string;
+	time: string;
+}
+
+export interface ClusterNode {
+	id: string;
+	available: boolean;
+	local: boolean;
+	hostname?: string;
+	domains: string[];
+	services: string[];
+}
+
+const StatusService: ServiceSchema<ServiceSettingSchema> = {
+	name: "status",
+
+	actions: {
+		ping: {
+			rest: "GET /ping",
+			auth: "public",
+			summary: "Answer from a service node",
+			params: {},
+			handler(): PingResponse {
+				return { pong: true, nodeID: this.broker.nodeID, time: new Date().toISOString() };
+			},
+		},
+
+		nodes: {
+			rest: "GET /nodes",
+			permissions: ["super_admin"],
+			summary: "Nodes of the cluster and the services each runs",
+			params: {},
+			handler(): ClusterNode[] {
+				const nodes = this.broker.registry.getNodeList({ onlyAvailable: false, withServices: true });
+				return nodes.map((node) => ({
+					id: node.id,
+					available: node.available,
+					local: node.local,
+					hostname: node.hostname ?? undefined,
+					domains: (node.metadata as { domains?: string[] } | undefined)?.domains ?? [],
+					services: (node.services ?? []).map((service) => String(service.name)).filter((name) => !name.startsWith("$")),
+				}));
+			},
+		},
+	},
+};
+
+export default StatusService;

@@ -1,0 +1,121 @@
+/**
+ * Starting Lattice nodes from tests: in process (createNode, exactly what server.ts runs) or as separate
+ * OS processes (server.ts itself), always against the real PostgreSQL, Redis and NATS of the run.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import net from "node:net";
+import path from "node:path";
+import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
+import { inject } from "vitest";
+import { loadConfig, PROJECT_ROOT } from "../../lib/config";
+import { createNode, type LatticeNode } from "../../lib/node";
+
+export type EnvOverrides = Record<string, string | undefined>;
+
+let sequence = 0;
+
+/** The environment a test node starts from: the run's database, quiet logs, no tracing output. */
+export function baseEnv(overrides: EnvOverrides = {}): Record<string, string | undefined> {
+	const testEnv = inject("testEnv");
+	sequence += 1;
+	return {
+		NODE_ENV: "test",
+		DATABASE_URL: testEnv.databaseUrl,
+		NAMESPACE: testEnv.namespace,
+		NODE_ID: `test-node-${process.pid}-${sequence}`,
+		LOG_LEVEL: "warn",
+		LOG_FORMAT: "json",
+		PORT: "0",
+		HOST: "127.0.0.1",
+		OPS_PORT: "0",
+		TRACING_EXPORTER: "none",
+		...overrides,
+	};
+}
+
+export interface RunningNode extends LatticeNode {
+	/** http://127.0.0.1:<port> of the gateway, when this node runs it. */
+	url: string;
+}
+
+export async function startNode(overrides: EnvOverrides = {}): Promise<RunningNode> {
+	const node = await createNode(loadConfig(baseEnv(overrides)));
+	await node.start();
+	const gateway = node.broker.getLocalService("api") as unknown as { server?: Server } | undefined;
+	const address = gateway?.server?.address() as AddressInfo | null | undefined;
+	return Object.assign(node, { url: address ? `http://127.0.0.1:${address.port}` : "" });
+}
+
+export async function freePort(): Promise<number> {
+	return new Promise((resolve, reject) => {
+		const server = net.createServer();
+		server.once("error", reject);
+		server.listen(0, "127.0.0.1", () => {
+			const { port } = server.address() as AddressInfo;
+			server.close(() => resolve(port));
+		});
+	});
+}
+
+export interface NodeProcess {
+	child: ChildProcess;
+	output(): string;
+	waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
+	stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** server.ts as its own OS process, run by the same Node that runs the tests. */
+export function spawnNode(env: Record<string, string | undefined>, script = "server.ts"): NodeProcess {
+	const child = spawn(process.execPath, ["--import", "tsx", path.join(PROJECT_ROOT, script)], {
+		cwd: PROJECT_ROOT,
+		env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } as NodeJS.ProcessEnv,
+		stdio: ["pipe", "pipe", "pipe"],
+	});
+	let output = "";
+	child.stdout?.on("data", (chunk) => (output += chunk.toString()));
+	child.stderr?.on("data", (chunk) => (output += chunk.toString()));
+	const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+	return {
+		child,
+		output: () => output,
+		waitFor(pattern, timeoutMs = 30_000) {
+			return new Promise((resolve, reject) => {
+				const started = Date.now();
+				const timer = setInterval(() => {
+					if (pattern.test(output)) {
+						clearInterval(timer);
+						resolve();
+					} else if (child.exitCode !== null || Date.now() - started > timeoutMs) {
+						clearInterval(timer);
+						reject(new Error(`Waiting for ${pattern} failed (exit ${child.exitCode}). Output:\n${output.slice(-4000)}`));
+					}
+				}, 50);
+			});
+		},
+		async stop(signal: NodeJS.Signals = "SIGTERM") {
+			if (child.exitCode === null) child.kill(signal);
+			const timeout = setTimeout(() => child.kill("SIGKILL"), 15_000);
+			const code = await exited;
+			clearTimeout(timeout);
+			return code;
+		},
+	};
+}
+
+/** Polls a URL until it answers the wanted status. */
+export async function waitForHttp(url: string, status = 200, timeoutMs = 30_000): Promise<Response> {
+	const started = Date.now();
+	let last = "";
+	while (Date.now() - started < timeoutMs) {
+		try {
+			const response = await fetch(url);
+			if (response.status === status) return response;
+			last = `${response.status} ${await response.text()}`;
+		} catch (err) {
+			last = (err as Error).message;
+		}
+		await new Promise((resolve) => setTimeout(resolve, 200));
+	}
+	throw new Error(`${url} did not answer ${status} within ${timeoutMs} ms (last: ${last})`);
+}

@@ -1,0 +1,191 @@
+/**
+ * The gateway as a client sees it: one in-process node (gateway + platform) on the run's real PostgreSQL.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { baseEnv, startNode, type RunningNode } from "../helpers/nodes";
+
+let node: RunningNode;
+
+beforeAll(async () => {
+	node = await startNode({ CORS_ORIGINS: "https://app.example.com", BODY_LIMIT: "1kb" });
+});
+
+afterAll(async () => {
+	await node?.stop();
+});
+
+async function problemOf(response: Response) {
+	expect(response.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+	return (await response.json()) as Record<string, unknown> & { errors?: Array<{ field: string }> };
+}
+
+describe("ops endpoints", () => {
+	it("answers liveness without asking dependencies", async () => {
+		const response = await fetch(`${node.url}/healthz`);
+		expect(response.status).toBe(200);
+		expect(await response.json()).toMatchObject({ status: "ok", nodeID: node.broker.nodeID });
+	});
+
+	it("is ready when the database answers", async () => {
+		const response = await fetch(`${node.url}/readyz`);
+		expect(response.status).toBe(200);
+		expect(await response.json()).toMatchObject({ status: "ready", checks: { database: "up", transporter: "not_configured", cacher: "not_configured" } });
+	});
+
+	it("exposes Moleculer metrics in Prometheus text", async () => {
+		await fetch(`${node.url}/api/v1/status/ping`);
+		const response = await fetch(`${node.url}/metrics`);
+		expect(response.status).toBe(200);
+		expect(response.headers.get("content-type")).toMatch(/^text\/plain/);
+		const text = await response.text();
+		expect(text).toMatch(/^moleculer_request_total\{/m);
+		expect(text).toContain(`nodeID="${node.broker.nodeID}"`);
+	});
+
+	it("generates an OpenAPI 3.1 document that lists the live actions", async () => {
+		const response = await fetch(`${node.url}/api/openapi.json`);
+		expect(response.status).toBe(200);
+		const document = (await response.json()) as { openapi: string; paths: Record<string, Record<string, { operationId: string; security?: unknown[] }>> };
+		expect(document.openapi).toBe("3.1.0");
+		expect(document.paths["/api/v1/status/ping"].get.operationId).toBe("status.ping");
+		expect(document.paths["/api/v1/status/ping"].get.security).toEqual([]);
+		expect(document.paths["/api/v1/status/nodes"].get.security).not.toEqual([]);
+		expect(document.paths["/healthz"]).toBeDefined();
+	});
+
+	it("serves a docs page that renders the document from local assets", async () => {
+		const page = await fetch(`${node.url}/api/docs`);
+		expect(page.status).toBe(200);
+		const html = await page.text();
+		expect(html).toContain("/api/docs/assets/");
+		const bundle = await fetch(`${node.url}/api/docs/assets/swagger-ui-bundle.js`);
+		expect(bundle.status).toBe(200);
+		const init = await fetch(`${node.url}/api/docs/assets/init.js`);
+		expect(await init.text()).toContain("/api/openapi.json");
+		const traversal = await fetch(`${node.url}/api/docs/assets/..%2F..%2Fpackage.json`);
+		expect(traversal.status).toBe(404);
+	});
+});
+
+describe("errors are problem+json", () => {
+	it("answers an unknown route with 404 and a request id", async () => {
+		const response = await fetch(`${node.url}/api/v1/does-not-exist`);
+		expect(response.status).toBe(404);
+		const problem = await problemOf(response);
+		expect(problem).toMatchObject({ status: 404, title: "Not Found", code: "ROUTE_NOT_FOUND", type: "/problems/route-not-found" });
+		expect(problem.requestId).toEqual(expect.any(String));
+		expect(response.headers.get("x-request-id")).toBe(problem.requestId);
+	});
+
+	it("keeps a caller's X-Request-Id and replaces an unsafe one", async () => {
+		const kept = await fetch(`${node.url}/api/v1/status/ping`, { headers: { "X-Request-Id": "client-req-42" } });
+		expect(kept.headers.get("x-request-id")).toBe("client-req-42");
+		const unsafe = await fetch(`${node.url}/api/v1/status/ping`, { headers: { "X-Request-Id": "x".repeat(300) } });
+		expect(unsafe.headers.get("x-request-id")).not.toBe("x".repeat(300));
+		expect(unsafe.headers.get("x-request-id")).toEqual(expect.any(String));
+	});
+
+	it("answers 401 for a protected action without credentials", async () => {
+		const response = await fetch(`${node.url}/api/v1/status/nodes`);
+		expect(response.status).toBe(401);
+		expect(await problemOf(response)).toMatchObject({ status: 401, code: "UNAUTHORIZED" });
+	});
+
+	it("answers malformed JSON with 400 and an oversized body with 413", async () => {
+		const malformed = await fetch(`${node.url}/api/v1/status/ping`, { method: "GET", headers: { "Content-Type": "application/json" } });
+		expect(malformed.status).toBe(200);
+		// POST routes are what receive bodies; a temporary service gives the gateway one.
+		node.broker.createService({
+			name: "echo",
+			actions: {
+				shout: {
+					rest: "POST /shout",
+					auth: "public",
+					params: { text: { type: "string", min: 1, max: 20 }, times: { type: "number", integer: true, positive: true } },
+					handler: (ctx) => ({ text: String(ctx.params.text).toUpperCase() }),
+				},
+			},
+		});
+		await node.broker.waitForServices("echo");
+		await new Promise((resolve) => setTimeout(resolve, 700));
+		const bad = await fetch(`${node.url}/api/v1/echo/shout`, { method: "POST", headers: { "Content-Type": "application/json" }, body: "{not json" });
+		expect(bad.status).toBe(400);
+		expect(await problemOf(bad)).toMatchObject({ code: "INVALID_JSON" });
+
+		const large = await fetch(`${node.url}/api/v1/echo/shout`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text: "x".repeat(4096), times: 1 }) });
+		expect(large.status).toBe(413);
+		expect(await problemOf(large)).toMatchObject({ code: "PAYLOAD_TOO_LARGE" });
+
+		const invalid = await fetch(`${node.url}/api/v1/echo/shout`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text: "", times: -1 }) });
+		expect(invalid.status).toBe(400);
+		const problem = await problemOf(invalid);
+		expect(problem.code).toBe("VALIDATION_ERROR");
+		expect(problem.errors?.map((item) => item.field).sort()).toEqual(["text", "times"]);
+
+		const ok = await fetch(`${node.url}/api/v1/echo/shout`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text: "hi", times: 1 }) });
+		expect(await ok.json()).toEqual({ text: "HI" });
+	});
+
+	it("answers 503 fast, not 404, for a known route whose service is gone", async () => {
+		const echo = node.broker.getLocalService("echo");
+		expect(echo).toBeDefined();
+		await node.broker.destroyService(echo!);
+		await new Promise((resolve) => setTimeout(resolve, 700));
+		const started = Date.now();
+		const response = await fetch(`${node.url}/api/v1/echo/shout`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text: "hi", times: 1 }) });
+		expect(Date.now() - started).toBeLessThan(2_000);
+		expect(response.status).toBe(503);
+		expect(response.headers.get("retry-after")).toBeTruthy();
+		expect(await problemOf(response)).toMatchObject({ status: 503, code: "SERVICE_UNAVAILABLE" });
+	});
+});
+
+describe("HTTP hygiene", () => {
+	it("sets security headers on every response, 404s included", async () => {
+		for (const path of ["/api/v1/status/ping", "/api/v1/nope", "/healthz"]) {
+			const response = await fetch(`${node.url}${path}`);
+			expect(response.headers.get("x-content-type-options")).toBe("nosniff");
+			expect(response.headers.get("strict-transport-security")).toContain("max-age=");
+			expect(response.headers.get("content-security-policy")).toContain("default-src 'self'");
+			expect(response.headers.get("x-powered-by")).toBeNull();
+		}
+	});
+
+	it("answers CORS preflights for configured origins only", async () => {
+		const allowed = await fetch(`${node.url}/api/v1/status/ping`, {
+			method: "OPTIONS",
+			headers: { Origin: "https://app.example.com", "Access-Control-Request-Method": "GET" },
+		});
+		expect(allowed.status).toBe(204);
+		expect(allowed.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
+		const other = await fetch(`${node.url}/api/v1/status/ping`, { headers: { Origin: "https://evil.example.com" } });
+		expect(other.headers.get("access-control-allow-origin")).toBeNull();
+	});
+
+	it("reports the rate limit on every answer", async () => {
+		const response = await fetch(`${node.url}/api/v1/status/ping`);
+		expect(Number(response.headers.get("x-ratelimit-limit"))).toBeGreaterThan(0);
+		expect(response.headers.get("x-ratelimit-remaining")).toMatch(/^\d+$/);
+		expect(Number(response.headers.get("x-ratelimit-reset"))).toBeGreaterThan(Date.now() / 1000 - 1);
+	});
+});
+
+describe("readiness follows its dependencies", () => {
+	it("is 503 problem+json when Redis can't be reached", async () => {
+		const broken = await startNode({ CACHER: "redis://127.0.0.1:1", SERVICES: "gateway" });
+		try {
+			const response = await fetch(`${broken.url}/readyz`);
+			expect(response.status).toBe(503);
+			const problem = await problemOf(response);
+			expect(problem).toMatchObject({ code: "NOT_READY", checks: { cacher: "down", database: "up" } });
+			const live = await fetch(`${broken.url}/healthz`);
+			expect(live.status).toBe(200);
+		} finally {
+			await broken.stop();
+		}
+	});
+
+	it("env helper keeps tests on the run's own database", () => {
+		expect(baseEnv().DATABASE_URL).toMatch(/lattice_test_/);
+	});
+});
