@@ -11,6 +11,8 @@ export interface RateLimitHit {
 }
 
 export interface RateLimitStore {
+	/** Resolves once the store can count (or has given up trying for now); never rejects. */
+	ready(): Promise<void>;
 	hit(key: string, windowMs: number): Promise<RateLimitHit>;
 	close(): Promise<void>;
 }
@@ -23,6 +25,8 @@ export class MemoryRateLimitStore implements RateLimitStore {
 		this.sweeper = setInterval(() => this.sweep(), sweepEveryMs);
 		this.sweeper.unref();
 	}
+
+	async ready(): Promise<void> {}
 
 	async hit(key: string, windowMs: number): Promise<RateLimitHit> {
 		const now = Date.now();
@@ -67,6 +71,20 @@ export class RedisRateLimitStore implements RateLimitStore {
 		this.redis.defineCommand("rateLimitHit", { numberOfKeys: 1, lua: HIT_SCRIPT });
 	}
 
+	/** Commands fail fast while disconnected (no offline queue), so wait for the first connection once. */
+	ready(timeoutMs = 2_000): Promise<void> {
+		if (this.redis.status === "ready") return Promise.resolve();
+		return new Promise((resolve) => {
+			const done = () => {
+				clearTimeout(timer);
+				this.redis.off("ready", done);
+				resolve();
+			};
+			const timer = setTimeout(done, timeoutMs);
+			this.redis.once("ready", done);
+		});
+	}
+
 	async hit(key: string, windowMs: number): Promise<RateLimitHit> {
 		const command = this.redis as Redis & { rateLimitHit(key: string, windowMs: number): Promise<[number, number]> };
 		const [count, ttl] = await command.rateLimitHit(`${this.prefix}:${key}`, windowMs);
@@ -94,6 +112,10 @@ export class RateLimiter {
 		private readonly windowMs: number,
 		private readonly fallback: RateLimitStore = new MemoryRateLimitStore(),
 	) {}
+
+	ready(): Promise<void> {
+		return this.store.ready();
+	}
 
 	/** When Redis is unreachable the gateway keeps limiting per node rather than failing every request. */
 	async consume(key: string): Promise<RateLimitDecision> {

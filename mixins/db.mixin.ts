@@ -83,8 +83,11 @@ class SharedPoolSequelizeAdapter extends SequelizeDbAdapter {
 
 type DbContext = Context<Record<string, unknown>, CallerMeta>;
 
+/** moleculer-db settings a service may set beside the mixin's defaults. */
 export interface DbMixinSettings extends ServiceSettingSchema {
 	idField?: string;
+	fields?: string[];
+	populates?: Record<string, unknown>;
 	pageSize?: number;
 	maxPageSize?: number;
 	maxLimit?: number;
@@ -108,6 +111,11 @@ export interface DbMixinMethods {
 	migrate(direction?: "up" | "down"): Promise<string[]>;
 }
 
+function defaultCacheKeys(action: string): string[] {
+	const definition = (MoleculerDbService as unknown as { actions: Record<string, { cache?: { keys?: string[] } }> }).actions[action];
+	return definition?.cache?.keys ?? [];
+}
+
 /** The tenant a call acts in, or undefined for platform-wide callers (system work, super admins). */
 function activeTenant(meta: CallerMeta): string | undefined {
 	if (meta.tenantId) return meta.tenantId;
@@ -116,7 +124,7 @@ function activeTenant(meta: CallerMeta): string | undefined {
 	throw new ForbiddenError("This action needs an active tenant", "TENANT_REQUIRED");
 }
 
-export function DbMixin(options: DbMixinOptions): Partial<ServiceSchema<DbMixinSettings, DbMixinMethods, DbMixinLocals>> {
+export function DbMixin(options: DbMixinOptions): Partial<ServiceSchema> {
 	const tenantOwned = options.tenantOwned ?? false;
 	const entityName = options.entityName ?? options.model.name;
 	const metadata: DbMetadata = { database: { schema: options.schema, tenantOwned } };
@@ -140,17 +148,20 @@ export function DbMixin(options: DbMixinOptions): Partial<ServiceSchema<DbMixinS
 		error: Object.fromEntries(CRUD_ACTIONS.map((name) => [name, "translateDatabaseError"])),
 	};
 
-	const schema: Partial<ServiceSchema<DbMixinSettings, DbMixinMethods, DbMixinLocals>> & { model: ModelDefinition; adapter: SharedPoolSequelizeAdapter } = {
+	// Typed as a plain mixin so any service can list it; methods declare `this: DbService` themselves.
+	const settings: DbMixinSettings = {
+		idField: "id",
+		pageSize: options.pageSize ?? 20,
+		maxPageSize: options.maxPageSize ?? 100,
+		maxLimit: 1000,
+	};
+
+	const schema: Partial<ServiceSchema> & { model: ModelDefinition; adapter: SharedPoolSequelizeAdapter } = {
 		mixins: [MoleculerDbService as unknown as Partial<ServiceSchema>],
 		adapter: new SharedPoolSequelizeAdapter(options.schema),
 		model: options.model,
 		metadata,
-		settings: {
-			idField: "id",
-			pageSize: options.pageSize ?? 20,
-			maxPageSize: options.maxPageSize ?? 100,
-			maxLimit: 1000,
-		},
+		settings,
 		actions: unpublished,
 		hooks,
 
@@ -162,9 +173,11 @@ export function DbMixin(options: DbMixinOptions): Partial<ServiceSchema<DbMixinS
 			if (tenantOwned) {
 				for (const name of READ_ACTIONS) {
 					const action = merged.actions?.[name];
-					if (action && typeof action === "object" && typeof action.cache === "object" && action.cache.keys) {
-						action.cache.keys = [...new Set([...action.cache.keys, `#${TENANT_FIELD}`])];
-					}
+					if (!action || typeof action !== "object" || !action.cache) continue;
+					// `cache: true` would key on params alone; start from moleculer-db's keys for the action.
+					const cache = action.cache === true ? {} : action.cache;
+					const keys = cache.keys ?? defaultCacheKeys(name);
+					action.cache = { ...cache, keys: [...new Set([...keys, `#${TENANT_FIELD}`])] };
 				}
 			}
 			merged.events = {

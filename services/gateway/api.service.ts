@@ -271,6 +271,10 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 		},
 	},
 
+	async started(this: GatewayThis) {
+		await this.rateLimiter.ready();
+	},
+
 	async stopped(this: GatewayThis) {
 		await this.rateLimiter.close();
 		await closeProbePools();
