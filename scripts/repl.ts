@@ -33,6 +33,7 @@ async function main(): Promise<void> {
 	const broker = new ServiceBroker({
 		...options,
 		nodeID: process.env.NODE_ID ?? `repl-${os.hostname()}-${process.pid}`,
+		metadata: { domains: [], role: "repl" },
 		metrics: { enabled: false },
 		middlewares: [...(options.middlewares ?? []), OperatorCalls],
 		skipProcessEventRegistration: false,

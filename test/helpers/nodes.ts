@@ -69,7 +69,7 @@ export interface NodeProcess {
 export function spawnNode(env: Record<string, string | undefined>, script = "server.ts"): NodeProcess {
 	const child = spawn(process.execPath, ["--import", "tsx", path.join(PROJECT_ROOT, script)], {
 		cwd: PROJECT_ROOT,
-		env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } as NodeJS.ProcessEnv,
+		env: Object.fromEntries(Object.entries({ PATH: process.env.PATH, HOME: process.env.HOME, ...env }).filter(([, value]) => value !== undefined)),
 		stdio: ["pipe", "pipe", "pipe"],
 	});
 	let output = "";
