@@ -47,6 +47,13 @@ export interface PlatformConfig {
 	opsPort?: number;
 	tracing: { exporter: TracingExporter; endpoint?: string };
 	bootstrapAdmin?: { email: string; password: string };
+	mail: {
+		/** smtp:// or smtps:// URL; unset keeps messages in the local outbox (and the log). */
+		smtpUrl?: string;
+		from: string;
+	};
+	/** Public base URL of the web app, used in links sent by email (verification, reset, invitations). */
+	appUrl: string;
 }
 
 export class ConfigError extends Error {
@@ -161,6 +168,12 @@ function bootstrapAdmin(env: Env): PlatformConfig["bootstrapAdmin"] {
 	return { email: email.toLowerCase(), password };
 }
 
+function mailFrom(env: Env): string {
+	const value = read(env, "MAIL_FROM") ?? "Lattice <no-reply@lattice.local>";
+	if (!/^(?:[^<>]*<)?[^@\s<>]+@[^@\s<>]+>?$/.test(value)) throw new ConfigError("MAIL_FROM", `must be an address like "Lattice <no-reply@example.com>" (got "${value}")`);
+	return value;
+}
+
 /** Parses and validates the environment; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: Env = process.env): PlatformConfig {
 	const nodeEnv = oneOf(env, "NODE_ENV", ["development", "production", "test"] as const, "development");
@@ -212,6 +225,11 @@ export function loadConfig(env: Env = process.env): PlatformConfig {
 		opsPort: read(env, "OPS_PORT") === "off" ? undefined : integer(env, "OPS_PORT", 3001, 0, 65535),
 		tracing: { exporter: tracingExporter, endpoint: tracingEndpoint },
 		bootstrapAdmin: bootstrapAdmin(env),
+		mail: {
+			smtpUrl: url(env, "SMTP_URL", ["smtp:", "smtps:"]),
+			from: mailFrom(env),
+		},
+		appUrl: url(env, "APP_URL", ["http:", "https:"]) ?? "http://localhost:3000",
 	};
 }
 

@@ -2,6 +2,7 @@
  * The gateway as a client sees it: one in-process node (gateway + platform) on the run's real PostgreSQL.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Validator } from "@seriousme/openapi-schema-validator";
 import { baseEnv, startNode, type RunningNode } from "../helpers/nodes";
 
 let node: RunningNode;
@@ -51,6 +52,9 @@ describe("ops endpoints", () => {
 		expect(document.paths["/api/v1/status/ping"].get.security).toEqual([]);
 		expect(document.paths["/api/v1/status/nodes"].get.security).not.toEqual([]);
 		expect(document.paths["/healthz"]).toBeDefined();
+		const validation = await new Validator().validate(JSON.parse(JSON.stringify(document)));
+		expect(validation.errors ?? []).toEqual([]);
+		expect(validation.valid).toBe(true);
 	});
 
 	it("serves a docs page that renders the document from local assets", async () => {
