@@ -34,10 +34,13 @@ export interface CallerMeta {
 }
 
 /**
- * Call options for platform work that acts on behalf of no user. Use with broker.call, never ctx.call:
- * a child context's meta merges back into its parent's, which would lift the parent to system rights.
+ * Call options for platform work that acts on behalf of no user: `broker.call(name, params, systemCall())`.
+ * Use with broker.call, never ctx.call: a child context's meta merges back into its parent's, which would
+ * lift the parent to system rights. A fresh object each time, since Moleculer writes into call options.
  */
-export const SYSTEM_CALL = Object.freeze({ meta: Object.freeze({ $system: true }) });
+export function systemCall(): { meta: CallerMeta } {
+	return { meta: { $system: true } };
+}
 
 export function roleRank(role: TenantRole | undefined): number {
 	if (!role) return Number.POSITIVE_INFINITY;

@@ -175,7 +175,8 @@ export async function migrateSchema(options: {
 				},
 			})),
 			context: { queryInterface: sequelize.getQueryInterface(), sequelize, schema },
-			storage: new SequelizeStorage({ sequelize, schema, tableName: "schema_migrations" }),
+			// The model name must differ per schema: services share one Sequelize, whose models are keyed by name.
+			storage: new SequelizeStorage({ sequelize, schema, tableName: "schema_migrations", modelName: `${schema}_schema_migrations` }),
 			logger: undefined,
 		});
 		const applied = options.direction === "down" ? await umzug.down() : await umzug.up();

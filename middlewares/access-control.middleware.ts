@@ -6,6 +6,8 @@
  * - a persona: "super_admin", "builder", "end_user"
  * - a minimum tenant role: "tenant:owner" | "tenant:admin" | "tenant:member" | "tenant:viewer"
  * - "$method": a method of the service, `(ctx) => boolean | Promise<boolean>` (e.g. "$isSelf")
+ *
+ * API-key callers must also hold the action's scopes (see requiredKeyScopes).
  */
 import type { Context, Middleware, Service } from "moleculer";
 import type { ActionSchema } from "moleculer";
@@ -35,6 +37,22 @@ function compilePermission(permission: string, actionName: string): Check {
 	throw new Error(`${actionName}: unknown permission "${permission}"`);
 }
 
+/**
+ * API keys carry scopes. An action may name the scopes it needs; otherwise a published action needs
+ * "<service>:read" for GET and "<service>:write" for anything else. A key with "*" or "<service>:*" has all.
+ */
+function requiredKeyScopes(action: ActionSchema, serviceName: string): string[] {
+	if (action.scopes) return action.scopes;
+	const rest = Array.isArray(action.rest) ? action.rest[0] : action.rest;
+	const method = typeof rest === "string" ? rest.trim().split(/\s+/)[0].toUpperCase() : (rest?.method ?? "POST").toUpperCase();
+	return [`${serviceName}:${method === "GET" ? "read" : "write"}`];
+}
+
+function keyHasScope(granted: string[], needed: string): boolean {
+	const service = needed.split(":")[0];
+	return granted.includes("*") || granted.includes(needed) || granted.includes(`${service}:*`);
+}
+
 function isSuperAdmin(meta: CallerMeta): boolean {
 	return (meta.persona ?? meta.user?.persona) === "super_admin";
 }
@@ -51,6 +69,7 @@ export const AccessControlMiddleware: Middleware = {
 		const actionName = action.name ?? "unknown";
 		const auth = action.auth ?? "required";
 		const checks = (action.permissions ?? []).map((permission) => compilePermission(permission, actionName));
+		const keyScopes = requiredKeyScopes(action, service.name);
 		if (auth !== "required" && checks.length === 0) return next;
 
 		return async function checkAccess(ctx: Context<unknown, CallerMeta>) {
@@ -58,6 +77,9 @@ export const AccessControlMiddleware: Middleware = {
 			if (meta.$system) return next(ctx);
 			if (auth === "required" && !isAuthenticated(meta)) {
 				throw new UnauthorizedError("Authentication is required for this action");
+			}
+			if (meta.apiKeyId && !keyScopes.every((scope) => keyHasScope(meta.scopes ?? [], scope))) {
+				throw new ForbiddenError(`This API key lacks the scope ${keyScopes.join(", ")}`, "SCOPE_REQUIRED");
 			}
 			if (checks.length > 0 && !isSuperAdmin(meta)) {
 				let granted = false;

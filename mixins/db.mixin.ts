@@ -29,6 +29,8 @@ export interface DbMixinOptions {
 	/** Folder of versioned migrations (umzug) for this schema. */
 	migrations: string;
 	model: ModelDefinition;
+	/** Further tables of the same schema, reachable as `this.models[name]` (no CRUD actions of their own). */
+	extraModels?: ModelDefinition[];
 	/** Rows carry `tenantId`; every CRUD action is scoped to ctx.meta.tenantId. */
 	tenantOwned?: boolean;
 	/** Human name used in "X not found" errors; defaults to the model name. */
@@ -53,11 +55,14 @@ const READ_ACTIONS = ["find", "count", "list", "get"] as const;
 class SharedPoolSequelizeAdapter extends SequelizeDbAdapter {
 	declare db: Sequelize;
 	declare model: ModelStatic<Model>;
-	declare service: Service & { schema: { model: ModelDefinition }; model?: ModelStatic<Model> };
+	declare service: Service & { schema: { model: ModelDefinition }; model?: ModelStatic<Model>; models?: Record<string, ModelStatic<Model>> };
 	declare broker: Service["broker"];
 	private url?: string;
 
-	constructor(private readonly schemaName: string) {
+	constructor(
+		private readonly schemaName: string,
+		private readonly extraModels: ModelDefinition[] = [],
+	) {
 		// The options are unused: connect() below takes the shared pool instead of building its own.
 		super({});
 	}
@@ -71,6 +76,10 @@ class SharedPoolSequelizeAdapter extends SequelizeDbAdapter {
 		const definition = this.service.schema.model;
 		this.model = this.db.define(definition.name, definition.define, { ...definition.options, schema: this.schemaName });
 		this.service.model = this.model;
+		this.service.models = {
+			[definition.name]: this.model,
+			...Object.fromEntries(this.extraModels.map((item) => [item.name, this.db.define(item.name, item.define, { ...item.options, schema: this.schemaName })])),
+		};
 	}
 
 	override async disconnect(): Promise<void> {
@@ -96,6 +105,8 @@ export interface DbMixinSettings extends ServiceSettingSchema {
 export interface DbMixinLocals {
 	adapter: SharedPoolSequelizeAdapter;
 	model: ModelStatic<Model>;
+	/** Every model of the service's schema by name, the main one included. */
+	models: Record<string, ModelStatic<Model>>;
 }
 
 /** What a service built with DbMixin is, for typing its own methods and hooks. */
@@ -109,6 +120,8 @@ export interface DbMixinMethods {
 	stampTenant(ctx: DbContext): void;
 	translateDatabaseError(ctx: DbContext, err: Error): never;
 	migrate(direction?: "up" | "down"): Promise<string[]>;
+	/** moleculer-db's hook: cleans caches on every node; call it after writing through the model directly. */
+	entityChanged(type: "created" | "updated" | "removed", json: unknown, ctx: Context): Promise<void>;
 }
 
 function defaultCacheKeys(action: string): string[] {
@@ -158,7 +171,7 @@ export function DbMixin(options: DbMixinOptions): Partial<ServiceSchema> {
 
 	const schema: Partial<ServiceSchema> & { model: ModelDefinition; adapter: SharedPoolSequelizeAdapter } = {
 		mixins: [MoleculerDbService as unknown as Partial<ServiceSchema>],
-		adapter: new SharedPoolSequelizeAdapter(options.schema),
+		adapter: new SharedPoolSequelizeAdapter(options.schema, options.extraModels),
 		model: options.model,
 		metadata,
 		settings,
@@ -273,7 +286,7 @@ export function DbMixin(options: DbMixinOptions): Partial<ServiceSchema> {
 
 		/** The schema object is shared by every broker that loads the file (tests run several); adapters are not. */
 		created() {
-			this.adapter = new SharedPoolSequelizeAdapter(options.schema);
+			this.adapter = new SharedPoolSequelizeAdapter(options.schema, options.extraModels);
 			this.adapter.init(this.broker, this);
 		},
 
@@ -288,3 +301,10 @@ export function DbMixin(options: DbMixinOptions): Partial<ServiceSchema> {
 export function usesDatabase(service: Service): boolean {
 	return Boolean((service.metadata as Partial<DbMetadata> | undefined)?.database);
 }
+
+/** The schema type of a service built on DbMixin: its handlers see the mixin's methods and locals. */
+export type DbServiceSchema<
+	TSettings extends DbMixinSettings = DbMixinSettings,
+	TMethods = unknown,
+	TLocals = unknown,
+> = ServiceSchema<TSettings, DbMixinMethods & TMethods, DbMixinLocals & TLocals>;

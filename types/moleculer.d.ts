@@ -16,6 +16,8 @@ interface LatticeActionProperties {
 	 * "$method" naming a service method (ctx) => boolean.
 	 */
 	permissions?: string[];
+	/** Scopes an API key needs for this action; default "<service>:read" for GET, "<service>:write" otherwise. */
+	scopes?: string[];
 	summary?: string;
 	description?: string;
 	openapi?: { responses?: Record<string, unknown> };

@@ -1,0 +1,227 @@
+/**
+ * Transactional mail templates, per name and locale. Each has a subject, a plain-text body and an HTML
+ * body with `{{variable}}` placeholders. Rendering refuses rather than guesses: a placeholder without a
+ * value is a 422 naming the variables, never a blank in a message a user receives. Values are HTML-escaped
+ * in the HTML body; subjects are kept to one line so a value can't add a header.
+ *
+ * A new locale is one more entry under a template; a requested locale that isn't there falls back to its
+ * language ("de-AT" → "de"), then to DEFAULT_LOCALE.
+ */
+import { UnprocessableEntityError } from "../errors";
+
+export const DEFAULT_LOCALE = "en";
+
+export interface MailTemplate {
+	subject: string;
+	text: string;
+	html: string;
+}
+
+/** The variables each template needs, so callers can type what they pass. */
+export interface TemplateVariables {
+	"verify-email": { fullName: string; link: string };
+	"password-reset": { fullName: string; link: string; expiresInMinutes: number };
+	invitation: { tenantName: string; inviterName: string; role: string; link: string; expiresInDays: number };
+	welcome: { fullName: string };
+	"password-changed": { fullName: string };
+}
+
+export type TemplateName = keyof TemplateVariables;
+
+export interface RenderedMail {
+	template: string;
+	locale: string;
+	subject: string;
+	text: string;
+	html: string;
+}
+
+/** Variables that become a link target: only http(s) URLs, so a value can't smuggle in `javascript:`. */
+const URL_VARIABLES = new Set(["link"]);
+
+const PLACEHOLDER = /\{\{\s*([A-Za-z][A-Za-z0-9_]*)\s*\}\}/g;
+
+function layout(body: string): string {
+	return [
+		"<!doctype html>",
+		'<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"></head>',
+		'<body style="margin:0;padding:24px;background:#f5f6f8;font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;color:#1f2328;line-height:1.5">',
+		'<div style="max-width:560px;margin:0 auto;background:#ffffff;border-radius:8px;padding:32px">',
+		body,
+		"</div></body></html>",
+	].join("\n");
+}
+
+function button(label: string): string {
+	return `<p><a href="{{link}}" style="display:inline-block;padding:10px 20px;background:#2f6feb;color:#ffffff;text-decoration:none;border-radius:6px">${label}</a></p>
+<p style="font-size:13px;color:#57606a">If the button doesn't work, copy this address into your browser:<br>{{link}}</p>`;
+}
+
+const TEMPLATES: { [name in TemplateName]: Record<string, MailTemplate> } = {
+	"verify-email": {
+		en: {
+			subject: "Confirm your email address",
+			text: `Hi {{fullName}},
+
+Please confirm your email address by opening this link:
+
+{{link}}
+
+If you didn't create an account, you can ignore this message.`,
+			html: layout(`<p>Hi {{fullName}},</p>
+<p>Please confirm your email address.</p>
+${button("Confirm email address")}
+<p>If you didn't create an account, you can ignore this message.</p>`),
+		},
+	},
+	"password-reset": {
+		en: {
+			subject: "Reset your password",
+			text: `Hi {{fullName}},
+
+Someone asked to reset the password of your account. To choose a new one, open this link within {{expiresInMinutes}} minutes:
+
+{{link}}
+
+If it wasn't you, ignore this message: your password stays as it is.`,
+			html: layout(`<p>Hi {{fullName}},</p>
+<p>Someone asked to reset the password of your account. To choose a new one, use this link within {{expiresInMinutes}} minutes.</p>
+${button("Choose a new password")}
+<p>If it wasn't you, ignore this message: your password stays as it is.</p>`),
+		},
+	},
+	invitation: {
+		en: {
+			subject: "{{inviterName}} invited you to {{tenantName}}",
+			text: `{{inviterName}} invited you to join {{tenantName}} as {{role}}.
+
+Accept the invitation within {{expiresInDays}} days:
+
+{{link}}
+
+If you weren't expecting this, you can ignore this message.`,
+			html: layout(`<p>{{inviterName}} invited you to join <strong>{{tenantName}}</strong> as {{role}}.</p>
+<p>Accept the invitation within {{expiresInDays}} days.</p>
+${button("Accept the invitation")}
+<p>If you weren't expecting this, you can ignore this message.</p>`),
+		},
+	},
+	welcome: {
+		en: {
+			subject: "Welcome to Lattice",
+			text: `Hi {{fullName}},
+
+Welcome aboard: your account is ready.`,
+			html: layout(`<p>Hi {{fullName}},</p>
+<p>Welcome aboard: your account is ready.</p>`),
+		},
+	},
+	"password-changed": {
+		en: {
+			subject: "Your password was changed",
+			text: `Hi {{fullName}},
+
+The password of your account was just changed. If it was you, there is nothing to do.
+
+If it wasn't, reset your password at once and contact support.`,
+			html: layout(`<p>Hi {{fullName}},</p>
+<p>The password of your account was just changed. If it was you, there is nothing to do.</p>
+<p>If it wasn't, reset your password at once and contact support.</p>`),
+		},
+	},
+};
+
+export const TEMPLATE_NAMES = Object.keys(TEMPLATES) as TemplateName[];
+
+function isTemplateName(name: string): name is TemplateName {
+	return Object.hasOwn(TEMPLATES, name);
+}
+
+/** The locale to render: the exact one, else its language, else the default. */
+export function resolveLocale(available: readonly string[], requested: string | undefined): string {
+	if (requested) {
+		const wanted = requested.trim().toLowerCase().replace(/_/g, "-");
+		const language = wanted.split("-")[0];
+		const match = available.find((locale) => locale.toLowerCase() === wanted) ?? available.find((locale) => locale.toLowerCase() === language);
+		if (match) return match;
+	}
+	return DEFAULT_LOCALE;
+}
+
+export function escapeHtml(value: string): string {
+	return value.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;");
+}
+
+/** A value fit for a message: blank strings, null, objects and NaN are as good as missing. */
+function present(value: unknown): string | undefined {
+	if (typeof value === "string") return value.trim() === "" ? undefined : value;
+	if (typeof value === "number") return Number.isFinite(value) ? String(value) : undefined;
+	if (typeof value === "boolean") return String(value);
+	return undefined;
+}
+
+function isHttpUrl(value: string): boolean {
+	try {
+		const parsed = new URL(value);
+		return parsed.protocol === "http:" || parsed.protocol === "https:";
+	} catch {
+		return false;
+	}
+}
+
+function placeholders(template: MailTemplate): string[] {
+	const names = new Set<string>();
+	for (const part of [template.subject, template.text, template.html]) {
+		for (const match of part.matchAll(PLACEHOLDER)) names.add(match[1]);
+	}
+	return [...names];
+}
+
+function substitute(source: string, values: ReadonlyMap<string, string>, encode: (value: string) => string): string {
+	// Every placeholder was checked before substitution, so the fallback is never used.
+	return source.replace(PLACEHOLDER, (_match, name: string) => encode(values.get(name) ?? ""));
+}
+
+/**
+ * Renders a template; throws 422 TEMPLATE_NOT_FOUND for an unknown name, TEMPLATE_VARIABLE_MISSING naming
+ * every variable without a value, and TEMPLATE_VARIABLE_INVALID for a link that isn't an http(s) URL.
+ */
+export function renderTemplate(name: string, data: Record<string, unknown>, locale?: string): RenderedMail {
+	if (!isTemplateName(name)) {
+		throw new UnprocessableEntityError(`Unknown mail template "${name}"`, "TEMPLATE_NOT_FOUND", { template: name, known: TEMPLATE_NAMES });
+	}
+	const variants = TEMPLATES[name];
+	const resolved = resolveLocale(Object.keys(variants), locale);
+	const template = variants[resolved];
+
+	const values = new Map<string, string>();
+	const missing: string[] = [];
+	const invalid: string[] = [];
+	for (const variable of placeholders(template)) {
+		const value = Object.hasOwn(data, variable) ? present(data[variable]) : undefined;
+		if (value === undefined) missing.push(variable);
+		else if (URL_VARIABLES.has(variable) && !isHttpUrl(value)) invalid.push(variable);
+		else values.set(variable, value);
+	}
+	if (missing.length > 0) {
+		throw new UnprocessableEntityError(`Mail template "${name}" needs a value for: ${missing.join(", ")}`, "TEMPLATE_VARIABLE_MISSING", {
+			template: name,
+			variables: missing,
+		});
+	}
+	if (invalid.length > 0) {
+		throw new UnprocessableEntityError(`Mail template "${name}" needs an http(s) URL in: ${invalid.join(", ")}`, "TEMPLATE_VARIABLE_INVALID", {
+			template: name,
+			variables: invalid,
+		});
+	}
+
+	const oneLine = (value: string) => value.replace(/\s*[\r\n]+\s*/g, " ");
+	return {
+		template: name,
+		locale: resolved,
+		subject: oneLine(substitute(template.subject, values, oneLine)),
+		text: substitute(template.text, values, (value) => value),
+		html: substitute(template.html, values, escapeHtml),
+	};
+}

@@ -1,0 +1,24 @@
+import { DataTypes } from "sequelize";
+import type { ModelDefinition } from "../../../mixins/db.mixin";
+
+export const USER_STATUSES = ["active", "suspended", "deleted"] as const;
+export type UserStatus = (typeof USER_STATUSES)[number];
+
+export const UserModel: ModelDefinition = {
+	name: "user",
+	define: {
+		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
+		email: { type: DataTypes.STRING(320), allowNull: false },
+		passwordHash: { type: DataTypes.STRING(255), allowNull: true },
+		fullName: { type: DataTypes.STRING(200), allowNull: false },
+		phone: { type: DataTypes.STRING(40), allowNull: true },
+		address: { type: DataTypes.JSONB, allowNull: true },
+		persona: { type: DataTypes.STRING(20), allowNull: false, defaultValue: "end_user" },
+		status: { type: DataTypes.STRING(20), allowNull: false, defaultValue: "active" },
+		emailVerifiedAt: { type: DataTypes.DATE, allowNull: true },
+		lastLoginAt: { type: DataTypes.DATE, allowNull: true },
+		passwordChangedAt: { type: DataTypes.DATE, allowNull: true },
+		deletedAt: { type: DataTypes.DATE, allowNull: true },
+	},
+	options: { tableName: "users" },
+};

@@ -1,0 +1,124 @@
+/**
+ * Organization API keys: shown once at creation, stored as a hash, scoped, and owned by the tenant (they
+ * outlive the user who made them). A key authenticates with the `X-API-Key` header.
+ */
+import path from "node:path";
+import { DataTypes } from "sequelize";
+import type { Context } from "moleculer";
+import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
+import type { CallerMeta } from "../../lib/caller";
+import { ForbiddenError, UnauthorizedError } from "../../lib/errors";
+import { hashToken, randomToken } from "../../lib/identity/secrets";
+
+const KEY_PREFIX = "lat";
+/** Writing last_used_at on every request would turn each read into a write; once a minute is enough. */
+const LAST_USED_RESOLUTION_MS = 60_000;
+const SCOPE_PATTERN = /^(\*|[a-z][a-z0-9_-]*(:[a-z0-9_*-]+)*)$/;
+
+interface ApiKeyRow {
+	id: string;
+	tenantId: string;
+	name: string;
+	prefix: string;
+	scopes: string[];
+	createdBy: string | null;
+	lastUsedAt: Date | null;
+	createdAt: Date;
+}
+
+interface ApiKeysMethods {
+	toPublic(row: ApiKeyRow): Omit<ApiKeyRow, "createdBy"> & { createdBy: string | null };
+}
+
+const ApiKeysService: DbServiceSchema<DbMixinSettings, ApiKeysMethods & AuditMixinMethods> = {
+	name: "api-keys",
+	mixins: [
+		DbMixin({
+			schema: "api_keys",
+			migrations: path.join(__dirname, "../../models/identity/api-keys/migrations"),
+			tenantOwned: true,
+			entityName: "API key",
+			model: {
+				name: "apiKey",
+				define: {
+					id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
+					tenantId: { type: DataTypes.UUID, allowNull: false },
+					name: { type: DataTypes.STRING(100), allowNull: false },
+					prefix: { type: DataTypes.STRING(32), allowNull: false },
+					keyHash: { type: DataTypes.STRING(64), allowNull: false },
+					scopes: { type: DataTypes.JSONB, allowNull: false, defaultValue: [] },
+					createdBy: { type: DataTypes.UUID, allowNull: true },
+					lastUsedAt: { type: DataTypes.DATE, allowNull: true },
+				},
+				options: { tableName: "api_keys" },
+			},
+		}),
+		AuditMixin,
+	],
+	settings: { fields: ["id", "tenantId", "name", "prefix", "scopes", "createdBy", "lastUsedAt", "createdAt"] },
+
+	actions: {
+		issue: {
+			rest: "POST /",
+			permissions: ["tenant:admin"],
+			summary: "Create an API key; the key is in this answer only",
+			params: {
+				name: "string|trim|min:1|max:100",
+				scopes: { type: "array", items: { type: "string", pattern: SCOPE_PATTERN, max: 64 }, max: 50, unique: true, default: [] },
+			},
+			async handler(ctx: Context<{ name: string; scopes: string[] }, CallerMeta>) {
+				if (ctx.meta.apiKeyId) throw new ForbiddenError("API keys can't create API keys", "USER_REQUIRED");
+				const tenantId = ctx.meta.tenantId;
+				if (!tenantId) throw new ForbiddenError("This action needs an active tenant", "TENANT_REQUIRED");
+				const prefix = `${KEY_PREFIX}_${randomToken(6)}`;
+				const key = `${prefix}_${randomToken(32)}`;
+				const row = (
+					await this.adapter.model.create({ tenantId, name: ctx.params.name, prefix, keyHash: hashToken(key), scopes: ctx.params.scopes, createdBy: ctx.meta.user?.id ?? null })
+				).get({ plain: true }) as ApiKeyRow;
+				await this.audit(ctx, { action: "api_key.created", targetType: "api_key", targetId: row.id, data: { name: row.name, scopes: row.scopes } });
+				ctx.meta.$statusCode = 201;
+				return { ...this.toPublic(row), key };
+			},
+		},
+
+		list: { rest: "GET /", permissions: ["tenant:admin"] },
+		get: { rest: "GET /:id", permissions: ["tenant:admin"] },
+
+		revoke: {
+			rest: "DELETE /:id",
+			permissions: ["tenant:admin"],
+			params: { id: "uuid" },
+			async handler(ctx: Context<{ id: string }, CallerMeta>) {
+				// Through `remove`, so the tenant check of DbMixin applies: another tenant's key is a 404.
+				await ctx.call("api-keys.remove", { id: ctx.params.id });
+				await this.audit(ctx, { action: "api_key.deleted", targetType: "api_key", targetId: ctx.params.id });
+				ctx.meta.$statusCode = 204;
+				return null;
+			},
+		},
+
+		/** Internal: the gateway's credential check for X-API-Key. */
+		authenticate: {
+			visibility: "public",
+			params: { key: "string|min:10|max:200" },
+			async handler(ctx: Context<{ key: string }>): Promise<CallerMeta> {
+				const row = (await this.adapter.model.findOne({ where: { keyHash: hashToken(ctx.params.key) } }))?.get({ plain: true }) as ApiKeyRow | undefined;
+				if (!row) throw new UnauthorizedError("The API key is invalid", "INVALID_API_KEY");
+				if (!row.lastUsedAt || Date.now() - new Date(row.lastUsedAt).getTime() > LAST_USED_RESOLUTION_MS) {
+					await this.adapter.model.update({ lastUsedAt: new Date() }, { where: { id: row.id } });
+				}
+				// A key acts as a member of its organization, narrowed further by its scopes.
+				return { apiKeyId: row.id, tenantId: row.tenantId, role: "member", scopes: row.scopes, persona: "end_user" };
+			},
+		},
+	},
+
+	methods: {
+		toPublic(row: ApiKeyRow) {
+			return { id: row.id, tenantId: row.tenantId, name: row.name, prefix: row.prefix, scopes: row.scopes, createdBy: row.createdBy, lastUsedAt: row.lastUsedAt, createdAt: row.createdAt };
+		},
+	},
+};
+
+export default ApiKeysService;

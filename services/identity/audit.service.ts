@@ -1,0 +1,105 @@
+/**
+ * The audit log: sign-ups, logins (both outcomes), token reuse, password and role changes, API keys,
+ * admin actions. Tenant owners and admins read their tenant's entries; super admins read everything.
+ */
+import path from "node:path";
+import { DataTypes, Op, type WhereOptions } from "sequelize";
+import type { Context } from "moleculer";
+import { DbMixin, type DbServiceSchema } from "../../mixins/db.mixin";
+import type { CallerMeta } from "../../lib/caller";
+
+interface AuditListParams {
+	page?: number;
+	pageSize?: number;
+	action?: string;
+	actorId?: string;
+	outcome?: "success" | "failure";
+	tenantId?: string;
+	from?: Date;
+	to?: Date;
+}
+
+const AuditService: DbServiceSchema = {
+	name: "audit",
+	settings: { rest: "/audit-log" },
+	mixins: [
+		DbMixin({
+			schema: "audit",
+			migrations: path.join(__dirname, "../../models/identity/audit/migrations"),
+			entityName: "Audit entry",
+			model: {
+				name: "auditEntry",
+				define: {
+					id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
+					action: { type: DataTypes.STRING(64), allowNull: false },
+					outcome: { type: DataTypes.STRING(16), allowNull: false },
+					actorId: { type: DataTypes.UUID, allowNull: true },
+					actorEmail: { type: DataTypes.STRING(320), allowNull: true },
+					tenantId: { type: DataTypes.UUID, allowNull: true },
+					targetType: { type: DataTypes.STRING(40), allowNull: true },
+					targetId: { type: DataTypes.STRING(64), allowNull: true },
+					ip: { type: DataTypes.STRING(64), allowNull: true },
+					userAgent: { type: DataTypes.STRING(512), allowNull: true },
+					data: { type: DataTypes.JSONB, allowNull: true },
+				},
+				options: { tableName: "audit_log" },
+			},
+		}),
+	],
+
+	actions: {
+		record: {
+			visibility: "public",
+			params: {
+				action: "string|min:1|max:64",
+				outcome: { type: "enum", values: ["success", "failure"], optional: true },
+				actorId: { type: "uuid", optional: true, nullable: true },
+				actorEmail: { type: "string", optional: true, nullable: true, max: 320 },
+				tenantId: { type: "uuid", optional: true, nullable: true },
+				targetType: { type: "string", optional: true, max: 40 },
+				targetId: { type: "string", optional: true, max: 64 },
+				ip: { type: "string", optional: true, nullable: true, max: 64 },
+				userAgent: { type: "string", optional: true, nullable: true, max: 512 },
+				data: { type: "object", optional: true },
+			},
+			async handler(ctx: Context<Record<string, unknown>>) {
+				const entry = await this.adapter.model.create({ outcome: "success", ...ctx.params });
+				return { id: entry.get("id") };
+			},
+		},
+
+		search: {
+			rest: "GET /",
+			permissions: ["tenant:admin"],
+			summary: "Audit log entries, newest first",
+			params: {
+				page: { type: "number", integer: true, positive: true, convert: true, optional: true, default: 1 },
+				pageSize: { type: "number", integer: true, positive: true, max: 100, convert: true, optional: true, default: 20 },
+				action: { type: "string", optional: true, max: 64 },
+				actorId: { type: "uuid", optional: true },
+				outcome: { type: "enum", values: ["success", "failure"], optional: true },
+				tenantId: { type: "uuid", optional: true },
+				from: { type: "date", convert: true, optional: true },
+				to: { type: "date", convert: true, optional: true },
+			},
+			async handler(ctx: Context<AuditListParams, CallerMeta>) {
+				const { page = 1, pageSize = 20, action, actorId, outcome, from, to } = ctx.params;
+				const superAdmin = (ctx.meta.persona ?? ctx.meta.user?.persona) === "super_admin";
+				// Tenant admins see their own tenant only, whatever they ask for.
+				const tenantId = superAdmin ? ctx.params.tenantId : ctx.meta.tenantId;
+				const createdAt = { ...(from ? { [Op.gte]: from } : {}), ...(to ? { [Op.lte]: to } : {}) };
+				const where: WhereOptions = {
+					...(tenantId ? { tenantId } : {}),
+					...(action ? { action } : {}),
+					...(actorId ? { actorId } : {}),
+					...(outcome ? { outcome } : {}),
+					...(from || to ? { createdAt } : {}),
+				};
+				const { rows, count } = await this.adapter.model.findAndCountAll({ where, order: [["createdAt", "DESC"]], limit: pageSize, offset: (page - 1) * pageSize });
+				return { rows: rows.map((row) => row.toJSON()), total: count, page, pageSize, totalPages: Math.ceil(count / pageSize) };
+			},
+		},
+	},
+};
+
+export default AuditService;

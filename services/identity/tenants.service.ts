@@ -1,0 +1,365 @@
+/**
+ * Organizations (tenants): members and their roles, invitations, feature flags and plan limits.
+ * Access to /tenants/:id is decided by membership of that tenant; a tenant the caller doesn't belong to
+ * answers 404, never 403, so ids reveal nothing.
+ */
+import path from "node:path";
+import type { Context } from "moleculer";
+import type { Model, ModelStatic } from "sequelize";
+import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
+import { TenantModel, MembershipModel, InvitationModel } from "../../models/identity/tenants/tenant.models";
+import { roleRank, systemCall, TENANT_ROLES, type CallerMeta, type TenantRole } from "../../lib/caller";
+import { ConflictError, EntityNotFoundError, ForbiddenError, NotFoundError, UnprocessableEntityError } from "../../lib/errors";
+import { hashToken, randomToken } from "../../lib/identity/secrets";
+import { platformConfigOf } from "../../lib/node";
+import { PLAN_LIMITS, type LimitName } from "../../lib/identity/plans";
+
+const INVITATION_TTL_DAYS = 7;
+
+interface TenantRow {
+	id: string;
+	name: string;
+	plan: string;
+	features: Record<string, boolean>;
+	limits: Record<string, number>;
+	createdAt: Date;
+}
+
+interface MembershipRow {
+	id: string;
+	tenantId: string;
+	userId: string;
+	role: TenantRole;
+	createdAt: Date;
+}
+
+interface TenantsMethods {
+	membership(tenantId: string, userId: string): Promise<MembershipRow | undefined>;
+	requireMembership(ctx: Context<unknown, CallerMeta>, tenantId: string, minimum: TenantRole): Promise<TenantRole>;
+	loadTenant(id: string): Promise<TenantRow>;
+	ownerCount(tenantId: string): Promise<number>;
+	createTenant(name: string, ownerId: string): Promise<TenantRow>;
+	effectiveLimits(tenant: TenantRow): Record<string, number>;
+	toPublic(tenant: TenantRow, role?: TenantRole): Record<string, unknown>;
+	models: Record<string, ModelStatic<Model>>;
+}
+
+type TenantContext<P = Record<string, unknown>> = Context<P, CallerMeta>;
+
+function plain<T>(row: Model | null): T | undefined {
+	return row ? (row.get({ plain: true }) as T) : undefined;
+}
+
+function isSuperAdmin(meta: CallerMeta): boolean {
+	return (meta.persona ?? meta.user?.persona) === "super_admin";
+}
+
+const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMixinMethods> = {
+	name: "tenants",
+	mixins: [
+		DbMixin({
+			schema: "tenants",
+			migrations: path.join(__dirname, "../../models/identity/tenants/migrations"),
+			model: TenantModel,
+			extraModels: [MembershipModel, InvitationModel],
+			entityName: "Tenant",
+		}),
+		AuditMixin,
+	],
+
+	actions: {
+		create: {
+			rest: "POST /",
+			params: { name: "string|trim|min:1|max:200" },
+			async handler(ctx: TenantContext<{ name: string }>) {
+				if (!ctx.meta.user) throw new ForbiddenError("Only users can create organizations", "USER_REQUIRED");
+				const tenant = await this.createTenant(ctx.params.name, ctx.meta.user.id);
+				await this.audit(ctx, { action: "tenant.created", tenantId: tenant.id, targetType: "tenant", targetId: tenant.id });
+				ctx.meta.$statusCode = 201;
+				return this.toPublic(tenant, "owner");
+			},
+		},
+
+		/** Internal: sign-up and bootstrap create the first organization of a user. */
+		createForOwner: {
+			visibility: "public",
+			params: { name: "string|trim|min:1|max:200", ownerId: "uuid" },
+			async handler(ctx: TenantContext<{ name: string; ownerId: string }>) {
+				return this.toPublic(await this.createTenant(ctx.params.name, ctx.params.ownerId), "owner");
+			},
+		},
+
+		mine: {
+			rest: "GET /",
+			summary: "Organizations the caller belongs to",
+			params: {},
+			async handler(ctx: TenantContext) {
+				if (!ctx.meta.user) return [];
+				return ctx.call("tenants.membershipsOf", { userId: ctx.meta.user.id });
+			},
+		},
+
+		membershipsOf: {
+			visibility: "public",
+			params: { userId: "uuid" },
+			async handler(ctx: TenantContext<{ userId: string }>) {
+				const memberships = (await this.models.membership.findAll({ where: { userId: ctx.params.userId }, order: [["createdAt", "ASC"]] })).map((row) => plain<MembershipRow>(row)!);
+				if (memberships.length === 0) return [];
+				const tenants = (await this.models.tenant.findAll({ where: { id: memberships.map((item) => item.tenantId) } })).map((row) => plain<TenantRow>(row)!);
+				const byId = new Map(tenants.map((tenant) => [tenant.id, tenant]));
+				return memberships.filter((item) => byId.has(item.tenantId)).map((item) => ({ ...this.toPublic(byId.get(item.tenantId)!, item.role), role: item.role }));
+			},
+		},
+
+		membershipOf: {
+			visibility: "public",
+			params: { tenantId: "uuid", userId: "uuid" },
+			async handler(ctx: TenantContext<{ tenantId: string; userId: string }>) {
+				const membership = await this.membership(ctx.params.tenantId, ctx.params.userId);
+				return membership ? { tenantId: membership.tenantId, userId: membership.userId, role: membership.role } : null;
+			},
+		},
+
+		details: {
+			rest: "GET /:id",
+			params: { id: "uuid" },
+			async handler(ctx: TenantContext<{ id: string }>) {
+				const role = await this.requireMembership(ctx, ctx.params.id, "viewer");
+				return this.toPublic(await this.loadTenant(ctx.params.id), role);
+			},
+		},
+
+		rename: {
+			rest: "PUT /:id",
+			params: { id: "uuid", name: "string|trim|min:1|max:200" },
+			async handler(ctx: TenantContext<{ id: string; name: string }>) {
+				const role = await this.requireMembership(ctx, ctx.params.id, "admin");
+				await this.models.tenant.update({ name: ctx.params.name }, { where: { id: ctx.params.id } });
+				await this.audit(ctx, { action: "tenant.updated", tenantId: ctx.params.id, targetType: "tenant", targetId: ctx.params.id });
+				return this.toPublic(await this.loadTenant(ctx.params.id), role);
+			},
+		},
+
+		members: {
+			rest: "GET /:id/members",
+			params: { id: "uuid" },
+			async handler(ctx: TenantContext<{ id: string }>) {
+				await this.requireMembership(ctx, ctx.params.id, "viewer");
+				const rows = (await this.models.membership.findAll({ where: { tenantId: ctx.params.id }, order: [["createdAt", "ASC"]] })).map((row) => plain<MembershipRow>(row)!);
+				const users = await ctx.call<Array<{ id: string; email: string; fullName: string }>, { ids: string[] }>("users.summaries", { ids: rows.map((row) => row.userId) });
+				const byId = new Map(users.map((user) => [user.id, user]));
+				return rows.map((row) => ({ userId: row.userId, role: row.role, email: byId.get(row.userId)?.email ?? null, fullName: byId.get(row.userId)?.fullName ?? null, joinedAt: row.createdAt }));
+			},
+		},
+
+		setMemberRole: {
+			rest: "PUT /:id/members/:userId",
+			params: { id: "uuid", userId: "uuid", role: { type: "enum", values: TENANT_ROLES } },
+			async handler(ctx: TenantContext<{ id: string; userId: string; role: TenantRole }>) {
+				const callerRole = await this.requireMembership(ctx, ctx.params.id, "admin");
+				const target = await this.membership(ctx.params.id, ctx.params.userId);
+				if (!target) throw new EntityNotFoundError("Member", ctx.params.userId);
+				// Owners are made and unmade by owners only.
+				if ((ctx.params.role === "owner" || target.role === "owner") && callerRole !== "owner" && !isSuperAdmin(ctx.meta)) {
+					throw new ForbiddenError("Only an owner can grant or remove the owner role", "OWNER_REQUIRED");
+				}
+				if (target.role === "owner" && ctx.params.role !== "owner" && (await this.ownerCount(ctx.params.id)) <= 1) {
+					throw new ConflictError("The last owner can't be demoted; make another member owner first", "LAST_OWNER");
+				}
+				await this.models.membership.update({ role: ctx.params.role }, { where: { id: target.id } });
+				await this.audit(ctx, { action: "tenant.member_role_changed", tenantId: ctx.params.id, targetType: "user", targetId: ctx.params.userId, data: { from: target.role, to: ctx.params.role } });
+				return { userId: ctx.params.userId, role: ctx.params.role };
+			},
+		},
+
+		removeMember: {
+			rest: "DELETE /:id/members/:userId",
+			params: { id: "uuid", userId: "uuid" },
+			async handler(ctx: TenantContext<{ id: string; userId: string }>) {
+				const leaving = ctx.meta.user?.id === ctx.params.userId;
+				const callerRole = await this.requireMembership(ctx, ctx.params.id, leaving ? "viewer" : "admin");
+				const target = await this.membership(ctx.params.id, ctx.params.userId);
+				if (!target) throw new EntityNotFoundError("Member", ctx.params.userId);
+				if (target.role === "owner" && !leaving && callerRole !== "owner" && !isSuperAdmin(ctx.meta)) {
+					throw new ForbiddenError("Only an owner can remove an owner", "OWNER_REQUIRED");
+				}
+				if (target.role === "owner" && (await this.ownerCount(ctx.params.id)) <= 1) {
+					throw new ConflictError("The last owner can't leave; make another member owner first", "LAST_OWNER");
+				}
+				await this.models.membership.destroy({ where: { id: target.id } });
+				await this.audit(ctx, { action: leaving ? "tenant.member_left" : "tenant.member_removed", tenantId: ctx.params.id, targetType: "user", targetId: ctx.params.userId });
+				ctx.meta.$statusCode = 204;
+				return null;
+			},
+		},
+
+		invite: {
+			rest: "POST /:id/invitations",
+			params: { id: "uuid", email: "email|normalize", role: { type: "enum", values: TENANT_ROLES } },
+			async handler(ctx: TenantContext<{ id: string; email: string; role: TenantRole }>) {
+				const callerRole = await this.requireMembership(ctx, ctx.params.id, "admin");
+				if (ctx.params.role === "owner" && callerRole !== "owner" && !isSuperAdmin(ctx.meta)) throw new ForbiddenError("Only an owner can invite an owner", "OWNER_REQUIRED");
+				const tenant = await this.loadTenant(ctx.params.id);
+				const token = randomToken();
+				const expiresAt = new Date(Date.now() + INVITATION_TTL_DAYS * 86_400_000);
+				const invitation = plain<{ id: string }>(
+					await this.models.invitation.create({ tenantId: tenant.id, email: ctx.params.email.toLowerCase(), role: ctx.params.role, tokenHash: hashToken(token), invitedBy: ctx.meta.user?.id ?? null, expiresAt }),
+				)!;
+				const link = `${platformConfigOf(this.broker).appUrl}/invitations/accept?token=${encodeURIComponent(token)}`;
+				await this.broker.call(
+					"mail.sendTemplate",
+					{ to: ctx.params.email, template: "invitation", data: { tenantName: tenant.name, inviterName: ctx.meta.user?.email ?? "A team member", role: ctx.params.role, link, expiresInDays: INVITATION_TTL_DAYS } },
+					systemCall(),
+				);
+				await this.audit(ctx, { action: "tenant.invitation_sent", tenantId: tenant.id, targetType: "invitation", targetId: invitation.id, data: { email: ctx.params.email, role: ctx.params.role } });
+				ctx.meta.$statusCode = 201;
+				return { id: invitation.id, tenantId: tenant.id, email: ctx.params.email.toLowerCase(), role: ctx.params.role, expiresAt: expiresAt.toISOString() };
+			},
+		},
+
+		acceptInvitation: {
+			rest: { method: "POST", fullPath: "/api/v1/invitations/accept" },
+			summary: "Join an organization with an invitation token",
+			params: { token: "string|min:10|max:200" },
+			async handler(ctx: TenantContext<{ token: string }>) {
+				const user = ctx.meta.user;
+				if (!user) throw new ForbiddenError("Sign in to accept an invitation", "USER_REQUIRED");
+				const invitation = plain<{ id: string; tenantId: string; email: string; role: TenantRole; expiresAt: Date; acceptedAt: Date | null; revokedAt: Date | null }>(
+					await this.models.invitation.findOne({ where: { tokenHash: hashToken(ctx.params.token) } }),
+				);
+				// One answer for unknown, used, expired or someone else's: the token reveals nothing.
+				if (!invitation || invitation.acceptedAt || invitation.revokedAt || new Date(invitation.expiresAt) < new Date() || invitation.email !== (user.email ?? "").toLowerCase()) {
+					throw new NotFoundError("This invitation is invalid or has expired", "INVITATION_INVALID");
+				}
+				const [claimed] = await this.models.invitation.update({ acceptedAt: new Date(), acceptedBy: user.id }, { where: { id: invitation.id, acceptedAt: null } });
+				if (claimed === 0) throw new NotFoundError("This invitation is invalid or has expired", "INVITATION_INVALID");
+				const existing = await this.membership(invitation.tenantId, user.id);
+				if (!existing) await this.models.membership.create({ tenantId: invitation.tenantId, userId: user.id, role: invitation.role });
+				await this.audit(ctx, { action: "tenant.invitation_accepted", tenantId: invitation.tenantId, targetType: "invitation", targetId: invitation.id });
+				return this.toPublic(await this.loadTenant(invitation.tenantId), existing?.role ?? invitation.role);
+			},
+		},
+
+		features: {
+			rest: "GET /:id/features",
+			params: { id: "uuid" },
+			async handler(ctx: TenantContext<{ id: string }>) {
+				await this.requireMembership(ctx, ctx.params.id, "viewer");
+				return (await this.loadTenant(ctx.params.id)).features;
+			},
+		},
+
+		setFeatures: {
+			rest: "PUT /:id/features",
+			params: { id: "uuid", features: { type: "record", key: { type: "string", pattern: /^[a-z][a-z0-9_.-]{0,63}$/ }, value: { type: "boolean" } } },
+			async handler(ctx: TenantContext<{ id: string; features: Record<string, boolean> }>) {
+				await this.requireMembership(ctx, ctx.params.id, "owner");
+				const tenant = await this.loadTenant(ctx.params.id);
+				const features = { ...tenant.features, ...ctx.params.features };
+				await this.models.tenant.update({ features }, { where: { id: tenant.id } });
+				await this.audit(ctx, { action: "tenant.features_changed", tenantId: tenant.id, targetType: "tenant", targetId: tenant.id, data: { features: ctx.params.features } });
+				return features;
+			},
+		},
+
+		limits: {
+			rest: "GET /:id/limits",
+			params: { id: "uuid" },
+			async handler(ctx: TenantContext<{ id: string }>) {
+				await this.requireMembership(ctx, ctx.params.id, "viewer");
+				const tenant = await this.loadTenant(ctx.params.id);
+				return { plan: tenant.plan, limits: this.effectiveLimits(tenant) };
+			},
+		},
+
+		/** Internal: billing sets a tenant's plan and any per-tenant overrides. */
+		setPlan: {
+			visibility: "public",
+			params: { tenantId: "uuid", plan: { type: "enum", values: Object.keys(PLAN_LIMITS) }, limits: { type: "record", optional: true, key: "string", value: "number|integer|min:-1" } },
+			async handler(ctx: TenantContext<{ tenantId: string; plan: string; limits?: Record<string, number> }>) {
+				await this.loadTenant(ctx.params.tenantId);
+				await this.models.tenant.update({ plan: ctx.params.plan, limits: ctx.params.limits ?? {} }, { where: { id: ctx.params.tenantId } });
+				return this.effectiveLimits(await this.loadTenant(ctx.params.tenantId));
+			},
+		},
+
+		/**
+		 * The one question every service asks before growing a tenant's usage: may `current + increment`
+		 * reach the plan's named limit? -1 means unlimited. The caller knows its own current usage.
+		 */
+		checkLimit: {
+			visibility: "public",
+			params: { tenantId: "uuid", limit: "string|max:64", current: "number|min:0", increment: { type: "number", min: 0, optional: true, default: 1 } },
+			async handler(ctx: TenantContext<{ tenantId: string; limit: LimitName; current: number; increment: number }>) {
+				const limits = this.effectiveLimits(await this.loadTenant(ctx.params.tenantId));
+				if (!(ctx.params.limit in limits)) throw new UnprocessableEntityError(`Unknown limit "${ctx.params.limit}"`, "UNKNOWN_LIMIT");
+				const maximum = limits[ctx.params.limit];
+				const wanted = ctx.params.current + ctx.params.increment;
+				const allowed = maximum < 0 || wanted <= maximum;
+				return { allowed, limit: ctx.params.limit, maximum, current: ctx.params.current, remaining: maximum < 0 ? null : Math.max(0, maximum - ctx.params.current) };
+			},
+		},
+	},
+
+	events: {
+		"user.deleted": {
+			params: { userId: "uuid" },
+			async handler(ctx: Context<{ userId: string }>) {
+				try {
+					await this.models.membership.destroy({ where: { userId: ctx.params.userId } });
+				} catch (err) {
+					this.logger.error("Could not remove the memberships of a deleted user", err);
+				}
+			},
+		},
+	},
+
+	methods: {
+		async membership(tenantId: string, userId: string) {
+			return plain<MembershipRow>(await this.models.membership.findOne({ where: { tenantId, userId } }));
+		},
+
+		async requireMembership(ctx: Context<unknown, CallerMeta>, tenantId: string, minimum: TenantRole): Promise<TenantRole> {
+			if (isSuperAdmin(ctx.meta) || ctx.meta.$system) {
+				await this.loadTenant(tenantId);
+				return "owner";
+			}
+			const userId = ctx.meta.user?.id;
+			// API keys act inside their own tenant with the role they were given.
+			const role = userId ? (await this.membership(tenantId, userId))?.role : ctx.meta.tenantId === tenantId ? ctx.meta.role : undefined;
+			if (!role) throw new EntityNotFoundError("Tenant", tenantId);
+			if (roleRank(role) > roleRank(minimum)) throw new ForbiddenError(`This needs the ${minimum} role in the organization`, "ROLE_REQUIRED");
+			return role;
+		},
+
+		async loadTenant(id: string): Promise<TenantRow> {
+			const tenant = plain<TenantRow>(await this.models.tenant.findByPk(id));
+			if (!tenant) throw new EntityNotFoundError("Tenant", id);
+			return tenant;
+		},
+
+		ownerCount(tenantId: string): Promise<number> {
+			return this.models.membership.count({ where: { tenantId, role: "owner" } });
+		},
+
+		async createTenant(name: string, ownerId: string): Promise<TenantRow> {
+			const sequelize = this.adapter.db;
+			return sequelize.transaction(async (transaction) => {
+				const tenant = plain<TenantRow>(await this.models.tenant.create({ name, plan: "free", features: {}, limits: {}, createdBy: ownerId }, { transaction }))!;
+				await this.models.membership.create({ tenantId: tenant.id, userId: ownerId, role: "owner" }, { transaction });
+				return tenant;
+			});
+		},
+
+		effectiveLimits(tenant: TenantRow): Record<string, number> {
+			return { ...(PLAN_LIMITS[tenant.plan] ?? PLAN_LIMITS.free), ...tenant.limits };
+		},
+
+		toPublic(tenant: TenantRow, role?: TenantRole) {
+			return { id: tenant.id, name: tenant.name, plan: tenant.plan, features: tenant.features, createdAt: tenant.createdAt, ...(role ? { role } : {}) };
+		},
+	},
+};
+
+export default TenantsService;

@@ -1,0 +1,324 @@
+/**
+ * User accounts: profile (full name, phone, address), persona, status. The password hash never leaves
+ * this service: other services ask it to check a password instead.
+ */
+import path from "node:path";
+import { Op, type WhereOptions } from "sequelize";
+import type { Context } from "moleculer";
+import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
+import { UserModel, USER_STATUSES, type UserStatus } from "../../models/identity/users/user.model";
+import { PERSONAS, type CallerMeta, type Persona } from "../../lib/caller";
+import { ConflictError, EntityNotFoundError } from "../../lib/errors";
+import { decoyPasswordHash, hashPassword, verifyPassword } from "../../lib/identity/secrets";
+
+export const USER_EVENTS = { statusChanged: "user.statusChanged", deleted: "user.deleted", created: "user.created" } as const;
+
+export interface PublicUser {
+	id: string;
+	email: string;
+	fullName: string;
+	phone: string | null;
+	address: Record<string, unknown> | null;
+	persona: Persona;
+	status: UserStatus;
+	emailVerified: boolean;
+	lastLoginAt: string | null;
+	createdAt: string;
+	updatedAt: string;
+}
+
+interface UserRow {
+	id: string;
+	email: string;
+	passwordHash: string | null;
+	fullName: string;
+	phone: string | null;
+	address: Record<string, unknown> | null;
+	persona: Persona;
+	status: UserStatus;
+	emailVerifiedAt: Date | null;
+	lastLoginAt: Date | null;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+interface UsersMethods {
+	loadUser(id: string): Promise<UserRow>;
+	toPublic(row: UserRow): PublicUser;
+	isSelf(ctx: Context<{ id: string }, CallerMeta>): boolean;
+	changeUser(ctx: Context, id: string, changes: Partial<UserRow>): Promise<PublicUser>;
+}
+
+const ADDRESS_RULE = {
+	type: "object",
+	optional: true,
+	nullable: true,
+	strict: "remove",
+	props: {
+		line1: { type: "string", max: 200, optional: true },
+		line2: { type: "string", max: 200, optional: true },
+		city: { type: "string", max: 100, optional: true },
+		region: { type: "string", max: 100, optional: true },
+		postalCode: { type: "string", max: 20, optional: true },
+		country: { type: "string", length: 2, uppercase: true, optional: true },
+	},
+} as const;
+
+const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMethods> = {
+	name: "users",
+	mixins: [
+		DbMixin({ schema: "users", migrations: path.join(__dirname, "../../models/identity/users/migrations"), model: UserModel, entityName: "User" }),
+		AuditMixin,
+	],
+
+	actions: {
+		/** Internal: sign-up, OIDC first login and bootstrap create accounts through here. */
+		createAccount: {
+			visibility: "public",
+			params: {
+				email: "email|normalize",
+				password: { type: "string", optional: true },
+				fullName: "string|trim|min:1|max:200",
+				persona: { type: "enum", values: PERSONAS, optional: true },
+				emailVerified: { type: "boolean", optional: true },
+			},
+			async handler(ctx: Context<{ email: string; password?: string; fullName: string; persona?: Persona; emailVerified?: boolean }>) {
+				const email = ctx.params.email.toLowerCase();
+				const existing = await this.adapter.model.findOne({ where: { email } });
+				if (existing) throw new ConflictError("An account with this email already exists", "EMAIL_TAKEN");
+				const row = await this.adapter.model.create({
+					email,
+					passwordHash: ctx.params.password ? await hashPassword(ctx.params.password) : null,
+					fullName: ctx.params.fullName,
+					persona: ctx.params.persona ?? "end_user",
+					status: "active",
+					emailVerifiedAt: ctx.params.emailVerified ? new Date() : null,
+				});
+				const user = this.toPublic(row.get({ plain: true }) as UserRow);
+				ctx.emit(USER_EVENTS.created, { user });
+				return user;
+			},
+		},
+
+		/** Internal: the one place a password is compared. Unknown emails cost the same time as wrong passwords. */
+		verifyCredentials: {
+			visibility: "public",
+			params: { email: "string|max:320", password: "string|max:1024" },
+			async handler(ctx: Context<{ email: string; password: string }>) {
+				const row = (await this.adapter.model.findOne({ where: { email: ctx.params.email.trim().toLowerCase() } }))?.get({ plain: true }) as UserRow | undefined;
+				const hash = row?.passwordHash ?? (await decoyPasswordHash());
+				const matches = await verifyPassword(hash, ctx.params.password);
+				if (!row || !row.passwordHash || !matches || row.status === "deleted") return { valid: false, user: null };
+				return { valid: true, user: this.toPublic(row) };
+			},
+		},
+
+		findByEmail: {
+			visibility: "public",
+			params: { email: "string|max:320" },
+			async handler(ctx: Context<{ email: string }>) {
+				const row = await this.adapter.model.findOne({ where: { email: ctx.params.email.trim().toLowerCase() } });
+				return row ? this.toPublic(row.get({ plain: true }) as UserRow) : null;
+			},
+		},
+
+		/** Internal: names and emails for lists that show people (members of a tenant). */
+		summaries: {
+			visibility: "public",
+			params: { ids: { type: "array", items: "uuid", max: 1000 } },
+			async handler(ctx: Context<{ ids: string[] }>) {
+				if (ctx.params.ids.length === 0) return [];
+				const rows = await this.adapter.model.findAll({ where: { id: ctx.params.ids } });
+				return rows.map((row) => {
+					const user = row.get({ plain: true }) as UserRow;
+					return { id: user.id, email: user.email, fullName: user.fullName };
+				});
+			},
+		},
+
+		/** Internal: what token validation needs on every request; cached, and cleaned on every change. */
+		authState: {
+			visibility: "public",
+			cache: { keys: ["id"], ttl: 60 },
+			params: { id: "uuid" },
+			async handler(ctx: Context<{ id: string }>) {
+				const row = (await this.adapter.model.findByPk(ctx.params.id))?.get({ plain: true }) as UserRow | undefined;
+				return row ? { id: row.id, email: row.email, status: row.status, persona: row.persona } : null;
+			},
+		},
+
+		setPassword: {
+			visibility: "public",
+			params: { id: "uuid", password: "string|min:10|max:256" },
+			async handler(ctx: Context<{ id: string; password: string }>) {
+				return this.changeUser(ctx, ctx.params.id, { passwordHash: await hashPassword(ctx.params.password), passwordChangedAt: new Date() } as Partial<UserRow>);
+			},
+		},
+
+		setPersona: {
+			visibility: "public",
+			params: { id: "uuid", persona: { type: "enum", values: PERSONAS } },
+			handler(ctx: Context<{ id: string; persona: Persona }>) {
+				return this.changeUser(ctx, ctx.params.id, { persona: ctx.params.persona });
+			},
+		},
+
+		markEmailVerified: {
+			visibility: "public",
+			params: { id: "uuid" },
+			handler(ctx: Context<{ id: string }>) {
+				return this.changeUser(ctx, ctx.params.id, { emailVerifiedAt: new Date() });
+			},
+		},
+
+		recordLogin: {
+			visibility: "public",
+			params: { id: "uuid" },
+			async handler(ctx: Context<{ id: string }>) {
+				await this.adapter.model.update({ lastLoginAt: new Date() }, { where: { id: ctx.params.id } });
+				return true;
+			},
+		},
+
+		search: {
+			rest: "GET /",
+			permissions: ["super_admin"],
+			summary: "Search users (super admins)",
+			params: {
+				search: { type: "string", optional: true, max: 200 },
+				status: { type: "enum", values: USER_STATUSES, optional: true },
+				persona: { type: "enum", values: PERSONAS, optional: true },
+				page: { type: "number", integer: true, positive: true, convert: true, optional: true, default: 1 },
+				pageSize: { type: "number", integer: true, positive: true, max: 100, convert: true, optional: true, default: 20 },
+			},
+			async handler(ctx: Context<{ search?: string; status?: UserStatus; persona?: Persona; page: number; pageSize: number }>) {
+				const { search, status, persona, page, pageSize } = ctx.params;
+				const pattern = search ? `%${search.replace(/[\\%_]/g, (char) => `\\${char}`)}%` : undefined;
+				const where: WhereOptions = {
+					...(status ? { status } : { status: { [Op.ne]: "deleted" } }),
+					...(persona ? { persona } : {}),
+					...(pattern ? { [Op.or]: [{ email: { [Op.iLike]: pattern } }, { fullName: { [Op.iLike]: pattern } }] } : {}),
+				};
+				const { rows, count } = await this.adapter.model.findAndCountAll({ where, order: [["createdAt", "DESC"]], limit: pageSize, offset: (page - 1) * pageSize });
+				return { rows: rows.map((row) => this.toPublic(row.get({ plain: true }) as UserRow)), total: count, page, pageSize, totalPages: Math.ceil(count / pageSize) };
+			},
+		},
+
+		profile: {
+			rest: "GET /:id",
+			permissions: ["$isSelf"],
+			params: { id: "uuid" },
+			async handler(ctx: Context<{ id: string }>) {
+				return this.toPublic(await this.loadUser(ctx.params.id));
+			},
+		},
+
+		updateProfile: {
+			rest: "PUT /:id",
+			permissions: ["$isSelf"],
+			params: {
+				id: "uuid",
+				fullName: { type: "string", trim: true, min: 1, max: 200, optional: true },
+				phone: { type: "string", trim: true, pattern: /^\+?[0-9 ()./-]{4,40}$/, optional: true, nullable: true },
+				address: ADDRESS_RULE,
+				$$strict: "remove",
+			},
+			async handler(ctx: Context<{ id: string; fullName?: string; phone?: string | null; address?: Record<string, unknown> | null }>) {
+				const { id, ...changes } = ctx.params;
+				const user = await this.changeUser(ctx, id, changes as Partial<UserRow>);
+				await this.audit(ctx, { action: "user.profile_updated", targetType: "user", targetId: id, data: { fields: Object.keys(changes) } });
+				return user;
+			},
+		},
+
+		deleteAccount: {
+			rest: "DELETE /:id",
+			permissions: ["$isSelf"],
+			params: { id: "uuid" },
+			async handler(ctx: Context<{ id: string }, CallerMeta>) {
+				const row = await this.loadUser(ctx.params.id);
+				// Keep the row for the audit trail; free the email for a new sign-up.
+				await this.changeUser(ctx, row.id, { status: "deleted", email: `deleted+${row.id}@invalid`, passwordHash: null, deletedAt: new Date() } as Partial<UserRow>);
+				ctx.broadcast(USER_EVENTS.deleted, { userId: row.id });
+				await this.audit(ctx, { action: "user.deleted", targetType: "user", targetId: row.id });
+				ctx.meta.$statusCode = 204;
+				return null;
+			},
+		},
+
+		setStatus: {
+			rest: "PUT /:id/status",
+			permissions: ["super_admin"],
+			params: { id: "uuid", status: { type: "enum", values: ["active", "suspended"] } },
+			async handler(ctx: Context<{ id: string; status: "active" | "suspended" }>) {
+				const user = await this.changeUser(ctx, ctx.params.id, { status: ctx.params.status });
+				ctx.broadcast(USER_EVENTS.statusChanged, { userId: user.id, status: user.status });
+				await this.audit(ctx, { action: `user.${ctx.params.status === "suspended" ? "suspended" : "reactivated"}`, targetType: "user", targetId: user.id });
+				return user;
+			},
+		},
+
+		stats: {
+			rest: "GET /:id/stats",
+			permissions: ["$isSelf"],
+			params: { id: "uuid" },
+			async handler(ctx: Context<{ id: string }>) {
+				const user = await this.loadUser(ctx.params.id);
+				const [memberships, sessions] = await Promise.all([
+					ctx.call<unknown[], { userId: string }>("tenants.membershipsOf", { userId: user.id }).catch(() => []),
+					ctx.call<number, { userId: string }>("auth.activeSessionCount", { userId: user.id }).catch(() => null),
+				]);
+				return {
+					userId: user.id,
+					tenants: memberships.length,
+					activeSessions: sessions,
+					lastLoginAt: user.lastLoginAt,
+					memberSince: user.createdAt,
+					emailVerified: Boolean(user.emailVerifiedAt),
+				};
+			},
+		},
+	},
+
+	methods: {
+		async loadUser(id: string): Promise<UserRow> {
+			const row = (await this.adapter.model.findByPk(id))?.get({ plain: true }) as UserRow | undefined;
+			if (!row || row.status === "deleted") throw new EntityNotFoundError("User", id);
+			return row;
+		},
+
+		/** Updates through moleculer-db's entityChanged so every node's cached auth state is cleaned. */
+		async changeUser(ctx: Context, id: string, changes: Partial<UserRow>): Promise<PublicUser> {
+			await this.loadUser(id);
+			await this.adapter.model.update(changes, { where: { id } });
+			const row = await this.loadUser(id).catch(() => undefined);
+			const fresh = row ?? ((await this.adapter.model.findByPk(id))?.get({ plain: true }) as UserRow);
+			await this.entityChanged("updated", fresh, ctx);
+			return this.toPublic(fresh);
+		},
+
+		isSelf(ctx: Context<{ id: string }, CallerMeta>): boolean {
+			return Boolean(ctx.meta.user && ctx.meta.user.id === ctx.params.id);
+		},
+
+		toPublic(row: UserRow): PublicUser {
+			const iso = (value: Date | null) => (value ? new Date(value).toISOString() : null);
+			return {
+				id: row.id,
+				email: row.email,
+				fullName: row.fullName,
+				phone: row.phone,
+				address: row.address,
+				persona: row.persona,
+				status: row.status,
+				emailVerified: Boolean(row.emailVerifiedAt),
+				lastLoginAt: iso(row.lastLoginAt),
+				createdAt: iso(row.createdAt) ?? "",
+				updatedAt: iso(row.updatedAt) ?? "",
+			};
+		},
+	},
+};
+
+export default UsersService;

@@ -1,0 +1,49 @@
+/**
+ * A small REST client for tests: JSON in and out, bearer tokens or API keys, and the caller's address
+ * (X-Forwarded-For on a node started with TRUST_PROXY=true) so throttling tests don't share one IP.
+ */
+export interface ApiResponse<T = Record<string, unknown>> {
+	status: number;
+	headers: Headers;
+	body: T;
+}
+
+export interface CallOptions {
+	token?: string;
+	apiKey?: string;
+	ip?: string;
+	headers?: Record<string, string>;
+}
+
+export function apiClient(baseUrl: string) {
+	async function request<T = Record<string, unknown>>(method: string, path: string, body?: unknown, options: CallOptions = {}): Promise<ApiResponse<T>> {
+		const headers: Record<string, string> = { ...options.headers };
+		if (body !== undefined) headers["Content-Type"] = "application/json";
+		if (options.token) headers.Authorization = `Bearer ${options.token}`;
+		if (options.apiKey) headers["X-API-Key"] = options.apiKey;
+		if (options.ip) headers["X-Forwarded-For"] = options.ip;
+		const response = await fetch(`${baseUrl}/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+		const text = await response.text();
+		return { status: response.status, headers: response.headers, body: (text ? JSON.parse(text) : null) as T };
+	}
+	return {
+		get: <T = Record<string, unknown>>(path: string, options?: CallOptions) => request<T>("GET", path, undefined, options),
+		post: <T = Record<string, unknown>>(path: string, body?: unknown, options?: CallOptions) => request<T>("POST", path, body ?? {}, options),
+		put: <T = Record<string, unknown>>(path: string, body?: unknown, options?: CallOptions) => request<T>("PUT", path, body ?? {}, options),
+		delete: <T = Record<string, unknown>>(path: string, options?: CallOptions) => request<T>("DELETE", path, undefined, options),
+	};
+}
+
+export type ApiClient = ReturnType<typeof apiClient>;
+
+let counter = 0;
+/** A unique address per call, for tests that must not trip each other's per-IP limits. */
+export function uniqueIp(): string {
+	counter += 1;
+	return `198.51.100.${counter % 250}`;
+}
+
+export function uniqueEmail(label: string): string {
+	counter += 1;
+	return `${label}.${Date.now().toString(36)}${counter}@example.com`;
+}
