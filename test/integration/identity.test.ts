@@ -262,6 +262,19 @@ describe("users", () => {
 	});
 });
 
+describe("account deletion", () => {
+	it("deletes an account: its sessions end, it can't log in, and the email is free again", async () => {
+		const zoe = await register("zoe");
+		const other = await register("zack");
+		expect((await api.delete(`/users/${zoe.user.id}`, { token: other.accessToken })).status).toBe(403);
+		expect((await api.delete(`/users/${zoe.user.id}`, { token: zoe.accessToken })).status).toBe(204);
+		expect((await api.get("/auth/me", { token: zoe.accessToken })).status).toBe(401);
+		expect((await login(zoe.user.email)).status).toBe(401);
+		const again = await api.post("/auth/register", { email: zoe.user.email, password: PASSWORD, fullName: "Zoe Again" }, { ip: uniqueIp() });
+		expect(again.status).toBe(201);
+	});
+});
+
 describe("organizations", () => {
 	it("invites a member by email, who joins with the token; roles are guarded", async () => {
 		const owner = await register("quinn", "Quinn Inc");
