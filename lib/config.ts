@@ -233,6 +233,9 @@ function oidcProvider(env: Env, name: string, basePublicUrl: string, production:
 			`is required for the provider "${name}" named in OIDC_PROVIDERS (the discovery base URL, or the expected "iss" when endpoints are set)`,
 		);
 	}
+	if (new URL(issuer).pathname.includes("/.well-known/")) {
+		throw new ConfigError(variable("ISSUER"), `must be the issuer identifier (the "iss" of its ID tokens), not the address of its discovery document`);
+	}
 	const manual = authorization !== undefined || token !== undefined || userinfo !== undefined || jwks !== undefined;
 	if (manual && !authorization) throw new ConfigError(variable("AUTHORIZATION_ENDPOINT"), "is required when any other endpoint of this provider is set");
 	if (manual && !token) throw new ConfigError(variable("TOKEN_ENDPOINT"), "is required when any other endpoint of this provider is set");

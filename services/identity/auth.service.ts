@@ -203,6 +203,14 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 			},
 		},
 
+		revokeAllSessions: {
+			visibility: "public",
+			params: { userId: "uuid", reason: "string|max:40" },
+			handler(ctx: AuthContext<{ userId: string; reason: string }>) {
+				return this.revokeSessions({ userId: ctx.params.userId }, ctx.params.reason);
+			},
+		},
+
 		activeSessionCount: {
 			visibility: "public",
 			params: { userId: "uuid" },

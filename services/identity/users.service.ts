@@ -156,6 +156,14 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 			},
 		},
 
+		clearPassword: {
+			visibility: "public",
+			params: { id: "uuid" },
+			handler(ctx: Context<{ id: string }>) {
+				return this.changeUser(ctx, ctx.params.id, { passwordHash: null, passwordChangedAt: new Date() } as Partial<UserRow>);
+			},
+		},
+
 		setPersona: {
 			visibility: "public",
 			params: { id: "uuid", persona: { type: "enum", values: PERSONAS } },

@@ -76,3 +76,84 @@ describe("loadConfig", () => {
 		expect(redisOptionsFromUrl("rediss://user:p%40ss@cache:6380/3")).toMatchObject({ host: "cache", port: 6380, username: "user", password: "p@ss", db: 3, tls: {} });
 	});
 });
+
+describe("loadConfig: OpenID Connect providers", () => {
+	const corp = {
+		OIDC_PROVIDERS: "corp-sso",
+		OIDC_CORP_SSO_ISSUER: "https://login.example.com",
+		OIDC_CORP_SSO_CLIENT_ID: "lattice",
+		OIDC_CORP_SSO_CLIENT_SECRET: "s3cret",
+	};
+
+	it("has no providers by default, and a public URL on the gateway's port", () => {
+		expect(loadConfig({}).oidc).toEqual({ providers: [], publicUrl: "http://localhost:3000" });
+		expect(loadConfig({ PORT: "8080" }).oidc.publicUrl).toBe("http://localhost:8080");
+	});
+
+	it("reads a discovered provider, with the redirect URI built from PUBLIC_URL", () => {
+		const config = loadConfig({ ...corp, PUBLIC_URL: "https://api.example.com/" });
+		expect(config.oidc.publicUrl).toBe("https://api.example.com");
+		expect(config.oidc.providers).toEqual([
+			{
+				name: "corp-sso",
+				issuer: "https://login.example.com",
+				endpoints: undefined,
+				clientId: "lattice",
+				clientSecret: "s3cret",
+				tokenAuthMethod: "client_secret_basic",
+				scopes: ["openid", "email", "profile"],
+				redirectUri: "https://api.example.com/api/v1/auth/oauth/corp-sso/callback",
+			},
+		]);
+	});
+
+	it("reads endpoints configured by hand, scopes and the token endpoint's client authentication", () => {
+		const config = loadConfig({
+			...corp,
+			OIDC_PROVIDERS: "corp-sso, other",
+			OIDC_CORP_SSO_AUTHORIZATION_ENDPOINT: "https://login.example.com/authorize",
+			OIDC_CORP_SSO_TOKEN_ENDPOINT: "https://login.example.com/token",
+			OIDC_CORP_SSO_USERINFO_ENDPOINT: "https://login.example.com/userinfo",
+			OIDC_CORP_SSO_SCOPES: "openid email groups",
+			OIDC_CORP_SSO_TOKEN_AUTH_METHOD: "client_secret_post",
+			OIDC_OTHER_ISSUER: "http://127.0.0.1:9000",
+			OIDC_OTHER_CLIENT_ID: "x",
+			OIDC_OTHER_CLIENT_SECRET: "y",
+		});
+		expect(config.oidc.providers.map((provider) => provider.name)).toEqual(["corp-sso", "other"]);
+		expect(config.oidc.providers[0]).toMatchObject({
+			endpoints: { authorization: "https://login.example.com/authorize", token: "https://login.example.com/token", userinfo: "https://login.example.com/userinfo", jwks: undefined },
+			scopes: ["openid", "email", "groups"],
+			tokenAuthMethod: "client_secret_post",
+		});
+		expect(config.oidc.providers[1]).toMatchObject({ issuer: "http://127.0.0.1:9000", redirectUri: "http://localhost:3000/api/v1/auth/oauth/other/callback" });
+	});
+
+	it.each([
+		[{ OIDC_PROVIDERS: "Corp" }, "OIDC_PROVIDERS"],
+		[{ OIDC_PROVIDERS: "corp_sso" }, "OIDC_PROVIDERS"],
+		[{ ...corp, OIDC_PROVIDERS: "corp-sso,corp-sso" }, "OIDC_PROVIDERS"],
+		[{ ...corp, OIDC_CORP_SSO_ISSUER: undefined }, "OIDC_CORP_SSO_ISSUER"],
+		[{ ...corp, OIDC_CORP_SSO_ISSUER: "login.example.com" }, "OIDC_CORP_SSO_ISSUER"],
+		[{ ...corp, OIDC_CORP_SSO_ISSUER: "https://login.example.com/.well-known/openid-configuration" }, "OIDC_CORP_SSO_ISSUER"],
+		[{ ...corp, OIDC_CORP_SSO_CLIENT_ID: "" }, "OIDC_CORP_SSO_CLIENT_ID"],
+		[{ ...corp, OIDC_CORP_SSO_CLIENT_SECRET: undefined }, "OIDC_CORP_SSO_CLIENT_SECRET"],
+		[{ ...corp, OIDC_CORP_SSO_AUTHORIZATION_ENDPOINT: "https://login.example.com/authorize" }, "OIDC_CORP_SSO_TOKEN_ENDPOINT"],
+		[{ ...corp, OIDC_CORP_SSO_USERINFO_ENDPOINT: "https://login.example.com/userinfo" }, "OIDC_CORP_SSO_AUTHORIZATION_ENDPOINT"],
+		[{ ...corp, OIDC_CORP_SSO_TOKEN_ENDPOINT: "ftp://login.example.com/token" }, "OIDC_CORP_SSO_TOKEN_ENDPOINT"],
+		[{ ...corp, OIDC_CORP_SSO_SCOPES: "email profile" }, "OIDC_CORP_SSO_SCOPES"],
+		[{ ...corp, OIDC_CORP_SSO_SCOPES: "openid e\"mail" }, "OIDC_CORP_SSO_SCOPES"],
+		[{ ...corp, OIDC_CORP_SSO_TOKEN_AUTH_METHOD: "private_key_jwt" }, "OIDC_CORP_SSO_TOKEN_AUTH_METHOD"],
+		[{ ...corp, NODE_ENV: "production", OIDC_CORP_SSO_ISSUER: "http://login.example.com" }, "OIDC_CORP_SSO_ISSUER"],
+		[{ PUBLIC_URL: "api.example.com" }, "PUBLIC_URL"],
+		[{ PUBLIC_URL: "https://api.example.com/?x=1" }, "PUBLIC_URL"],
+	])("refuses %o naming %s", (env, variable) => {
+		expect(() => loadConfig(env)).toThrow(ConfigError);
+		try {
+			loadConfig(env);
+		} catch (err) {
+			expect((err as ConfigError).variable).toBe(variable);
+			expect((err as Error).message).toContain(variable);
+		}
+	});
+});
