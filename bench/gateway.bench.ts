@@ -9,6 +9,10 @@
  * measures. It reports req/s, p50 and p99 and their ratios to the baseline, and whether the throughput
  * targets hold. It always exits 0 once it has measured: it is a benchmark, not a test.
  *
+ * On a small machine the load generator competes with the servers for cores, which caps raw most of all.
+ * The table therefore also shows each process's CPU share and the servers' CPU time per request, a
+ * figure that does not depend on who else was running.
+ *
  * Settings (environment): BENCH_DURATION (s, 10), BENCH_WARMUP (s, 3), BENCH_CONNECTIONS (50),
  * BENCH_ROUNDS (1; more rounds rotate the order and report medians), BENCH_PAUSE_MS (2000),
  * BENCH_QUIET_WAIT_S (60: how long to wait for other work on the machine to stop before each run),

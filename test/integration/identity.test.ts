@@ -4,12 +4,10 @@
  * invitations, API keys and the audit log. One node, all domains, real PostgreSQL; mail in the outbox.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { inject } from "vitest";
-import { Client } from "pg";
 import { startNode, type RunningNode } from "../helpers/nodes";
+import { sql } from "../helpers/db";
 import { apiClient, uniqueEmail, uniqueIp, type ApiClient } from "../helpers/api";
 
-const testEnv = inject("testEnv");
 const ADMIN = { email: "root@lattice.test", password: "bootstrap-secret-1" };
 const PASSWORD = "correct horse battery";
 
@@ -22,16 +20,6 @@ interface Session {
 	accessToken: string;
 	refreshToken: string;
 	expiresIn: number;
-}
-
-async function sql<T = Record<string, unknown>>(query: string, values: unknown[] = []): Promise<T[]> {
-	const client = new Client({ connectionString: testEnv.databaseUrl });
-	await client.connect();
-	try {
-		return (await client.query(query, values)).rows as T[];
-	} finally {
-		await client.end();
-	}
 }
 
 /** The token in the newest email to this address (the outbox is the embedded mail transport). */

@@ -10,13 +10,12 @@
  */
 import http from "node:http";
 import { generateKeyPairSync } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { Client } from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import Provider, { type InteractionResults, type KoaContextWithOIDC } from "oidc-provider";
 import { freePort, startNode, type RunningNode } from "../helpers/nodes";
+import { sql } from "../helpers/db";
 import { apiClient, uniqueEmail, uniqueIp, type ApiClient } from "../helpers/api";
 
-const testEnv = inject("testEnv");
 const PASSWORD = "correct horse battery";
 const CLIENT = { id: "lattice", secret: "local-client-secret-0123456789" };
 /** Configured with explicit endpoints instead of discovery, authenticating at the token endpoint by POST. */
@@ -60,16 +59,6 @@ function addAccount(label: string, claims: Partial<Account> = {}): Account {
 	const account = { sub: `${label}-${accountCounter}-${Date.now().toString(36)}`, email: uniqueEmail(label), email_verified: true, name: `${label} Provider`, ...claims };
 	accounts.set(account.sub, account);
 	return account;
-}
-
-async function sql<T = Record<string, unknown>>(query: string, values: unknown[] = []): Promise<T[]> {
-	const client = new Client({ connectionString: testEnv.databaseUrl });
-	await client.connect();
-	try {
-		return (await client.query(query, values)).rows as T[];
-	} finally {
-		await client.end();
-	}
 }
 
 async function readBody(req: http.IncomingMessage): Promise<string> {
