@@ -2,11 +2,12 @@
  * Broker options for every Lattice node, derived from the validated environment (lib/config.ts).
  * The policies below are deliberate; the README explains each one.
  */
-import type { BrokerOptions, Errors as ErrorsNamespace } from "moleculer";
+import type { BrokerOptions, Errors as ErrorsNamespace, Middleware } from "moleculer";
 import { Errors } from "moleculer";
 import { loadConfig, redisOptionsFromUrl, type PlatformConfig } from "./lib/config";
 import { PrometheusTextReporter } from "./lib/metrics";
 import { AccessControlMiddleware } from "./middlewares/access-control.middleware";
+import { LeanMetricsMiddleware } from "./middlewares/lean-metrics.middleware";
 
 type MoleculerError = InstanceType<typeof ErrorsNamespace.MoleculerError>;
 type MetricsReporter = Extract<NonNullable<NonNullable<BrokerOptions["metrics"]> extends infer M ? (M extends { reporter?: infer R } ? R : never) : never>, { type: string }>;
@@ -30,7 +31,8 @@ function middlewares(): NonNullable<BrokerOptions["middlewares"]> {
 		"Fallback",
 		"ErrorHandler",
 		"Tracing",
-		"Metrics",
+		// A factory: Moleculer calls it with the broker (its typings only list middleware objects).
+		LeanMetricsMiddleware as unknown as Middleware,
 		"Debounce",
 		"Throttle",
 	];

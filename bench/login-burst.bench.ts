@@ -88,7 +88,7 @@ async function main(): Promise<void> {
 		server = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "server.ts")], {
 			cwd: ROOT,
 			stdio: ["ignore", "ignore", "inherit"],
-			env: { ...process.env, NODE_ENV: "production", SERVICES: "gateway,identity,platform", DATABASE_URL: databaseUrl, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn", TRACING_EXPORTER: "none", RATE_LIMIT_MAX: "100000000", NAMESPACE: `bench-login-${process.pid}` },
+			env: { ...process.env, NODE_ENV: "production", SERVICES: "gateway,identity,platform", DATABASE_URL: databaseUrl, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn", TRACING_EXPORTER: "none", RATE_LIMIT_MAX: "1000000", RATE_LIMIT_WINDOW_MS: "1000", NAMESPACE: `bench-login-${process.pid}` },
 		});
 		await waitFor(`${base}/readyz`);
 		await waitFor(`${base}/api/v1/auth/jwks`);

@@ -3,18 +3,27 @@
  * never blocks the event loop that serves everyone else.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import os from "node:os";
 import { hash as argon2Hash, verify as argon2Verify } from "@node-rs/argon2";
+import { ConcurrencyLimit } from "../concurrency";
 
 // OWASP's argon2id baseline: 19 MiB, 2 iterations, 1 lane.
 const ARGON2_OPTIONS = { memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
 
+/**
+ * Hashing is off the event loop but not free: each one takes tens of milliseconds of a core. Left
+ * unbounded, a burst of logins takes every core and the event loop starves anyway; with all but one core
+ * for hashing, logins queue and every other request keeps being served.
+ */
+const hashing = new ConcurrencyLimit(Math.max(1, os.availableParallelism() - 1));
+
 export function hashPassword(password: string): Promise<string> {
-	return argon2Hash(password, ARGON2_OPTIONS);
+	return hashing.run(() => argon2Hash(password, ARGON2_OPTIONS));
 }
 
 export async function verifyPassword(hash: string, password: string): Promise<boolean> {
 	try {
-		return await argon2Verify(hash, password);
+		return await hashing.run(() => argon2Verify(hash, password));
 	} catch {
 		return false;
 	}

@@ -78,6 +78,7 @@ const ApiKeysService: DbServiceSchema<DbMixinSettings, ApiKeysMethods & AuditMix
 				).get({ plain: true }) as ApiKeyRow;
 				await this.audit(ctx, { action: "api_key.created", targetType: "api_key", targetId: row.id, data: { name: row.name, scopes: row.scopes } });
 				ctx.meta.$statusCode = 201;
+				ctx.meta.$location = `/api/v1/api-keys/${row.id}`;
 				return { ...this.toPublic(row), key };
 			},
 		},

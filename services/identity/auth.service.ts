@@ -100,6 +100,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 				await this.sendVerificationEmail(user);
 				await this.audit(ctx, { action: "auth.signup", actorId: user.id, actorEmail: user.email, tenantId: tenant.id, targetType: "user", targetId: user.id });
 				ctx.meta.$statusCode = 201;
+				ctx.meta.$location = `/api/v1/users/${user.id}`;
 				return { user, tenant: { ...tenant, role: "owner" }, ...tokens };
 			},
 		},

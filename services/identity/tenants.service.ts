@@ -5,7 +5,7 @@
  */
 import path from "node:path";
 import type { Context } from "moleculer";
-import type { Model, ModelStatic } from "sequelize";
+import { Op, type Model } from "sequelize";
 import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
 import { TenantModel, MembershipModel, InvitationModel } from "../../models/identity/tenants/tenant.models";
@@ -42,7 +42,6 @@ interface TenantsMethods {
 	createTenant(name: string, ownerId: string): Promise<TenantRow>;
 	effectiveLimits(tenant: TenantRow): Record<string, number>;
 	toPublic(tenant: TenantRow, role?: TenantRole): Record<string, unknown>;
-	models: Record<string, ModelStatic<Model>>;
 }
 
 type TenantContext<P = Record<string, unknown>> = Context<P, CallerMeta>;
@@ -77,6 +76,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 				const tenant = await this.createTenant(ctx.params.name, ctx.meta.user.id);
 				await this.audit(ctx, { action: "tenant.created", tenantId: tenant.id, targetType: "tenant", targetId: tenant.id });
 				ctx.meta.$statusCode = 201;
+				ctx.meta.$location = `/api/v1/tenants/${tenant.id}`;
 				return this.toPublic(tenant, "owner");
 			},
 		},
@@ -214,7 +214,22 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 				);
 				await this.audit(ctx, { action: "tenant.invitation_sent", tenantId: tenant.id, targetType: "invitation", targetId: invitation.id, data: { email: ctx.params.email, role: ctx.params.role } });
 				ctx.meta.$statusCode = 201;
+				ctx.meta.$location = `/api/v1/tenants/${tenant.id}/invitations`;
 				return { id: invitation.id, tenantId: tenant.id, email: ctx.params.email.toLowerCase(), role: ctx.params.role, expiresAt: expiresAt.toISOString() };
+			},
+		},
+
+		invitations: {
+			rest: "GET /:id/invitations",
+			summary: "Pending invitations of an organization",
+			params: { id: "uuid" },
+			async handler(ctx: TenantContext<{ id: string }>) {
+				await this.requireMembership(ctx, ctx.params.id, "admin");
+				const rows = await this.models.invitation.findAll({ where: { tenantId: ctx.params.id, acceptedAt: null, revokedAt: null, expiresAt: { [Op.gt]: new Date() } }, order: [["createdAt", "DESC"]] });
+				return rows.map((row) => {
+					const invitation = row.get({ plain: true }) as { id: string; email: string; role: TenantRole; invitedBy: string | null; expiresAt: Date; createdAt: Date };
+					return { id: invitation.id, email: invitation.email, role: invitation.role, invitedBy: invitation.invitedBy, expiresAt: invitation.expiresAt, createdAt: invitation.createdAt };
+				});
 			},
 		},
 

@@ -269,6 +269,10 @@ describe("organizations", () => {
 		const invitee = await register("rita");
 		const invited = await api.post<{ id: string }>(`/tenants/${owner.tenant.id}/invitations`, { email: invitee.user.email, role: "member" }, { token: owner.accessToken });
 		expect(invited.status).toBe(201);
+		expect(invited.headers.get("location")).toBe(`/api/v1/tenants/${owner.tenant.id}/invitations`);
+		const pending = await api.get<Array<{ id: string; email: string }>>(`/tenants/${owner.tenant.id}/invitations`, { token: owner.accessToken });
+		expect(pending.body.map((item) => item.id)).toEqual([invited.body.id]);
+		expect((await api.get(`/tenants/${owner.tenant.id}/invitations`, { token: invitee.accessToken })).status).toBe(404);
 		const token = await tokenFromMail(invitee.user.email, "invitation");
 		const outsider = await register("sam");
 		expect((await api.post("/invitations/accept", { token }, { token: outsider.accessToken })).status).toBe(404);
@@ -347,6 +351,7 @@ describe("tenant isolation", () => {
 			["PUT", `/tenants/${t}/members/${victim.user.id}`, { role: "viewer" }],
 			["DELETE", `/tenants/${t}/members/${victim.user.id}`],
 			["POST", `/tenants/${t}/invitations`, { email: uniqueEmail("y"), role: "admin" }],
+			["GET", `/tenants/${t}/invitations`],
 			["GET", `/tenants/${t}/features`],
 			["PUT", `/tenants/${t}/features`, { features: { x: true } }],
 			["GET", `/tenants/${t}/limits`],
