@@ -16,6 +16,8 @@ interface LatticeActionProperties {
 	 * "$method" naming a service method (ctx) => boolean.
 	 */
 	permissions?: string[];
+	/** Request cookies this action may read: the gateway copies just these into `ctx.meta.cookies`. */
+	cookies?: string[];
 	/** Scopes an API key needs for this action; default "<service>:read" for GET, "<service>:write" otherwise. */
 	scopes?: string[];
 	summary?: string;

@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context, ServiceSchema, ServiceSettingSchema, Service } from "moleculer";
 import ApiGateway from "moleculer-web";
 import helmet from "helmet";
+import { parse as parseCookie } from "cookie";
 import { platformConfigOf } from "../../lib/node";
 import { toProblem, type ProblemResponse } from "../../lib/problem";
 import { NotFoundError, ServiceUnavailableError } from "../../lib/errors";
@@ -180,6 +181,12 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 		 */
 		async authenticate(this: GatewayThis, ctx: Context<unknown, CallerMeta>, _route: unknown, req: GatewayRequest) {
 			ctx.meta.ip = this.clientAddress(req);
+			// Cookies reach only the actions that name them, never the rest of the cluster.
+			const wantedCookies = (req as GatewayRequest & { $action?: { cookies?: string[] } }).$action?.cookies;
+			if (wantedCookies && typeof req.headers.cookie === "string") {
+				const jar = parseCookie(req.headers.cookie);
+				ctx.meta.cookies = Object.fromEntries(wantedCookies.filter((name) => jar[name] !== undefined).map((name) => [name, String(jar[name])]));
+			}
 			const userAgent = req.headers["user-agent"];
 			if (userAgent) ctx.meta.userAgent = userAgent.slice(0, 512);
 			const authorization = req.headers.authorization;

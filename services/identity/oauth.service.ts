@@ -16,13 +16,16 @@ import { IdentityLinkModel, LoginAttemptModel } from "../../models/identity/oaut
 import { systemCall, type CallerMeta } from "../../lib/caller";
 import type { OidcProviderConfig } from "../../lib/config";
 import { BadRequestError, ConflictError, EntityNotFoundError, ForbiddenError, ServiceUnavailableError, UnprocessableEntityError } from "../../lib/errors";
-import { hashToken } from "../../lib/identity/secrets";
+import { hashToken, safeEqual } from "../../lib/identity/secrets";
+import { serialize as serializeCookie } from "cookie";
 import { platformConfigOf } from "../../lib/node";
 import type { PublicUser } from "./users.service";
 import type { TokenSet } from "./auth.service";
 
 /** Long enough to sign in at the provider (password, second factor), short enough to bound stale attempts. */
 const ATTEMPT_TTL_MS = 10 * 60_000;
+/** Binds a sign-in to the browser that started it. */
+const STATE_COOKIE = "lattice_oidc_state";
 /** Used and expired attempts are kept a day for support questions, then swept. */
 const ATTEMPT_RETENTION_MS = 86_400_000;
 /** Seconds for each request to a provider: an unreachable one answers 503 before the gateway's timeout. */
@@ -91,7 +94,8 @@ interface OAuthMethods {
 	providerConfig(name: string): OidcProviderConfig;
 	clientFor(provider: OidcProviderConfig): Promise<oidc.Configuration>;
 	createClient(provider: OidcProviderConfig): Promise<oidc.Configuration>;
-	startAttempt(ctx: OAuthContext, provider: OidcProviderConfig): Promise<string>;
+	startAttempt(ctx: OAuthContext, provider: OidcProviderConfig): Promise<{ location: string; state: string }>;
+	stateCookie(provider: OidcProviderConfig, state: string): string;
 	claimAttempt(provider: OidcProviderConfig, state: string | undefined): Promise<LoginAttemptRow>;
 	finishAtProvider(provider: OidcProviderConfig, attempt: LoginAttemptRow, params: CallbackParams): Promise<ProviderIdentity>;
 	resolveAccount(ctx: OAuthContext, provider: OidcProviderConfig, identity: ProviderIdentity, retried?: boolean): Promise<AccountResolution>;
@@ -158,10 +162,12 @@ const OAuthService: DbServiceSchema<DbMixinSettings, OAuthMethods & AuditMixinMe
 			openapi: { responses: { "302": { description: "Redirect to the provider's authorization endpoint" } } },
 			async handler(ctx: OAuthContext<{ provider: string }>) {
 				const provider = this.providerConfig(ctx.params.provider);
-				const location = await this.startAttempt(ctx, provider);
+				const { location, state } = await this.startAttempt(ctx, provider);
 				ctx.meta.$statusCode = 302;
 				ctx.meta.$location = location;
-				ctx.meta.$responseHeaders = { "Cache-Control": "no-store" };
+				// The state also goes into a cookie of this browser: a callback carrying someone else's code
+				// and state (login CSRF) arrives without it and is refused.
+				ctx.meta.$responseHeaders = { "Cache-Control": "no-store", "Set-Cookie": this.stateCookie(provider, state) };
 				return null;
 			},
 		},
@@ -171,6 +177,7 @@ const OAuthService: DbServiceSchema<DbMixinSettings, OAuthMethods & AuditMixinMe
 			auth: "public",
 			summary: "Where the provider sends the browser back: answers a Lattice session",
 			description: "`linked` is true when this sign-in attached the provider account to an existing account (same verified email); `created` when it created the account and its organization.",
+			cookies: [STATE_COOKIE],
 			params: {
 				provider: "string|min:1|max:64",
 				code: { type: "string", optional: true, max: 4096 },
@@ -185,6 +192,10 @@ const OAuthService: DbServiceSchema<DbMixinSettings, OAuthMethods & AuditMixinMe
 			async handler(ctx: OAuthContext<CallbackParams>) {
 				const provider = this.providerConfig(ctx.params.provider);
 				try {
+					const bound = ctx.meta.cookies?.[STATE_COOKIE];
+					if (!ctx.params.state || !bound || !safeEqual(bound, ctx.params.state)) {
+						throw new BadRequestError("This sign-in was not started in this browser; start again", "OIDC_INVALID_STATE");
+					}
 					const attempt = await this.claimAttempt(provider, ctx.params.state);
 					const identity = await this.finishAtProvider(provider, attempt, ctx.params);
 					const { user, linked, created } = await this.resolveAccount(ctx, provider, identity);
@@ -265,7 +276,7 @@ const OAuthService: DbServiceSchema<DbMixinSettings, OAuthMethods & AuditMixinMe
 		},
 
 		/** Records the attempt (PKCE verifier, nonce) under the hash of its state; answers the provider URL. */
-		async startAttempt(ctx: OAuthContext, provider: OidcProviderConfig): Promise<string> {
+		async startAttempt(ctx: OAuthContext, provider: OidcProviderConfig): Promise<{ location: string; state: string }> {
 			const client = await this.clientFor(provider);
 			const state = oidc.randomState();
 			const nonce = oidc.randomNonce();
@@ -290,7 +301,18 @@ const OAuthService: DbServiceSchema<DbMixinSettings, OAuthMethods & AuditMixinMe
 			});
 			// Opportunistic: sign-ins are rare enough that sweeping on each start costs nothing.
 			this.sweepAttempts().catch((err: Error) => this.logger.warn("Sweeping old sign-in attempts failed:", err.message));
-			return url.href;
+			return { location: url.href, state };
+		},
+
+		stateCookie(provider: OidcProviderConfig, state: string): string {
+			return serializeCookie(STATE_COOKIE, state, {
+				httpOnly: true,
+				secure: provider.redirectUri.startsWith("https:"),
+				// Lax: the provider sends the browser back with a top-level GET, which Lax cookies accompany.
+				sameSite: "lax",
+				path: "/api/v1/auth/oauth",
+				maxAge: ATTEMPT_TTL_MS / 1000,
+			});
 		},
 
 		/**

@@ -389,9 +389,21 @@ describe("OpenID Connect sign-in", () => {
 	it("answers 400 when the provider refuses the code", async () => {
 		const start = await fetch(authorizeUrl(), { redirect: "manual" });
 		const state = new URL(start.headers.get("location") ?? "").searchParams.get("state") ?? "";
-		const forged = await api.get<Problem>(`/auth/oauth/local/callback?code=forged-code&state=${encodeURIComponent(state)}&iss=${encodeURIComponent(issuer)}`);
+		const cookie = (start.headers.get("set-cookie") ?? "").split(";")[0];
+		expect(cookie).toBe(`lattice_oidc_state=${state}`);
+		const forged = await api.get<Problem>(`/auth/oauth/local/callback?code=forged-code&state=${encodeURIComponent(state)}&iss=${encodeURIComponent(issuer)}`, { headers: { Cookie: cookie } });
 		expect(forged.status).toBe(400);
 		expect(forged.body.code).toBe("OIDC_CODE_REJECTED");
+	});
+
+	it("refuses a callback that reaches a browser which didn't start the sign-in (login CSRF)", async () => {
+		const start = await fetch(authorizeUrl(), { redirect: "manual" });
+		const state = new URL(start.headers.get("location") ?? "").searchParams.get("state") ?? "";
+		const noCookie = await api.get<Problem>(`/auth/oauth/local/callback?code=whatever&state=${encodeURIComponent(state)}`);
+		expect(noCookie.status).toBe(400);
+		expect(noCookie.body.code).toBe("OIDC_INVALID_STATE");
+		const otherCookie = await api.get<Problem>(`/auth/oauth/local/callback?code=whatever&state=${encodeURIComponent(state)}`, { headers: { Cookie: "lattice_oidc_state=someone-elses-state" } });
+		expect(otherCookie.status).toBe(400);
 	});
 
 	it("works with endpoints configured by hand and client_secret_post", async () => {
