@@ -24,12 +24,12 @@
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { createHistogram, type RecordableHistogram } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
+import { freePort } from "../test/helpers/net";
 
 const ROOT = path.resolve(__dirname, "..");
 const PING_PATH = "/api/v1/status/ping";
@@ -147,17 +147,6 @@ async function stopChild(child: Child): Promise<void> {
 process.on("exit", () => {
 	for (const child of children) if (child.exitCode === undefined) child.process.kill("SIGKILL");
 });
-
-async function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const server = net.createServer();
-		server.once("error", reject);
-		server.listen(0, "127.0.0.1", () => {
-			const { port } = server.address() as net.AddressInfo;
-			server.close(() => resolve(port));
-		});
-	});
-}
 
 /** Polls `url` until `accept` says yes; fails early when one of the processes behind it has exited. */
 async function waitFor(url: string, accept: (status: number, body: string) => boolean, processes: Child[], what: string): Promise<void> {

@@ -8,10 +8,10 @@
  * BENCH_LOGIN_CONNECTIONS (16), DATABASE_URL (default: a fresh database on 127.0.0.1:5432, dropped after).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import net from "node:net";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
+import { freePort } from "../test/helpers/net";
 import { Client } from "pg";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -26,17 +26,6 @@ interface Measured {
 	p50: number;
 	p99: number;
 	non2xx: number;
-}
-
-function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const server = net.createServer();
-		server.once("error", reject);
-		server.listen(0, "127.0.0.1", () => {
-			const { port } = server.address() as net.AddressInfo;
-			server.close(() => resolve(port));
-		});
-	});
 }
 
 async function withAdmin<T>(work: (client: Client) => Promise<T>): Promise<T> {

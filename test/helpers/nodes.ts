@@ -3,13 +3,13 @@
  * OS processes (server.ts itself), always against the real PostgreSQL, Redis and NATS of the run.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import net from "node:net";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import { inject } from "vitest";
 import { loadConfig, PROJECT_ROOT } from "../../lib/config";
 import { createNode, type LatticeNode } from "../../lib/node";
+export { freePort } from "./net";
 
 export type EnvOverrides = Record<string, string | undefined>;
 
@@ -45,17 +45,6 @@ export async function startNode(overrides: EnvOverrides = {}): Promise<RunningNo
 	const gateway = node.broker.getLocalService("api") as unknown as { server?: Server } | undefined;
 	const address = gateway?.server?.address() as AddressInfo | null | undefined;
 	return Object.assign(node, { url: address ? `http://127.0.0.1:${address.port}` : "" });
-}
-
-export async function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const server = net.createServer();
-		server.once("error", reject);
-		server.listen(0, "127.0.0.1", () => {
-			const { port } = server.address() as AddressInfo;
-			server.close(() => resolve(port));
-		});
-	});
 }
 
 export interface NodeProcess {

@@ -1,6 +1,17 @@
 import { describe, expect, it } from "vitest";
 import { assertDatabaseAvailable, availableDomains, ConfigError, loadConfig, redisOptionsFromUrl } from "../../lib/config";
 
+/** Loading must fail with a ConfigError that names the variable, in its field and its message. */
+function expectConfigErrorNaming(env: Record<string, string | undefined>, variable: string): void {
+	expect(() => loadConfig(env)).toThrow(ConfigError);
+	try {
+		loadConfig(env);
+	} catch (err) {
+		expect((err as ConfigError).variable).toBe(variable);
+		expect((err as Error).message).toContain(variable);
+	}
+}
+
 describe("loadConfig", () => {
 	it("defaults to one embedded node running every domain", () => {
 		const config = loadConfig({});
@@ -55,15 +66,7 @@ describe("loadConfig", () => {
 		[{ BODY_LIMIT: "lots" }, "BODY_LIMIT"],
 		[{ BOOTSTRAP_ADMIN_EMAIL: "admin@example.com" }, "BOOTSTRAP_ADMIN_PASSWORD"],
 		[{ BOOTSTRAP_ADMIN_EMAIL: "admin@example.com", BOOTSTRAP_ADMIN_PASSWORD: "short" }, "BOOTSTRAP_ADMIN_PASSWORD"],
-	])("refuses %o naming %s", (env, variable) => {
-		expect(() => loadConfig(env)).toThrow(ConfigError);
-		try {
-			loadConfig(env);
-		} catch (err) {
-			expect((err as ConfigError).variable).toBe(variable);
-			expect((err as Error).message).toContain(variable);
-		}
-	});
+	])("refuses %o naming %s", (env, variable) => expectConfigErrorNaming(env, variable));
 
 	it("requires a shared database on cluster nodes that need one", () => {
 		const cluster = loadConfig({ TRANSPORTER: "nats://127.0.0.1:4222" });
@@ -147,13 +150,5 @@ describe("loadConfig: OpenID Connect providers", () => {
 		[{ ...corp, NODE_ENV: "production", OIDC_CORP_SSO_ISSUER: "http://login.example.com" }, "OIDC_CORP_SSO_ISSUER"],
 		[{ PUBLIC_URL: "api.example.com" }, "PUBLIC_URL"],
 		[{ PUBLIC_URL: "https://api.example.com/?x=1" }, "PUBLIC_URL"],
-	])("refuses %o naming %s", (env, variable) => {
-		expect(() => loadConfig(env)).toThrow(ConfigError);
-		try {
-			loadConfig(env);
-		} catch (err) {
-			expect((err as ConfigError).variable).toBe(variable);
-			expect((err as Error).message).toContain(variable);
-		}
-	});
+	])("refuses %o naming %s", (env, variable) => expectConfigErrorNaming(env, variable));
 });
