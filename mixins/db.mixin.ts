@@ -297,9 +297,10 @@ export function DbMixin(options: DbMixinOptions): Partial<ServiceSchema> {
 	return schema;
 }
 
-/** True when a created service was built with DbMixin (and so needs PostgreSQL on this node). */
+/** True when a created service needs PostgreSQL on this node (DbMixin, or a mixin that says so). */
 export function usesDatabase(service: Service): boolean {
-	return Boolean((service.metadata as Partial<DbMetadata> | undefined)?.database);
+	const metadata = service.metadata as (Partial<DbMetadata> & { needsDatabase?: boolean }) | undefined;
+	return Boolean(metadata?.database || metadata?.needsDatabase);
 }
 
 /** The schema type of a service built on DbMixin: its handlers see the mixin's methods and locals. */

@@ -13,7 +13,7 @@ async function main(): Promise<void> {
 	const node = await createNode(config);
 	try {
 		await node.prepareDatabase();
-		const services = (node.broker.services as Service[]).filter(usesDatabase) as Array<Service & DbMixinMethods & { connect(): Promise<void>; disconnect(): Promise<void> }>;
+		const services = (node.broker.services as Service[]).filter((service) => usesDatabase(service) && typeof (service as Partial<DbMixinMethods>).migrate === "function") as Array<Service & DbMixinMethods & { connect(): Promise<void>; disconnect(): Promise<void> }>;
 		for (const service of services) {
 			await service.connect();
 			try {

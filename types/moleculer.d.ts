@@ -18,6 +18,11 @@ interface LatticeActionProperties {
 	permissions?: string[];
 	/** Request cookies this action may read: the gateway copies just these into `ctx.meta.cookies`. */
 	cookies?: string[];
+	/**
+	 * Honours an `Idempotency-Key` header (the gateway copies it into `ctx.meta.idempotencyKey` for this
+	 * action only); the service must use mixins/idempotency.mixin.ts, which stores and replays responses.
+	 */
+	idempotent?: boolean;
 	/** Scopes an API key needs for this action; default "<service>:read" for GET, "<service>:write" otherwise. */
 	scopes?: string[];
 	summary?: string;

@@ -11,7 +11,8 @@ import helmet from "helmet";
 import { parse as parseCookie } from "cookie";
 import { platformConfigOf } from "../../lib/node";
 import { toProblem, type ProblemResponse } from "../../lib/problem";
-import { NotFoundError, ServiceUnavailableError } from "../../lib/errors";
+import { BadRequestError, NotFoundError, ServiceUnavailableError } from "../../lib/errors";
+import { IDEMPOTENCY_KEY_PATTERN } from "../../lib/idempotency";
 import { checkReadiness, closeProbePools } from "../../lib/readiness";
 import { renderNodeMetrics } from "../../lib/metrics";
 import { MemoryRateLimitStore, RateLimiter, RedisRateLimitStore } from "../../lib/rate-limit";
@@ -186,6 +187,15 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 			if (wantedCookies && typeof req.headers.cookie === "string") {
 				const jar = parseCookie(req.headers.cookie);
 				ctx.meta.cookies = Object.fromEntries(wantedCookies.filter((name) => jar[name] !== undefined).map((name) => [name, String(jar[name])]));
+			}
+			// Likewise the Idempotency-Key, only for actions that store and replay responses (idempotency mixin,
+			// which also sets ctx.meta.$statusCode/$location on a replay as the first response did).
+			const idempotencyKey = req.headers["idempotency-key"];
+			if ((req as GatewayRequest & { $action?: { idempotent?: boolean } }).$action?.idempotent === true && idempotencyKey !== undefined) {
+				if (typeof idempotencyKey !== "string" || !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
+					throw new BadRequestError("Idempotency-Key must be 1 to 255 printable ASCII characters", "INVALID_IDEMPOTENCY_KEY");
+				}
+				ctx.meta.idempotencyKey = idempotencyKey;
 			}
 			const userAgent = req.headers["user-agent"];
 			if (userAgent) ctx.meta.userAgent = userAgent.slice(0, 512);

@@ -1,0 +1,361 @@
+/**
+ * The premium app marketplace catalog: products with exact prices (integer minor units + ISO 4217 code),
+ * categories, full-text search ranked by PostgreSQL, and a price snapshot for orders.
+ *
+ * The public sees `active` products only; super admins see and manage every status. DELETE archives
+ * (orders keep referring to a product after it leaves the shelf). Every write goes through
+ * `entityChanged`, so every node drops its cached lists, categories and products.
+ */
+import path from "node:path";
+import { QueryTypes } from "sequelize";
+import type { Context } from "moleculer";
+import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { ProductModel, PRODUCT_STATUSES, type ProductStatus } from "../../models/commerce/catalog/product.model";
+import type { CallerMeta } from "../../lib/caller";
+import { BadRequestError, EntityNotFoundError } from "../../lib/errors";
+
+export const PRODUCT_EVENTS = { created: "product.created", updated: "product.updated", archived: "product.archived" } as const;
+
+export const PRODUCT_SORTS = ["relevance", "newest", "price", "-price"] as const;
+export type ProductSort = (typeof PRODUCT_SORTS)[number];
+
+const SCHEMA = "catalog";
+const TABLE = `"${SCHEMA}".products`;
+/** Below Number.MAX_SAFE_INTEGER with room to spare: 10 billion major units in a 2-decimal currency. */
+const MAX_PRICE_AMOUNT = 999_999_999_999;
+const MAX_FEATURES_BYTES = 16_384;
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const CATEGORY_PATTERN = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
+const CURRENCY_PATTERN = /^[A-Z]{3}$/;
+const CACHE_TTL_SECONDS = 300;
+
+export interface PublicProduct {
+	id: string;
+	name: string;
+	description: string;
+	category: string;
+	priceAmount: number;
+	currency: string;
+	features: Record<string, unknown>;
+	image: string | null;
+	status: ProductStatus;
+	createdAt: string;
+	updatedAt: string;
+}
+
+interface ProductRow {
+	id: string;
+	name: string;
+	description: string;
+	category: string;
+	/** BIGINT: node-postgres hands it over as a string. */
+	priceAmount: string | number;
+	currency: string;
+	features: Record<string, unknown>;
+	image: string | null;
+	status: ProductStatus;
+	createdAt: Date | string;
+	updatedAt: Date | string;
+}
+
+interface SqlProductRow {
+	id: string;
+	name: string;
+	description: string;
+	category: string;
+	price_amount: string;
+	currency: string;
+	features: Record<string, unknown>;
+	image: string | null;
+	status: ProductStatus;
+	created_at: Date;
+	updated_at: Date;
+}
+
+interface ListParams {
+	page: number;
+	pageSize: number;
+	q?: string;
+	category?: string;
+	currency?: string;
+	minPrice?: number;
+	maxPrice?: number;
+	status?: ProductStatus;
+	sort?: ProductSort;
+}
+
+type ProductInput = Partial<Pick<PublicProduct, "name" | "description" | "category" | "priceAmount" | "currency" | "features" | "image" | "status">>;
+
+interface CatalogMethods {
+	isSuperAdmin(meta: CallerMeta): boolean;
+	loadProduct(id: string): Promise<ProductRow>;
+	toPublic(row: ProductRow): PublicProduct;
+	checkFeatures(features: unknown): void;
+	searchProducts(params: ListParams, statuses: ProductStatus[] | null): Promise<{ rows: PublicProduct[]; total: number }>;
+}
+
+const priceRule = { type: "number", integer: true, min: 0, max: MAX_PRICE_AMOUNT } as const;
+const currencyRule = { type: "string", trim: true, uppercase: true, pattern: CURRENCY_PATTERN, messages: { stringPattern: "currency must be an ISO 4217 code of three letters" } } as const;
+const categoryRule = { type: "string", trim: true, lowercase: true, min: 1, max: 60, pattern: CATEGORY_PATTERN, messages: { stringPattern: "category must be a slug (a-z, 0-9, dashes)" } } as const;
+const imageRule = { type: "url", max: 2048, optional: true, nullable: true } as const;
+const featuresRule = { type: "object", optional: true } as const;
+
+const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
+	name: "catalog",
+	mixins: [DbMixin({ schema: SCHEMA, migrations: path.join(__dirname, "../../models/commerce/catalog/migrations"), model: ProductModel, entityName: "Product" })],
+	// Both /products and /categories live in this service, so each action names its full path.
+	settings: { rest: "/" },
+
+	actions: {
+		listProducts: {
+			rest: "GET /products",
+			auth: "public",
+			summary: "Browse and search products (active ones, unless the caller is a super admin)",
+			// Every parameter, and the persona: a super admin's list (drafts included) is never served to the public.
+			cache: { keys: ["page", "pageSize", "q", "category", "currency", "minPrice", "maxPrice", "status", "sort", "#persona"], ttl: CACHE_TTL_SECONDS },
+			params: {
+				page: { type: "number", integer: true, positive: true, convert: true, optional: true, default: 1 },
+				pageSize: { type: "number", integer: true, positive: true, max: 100, convert: true, optional: true, default: 20 },
+				q: { type: "string", trim: true, min: 1, max: 200, optional: true },
+				category: { ...categoryRule, optional: true },
+				currency: { ...currencyRule, optional: true },
+				minPrice: { ...priceRule, convert: true, optional: true },
+				maxPrice: { ...priceRule, convert: true, optional: true },
+				status: { type: "enum", values: PRODUCT_STATUSES, optional: true, description: "super admins only; ignored for everyone else" },
+				sort: { type: "enum", values: PRODUCT_SORTS, optional: true, description: "default: relevance with q, else newest" },
+			},
+			async handler(ctx: Context<ListParams, CallerMeta>) {
+				const { page, pageSize, minPrice, maxPrice } = ctx.params;
+				if (minPrice !== undefined && maxPrice !== undefined && minPrice > maxPrice) {
+					throw new BadRequestError("minPrice must not exceed maxPrice", "VALIDATION_ERROR", [{ field: "minPrice", message: "minPrice must not exceed maxPrice", type: "numberMax" }]);
+				}
+				const statuses = this.isSuperAdmin(ctx.meta) ? (ctx.params.status ? [ctx.params.status] : null) : (["active"] as ProductStatus[]);
+				const { rows, total } = await this.searchProducts(ctx.params, statuses);
+				return { rows, total, page, pageSize, totalPages: Math.ceil(total / pageSize) };
+			},
+		},
+
+		getProduct: {
+			rest: "GET /products/:id",
+			auth: "public",
+			summary: "One product; drafts and archived products only for super admins",
+			cache: { keys: ["id", "#persona"], ttl: CACHE_TTL_SECONDS },
+			params: { id: "string|max:64" },
+			async handler(ctx: Context<{ id: string }, CallerMeta>) {
+				const row = await this.loadProduct(ctx.params.id);
+				// Not `$system`: its calls carry no persona and would share the public's cache entry (it has `snapshot`).
+				if (row.status !== "active" && !this.isSuperAdmin(ctx.meta)) throw new EntityNotFoundError("Product", ctx.params.id);
+				return this.toPublic(row);
+			},
+		},
+
+		listCategories: {
+			rest: "GET /categories",
+			auth: "public",
+			summary: "Categories of active products, with how many each holds",
+			cache: { keys: [], ttl: CACHE_TTL_SECONDS },
+			async handler() {
+				const rows = await this.adapter.db.query<{ category: string; count: string }>(
+					`SELECT category, count(*) AS count FROM ${TABLE} WHERE status = 'active' GROUP BY category ORDER BY category`,
+					{ type: QueryTypes.SELECT },
+				);
+				return rows.map((row) => ({ category: row.category, count: Number(row.count) }));
+			},
+		},
+
+		createProduct: {
+			rest: "POST /products",
+			permissions: ["super_admin"],
+			summary: "Add a product (status draft unless given)",
+			params: {
+				name: "string|trim|min:1|max:200",
+				description: { type: "string", trim: true, max: 10_000, optional: true, default: "" },
+				category: categoryRule,
+				priceAmount: priceRule,
+				currency: currencyRule,
+				features: { ...featuresRule, default: {} },
+				image: imageRule,
+				status: { type: "enum", values: PRODUCT_STATUSES, optional: true, default: "draft" },
+				$$strict: "remove",
+			},
+			async handler(ctx: Context<Required<Omit<ProductInput, "image">> & { image?: string | null }, CallerMeta>) {
+				this.checkFeatures(ctx.params.features);
+				const created = await this.adapter.model.create({ ...ctx.params, image: ctx.params.image ?? null });
+				const product = this.toPublic(created.get({ plain: true }) as ProductRow);
+				await this.entityChanged("created", product, ctx);
+				ctx.emit(PRODUCT_EVENTS.created, { product });
+				ctx.meta.$statusCode = 201;
+				ctx.meta.$location = `/api/v1/products/${product.id}`;
+				return product;
+			},
+		},
+
+		updateProduct: {
+			rest: "PUT /products/:id",
+			permissions: ["super_admin"],
+			summary: "Change some fields of a product",
+			params: {
+				id: "string|max:64",
+				name: { type: "string", trim: true, min: 1, max: 200, optional: true },
+				description: { type: "string", trim: true, max: 10_000, optional: true },
+				category: { ...categoryRule, optional: true },
+				priceAmount: { ...priceRule, optional: true },
+				currency: { ...currencyRule, optional: true },
+				features: featuresRule,
+				image: imageRule,
+				status: { type: "enum", values: PRODUCT_STATUSES, optional: true },
+				$$strict: "remove",
+			},
+			async handler(ctx: Context<ProductInput & { id: string }, CallerMeta>) {
+				const { id, ...changes } = ctx.params;
+				const before = await this.loadProduct(id);
+				if (changes.features !== undefined) this.checkFeatures(changes.features);
+				if (Object.keys(changes).length === 0) return this.toPublic(before);
+				await this.adapter.model.update(changes, { where: { id } });
+				const product = this.toPublic(await this.loadProduct(id));
+				await this.entityChanged("updated", product, ctx);
+				ctx.emit(PRODUCT_EVENTS.updated, { product, changed: Object.keys(changes) });
+				if (before.status !== "archived" && product.status === "archived") ctx.emit(PRODUCT_EVENTS.archived, { product });
+				return product;
+			},
+		},
+
+		archiveProduct: {
+			rest: "DELETE /products/:id",
+			permissions: ["super_admin"],
+			summary: "Archive a product: it leaves the catalog, its row stays for the orders that refer to it",
+			params: { id: "string|max:64" },
+			async handler(ctx: Context<{ id: string }, CallerMeta>) {
+				const before = await this.loadProduct(ctx.params.id);
+				if (before.status !== "archived") {
+					await this.adapter.model.update({ status: "archived" }, { where: { id: before.id } });
+					const product = this.toPublic(await this.loadProduct(before.id));
+					await this.entityChanged("updated", product, ctx);
+					ctx.emit(PRODUCT_EVENTS.archived, { product });
+				}
+				ctx.meta.$statusCode = 204;
+				return null;
+			},
+		},
+
+		/**
+		 * Internal: the current name, price and status of products, for orders to copy into their lines.
+		 * Unknown ids are left out; the caller compares. Every status is answered (the caller decides).
+		 */
+		snapshot: {
+			visibility: "public",
+			params: { ids: { type: "array", items: "uuid", min: 1, max: 500 } },
+			async handler(ctx: Context<{ ids: string[] }>) {
+				const rows = await this.adapter.model.findAll({ where: { id: [...new Set(ctx.params.ids)] } });
+				return rows.map((row) => {
+					const product = this.toPublic(row.get({ plain: true }) as ProductRow);
+					return { id: product.id, name: product.name, priceAmount: product.priceAmount, currency: product.currency, status: product.status };
+				});
+			},
+		},
+	},
+
+	methods: {
+		isSuperAdmin(meta: CallerMeta): boolean {
+			return (meta.persona ?? meta.user?.persona) === "super_admin";
+		},
+
+		/** A malformed id names nothing, exactly like an unknown one: 404. */
+		async loadProduct(id: string): Promise<ProductRow> {
+			if (!UUID_PATTERN.test(id)) throw new EntityNotFoundError("Product", id);
+			const row = (await this.adapter.model.findByPk(id))?.get({ plain: true }) as ProductRow | undefined;
+			if (!row) throw new EntityNotFoundError("Product", id);
+			return row;
+		},
+
+		checkFeatures(features: unknown) {
+			if (Buffer.byteLength(JSON.stringify(features ?? {})) > MAX_FEATURES_BYTES) {
+				const message = `features must not exceed ${MAX_FEATURES_BYTES} bytes of JSON`;
+				throw new BadRequestError(message, "VALIDATION_ERROR", [{ field: "features", message, type: "objectMaxBytes" }]);
+			}
+		},
+
+		/** One SQL statement per page (plus the count), ranked by PostgreSQL's full-text search when `q` is given. */
+		async searchProducts(params: ListParams, statuses: ProductStatus[] | null) {
+			const where: string[] = [];
+			const replacements: Record<string, unknown> = {};
+			if (statuses) {
+				where.push("status IN (:statuses)");
+				replacements.statuses = statuses;
+			}
+			if (params.category) {
+				where.push("category = :category");
+				replacements.category = params.category;
+			}
+			if (params.currency) {
+				where.push("currency = :currency");
+				replacements.currency = params.currency;
+			}
+			if (params.minPrice !== undefined) {
+				where.push("price_amount >= :minPrice");
+				replacements.minPrice = params.minPrice;
+			}
+			if (params.maxPrice !== undefined) {
+				where.push("price_amount <= :maxPrice");
+				replacements.maxPrice = params.maxPrice;
+			}
+			if (params.q) {
+				where.push("search_vector @@ websearch_to_tsquery('english', :q)");
+				replacements.q = params.q;
+			}
+			const whereSql = where.length > 0 ? `WHERE ${where.join(" AND ")}` : "";
+			const sort = params.sort ?? (params.q ? "relevance" : "newest");
+			const order = {
+				relevance: params.q ? "rank DESC, created_at DESC, id" : "created_at DESC, id",
+				newest: "created_at DESC, id",
+				price: "price_amount ASC, created_at DESC, id",
+				"-price": "price_amount DESC, created_at DESC, id",
+			}[sort];
+			const rank = params.q ? "ts_rank(search_vector, websearch_to_tsquery('english', :q))" : "0";
+			const [rows, counted] = await Promise.all([
+				this.adapter.db.query<SqlProductRow>(
+					`SELECT id, name, description, category, price_amount, currency, features, image, status, created_at, updated_at, ${rank} AS rank
+					 FROM ${TABLE} ${whereSql} ORDER BY ${order} LIMIT :limit OFFSET :offset`,
+					{ type: QueryTypes.SELECT, replacements: { ...replacements, limit: params.pageSize, offset: (params.page - 1) * params.pageSize } },
+				),
+				this.adapter.db.query<{ total: string }>(`SELECT count(*) AS total FROM ${TABLE} ${whereSql}`, { type: QueryTypes.SELECT, replacements }),
+			]);
+			return {
+				rows: rows.map((row) =>
+					this.toPublic({
+						id: row.id,
+						name: row.name,
+						description: row.description,
+						category: row.category,
+						priceAmount: row.price_amount,
+						currency: row.currency,
+						features: row.features,
+						image: row.image,
+						status: row.status,
+						createdAt: row.created_at,
+						updatedAt: row.updated_at,
+					}),
+				),
+				total: Number(counted[0]?.total ?? 0),
+			};
+		},
+
+		toPublic(row: ProductRow): PublicProduct {
+			return {
+				id: row.id,
+				name: row.name,
+				description: row.description,
+				category: row.category,
+				priceAmount: Number(row.priceAmount),
+				currency: row.currency,
+				features: row.features ?? {},
+				image: row.image ?? null,
+				status: row.status,
+				createdAt: new Date(row.createdAt).toISOString(),
+				updatedAt: new Date(row.updatedAt).toISOString(),
+			};
+		},
+	},
+};
+
+export default CatalogService;
