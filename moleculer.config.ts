@@ -4,6 +4,8 @@
  */
 import type { BrokerOptions, Errors as ErrorsNamespace, Middleware } from "moleculer";
 import { Errors } from "moleculer";
+import { Middleware as ChannelsMiddleware } from "@moleculer/channels";
+import { PostgresAdapter } from "./lib/channels/postgres.adapter";
 import { loadConfig, redisOptionsFromUrl, type PlatformConfig } from "./lib/config";
 import { PrometheusTextReporter } from "./lib/metrics";
 import { AccessControlMiddleware } from "./middlewares/access-control.middleware";
@@ -17,7 +19,7 @@ type MetricsReporter = Extract<NonNullable<NonNullable<BrokerOptions["metrics"]>
  * validator: an unauthenticated call is refused (401) before its parameters are judged (400), and a
  * cached answer is never served to a caller who may not see it.
  */
-function middlewares(): NonNullable<BrokerOptions["middlewares"]> {
+function middlewares(config: PlatformConfig): NonNullable<BrokerOptions["middlewares"]> {
 	return [
 		"ActionHook",
 		"Validator",
@@ -35,7 +37,33 @@ function middlewares(): NonNullable<BrokerOptions["middlewares"]> {
 		LeanMetricsMiddleware as unknown as Middleware,
 		"Debounce",
 		"Throttle",
+		// Durable channels (broker.sendToChannel, a service's `channels`): see channelsAdapter().
+		ChannelsMiddleware({ adapter: channelsAdapter(config) } as Parameters<typeof ChannelsMiddleware>[0]) as unknown as Middleware,
 	];
+}
+
+type ChannelsAdapterOption = Parameters<typeof ChannelsMiddleware>[0]["adapter"];
+
+const SEVEN_DAYS_NS = 7 * 24 * 3600 * 1e9;
+
+/**
+ * Where durable channel messages live: NATS JetStream when the cluster has NATS (streams and subjects
+ * are prefixed with the namespace, so clusters sharing a NATS server stay apart), otherwise the node's
+ * PostgreSQL (lib/channels/postgres.adapter.ts, which reads broker.options.platform.databaseUrl when
+ * it connects, after the embedded database has started). Both retry a failed message up to
+ * `maxRetries` times (a channel may set its own) and deliver each message once per consumer group.
+ */
+export function channelsAdapter(config: PlatformConfig): ChannelsAdapterOption {
+	const common = { prefix: config.namespace, maxRetries: 3, maxInFlight: 1 };
+	if (config.transporter) {
+		return {
+			type: "NATS",
+			options: { ...common, nats: { url: config.transporter, streamConfig: { max_age: SEVEN_DAYS_NS } } },
+			// The package types `options` as every adapter's options at once.
+		} as unknown as ChannelsAdapterOption;
+	}
+	// The middleware accepts an adapter instance too (Adapters.resolve); its typings only list configs.
+	return new PostgresAdapter(common) as unknown as ChannelsAdapterOption;
 }
 
 /** Retry only when no node could take the call; a timed-out write may have happened and must not repeat. */
@@ -114,7 +142,7 @@ export function createBrokerOptions(config: PlatformConfig = loadConfig()): Brok
 		tracing: tracing(config),
 
 		internalMiddlewares: false,
-		middlewares: middlewares(),
+		middlewares: middlewares(config),
 		platform: { databaseUrl: config.databaseUrl },
 		// server.ts owns signals so it can stop the embedded database after the broker.
 		skipProcessEventRegistration: true,

@@ -54,12 +54,37 @@ declare module "moleculer/src/service" {
 	> {
 		/** Called with the schema after mixins are merged, before the service is created. */
 		merged?: (schema: ServiceSchema) => void;
+		/** Durable channel consumers (@moleculer/channels; adapter chosen in moleculer.config.ts). */
+		channels?: Record<string, LatticeChannelHandler<TThis> | LatticeChannelDefinition<TThis>>;
 	}
+}
+
+/** Receives the deserialized payload; the second argument is the adapter's raw message. */
+type LatticeChannelHandler<TThis> = (this: TThis, payload: any, raw?: any) => unknown;
+
+interface LatticeChannelDefinition<TThis> {
+	/** Consumer group (default: the service's full name). Each group gets every message once. */
+	group?: string;
+	/** Failed deliveries retried before the message is dead-lettered or dropped. */
+	maxRetries?: number;
+	/** Messages of this channel a node handles at once. */
+	maxInFlight?: number;
+	/** Hand a Context (with the publisher's meta) to the handler instead of the bare payload. */
+	context?: boolean;
+	deadLettering?: { enabled?: boolean; queueName?: string };
+	handler: LatticeChannelHandler<TThis>;
 }
 
 declare module "moleculer/src/service-broker" {
 	interface BrokerOptions {
 		/** Facts this node resolves at start (see server.ts), read by mixins instead of the environment. */
 		platform?: { databaseUrl?: string };
+	}
+}
+
+declare module "moleculer" {
+	interface ServiceBroker {
+		/** Publishes to a durable channel (added by the @moleculer/channels middleware). */
+		sendToChannel(channelName: string, payload: unknown, opts?: { ctx?: unknown; headers?: Record<string, string> }): Promise<void>;
 	}
 }

@@ -1,0 +1,55 @@
+import { DataTypes } from "sequelize";
+import type { ModelDefinition } from "../../../mixins/db.mixin";
+
+/** Fulfilment state of an order (Saleor-style: separate from the payment state). */
+export const ORDER_STATUSES = ["pending", "paid", "processing", "completed", "cancelled", "refunded"] as const;
+export type OrderStatus = (typeof ORDER_STATUSES)[number];
+
+export const PAYMENT_STATUSES = ["unpaid", "paid", "refunded"] as const;
+export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
+
+/** Every allowed status change; anything else is refused with 409 INVALID_TRANSITION. */
+export const ORDER_TRANSITIONS: Readonly<Record<OrderStatus, readonly OrderStatus[]>> = {
+	pending: ["paid", "cancelled"],
+	paid: ["processing", "refunded"],
+	processing: ["completed", "refunded"],
+	completed: [],
+	cancelled: [],
+	refunded: [],
+};
+
+export const OrderModel: ModelDefinition = {
+	name: "order",
+	define: {
+		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
+		userId: { type: DataTypes.UUID, allowNull: false },
+		tenantId: { type: DataTypes.UUID, allowNull: true },
+		status: { type: DataTypes.STRING(20), allowNull: false, defaultValue: "pending" },
+		paymentStatus: { type: DataTypes.STRING(20), allowNull: false, defaultValue: "unpaid" },
+		currency: { type: DataTypes.CHAR(3), allowNull: false },
+		totalAmount: { type: DataTypes.BIGINT, allowNull: false },
+		paymentId: { type: DataTypes.STRING(200), allowNull: true },
+		paidAt: { type: DataTypes.DATE, allowNull: true },
+		cancelledAt: { type: DataTypes.DATE, allowNull: true },
+		completedAt: { type: DataTypes.DATE, allowNull: true },
+		refundedAt: { type: DataTypes.DATE, allowNull: true },
+	},
+	options: { tableName: "orders" },
+};
+
+/** A line copies the product's name, unit price and currency at creation: later catalog changes don't touch it. */
+export const OrderLineModel: ModelDefinition = {
+	name: "orderLine",
+	define: {
+		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
+		orderId: { type: DataTypes.UUID, allowNull: false },
+		position: { type: DataTypes.INTEGER, allowNull: false },
+		productId: { type: DataTypes.UUID, allowNull: false },
+		productName: { type: DataTypes.STRING(200), allowNull: false },
+		unitPriceAmount: { type: DataTypes.BIGINT, allowNull: false },
+		quantity: { type: DataTypes.INTEGER, allowNull: false },
+		totalAmount: { type: DataTypes.BIGINT, allowNull: false },
+		currency: { type: DataTypes.CHAR(3), allowNull: false },
+	},
+	options: { tableName: "order_lines" },
+};

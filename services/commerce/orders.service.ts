@@ -1,0 +1,473 @@
+/**
+ * Orders of the premium app marketplace. An order copies each product's name, unit price and currency
+ * from `catalog.snapshot` when it is placed, so later catalog changes never alter it; money is integer
+ * minor units plus an ISO 4217 code, and all lines of an order share one currency.
+ *
+ * `status` (fulfilment) and `paymentStatus` are separate fields, as in Saleor:
+ *   status:        pending → paid → processing → completed, pending → cancelled, paid|processing → refunded
+ *   paymentStatus: unpaid → paid → refunded
+ * Every transition is one `UPDATE … WHERE id = :id AND status = :expected RETURNING *`, so when two nodes
+ * race, exactly one applies it; the loser finds out what happened and answers accordingly (a replay of the
+ * same payment is a no-op, anything else 409 INVALID_TRANSITION naming both states). Events are emitted
+ * after the change commits.
+ *
+ * Callers see their own orders; super admins (and platform work) see all. Someone else's order answers
+ * 404, exactly like a missing or malformed id.
+ */
+import path from "node:path";
+import type { Context } from "moleculer";
+import type { Model, WhereOptions } from "sequelize";
+import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { IdempotencyMixin, type IdempotencyMeta } from "../../mixins/idempotency.mixin";
+import { OrderLineModel, OrderModel, ORDER_STATUSES, ORDER_TRANSITIONS, type OrderStatus, type PaymentStatus } from "../../models/commerce/orders/order.models";
+import { systemCall, type CallerMeta } from "../../lib/caller";
+import { BadRequestError, ConflictError, EntityNotFoundError, ForbiddenError, UnprocessableEntityError } from "../../lib/errors";
+
+export const ORDER_EVENTS = {
+	created: "order.created",
+	paid: "order.paid",
+	cancelled: "order.cancelled",
+	completed: "order.completed",
+	refunded: "order.refunded",
+} as const;
+
+const SCHEMA = "orders";
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const MAX_LINES = 100;
+const MAX_QUANTITY = 1000;
+/** Statuses a super admin may set by hand (PUT /orders/:id/status); the rest belong to the saga or the owner. */
+const ADMIN_STATUSES = ["processing", "completed"] as const;
+type AdminStatus = (typeof ADMIN_STATUSES)[number];
+
+export interface PublicOrderLine {
+	productId: string;
+	name: string;
+	unitPriceAmount: number;
+	quantity: number;
+	totalAmount: number;
+	currency: string;
+}
+
+export interface PublicOrder {
+	id: string;
+	userId: string;
+	tenantId: string | null;
+	status: OrderStatus;
+	paymentStatus: PaymentStatus;
+	currency: string;
+	totalAmount: number;
+	paymentId: string | null;
+	lines: PublicOrderLine[];
+	createdAt: string;
+	updatedAt: string;
+	paidAt: string | null;
+	cancelledAt: string | null;
+	completedAt: string | null;
+	refundedAt: string | null;
+}
+
+interface OrderRow {
+	id: string;
+	userId: string;
+	tenantId: string | null;
+	status: OrderStatus;
+	paymentStatus: PaymentStatus;
+	currency: string;
+	/** BIGINT: node-postgres hands it over as a string. */
+	totalAmount: string | number;
+	paymentId: string | null;
+	paidAt: Date | null;
+	cancelledAt: Date | null;
+	completedAt: Date | null;
+	refundedAt: Date | null;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+interface OrderLineRow {
+	orderId: string;
+	position: number;
+	productId: string;
+	productName: string;
+	unitPriceAmount: string | number;
+	quantity: number;
+	totalAmount: string | number;
+	currency: string;
+}
+
+interface ProductSnapshot {
+	id: string;
+	name: string;
+	priceAmount: number;
+	currency: string;
+	status: string;
+}
+
+interface CreateParams {
+	items: Array<{ productId: string; quantity: number }>;
+}
+
+interface ListParams {
+	page: number;
+	pageSize: number;
+	status?: OrderStatus;
+	userId?: string;
+}
+
+interface TransitionChanges {
+	status: OrderStatus;
+	paymentStatus?: PaymentStatus;
+	paymentId?: string;
+	paidAt?: Date;
+	cancelledAt?: Date;
+	completedAt?: Date;
+	refundedAt?: Date;
+}
+
+interface OrdersMethods {
+	isPrivileged(meta: CallerMeta): boolean;
+	requireUser(meta: CallerMeta): string;
+	loadRow(id: string): Promise<OrderRow | undefined>;
+	loadVisible(ctx: Context<unknown, CallerMeta>, id: string): Promise<OrderRow>;
+	withLines(rows: OrderRow[]): Promise<PublicOrder[]>;
+	toPublic(row: OrderRow, lines: OrderLineRow[]): PublicOrder;
+	transition(id: string, from: OrderStatus[], changes: TransitionChanges, extraWhere?: Record<string, unknown>): Promise<OrderRow | undefined>;
+	invalidTransition(order: OrderRow, to: OrderStatus): ConflictError;
+	announce(ctx: Context, event: string, row: OrderRow): Promise<PublicOrder>;
+}
+
+type OrdersContext<P = Record<string, unknown>> = Context<P, IdempotencyMeta>;
+
+function plain<T>(row: Model | null | undefined): T | undefined {
+	return row ? (row.get({ plain: true }) as T) : undefined;
+}
+
+function iso(value: Date | string | null | undefined): string | null {
+	return value ? new Date(value).toISOString() : null;
+}
+
+const paymentParams = { orderId: "string|max:64", paymentId: "string|trim|min:1|max:200", $$strict: "remove" } as const;
+
+const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods> = {
+	name: "orders",
+	mixins: [
+		DbMixin({
+			schema: SCHEMA,
+			migrations: path.join(__dirname, "../../models/commerce/orders/migrations"),
+			model: OrderModel,
+			extraModels: [OrderLineModel],
+			entityName: "Order",
+		}),
+		IdempotencyMixin(),
+	],
+
+	// Not moleculer-db's names (create, list, get): those would merge in its cache keys and params.
+	actions: {
+		createOrder: {
+			rest: "POST /",
+			idempotent: true,
+			summary: "Place an order; prices are copied from the catalog now (send an Idempotency-Key to retry safely)",
+			description: "Lines naming the same product are merged (quantities added; the sum must stay ≤ 1000).",
+			params: {
+				items: {
+					type: "array",
+					min: 1,
+					max: MAX_LINES,
+					items: {
+						type: "object",
+						strict: "remove",
+						props: {
+							productId: { type: "uuid" },
+							quantity: { type: "number", integer: true, min: 1, max: MAX_QUANTITY },
+						},
+					},
+				},
+				$$strict: "remove",
+			},
+			async handler(ctx: OrdersContext<CreateParams>) {
+				const userId = this.requireUser(ctx.meta);
+
+				// The same product twice is one line with the quantities added, in first-seen order.
+				const quantities = new Map<string, number>();
+				for (const item of ctx.params.items) {
+					const productId = item.productId.toLowerCase();
+					quantities.set(productId, (quantities.get(productId) ?? 0) + item.quantity);
+				}
+				const tooMany = [...quantities].filter(([, quantity]) => quantity > MAX_QUANTITY).map(([productId]) => productId);
+				if (tooMany.length > 0) {
+					const message = `The quantity of a product may not exceed ${MAX_QUANTITY} (products ${tooMany.join(", ")})`;
+					throw new BadRequestError(message, "VALIDATION_ERROR", [{ field: "items", message, type: "arrayQuantityMax" }]);
+				}
+
+				// Platform work on behalf of the order: the catalog's own access rules (API-key scopes) don't apply.
+				const snapshots: ProductSnapshot[] = await this.broker.call("catalog.snapshot", { ids: [...quantities.keys()] }, { ...systemCall(), requestID: ctx.requestID ?? undefined });
+				const byId = new Map(snapshots.map((product) => [product.id.toLowerCase(), product]));
+				const unavailable = [...quantities.keys()].filter((id) => byId.get(id)?.status !== "active");
+				if (unavailable.length > 0) {
+					throw new UnprocessableEntityError(`These products can't be ordered (unknown or not on sale): ${unavailable.join(", ")}`, "PRODUCT_UNAVAILABLE", {
+						productIds: unavailable,
+					});
+				}
+				const currencies = [...new Set([...quantities.keys()].map((id) => byId.get(id)!.currency))];
+				if (currencies.length > 1) {
+					throw new UnprocessableEntityError(`All products of an order must share one currency; these are in ${currencies.join(", ")}`, "MIXED_CURRENCIES", { currencies });
+				}
+
+				const lines = [...quantities].map(([productId, quantity], position) => {
+					const product = byId.get(productId)!;
+					return {
+						position,
+						productId,
+						productName: product.name,
+						unitPriceAmount: product.priceAmount,
+						quantity,
+						totalAmount: BigInt(product.priceAmount) * BigInt(quantity),
+						currency: product.currency,
+					};
+				});
+				const total = lines.reduce((sum, line) => sum + line.totalAmount, 0n);
+				if (total > BigInt(Number.MAX_SAFE_INTEGER)) {
+					throw new UnprocessableEntityError("The order's total is larger than this platform can hold", "ORDER_TOTAL_TOO_LARGE");
+				}
+
+				const row = await this.adapter.db.transaction(async (transaction) => {
+					const order = plain<OrderRow>(
+						await this.models.order.create(
+							{ userId, tenantId: ctx.meta.tenantId ?? null, status: "pending", paymentStatus: "unpaid", currency: currencies[0], totalAmount: Number(total) },
+							{ transaction },
+						),
+					)!;
+					await this.models.orderLine.bulkCreate(
+						lines.map((line) => ({ ...line, orderId: order.id, totalAmount: Number(line.totalAmount) })),
+						{ transaction },
+					);
+					return order;
+				});
+				const order = await this.announce(ctx, ORDER_EVENTS.created, row);
+				ctx.meta.$statusCode = 201;
+				ctx.meta.$location = `/api/v1/orders/${order.id}`;
+				return order;
+			},
+		},
+
+		listOrders: {
+			rest: "GET /",
+			summary: "Your orders, newest first (super admins: everyone's, filterable by userId)",
+			params: {
+				page: { type: "number", integer: true, positive: true, convert: true, optional: true, default: 1 },
+				pageSize: { type: "number", integer: true, positive: true, max: 100, convert: true, optional: true, default: 20 },
+				status: { type: "enum", values: ORDER_STATUSES, optional: true },
+				userId: { type: "uuid", optional: true, description: "super admins only; ignored for everyone else" },
+				$$strict: "remove",
+			},
+			async handler(ctx: OrdersContext<ListParams>) {
+				const { page, pageSize, status, userId } = ctx.params;
+				const where: Record<string, unknown> = {};
+				if (this.isPrivileged(ctx.meta)) {
+					if (userId) where.userId = userId.toLowerCase();
+				} else {
+					where.userId = this.requireUser(ctx.meta);
+				}
+				if (status) where.status = status;
+				const { rows, count } = await this.models.order.findAndCountAll({
+					where: where as WhereOptions,
+					order: [
+						["createdAt", "DESC"],
+						["id", "ASC"],
+					],
+					limit: pageSize,
+					offset: (page - 1) * pageSize,
+				});
+				const orders = await this.withLines(rows.map((row) => plain<OrderRow>(row)!));
+				return { rows: orders, total: count, page, pageSize, totalPages: Math.ceil(count / pageSize) };
+			},
+		},
+
+		getOrder: {
+			rest: "GET /:id",
+			summary: "One of your orders (super admins: any)",
+			params: { id: "string|max:64" },
+			async handler(ctx: OrdersContext<{ id: string }>) {
+				const row = await this.loadVisible(ctx, ctx.params.id);
+				return (await this.withLines([row]))[0];
+			},
+		},
+
+		cancelOrder: {
+			rest: "POST /:id/cancel",
+			summary: "Cancel an order while it is pending (after payment, only a refund undoes it)",
+			params: { id: "string|max:64" },
+			async handler(ctx: OrdersContext<{ id: string }>) {
+				const before = await this.loadVisible(ctx, ctx.params.id);
+				const row = await this.transition(before.id, ["pending"], { status: "cancelled", cancelledAt: new Date() });
+				if (!row) throw this.invalidTransition((await this.loadRow(before.id)) ?? before, "cancelled");
+				return this.announce(ctx, ORDER_EVENTS.cancelled, row);
+			},
+		},
+
+		setStatus: {
+			rest: "PUT /:id/status",
+			permissions: ["super_admin"],
+			summary: "Move a paid order to processing, or a processing one to completed",
+			params: { id: "string|max:64", status: { type: "enum", values: ADMIN_STATUSES }, $$strict: "remove" },
+			async handler(ctx: OrdersContext<{ id: string; status: AdminStatus }>) {
+				const before = await this.loadVisible(ctx, ctx.params.id);
+				const to = ctx.params.status;
+				const from: OrderStatus = to === "processing" ? "paid" : "processing";
+				const row = await this.transition(before.id, [from], to === "completed" ? { status: to, completedAt: new Date() } : { status: to });
+				if (!row) throw this.invalidTransition((await this.loadRow(before.id)) ?? before, to);
+				if (to === "completed") return this.announce(ctx, ORDER_EVENTS.completed, row);
+				await this.entityChanged("updated", { id: row.id }, ctx);
+				return (await this.withLines([row]))[0];
+			},
+		},
+
+		/**
+		 * Payment saga: the payment `paymentId` paid the order. pending → paid. The same payment again is a
+		 * no-op answering the order; a cancelled (or otherwise moved on) order → 409.
+		 */
+		markPaid: {
+			visibility: "public",
+			permissions: ["super_admin"],
+			params: paymentParams,
+			async handler(ctx: OrdersContext<{ orderId: string; paymentId: string }>) {
+				const { orderId, paymentId } = ctx.params;
+				const before = await this.loadRow(orderId);
+				if (!before) throw new EntityNotFoundError("Order", orderId);
+				if (before.paymentId === paymentId) return (await this.withLines([before]))[0];
+				let row: OrderRow | undefined;
+				try {
+					row = await this.transition(before.id, ["pending"], { status: "paid", paymentStatus: "paid", paymentId, paidAt: new Date() });
+				} catch (err) {
+					if ((err as Error).name === "SequelizeUniqueConstraintError") {
+						throw new ConflictError(`Payment ${paymentId} already paid another order`, "PAYMENT_ALREADY_USED", { orderId, paymentId });
+					}
+					throw err;
+				}
+				if (row) return this.announce(ctx, ORDER_EVENTS.paid, row);
+				// Lost a race or the order moved on: a concurrent delivery of this same payment is still a no-op.
+				const current = (await this.loadRow(before.id)) ?? before;
+				if (current.paymentId === paymentId) return (await this.withLines([current]))[0];
+				if (current.paymentId) {
+					throw new ConflictError(`Order ${current.id} was already paid by another payment`, "ORDER_ALREADY_PAID", { orderId: current.id, paymentId: current.paymentId });
+				}
+				throw this.invalidTransition(current, "paid");
+			},
+		},
+
+		/** Payment saga: the payment that paid the order was refunded. paid|processing → refunded; again: a no-op. */
+		markRefunded: {
+			visibility: "public",
+			permissions: ["super_admin"],
+			params: paymentParams,
+			async handler(ctx: OrdersContext<{ orderId: string; paymentId: string }>) {
+				const { orderId, paymentId } = ctx.params;
+				const before = await this.loadRow(orderId);
+				if (!before) throw new EntityNotFoundError("Order", orderId);
+				if (before.paymentId !== null && before.paymentId !== paymentId) {
+					throw new ConflictError(`Order ${before.id} was paid by another payment`, "PAYMENT_MISMATCH", { orderId: before.id, paymentId });
+				}
+				if (before.status === "refunded") return (await this.withLines([before]))[0];
+				const row = await this.transition(before.id, ["paid", "processing"], { status: "refunded", paymentStatus: "refunded", refundedAt: new Date() }, { paymentId });
+				if (row) return this.announce(ctx, ORDER_EVENTS.refunded, row);
+				const current = (await this.loadRow(before.id)) ?? before;
+				if (current.status === "refunded" && current.paymentId === paymentId) return (await this.withLines([current]))[0];
+				throw this.invalidTransition(current, "refunded");
+			},
+		},
+	},
+
+	methods: {
+		isPrivileged(meta: CallerMeta): boolean {
+			return Boolean(meta.$system) || (meta.persona ?? meta.user?.persona) === "super_admin";
+		},
+
+		/** Orders belong to people: API keys and anonymous platform work can't place or list "their" orders. */
+		requireUser(meta: CallerMeta): string {
+			if (!meta.user?.id) throw new ForbiddenError("Only signed-in users have orders", "USER_REQUIRED");
+			return meta.user.id;
+		},
+
+		async loadRow(id: string): Promise<OrderRow | undefined> {
+			if (typeof id !== "string" || !UUID_PATTERN.test(id)) return undefined;
+			return plain<OrderRow>(await this.models.order.findByPk(id.toLowerCase()));
+		},
+
+		/** Missing, malformed and someone else's orders all answer the same 404. */
+		async loadVisible(ctx: Context<unknown, CallerMeta>, id: string): Promise<OrderRow> {
+			const row = await this.loadRow(id);
+			if (!row) throw new EntityNotFoundError("Order", id);
+			if (!this.isPrivileged(ctx.meta) && row.userId !== ctx.meta.user?.id) throw new EntityNotFoundError("Order", id);
+			return row;
+		},
+
+		async withLines(rows: OrderRow[]): Promise<PublicOrder[]> {
+			if (rows.length === 0) return [];
+			const lines = (await this.models.orderLine.findAll({ where: { orderId: rows.map((row) => row.id) }, order: [["position", "ASC"]] })).map(
+				(line) => plain<OrderLineRow>(line)!,
+			);
+			return rows.map((row) =>
+				this.toPublic(
+					row,
+					lines.filter((line) => line.orderId === row.id),
+				),
+			);
+		},
+
+		toPublic(row: OrderRow, lines: OrderLineRow[]): PublicOrder {
+			return {
+				id: row.id,
+				userId: row.userId,
+				tenantId: row.tenantId ?? null,
+				status: row.status,
+				paymentStatus: row.paymentStatus,
+				currency: row.currency,
+				totalAmount: Number(row.totalAmount),
+				paymentId: row.paymentId ?? null,
+				lines: lines.map((line) => ({
+					productId: line.productId,
+					name: line.productName,
+					unitPriceAmount: Number(line.unitPriceAmount),
+					quantity: line.quantity,
+					totalAmount: Number(line.totalAmount),
+					currency: line.currency,
+				})),
+				createdAt: iso(row.createdAt)!,
+				updatedAt: iso(row.updatedAt)!,
+				paidAt: iso(row.paidAt),
+				cancelledAt: iso(row.cancelledAt),
+				completedAt: iso(row.completedAt),
+				refundedAt: iso(row.refundedAt),
+			};
+		},
+
+		/**
+		 * The one way a status changes: a single UPDATE guarded by the expected current status (optimistic
+		 * and atomic), so of two nodes applying the same transition only one gets the row back.
+		 */
+		async transition(id: string, from: OrderStatus[], changes: TransitionChanges, extraWhere: Record<string, unknown> = {}): Promise<OrderRow | undefined> {
+			for (const status of from) {
+				if (!ORDER_TRANSITIONS[status].includes(changes.status)) throw new Error(`No transition ${status} → ${changes.status}`);
+			}
+			const [count, rows] = await this.models.order.update(changes, {
+				where: { ...extraWhere, id, status: from } as WhereOptions,
+				returning: true,
+			});
+			return count === 1 ? plain<OrderRow>(rows[0]) : undefined;
+		},
+
+		invalidTransition(order: OrderRow, to: OrderStatus): ConflictError {
+			return new ConflictError(`Order ${order.id} can't go from ${order.status} to ${to}`, "INVALID_TRANSITION", { orderId: order.id, from: order.status, to });
+		},
+
+		/** After the change committed: clean caches everywhere, tell the cluster, answer the order. */
+		async announce(ctx: Context, event: string, row: OrderRow): Promise<PublicOrder> {
+			const order = (await this.withLines([row]))[0];
+			await this.entityChanged(event === ORDER_EVENTS.created ? "created" : "updated", { id: order.id }, ctx);
+			await ctx.emit(event, { order });
+			return order;
+		},
+	},
+};
+
+export default OrdersService;
