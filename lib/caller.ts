@@ -30,6 +30,8 @@ export interface CallerMeta {
 	$system?: boolean;
 	ip?: string;
 	userAgent?: string;
+	/** The body as received, for actions that declare `rawBody: true` (signed webhooks). */
+	rawBody?: string;
 	/** Only the request cookies an action declared (`cookies` in its schema). */
 	cookies?: Record<string, string>;
 	[key: string]: unknown;

@@ -54,6 +54,16 @@ export interface PlatformConfig {
 	};
 	/** Public base URL of the web app, used in links sent by email (verification, reset, invitations). */
 	appUrl: string;
+	payments: {
+		/** Shared secret a bank's callback presents to settle a transfer; unset refuses bank callbacks. */
+		bankCallbackSecret?: string;
+		stripe: {
+			secretKey?: string;
+			webhookSecret?: string;
+			/** Where the Stripe SDK sends requests: Stripe's API, or a local server that speaks it (tests). */
+			apiBase: string;
+		};
+	};
 	oidc: {
 		providers: OidcProviderConfig[];
 		/** Externally visible base URL of the gateway; redirect URIs registered at providers are built from it. */
@@ -189,6 +199,13 @@ function bootstrapAdmin(env: Env): PlatformConfig["bootstrapAdmin"] {
 	if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) throw new ConfigError("BOOTSTRAP_ADMIN_EMAIL", "must be an email address");
 	if (password.length < 10) throw new ConfigError("BOOTSTRAP_ADMIN_PASSWORD", "must be at least 10 characters");
 	return { email: email.toLowerCase(), password };
+}
+
+/** An optional secret: when set, long enough to be worth having. */
+function secret(env: Env, name: string, minLength: number): string | undefined {
+	const value = read(env, name);
+	if (value !== undefined && value.length < minLength) throw new ConfigError(name, `must be at least ${minLength} characters`);
+	return value;
 }
 
 function mailFrom(env: Env): string {
@@ -328,6 +345,14 @@ export function loadConfig(env: Env = process.env): PlatformConfig {
 			from: mailFrom(env),
 		},
 		appUrl: url(env, "APP_URL", ["http:", "https:"]) ?? "http://localhost:3000",
+		payments: {
+			bankCallbackSecret: secret(env, "PAYMENTS_BANK_CALLBACK_SECRET", 24),
+			stripe: {
+				secretKey: secret(env, "STRIPE_SECRET_KEY", 8),
+				webhookSecret: secret(env, "STRIPE_WEBHOOK_SECRET", 8),
+				apiBase: url(env, "STRIPE_API_BASE", ["http:", "https:"]) ?? "https://api.stripe.com",
+			},
+		},
 		oidc: oidc(env, port, nodeEnv === "production"),
 	};
 }

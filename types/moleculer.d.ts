@@ -16,6 +16,8 @@ interface LatticeActionProperties {
 	 * "$method" naming a service method (ctx) => boolean.
 	 */
 	permissions?: string[];
+	/** The request body exactly as received, in `ctx.meta.rawBody`, for verifying a signature over it. */
+	rawBody?: boolean;
 	/** Request cookies this action may read: the gateway copies just these into `ctx.meta.cookies`. */
 	cookies?: string[];
 	/**

@@ -27,7 +27,8 @@ const DOCS_ASSETS = new Set(["swagger-ui.css", "swagger-ui-bundle.js", "swagger-
 const UNLIMITED_PATHS = new Set(["/healthz", "/readyz", "/metrics"]);
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
-type GatewayRequest = IncomingMessage & { $ctx?: Context; $route?: unknown; originalUrl?: string; parsedUrl?: string; socket: IncomingMessage["socket"] };
+type GatewayRequest = IncomingMessage & {
+	rawBody?: Buffer; $ctx?: Context; $route?: unknown; originalUrl?: string; parsedUrl?: string; socket: IncomingMessage["socket"] };
 type GatewayResponse = ServerResponse & { $ctx?: Context };
 type Alias = { route: unknown; _generated?: boolean; method: string; path: string };
 
@@ -182,21 +183,24 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 		 */
 		async authenticate(this: GatewayThis, ctx: Context<unknown, CallerMeta>, _route: unknown, req: GatewayRequest) {
 			ctx.meta.ip = this.clientAddress(req);
-			// Cookies reach only the actions that name them, never the rest of the cluster.
-			const wantedCookies = (req as GatewayRequest & { $action?: { cookies?: string[] } }).$action?.cookies;
+			// Cookies, the Idempotency-Key and the raw body reach only the actions that ask for them, never the
+			// rest of the cluster.
+			const action = (req as GatewayRequest & { $action?: { cookies?: string[]; idempotent?: boolean; rawBody?: boolean } }).$action;
+			const wantedCookies = action?.cookies;
 			if (wantedCookies && typeof req.headers.cookie === "string") {
 				const jar = parseCookie(req.headers.cookie);
 				ctx.meta.cookies = Object.fromEntries(wantedCookies.filter((name) => jar[name] !== undefined).map((name) => [name, String(jar[name])]));
 			}
-			// Likewise the Idempotency-Key, only for actions that store and replay responses (idempotency mixin,
-			// which also sets ctx.meta.$statusCode/$location on a replay as the first response did).
+			// The idempotency mixin stores and replays responses (ctx.meta.$statusCode/$location included).
 			const idempotencyKey = req.headers["idempotency-key"];
-			if ((req as GatewayRequest & { $action?: { idempotent?: boolean } }).$action?.idempotent === true && idempotencyKey !== undefined) {
+			if (action?.idempotent === true && idempotencyKey !== undefined) {
 				if (typeof idempotencyKey !== "string" || !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
 					throw new BadRequestError("Idempotency-Key must be 1 to 255 printable ASCII characters", "INVALID_IDEMPOTENCY_KEY");
 				}
 				ctx.meta.idempotencyKey = idempotencyKey;
 			}
+			// Signed webhooks (Stripe) are verified over the exact bytes that were sent.
+			if (action?.rawBody === true && req.rawBody) ctx.meta.rawBody = req.rawBody.toString("utf8");
 			const userAgent = req.headers["user-agent"];
 			if (userAgent) ctx.meta.userAgent = userAgent.slice(0, 512);
 			const authorization = req.headers.authorization;
@@ -247,7 +251,8 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 				mappingPolicy: "restrict",
 				authentication: true,
 				bodyParsers: {
-					json: { strict: true, limit: config.http.bodyLimit },
+					// Keep the bytes as received for actions that verify a signature over them (rawBody: true).
+					json: { strict: true, limit: config.http.bodyLimit, verify: (req: GatewayRequest, _res: unknown, buffer: Buffer) => (req.rawBody = buffer) },
 					urlencoded: { extended: true, limit: config.http.bodyLimit },
 				},
 				callOptions: { timeout: config.requestTimeoutMs },

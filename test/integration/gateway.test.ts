@@ -144,6 +144,25 @@ describe("errors are problem+json", () => {
 	});
 });
 
+describe("request extras are opt-in per action", () => {
+	it("hands the exact body bytes only to actions that declare rawBody", async () => {
+		node.broker.createService({
+			name: "hooks",
+			actions: {
+				signed: { rest: "POST /signed", auth: "public", rawBody: true, params: { $$strict: false }, handler: (ctx) => ({ raw: (ctx.meta as { rawBody?: string }).rawBody ?? null }) },
+				plain: { rest: "POST /plain", auth: "public", params: { $$strict: false }, handler: (ctx) => ({ raw: (ctx.meta as { rawBody?: string }).rawBody ?? null }) },
+			},
+		});
+		await node.broker.waitForServices("hooks");
+		await new Promise((resolve) => setTimeout(resolve, 700));
+		const body = '{ "b": 1,  "a": [2, 3] }';
+		const signed = await fetch(`${node.url}/api/v1/hooks/signed`, { method: "POST", headers: { "Content-Type": "application/json" }, body });
+		expect(await signed.json()).toEqual({ raw: body });
+		const plain = await fetch(`${node.url}/api/v1/hooks/plain`, { method: "POST", headers: { "Content-Type": "application/json" }, body });
+		expect(await plain.json()).toEqual({ raw: null });
+	});
+});
+
 describe("HTTP hygiene", () => {
 	it("sets security headers on every response, 404s included", async () => {
 		for (const path of ["/api/v1/status/ping", "/api/v1/nope", "/healthz"]) {

@@ -152,3 +152,16 @@ describe("loadConfig: OpenID Connect providers", () => {
 		[{ PUBLIC_URL: "https://api.example.com/?x=1" }, "PUBLIC_URL"],
 	])("refuses %o naming %s", (env, variable) => expectConfigErrorNaming(env, variable));
 });
+
+describe("payment settings", () => {
+	it("reads the bank callback secret and Stripe settings", () => {
+		const config = loadConfig({ PAYMENTS_BANK_CALLBACK_SECRET: "x".repeat(32), STRIPE_SECRET_KEY: "sk_test_123456", STRIPE_WEBHOOK_SECRET: "whsec_123456", STRIPE_API_BASE: "http://127.0.0.1:12111" });
+		expect(config.payments).toEqual({ bankCallbackSecret: "x".repeat(32), stripe: { secretKey: "sk_test_123456", webhookSecret: "whsec_123456", apiBase: "http://127.0.0.1:12111" } });
+		expect(loadConfig({}).payments.stripe.apiBase).toBe("https://api.stripe.com");
+	});
+
+	it.each([
+		[{ PAYMENTS_BANK_CALLBACK_SECRET: "short" }, "PAYMENTS_BANK_CALLBACK_SECRET"],
+		[{ STRIPE_API_BASE: "ftp://x" }, "STRIPE_API_BASE"],
+	])("refuses %o naming %s", (env, variable) => expectConfigErrorNaming(env, variable));
+});
