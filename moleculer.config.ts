@@ -45,6 +45,7 @@ function middlewares(config: PlatformConfig): NonNullable<BrokerOptions["middlew
 type ChannelsAdapterOption = Parameters<typeof ChannelsMiddleware>[0]["adapter"];
 
 const SEVEN_DAYS_NS = 7 * 24 * 3600 * 1e9;
+const ACK_WAIT_NS = 10 * 1e9;
 
 /**
  * Where durable channel messages live: NATS JetStream when the cluster has NATS (streams and subjects
@@ -58,7 +59,16 @@ export function channelsAdapter(config: PlatformConfig): ChannelsAdapterOption {
 	if (config.transporter) {
 		return {
 			type: "NATS",
-			options: { ...common, nats: { url: config.transporter, streamConfig: { max_age: SEVEN_DAYS_NS } } },
+			options: {
+				...common,
+				nats: {
+					url: config.transporter,
+					streamConfig: { max_age: SEVEN_DAYS_NS },
+					// A message taken by a node that dies is redelivered after ack_wait (JetStream's default is
+					// 30 s); handlers are idempotent and quick, so a shorter wait only speeds up recovery.
+					consumerOptions: { config: { ack_wait: ACK_WAIT_NS } },
+				},
+			},
 			// The package types `options` as every adapter's options at once.
 		} as unknown as ChannelsAdapterOption;
 	}

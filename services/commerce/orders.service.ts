@@ -29,6 +29,8 @@ export const ORDER_EVENTS = {
 	cancelled: "order.cancelled",
 	completed: "order.completed",
 	refunded: "order.refunded",
+	/** A settled or refunded payment that the order can't follow (e.g. cancelled meanwhile): needs a refund or a human. */
+	paymentConflict: "order.payment_conflict",
 } as const;
 
 const SCHEMA = "orders";
@@ -134,6 +136,7 @@ interface OrdersMethods {
 	transition(id: string, from: OrderStatus[], changes: TransitionChanges, extraWhere?: Record<string, unknown>): Promise<OrderRow | undefined>;
 	invalidTransition(order: OrderRow, to: OrderStatus): ConflictError;
 	announce(ctx: Context, event: string, row: OrderRow): Promise<PublicOrder>;
+	applyPayment(action: string, outcome: "paid" | "refunded", payload: { paymentId: string; orderId: string }): Promise<void>;
 }
 
 type OrdersContext<P = Record<string, unknown>> = Context<P, IdempotencyMeta>;
@@ -160,6 +163,29 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods> = {
 		}),
 		IdempotencyMixin(),
 	],
+
+	/**
+	 * The payment saga's consumer side (payments' transactional outbox publishes these). At least once:
+	 * markPaid/markRefunded are idempotent by paymentId. A 4xx answer (the order was cancelled meanwhile,
+	 * or already paid by another payment) will never succeed on retry: it is logged, announced as
+	 * `order.payment_conflict` (for a refund or manual follow-up) and acknowledged; other failures retry.
+	 */
+	channels: {
+		"commerce.payment.settled": {
+			group: "orders",
+			maxRetries: 10,
+			async handler(payload: { paymentId: string; orderId: string }) {
+				await this.applyPayment("orders.markPaid", "paid", payload);
+			},
+		},
+		"commerce.payment.refunded": {
+			group: "orders",
+			maxRetries: 10,
+			async handler(payload: { paymentId: string; orderId: string }) {
+				await this.applyPayment("orders.markRefunded", "refunded", payload);
+			},
+		},
+	},
 
 	// Not moleculer-db's names (create, list, get): those would merge in its cache keys and params.
 	actions: {
@@ -458,6 +484,25 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods> = {
 
 		invalidTransition(order: OrderRow, to: OrderStatus): ConflictError {
 			return new ConflictError(`Order ${order.id} can't go from ${order.status} to ${to}`, "INVALID_TRANSITION", { orderId: order.id, from: order.status, to });
+		},
+
+		/** A saga message: apply it as platform work; a conflict that no retry can fix is announced and acknowledged. */
+		async applyPayment(action: string, outcome: "paid" | "refunded", payload: { paymentId: string; orderId: string }): Promise<void> {
+			try {
+				await this.broker.call(action, { orderId: payload.orderId, paymentId: payload.paymentId }, systemCall());
+			} catch (err) {
+				const error = err as Error & { code?: number; type?: string; retryable?: boolean };
+				// Only the order's own answer is final; a missing service (also 404) or a 5xx is retried.
+				if (error.retryable || typeof error.code !== "number" || error.code < 400 || error.code >= 500) throw err;
+				this.logger.warn(`Payment ${payload.paymentId} can't mark order ${payload.orderId} ${outcome}: ${error.type ?? error.message}`);
+				await this.broker.emit(ORDER_EVENTS.paymentConflict, {
+					orderId: payload.orderId,
+					paymentId: payload.paymentId,
+					outcome,
+					code: error.type ?? "UNKNOWN",
+					detail: error.message,
+				});
+			}
 		},
 
 		/** After the change committed: clean caches everywhere, tell the cluster, answer the order. */

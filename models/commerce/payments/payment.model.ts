@@ -1,0 +1,50 @@
+import { DataTypes } from "sequelize";
+import type { ModelDefinition } from "../../../mixins/db.mixin";
+
+export const PAYMENT_METHODS = ["credit_card", "bank_transfer", "e_wallet", "virtual_account"] as const;
+export type PaymentMethod = (typeof PAYMENT_METHODS)[number];
+
+/** pending → succeeded → refunded, pending → failed. */
+export const PAYMENT_STATUSES = ["pending", "succeeded", "failed", "refunded"] as const;
+export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
+
+/** Durable channels the outbox relay publishes to (consumed by orders, group "orders"). */
+export const PAYMENT_CHANNELS = {
+	settled: "commerce.payment.settled",
+	refunded: "commerce.payment.refunded",
+} as const;
+
+export const PaymentModel: ModelDefinition = {
+	name: "payment",
+	define: {
+		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
+		orderId: { type: DataTypes.UUID, allowNull: false },
+		userId: { type: DataTypes.UUID, allowNull: false },
+		tenantId: { type: DataTypes.UUID, allowNull: true },
+		amount: { type: DataTypes.BIGINT, allowNull: false },
+		currency: { type: DataTypes.CHAR(3), allowNull: false },
+		method: { type: DataTypes.STRING(30), allowNull: false },
+		status: { type: DataTypes.STRING(20), allowNull: false, defaultValue: "pending" },
+		paymentReference: { type: DataTypes.STRING(40), allowNull: false },
+		instructions: { type: DataTypes.JSONB, allowNull: false },
+		settledAt: { type: DataTypes.DATE, allowNull: true },
+		failedAt: { type: DataTypes.DATE, allowNull: true },
+		refundedAt: { type: DataTypes.DATE, allowNull: true },
+	},
+	options: { tableName: "payments" },
+};
+
+/**
+ * Transactional outbox: written in the same transaction as the payment change it announces, published to
+ * its durable channel by the relay afterwards (at least once), then stamped `publishedAt`.
+ */
+export const OutboxModel: ModelDefinition = {
+	name: "outbox",
+	define: {
+		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
+		channel: { type: DataTypes.STRING(200), allowNull: false },
+		payload: { type: DataTypes.JSONB, allowNull: false },
+		publishedAt: { type: DataTypes.DATE, allowNull: true },
+	},
+	options: { tableName: "outbox" },
+};

@@ -1,0 +1,515 @@
+/**
+ * Payments of orders. A payment is created by the order's owner for a pending, unpaid order; its amount
+ * and currency are copied from the order (never taken from the client). Non-card methods (bank transfer,
+ * virtual account, e-wallet) answer instructions and a human-readable reference, and are settled later by a
+ * super admin or by the bank's callback (`POST /payments/:id/verify`). Card payments are not available yet.
+ *
+ * The saga is durable: settling (or refunding) a payment changes the payment row and inserts an `outbox`
+ * row in ONE transaction; a relay publishes unpublished outbox rows to the durable channels
+ * `commerce.payment.settled` / `commerce.payment.refunded` (every second and right after each change) and
+ * only then stamps them published. A node killed between commit and publish loses nothing: whichever node
+ * relays next publishes the row. Delivery is at least once; orders.markPaid/markRefunded are idempotent by
+ * paymentId.
+ *
+ *   status: pending → succeeded → refunded, pending → failed
+ */
+import crypto from "node:crypto";
+import path from "node:path";
+import type { Context } from "moleculer";
+import { QueryTypes, type Model, type WhereOptions } from "sequelize";
+import { platformConfigOf } from "../../lib/node";
+import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { IdempotencyMixin, type IdempotencyMeta } from "../../mixins/idempotency.mixin";
+import {
+	OutboxModel,
+	PaymentModel,
+	PAYMENT_CHANNELS,
+	PAYMENT_METHODS,
+	PAYMENT_STATUSES,
+	type PaymentMethod,
+	type PaymentStatus,
+} from "../../models/commerce/payments/payment.model";
+import type { CallerMeta } from "../../lib/caller";
+import { ConflictError, EntityNotFoundError, ForbiddenError, UnprocessableEntityError } from "../../lib/errors";
+
+export const PAYMENT_EVENTS = {
+	succeeded: "payment.succeeded",
+	failed: "payment.failed",
+	refunded: "payment.refunded",
+} as const;
+
+const SCHEMA = "payments";
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** No 0/O, 1/I/L: a reference is read aloud and typed into banking apps. */
+const REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+const RELAY_INTERVAL_MS = 1000;
+const RELAY_BATCH = 50;
+const NON_CARD_METHODS: readonly PaymentMethod[] = ["bank_transfer", "e_wallet", "virtual_account"];
+
+export interface PaymentsSettings extends DbMixinSettings {
+	/** Shown in bank-transfer instructions. Placeholders until a real account is configured. */
+	bankAccount: { bankName: string; accountName: string; iban: string; bic: string };
+	/** Virtual account numbers are this prefix plus 10 random digits. */
+	virtualAccountPrefix: string;
+	/** Base of the e-wallet deep link (and QR payload). */
+	walletDeepLinkBase: string;
+	/**
+	 * Shared secret a bank callback presents as `callbackSecret` to `POST /payments/:id/verify`. Unset: bank
+	 * callbacks are refused (super admins can still verify).
+	 */
+	bankCallbackSecret?: string;
+}
+
+export interface PublicPayment {
+	id: string;
+	orderId: string;
+	userId: string;
+	tenantId: string | null;
+	amount: number;
+	currency: string;
+	method: PaymentMethod;
+	status: PaymentStatus;
+	paymentReference: string;
+	instructions: Record<string, unknown>;
+	createdAt: string;
+	updatedAt: string;
+	settledAt: string | null;
+	failedAt: string | null;
+	refundedAt: string | null;
+}
+
+interface PaymentRow {
+	id: string;
+	orderId: string;
+	userId: string;
+	tenantId: string | null;
+	amount: string | number;
+	currency: string;
+	method: PaymentMethod;
+	status: PaymentStatus;
+	paymentReference: string;
+	instructions: Record<string, unknown>;
+	settledAt: Date | null;
+	failedAt: Date | null;
+	refundedAt: Date | null;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+interface OrderView {
+	id: string;
+	userId: string;
+	tenantId: string | null;
+	status: string;
+	paymentStatus: string;
+	currency: string;
+	totalAmount: number;
+}
+
+interface ListParams {
+	page: number;
+	pageSize: number;
+	status?: PaymentStatus;
+	orderId?: string;
+}
+
+interface PaymentsLocals {
+	relayTimer?: NodeJS.Timeout;
+	relayRunning?: Promise<void>;
+	relayAgain?: boolean;
+	relayStopped?: boolean;
+}
+
+interface PaymentsMethods {
+	isPrivileged(meta: CallerMeta): boolean;
+	requireUser(meta: CallerMeta): string;
+	isBankCallback(ctx: Context<{ callbackSecret?: string }, CallerMeta>): boolean;
+	loadRow(id: string): Promise<PaymentRow | undefined>;
+	loadVisible(ctx: Context<unknown, CallerMeta>, id: string): Promise<PaymentRow>;
+	toPublic(row: PaymentRow): PublicPayment;
+	newReference(): string;
+	instructionsFor(method: PaymentMethod, reference: string, amount: number, currency: string): Record<string, unknown>;
+	changeWithOutbox(id: string, from: PaymentStatus, changes: Record<string, unknown>, channel?: string): Promise<PaymentRow | undefined>;
+	invalidTransition(row: PaymentRow, to: PaymentStatus): ConflictError;
+	relayOutbox(): Promise<void>;
+	relayOnce(): Promise<number>;
+	kickRelay(): void;
+}
+
+type PaymentsContext<P = Record<string, unknown>> = Context<P, IdempotencyMeta>;
+type PaymentsThis = PaymentsMethods & PaymentsLocals;
+
+function plain<T>(row: Model | null | undefined): T | undefined {
+	return row ? (row.get({ plain: true }) as T) : undefined;
+}
+
+function iso(value: Date | string | null | undefined): string | null {
+	return value ? new Date(value).toISOString() : null;
+}
+
+function randomChars(alphabet: string, length: number): string {
+	let out = "";
+	for (let index = 0; index < length; index += 1) out += alphabet[crypto.randomInt(alphabet.length)];
+	return out;
+}
+
+const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, PaymentsLocals> = {
+	name: "payments",
+	mixins: [
+		DbMixin({
+			schema: SCHEMA,
+			migrations: path.join(__dirname, "../../models/commerce/payments/migrations"),
+			model: PaymentModel,
+			extraModels: [OutboxModel],
+			entityName: "Payment",
+		}),
+		IdempotencyMixin(),
+	],
+
+	settings: {
+		bankAccount: { bankName: "Lattice Example Bank", accountName: "Lattice Marketplace", iban: "XX00 LATT 0000 0000 0000 00", bic: "LATTXXXXXXX" },
+		virtualAccountPrefix: "8808",
+		walletDeepLinkBase: "https://pay.lattice.example/wallet",
+		bankCallbackSecret: undefined,
+	},
+
+	actions: {
+		createPayment: {
+			rest: "POST /",
+			idempotent: true,
+			summary: "Pay one of your pending orders (send an Idempotency-Key to retry safely)",
+			description:
+				"The amount and currency are the order's. bank_transfer, virtual_account and e_wallet answer instructions and a reference; credit_card is not available yet (422 METHOD_NOT_AVAILABLE).",
+			params: {
+				orderId: { type: "uuid" },
+				method: { type: "enum", values: PAYMENT_METHODS },
+				// Anything else (an `amount`, say) is dropped: the amount is always the order's.
+				$$strict: "remove",
+			},
+			async handler(ctx: PaymentsContext<{ orderId: string; method: PaymentMethod }>) {
+				const userId = this.requireUser(ctx.meta);
+				const { method } = ctx.params;
+				if (!NON_CARD_METHODS.includes(method)) {
+					throw new UnprocessableEntityError(
+						"Card payments are not available yet; pay by bank_transfer, virtual_account or e_wallet",
+						"METHOD_NOT_AVAILABLE",
+						{ method, available: NON_CARD_METHODS },
+					);
+				}
+				// As the caller: someone else's order answers 404 exactly like a missing one.
+				const order: OrderView = await ctx.call("orders.getOrder", { id: ctx.params.orderId });
+				if (order.status !== "pending" || order.paymentStatus !== "unpaid") {
+					throw new ConflictError(`Order ${order.id} can't be paid: it is ${order.status} (${order.paymentStatus})`, "ORDER_NOT_PAYABLE", {
+						orderId: order.id,
+						status: order.status,
+						paymentStatus: order.paymentStatus,
+					});
+				}
+				const pendingConflict = (existing?: PaymentRow) =>
+					new ConflictError(`Order ${order.id} already has a pending payment`, "PAYMENT_PENDING", { orderId: order.id, paymentId: existing?.id });
+				const existing = plain<PaymentRow>(await this.models.payment.findOne({ where: { orderId: order.id, status: "pending" } }));
+				if (existing) throw pendingConflict(existing);
+
+				let row: PaymentRow | undefined;
+				for (let attempt = 0; !row; attempt += 1) {
+					const reference = this.newReference();
+					try {
+						row = plain<PaymentRow>(
+							await this.models.payment.create({
+								orderId: order.id,
+								userId,
+								tenantId: order.tenantId ?? null,
+								amount: order.totalAmount,
+								currency: order.currency,
+								method,
+								status: "pending",
+								paymentReference: reference,
+								instructions: this.instructionsFor(method, reference, order.totalAmount, order.currency),
+							}),
+						);
+					} catch (err) {
+						const error = err as Error & { parent?: { constraint?: string }; original?: { constraint?: string } };
+						if (error.name !== "SequelizeUniqueConstraintError") throw err;
+						const constraint = error.parent?.constraint ?? error.original?.constraint;
+						if (constraint === "payments_one_pending_per_order") {
+							throw pendingConflict(plain<PaymentRow>(await this.models.payment.findOne({ where: { orderId: order.id, status: "pending" } })));
+						}
+						// A reference collision (31^8 of them): draw again.
+						if (attempt >= 3) throw err;
+					}
+				}
+				await this.entityChanged("created", { id: row.id }, ctx);
+				ctx.meta.$statusCode = 201;
+				ctx.meta.$location = `/api/v1/payments/${row.id}`;
+				return this.toPublic(row);
+			},
+		},
+
+		listPayments: {
+			rest: "GET /",
+			summary: "Your payments, newest first (super admins: everyone's)",
+			params: {
+				page: { type: "number", integer: true, positive: true, convert: true, optional: true, default: 1 },
+				pageSize: { type: "number", integer: true, positive: true, max: 100, convert: true, optional: true, default: 20 },
+				status: { type: "enum", values: PAYMENT_STATUSES, optional: true },
+				orderId: { type: "uuid", optional: true },
+				$$strict: "remove",
+			},
+			async handler(ctx: PaymentsContext<ListParams>) {
+				const { page, pageSize, status, orderId } = ctx.params;
+				const where: Record<string, unknown> = {};
+				if (!this.isPrivileged(ctx.meta)) where.userId = this.requireUser(ctx.meta);
+				if (status) where.status = status;
+				if (orderId) where.orderId = orderId.toLowerCase();
+				const { rows, count } = await this.models.payment.findAndCountAll({
+					where: where as WhereOptions,
+					order: [
+						["createdAt", "DESC"],
+						["id", "ASC"],
+					],
+					limit: pageSize,
+					offset: (page - 1) * pageSize,
+				});
+				return { rows: rows.map((row) => this.toPublic(plain<PaymentRow>(row)!)), total: count, page, pageSize, totalPages: Math.ceil(count / pageSize) };
+			},
+		},
+
+		getPayment: {
+			rest: "GET /:id",
+			summary: "One of your payments (super admins: any)",
+			params: { id: "string|max:64" },
+			async handler(ctx: PaymentsContext<{ id: string }>) {
+				return this.toPublic(await this.loadVisible(ctx, ctx.params.id));
+			},
+		},
+
+		verifyPayment: {
+			rest: "POST /:id/verify",
+			// Anonymous bank callbacks reach the permission checks; `$isBankCallback` decides for them.
+			auth: "optional",
+			permissions: ["super_admin", "$isBankCallback"],
+			summary: "Settle a pending non-card payment (super admins, or the bank's callback with its secret)",
+			description: "outcome `succeeded` (default) settles the payment and, through the durable saga, pays the order; `failed` closes it so the owner can pay again.",
+			params: {
+				id: "string|max:64",
+				outcome: { type: "enum", values: ["succeeded", "failed"], optional: true, default: "succeeded" },
+				callbackSecret: { type: "string", max: 500, optional: true },
+				$$strict: "remove",
+			},
+			async handler(ctx: PaymentsContext<{ id: string; outcome: "succeeded" | "failed" }>) {
+				const before = await this.loadRow(ctx.params.id);
+				if (!before) throw new EntityNotFoundError("Payment", ctx.params.id);
+				if (before.method === "credit_card") throw new UnprocessableEntityError("Card payments are not verified here", "METHOD_NOT_AVAILABLE");
+				const succeeded = ctx.params.outcome === "succeeded";
+				const to: PaymentStatus = succeeded ? "succeeded" : "failed";
+				if (before.status === to) return this.toPublic(before);
+				const row = succeeded
+					? await this.changeWithOutbox(before.id, "pending", { status: "succeeded", settledAt: new Date() }, PAYMENT_CHANNELS.settled)
+					: await this.changeWithOutbox(before.id, "pending", { status: "failed", failedAt: new Date() });
+				if (!row) {
+					const current = (await this.loadRow(before.id)) ?? before;
+					// A concurrent verify of the same outcome is a no-op.
+					if (current.status === to) return this.toPublic(current);
+					throw this.invalidTransition(current, to);
+				}
+				if (succeeded) this.kickRelay();
+				const payment = this.toPublic(row);
+				await this.entityChanged("updated", { id: row.id }, ctx);
+				await ctx.emit(succeeded ? PAYMENT_EVENTS.succeeded : PAYMENT_EVENTS.failed, { payment });
+				return payment;
+			},
+		},
+
+		refundPayment: {
+			rest: "POST /:id/refund",
+			permissions: ["super_admin"],
+			summary: "Refund a settled non-card payment; the order becomes refunded through the saga",
+			params: { id: "string|max:64" },
+			async handler(ctx: PaymentsContext<{ id: string }>) {
+				const before = await this.loadRow(ctx.params.id);
+				if (!before) throw new EntityNotFoundError("Payment", ctx.params.id);
+				if (before.status === "refunded") return this.toPublic(before);
+				const row = await this.changeWithOutbox(before.id, "succeeded", { status: "refunded", refundedAt: new Date() }, PAYMENT_CHANNELS.refunded);
+				if (!row) {
+					const current = (await this.loadRow(before.id)) ?? before;
+					if (current.status === "refunded") return this.toPublic(current);
+					throw this.invalidTransition(current, "refunded");
+				}
+				this.kickRelay();
+				const payment = this.toPublic(row);
+				await this.entityChanged("updated", { id: row.id }, ctx);
+				await ctx.emit(PAYMENT_EVENTS.refunded, { payment });
+				return payment;
+			},
+		},
+	},
+
+	methods: {
+		isPrivileged(meta: CallerMeta): boolean {
+			return Boolean(meta.$system) || (meta.persona ?? meta.user?.persona) === "super_admin";
+		},
+
+		requireUser(meta: CallerMeta): string {
+			if (!meta.user?.id) throw new ForbiddenError("Only signed-in users have payments", "USER_REQUIRED");
+			return meta.user.id;
+		},
+
+		/** The bank's callback: it presents the configured shared secret. No secret configured: never. */
+		isBankCallback(ctx: Context<{ callbackSecret?: string }, CallerMeta>): boolean {
+			const expected = this.settings.bankCallbackSecret;
+			const given = ctx.params?.callbackSecret;
+			if (!expected || typeof given !== "string") return false;
+			const a = crypto.createHash("sha256").update(expected).digest();
+			const b = crypto.createHash("sha256").update(given).digest();
+			return crypto.timingSafeEqual(a, b);
+		},
+
+		async loadRow(id: string): Promise<PaymentRow | undefined> {
+			if (typeof id !== "string" || !UUID_PATTERN.test(id)) return undefined;
+			return plain<PaymentRow>(await this.models.payment.findByPk(id.toLowerCase()));
+		},
+
+		/** Missing, malformed and someone else's payments all answer the same 404. */
+		async loadVisible(ctx: Context<unknown, CallerMeta>, id: string): Promise<PaymentRow> {
+			const row = await this.loadRow(id);
+			if (!row) throw new EntityNotFoundError("Payment", id);
+			if (!this.isPrivileged(ctx.meta) && row.userId !== ctx.meta.user?.id) throw new EntityNotFoundError("Payment", id);
+			return row;
+		},
+
+		toPublic(row: PaymentRow): PublicPayment {
+			return {
+				id: row.id,
+				orderId: row.orderId,
+				userId: row.userId,
+				tenantId: row.tenantId ?? null,
+				amount: Number(row.amount),
+				currency: row.currency,
+				method: row.method,
+				status: row.status,
+				paymentReference: row.paymentReference,
+				instructions: row.instructions,
+				createdAt: iso(row.createdAt)!,
+				updatedAt: iso(row.updatedAt)!,
+				settledAt: iso(row.settledAt),
+				failedAt: iso(row.failedAt),
+				refundedAt: iso(row.refundedAt),
+			};
+		},
+
+		/** `LAT-XXXX-XXXX` from a crypto-random, unambiguous alphabet. */
+		newReference(): string {
+			return `LAT-${randomChars(REFERENCE_ALPHABET, 4)}-${randomChars(REFERENCE_ALPHABET, 4)}`;
+		},
+
+		instructionsFor(method: PaymentMethod, reference: string, amount: number, currency: string): Record<string, unknown> {
+			const common = { type: method, reference, amount, currency };
+			switch (method) {
+				case "bank_transfer":
+					return { ...common, ...this.settings.bankAccount, note: `Put ${reference} in the transfer's description` };
+				case "virtual_account":
+					return { ...common, bankName: this.settings.bankAccount.bankName, virtualAccountNumber: `${this.settings.virtualAccountPrefix}${randomChars("0123456789", 10)}` };
+				case "e_wallet": {
+					const query = new URLSearchParams({ ref: reference, amount: String(amount), currency });
+					const deepLink = `${this.settings.walletDeepLinkBase}?${query.toString()}`;
+					return { ...common, deepLink, qrPayload: deepLink };
+				}
+				default:
+					return common;
+			}
+		},
+
+		/**
+		 * The guarded status change and, when a channel is named, its outbox row, in one transaction: both
+		 * commit or neither does. Of two nodes racing, only one gets the row back.
+		 */
+		async changeWithOutbox(id: string, from: PaymentStatus, changes: Record<string, unknown>, channel?: string): Promise<PaymentRow | undefined> {
+			return this.adapter.db.transaction(async (transaction) => {
+				const [count, rows] = await this.models.payment.update(changes, { where: { id, status: from } as WhereOptions, returning: true, transaction });
+				if (count !== 1) return undefined;
+				const row = plain<PaymentRow>(rows[0])!;
+				if (channel) await this.models.outbox.create({ channel, payload: { paymentId: row.id, orderId: row.orderId } }, { transaction });
+				return row;
+			});
+		},
+
+		invalidTransition(row: PaymentRow, to: PaymentStatus): ConflictError {
+			return new ConflictError(`Payment ${row.id} can't go from ${row.status} to ${to}`, "INVALID_TRANSITION", { paymentId: row.id, from: row.status, to });
+		},
+
+		/**
+		 * Publishes unpublished outbox rows, oldest first. Rows are locked (SKIP LOCKED) while they are sent,
+		 * so two nodes don't send the same batch; a crash before the stamp commits means a second send,
+		 * which consumers tolerate (at least once).
+		 */
+		async relayOnce(): Promise<number> {
+			const table = `"${SCHEMA}".outbox`;
+			return this.adapter.db.transaction(async (transaction) => {
+				const rows = await this.adapter.db.query<{ id: string; channel: string; payload: Record<string, unknown> }>(
+					`SELECT id, channel, payload FROM ${table} WHERE published_at IS NULL ORDER BY created_at, id LIMIT ${RELAY_BATCH} FOR UPDATE SKIP LOCKED`,
+					{ type: QueryTypes.SELECT, transaction },
+				);
+				const published: string[] = [];
+				for (const row of rows) {
+					try {
+						await this.broker.sendToChannel(row.channel, row.payload);
+						published.push(row.id);
+					} catch (err) {
+						this.logger.warn(`Outbox: publishing ${row.id} to ${row.channel} failed, will retry:`, (err as Error).message);
+						break;
+					}
+				}
+				if (published.length > 0) {
+					await this.adapter.db.query(`UPDATE ${table} SET published_at = now(), updated_at = now() WHERE id IN (:ids)`, { replacements: { ids: published }, transaction });
+				}
+				return published.length;
+			});
+		},
+
+		/** One relay pass at a time per node; a kick during a pass runs another right after it. */
+		async relayOutbox(this: PaymentsThis & { logger: { warn: (...args: unknown[]) => void } }): Promise<void> {
+			if (this.relayStopped) return;
+			if (this.relayRunning) {
+				this.relayAgain = true;
+				return this.relayRunning;
+			}
+			this.relayRunning = (async () => {
+				try {
+					do {
+						this.relayAgain = false;
+						while (!this.relayStopped && (await this.relayOnce()) === RELAY_BATCH);
+					} while (this.relayAgain && !this.relayStopped);
+				} catch (err) {
+					if (!this.relayStopped) this.logger.warn("Outbox relay failed, will retry:", (err as Error).message);
+				} finally {
+					this.relayRunning = undefined;
+				}
+			})();
+			return this.relayRunning;
+		},
+
+		kickRelay(): void {
+			void this.relayOutbox();
+		},
+	},
+
+	created() {
+		this.settings.bankCallbackSecret = platformConfigOf(this.broker).payments.bankCallbackSecret;
+	},
+
+	async started() {
+		this.relayStopped = false;
+		this.relayTimer = setInterval(() => this.kickRelay(), RELAY_INTERVAL_MS);
+		this.relayTimer.unref();
+		this.kickRelay();
+	},
+
+	async stopped() {
+		this.relayStopped = true;
+		if (this.relayTimer) clearInterval(this.relayTimer);
+		this.relayTimer = undefined;
+		await this.relayRunning;
+	},
+};
+
+export default PaymentsService;
