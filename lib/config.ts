@@ -161,17 +161,38 @@ function byteSize(env: Env, name: string, fallback: string): string {
 	return value.toLowerCase();
 }
 
+/** The services of a domain folder, by name (`orders` for services/commerce/orders.service.ts). */
+export function domainServiceNames(domain: string): string[] {
+	return fs
+		.readdirSync(path.join(SERVICES_DIR, domain))
+		.filter((file) => /\.service\.(ts|js)$/.test(file) && !file.endsWith(".d.ts"))
+		.map((file) => file.replace(/\.service\.(ts|js)$/, ""));
+}
+
+/**
+ * Entries of SERVICES: a whole domain ("commerce") or one service of it ("commerce/orders"), so a cluster
+ * can give a single service its own nodes.
+ */
 function domains(env: Env): string[] {
 	const known = availableDomains();
 	const value = read(env, "SERVICES");
 	if (value === undefined || value === "*" || value === "all") return known;
 	const requested = [...new Set(value.split(",").map((item) => item.trim()).filter(Boolean))];
 	if (requested.length === 0) throw new ConfigError("SERVICES", "must list at least one domain");
-	const unknown = requested.filter((item) => !known.includes(item));
+	const unknown = requested.filter((item) => {
+		const [domain, service, ...rest] = item.split("/");
+		if (rest.length > 0 || !known.includes(domain)) return true;
+		return service !== undefined && !domainServiceNames(domain).includes(service);
+	});
 	if (unknown.length > 0) {
-		throw new ConfigError("SERVICES", `names unknown domains: ${unknown.join(", ")} (known: ${known.join(", ")})`);
+		throw new ConfigError("SERVICES", `names unknown domains or services: ${unknown.join(", ")} (domains: ${known.join(", ")}; a single service is "<domain>/<service>")`);
 	}
 	return requested;
+}
+
+/** Whether this node runs any service of the domain. */
+export function runsDomain(config: PlatformConfig, domain: string): boolean {
+	return config.services.some((entry) => entry === domain || entry.startsWith(`${domain}/`));
 }
 
 function corsOrigins(env: Env): string[] | "*" {

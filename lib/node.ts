@@ -5,7 +5,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { ServiceBroker, type BrokerOptions, type Service, type ServiceSchema } from "moleculer";
-import { assertDatabaseAvailable, SERVICES_DIR, type PlatformConfig } from "./config";
+import { assertDatabaseAvailable, runsDomain, SERVICES_DIR, type PlatformConfig } from "./config";
 import { startEmbeddedPostgres, type EmbeddedDatabase } from "./database";
 import { createBrokerOptions } from "../moleculer.config";
 import { usesDatabase } from "../mixins/db.mixin";
@@ -36,9 +36,11 @@ export function serviceFiles(domain: string): string[] {
  * through whichever loader runs this module (tsx, compiled JS, or the test runner), so a service shares
  * module instances with everything else.
  */
-async function loadDomainServices(broker: ServiceBroker, domains: string[]): Promise<void> {
-	for (const domain of domains) {
-		for (const file of serviceFiles(domain)) {
+async function loadDomainServices(broker: ServiceBroker, entries: string[]): Promise<void> {
+	for (const entry of entries) {
+		const [domain, only] = entry.split("/");
+		const files = serviceFiles(domain).filter((file) => only === undefined || path.basename(file).replace(/\.service\.(ts|js)$/, "") === only);
+		for (const file of files) {
 			const module = (await import(file)) as { default?: ServiceSchema };
 			const schema = module.default;
 			if (!schema || typeof schema !== "object") throw new Error(`${file} has no default export of a service schema`);
@@ -78,7 +80,7 @@ export async function createNode(config: PlatformConfig, overrides: Partial<Brok
 			await prepareDatabase();
 			await broker.start();
 			// Nodes without the gateway still answer probes and scrapes, on their own small listener.
-			if (!config.services.includes("gateway") && config.opsPort !== undefined) {
+			if (!runsDomain(config, "gateway") && config.opsPort !== undefined) {
 				ops = await startOpsServer(broker, config, config.opsPort);
 			}
 		},

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { assertDatabaseAvailable, availableDomains, ConfigError, loadConfig, redisOptionsFromUrl } from "../../lib/config";
+import { assertDatabaseAvailable, availableDomains, ConfigError, loadConfig, redisOptionsFromUrl, runsDomain } from "../../lib/config";
 
 /** Loading must fail with a ConfigError that names the variable, in its field and its message. */
 function expectConfigErrorNaming(env: Record<string, string | undefined>, variable: string): void {
@@ -67,6 +67,15 @@ describe("loadConfig", () => {
 		[{ BOOTSTRAP_ADMIN_EMAIL: "admin@example.com" }, "BOOTSTRAP_ADMIN_PASSWORD"],
 		[{ BOOTSTRAP_ADMIN_EMAIL: "admin@example.com", BOOTSTRAP_ADMIN_PASSWORD: "short" }, "BOOTSTRAP_ADMIN_PASSWORD"],
 	])("refuses %o naming %s", (env, variable) => expectConfigErrorNaming(env, variable));
+
+	it("selects whole domains or single services of a domain", () => {
+		const config = loadConfig({ SERVICES: "gateway,commerce/orders" });
+		expect(config.services).toEqual(["gateway", "commerce/orders"]);
+		expect(runsDomain(config, "commerce")).toBe(true);
+		expect(runsDomain(config, "identity")).toBe(false);
+		expect(() => loadConfig({ SERVICES: "commerce/nope" })).toThrow(/commerce\/nope/);
+		expect(() => loadConfig({ SERVICES: "commerce/orders/x" })).toThrow(ConfigError);
+	});
 
 	it("requires a shared database on cluster nodes that need one", () => {
 		const cluster = loadConfig({ TRANSPORTER: "nats://127.0.0.1:4222" });
