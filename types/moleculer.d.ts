@@ -20,6 +20,8 @@ interface LatticeActionProperties {
 	rawBody?: boolean;
 	/** Request cookies this action may read: the gateway copies just these into `ctx.meta.cookies`. */
 	cookies?: string[];
+	/** Request headers (lower-case names) this action may read: the gateway copies just these into `ctx.meta.headers`. */
+	headers?: string[];
 	/**
 	 * Honours an `Idempotency-Key` header (the gateway copies it into `ctx.meta.idempotencyKey` for this
 	 * action only); the service must use mixins/idempotency.mixin.ts, which stores and replays responses.

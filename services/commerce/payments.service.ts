@@ -2,7 +2,16 @@
  * Payments of orders. A payment is created by the order's owner for a pending, unpaid order; its amount
  * and currency are copied from the order (never taken from the client). Non-card methods (bank transfer,
  * virtual account, e-wallet) answer instructions and a human-readable reference, and are settled later by a
- * super admin or by the bank's callback (`POST /payments/:id/verify`). Card payments are not available yet.
+ * super admin or by the bank's callback (`POST /payments/:id/verify`).
+ *
+ * Card payments (`credit_card`, only when STRIPE_SECRET_KEY is set; otherwise 422 METHOD_NOT_AVAILABLE) create
+ * a Stripe PaymentIntent (Stripe idempotency key = the payment id) whose client secret is answered once, in
+ * `instructions.clientSecret`, and never stored. They are settled by Stripe's webhook
+ * (`POST /api/v1/webhooks/stripe`): the `Stripe-Signature` header is verified over the raw body with the
+ * endpoint secret, the event id is recorded in `stripe_events` in the same transaction as the payment change
+ * (a duplicate is acknowledged and changes nothing), and `payment_intent.succeeded` settles the payment
+ * through the same outbox as `verify`. Refunding a card payment refunds it at Stripe first (idempotency key
+ * `refund-<paymentId>`).
  *
  * The saga is durable: settling (or refunding) a payment changes the payment row and inserts an `outbox`
  * row in ONE transaction; a relay publishes unpublished outbox rows to the durable channels
@@ -16,7 +25,9 @@
 import crypto from "node:crypto";
 import path from "node:path";
 import type { Context } from "moleculer";
-import { QueryTypes, type Model, type WhereOptions } from "sequelize";
+import { QueryTypes, type Model, type Transaction, type WhereOptions } from "sequelize";
+import type Stripe from "stripe";
+import { StripeCardProvider, type CardPaymentProvider } from "../../lib/payments/stripe-provider";
 import { platformConfigOf } from "../../lib/node";
 import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { IdempotencyMixin, type IdempotencyMeta } from "../../mixins/idempotency.mixin";
@@ -30,7 +41,7 @@ import {
 	type PaymentStatus,
 } from "../../models/commerce/payments/payment.model";
 import type { CallerMeta } from "../../lib/caller";
-import { ConflictError, EntityNotFoundError, ForbiddenError, UnprocessableEntityError } from "../../lib/errors";
+import { BadRequestError, ConflictError, EntityNotFoundError, ForbiddenError, UnprocessableEntityError } from "../../lib/errors";
 
 export const PAYMENT_EVENTS = {
 	succeeded: "payment.succeeded",
@@ -76,6 +87,8 @@ export interface PublicPayment {
 	settledAt: string | null;
 	failedAt: string | null;
 	refundedAt: string | null;
+	/** Card payments: the Stripe PaymentIntent id. */
+	providerReference: string | null;
 }
 
 interface PaymentRow {
@@ -92,6 +105,7 @@ interface PaymentRow {
 	settledAt: Date | null;
 	failedAt: Date | null;
 	refundedAt: Date | null;
+	providerReference: string | null;
 	createdAt: Date;
 	updatedAt: Date;
 }
@@ -118,6 +132,18 @@ interface PaymentsLocals {
 	relayRunning?: Promise<void>;
 	relayAgain?: boolean;
 	relayStopped?: boolean;
+	/** Set in created() when STRIPE_SECRET_KEY is configured; unset, credit_card answers 422. */
+	cardProvider?: CardPaymentProvider;
+}
+
+interface WebhookOutcome {
+	received: true;
+	duplicate?: true;
+	ignored?: string;
+	paymentId?: string;
+	status?: PaymentStatus;
+	/** Set when the payment changed: what to announce after the commit. */
+	changed?: { row: PaymentRow; event: string; settled: boolean };
 }
 
 interface PaymentsMethods {
@@ -129,7 +155,10 @@ interface PaymentsMethods {
 	toPublic(row: PaymentRow): PublicPayment;
 	newReference(): string;
 	instructionsFor(method: PaymentMethod, reference: string, amount: number, currency: string): Record<string, unknown>;
-	changeWithOutbox(id: string, from: PaymentStatus, changes: Record<string, unknown>, channel?: string): Promise<PaymentRow | undefined>;
+	changeWithOutbox(id: string, from: PaymentStatus, changes: Record<string, unknown>, channel?: string, transaction?: Transaction): Promise<PaymentRow | undefined>;
+	availableMethods(): PaymentMethod[];
+	startCardPayment(row: PaymentRow): Promise<PublicPayment>;
+	handleStripeEvent(event: Stripe.Event): Promise<WebhookOutcome>;
 	invalidTransition(row: PaymentRow, to: PaymentStatus): ConflictError;
 	relayOutbox(): Promise<void>;
 	relayOnce(): Promise<number>;
@@ -179,7 +208,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, Paymen
 			idempotent: true,
 			summary: "Pay one of your pending orders (send an Idempotency-Key to retry safely)",
 			description:
-				"The amount and currency are the order's. bank_transfer, virtual_account and e_wallet answer instructions and a reference; credit_card is not available yet (422 METHOD_NOT_AVAILABLE).",
+				"The amount and currency are the order's. bank_transfer, virtual_account and e_wallet answer instructions and a reference; credit_card creates a Stripe PaymentIntent and answers its client secret in `instructions.clientSecret` (only in this answer), or 422 METHOD_NOT_AVAILABLE when Stripe is not configured.",
 			params: {
 				orderId: { type: "uuid" },
 				method: { type: "enum", values: PAYMENT_METHODS },
@@ -189,11 +218,11 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, Paymen
 			async handler(ctx: PaymentsContext<{ orderId: string; method: PaymentMethod }>) {
 				const userId = this.requireUser(ctx.meta);
 				const { method } = ctx.params;
-				if (!NON_CARD_METHODS.includes(method)) {
+				if (!this.availableMethods().includes(method)) {
 					throw new UnprocessableEntityError(
-						"Card payments are not available yet; pay by bank_transfer, virtual_account or e_wallet",
+						"Card payments are not available; pay by bank_transfer, virtual_account or e_wallet",
 						"METHOD_NOT_AVAILABLE",
-						{ method, available: NON_CARD_METHODS },
+						{ method, available: this.availableMethods() },
 					);
 				}
 				// As the caller: someone else's order answers 404 exactly like a missing one.
@@ -237,6 +266,14 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, Paymen
 						// A reference collision (31^8 of them): draw again.
 						if (attempt >= 3) throw err;
 					}
+				}
+				if (method === "credit_card") {
+					// Fails the payment (the order can be paid again) and throws Stripe's 422/503 when Stripe refuses.
+					const started = await this.startCardPayment(row);
+					await this.entityChanged("created", { id: row.id }, ctx);
+					ctx.meta.$statusCode = 201;
+					ctx.meta.$location = `/api/v1/payments/${row.id}`;
+					return started;
 				}
 				await this.entityChanged("created", { id: row.id }, ctx);
 				ctx.meta.$statusCode = 201;
@@ -323,12 +360,19 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, Paymen
 		refundPayment: {
 			rest: "POST /:id/refund",
 			permissions: ["super_admin"],
-			summary: "Refund a settled non-card payment; the order becomes refunded through the saga",
+			summary: "Refund a settled payment (cards: at Stripe first); the order becomes refunded through the saga",
 			params: { id: "string|max:64" },
 			async handler(ctx: PaymentsContext<{ id: string }>) {
 				const before = await this.loadRow(ctx.params.id);
 				if (!before) throw new EntityNotFoundError("Payment", ctx.params.id);
 				if (before.status === "refunded") return this.toPublic(before);
+				if (before.method === "credit_card" && before.status === "succeeded") {
+					if (!this.cardProvider || !before.providerReference) {
+						throw new UnprocessableEntityError("Card refunds are not available: Stripe is not configured", "METHOD_NOT_AVAILABLE", { paymentId: before.id });
+					}
+					// The same key on every attempt: a retried or concurrent refund is one refund at Stripe.
+					await this.cardProvider.refund({ paymentIntentId: before.providerReference, idempotencyKey: `refund-${before.id}` });
+				}
 				const row = await this.changeWithOutbox(before.id, "succeeded", { status: "refunded", refundedAt: new Date() }, PAYMENT_CHANNELS.refunded);
 				if (!row) {
 					const current = (await this.loadRow(before.id)) ?? before;
@@ -340,6 +384,30 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, Paymen
 				await this.entityChanged("updated", { id: row.id }, ctx);
 				await ctx.emit(PAYMENT_EVENTS.refunded, { payment });
 				return payment;
+			},
+		},
+
+		stripeWebhook: {
+			rest: { method: "POST", fullPath: "/api/v1/webhooks/stripe" },
+			auth: "public",
+			rawBody: true,
+			headers: ["stripe-signature"],
+			summary: "Stripe's webhook: settles or fails card payments",
+			description:
+				"Verifies `Stripe-Signature` over the raw body with STRIPE_WEBHOOK_SECRET (400 INVALID_STRIPE_SIGNATURE otherwise). Each event id is handled once (a duplicate answers `duplicate: true`). `payment_intent.succeeded` settles the payment (the order is paid through the saga), `payment_intent.payment_failed` fails it; other types and unknown intents are acknowledged and ignored.",
+			params: { $$strict: false },
+			async handler(ctx: PaymentsContext) {
+				if (!this.cardProvider) throw new BadRequestError("Stripe webhooks are not configured (STRIPE_SECRET_KEY)", "INVALID_STRIPE_SIGNATURE");
+				const meta = ctx.meta as IdempotencyMeta & { headers?: Record<string, string> };
+				const event = this.cardProvider.verifyWebhook(meta.rawBody ?? "", meta.headers?.["stripe-signature"]);
+				const { changed, ...answer } = await this.handleStripeEvent(event);
+				if (changed) {
+					if (changed.settled) this.kickRelay();
+					const payment = this.toPublic(changed.row);
+					await this.entityChanged("updated", { id: changed.row.id }, ctx);
+					await ctx.emit(changed.event, { payment });
+				}
+				return answer;
 			},
 		},
 	},
@@ -394,6 +462,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, Paymen
 				settledAt: iso(row.settledAt),
 				failedAt: iso(row.failedAt),
 				refundedAt: iso(row.refundedAt),
+				providerReference: row.providerReference ?? null,
 			};
 		},
 
@@ -423,13 +492,99 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, Paymen
 		 * The guarded status change and, when a channel is named, its outbox row, in one transaction: both
 		 * commit or neither does. Of two nodes racing, only one gets the row back.
 		 */
-		async changeWithOutbox(id: string, from: PaymentStatus, changes: Record<string, unknown>, channel?: string): Promise<PaymentRow | undefined> {
-			return this.adapter.db.transaction(async (transaction) => {
-				const [count, rows] = await this.models.payment.update(changes, { where: { id, status: from } as WhereOptions, returning: true, transaction });
+		async changeWithOutbox(
+			id: string,
+			from: PaymentStatus,
+			changes: Record<string, unknown>,
+			channel?: string,
+			transaction?: Transaction,
+		): Promise<PaymentRow | undefined> {
+			const change = async (t: Transaction) => {
+				const [count, rows] = await this.models.payment.update(changes, { where: { id, status: from } as WhereOptions, returning: true, transaction: t });
 				if (count !== 1) return undefined;
 				const row = plain<PaymentRow>(rows[0])!;
-				if (channel) await this.models.outbox.create({ channel, payload: { paymentId: row.id, orderId: row.orderId } }, { transaction });
+				if (channel) await this.models.outbox.create({ channel, payload: { paymentId: row.id, orderId: row.orderId } }, { transaction: t });
 				return row;
+			};
+			// Inside the caller's transaction (the Stripe webhook's, with its event id), or in one of its own.
+			return transaction ? change(transaction) : this.adapter.db.transaction(change);
+		},
+
+		availableMethods(): PaymentMethod[] {
+			return this.cardProvider ? [...NON_CARD_METHODS, "credit_card"] : [...NON_CARD_METHODS];
+		},
+
+		/**
+		 * Creates the PaymentIntent of a new card payment and stores its id. Stripe refusing (422) or failing
+		 * (503): the payment is failed, so the order can be paid again, and the error propagates.
+		 */
+		async startCardPayment(row: PaymentRow): Promise<PublicPayment> {
+			let intent;
+			try {
+				intent = await this.cardProvider!.createPaymentIntent({
+					amount: Number(row.amount),
+					currency: row.currency,
+					paymentId: row.id,
+					orderId: row.orderId,
+					idempotencyKey: row.id,
+				});
+			} catch (err) {
+				await this.changeWithOutbox(row.id, "pending", { status: "failed", failedAt: new Date() });
+				throw err;
+			}
+			const instructions = { ...row.instructions, provider: this.cardProvider!.name, paymentIntentId: intent.id };
+			const [, rows] = await this.models.payment.update({ providerReference: intent.id, instructions }, { where: { id: row.id } as WhereOptions, returning: true });
+			const updated = plain<PaymentRow>(rows[0]) ?? { ...row, providerReference: intent.id, instructions };
+			const payment = this.toPublic(updated);
+			// The client secret confirms the payment in the browser: answered to the payer once, never stored.
+			return { ...payment, instructions: { ...payment.instructions, clientSecret: intent.clientSecret } };
+		},
+
+		/**
+		 * One Stripe event, in one transaction with its id in `stripe_events`: a duplicate (the id is already
+		 * there) changes nothing, and a failure rolls the id back so Stripe's retry is handled again.
+		 */
+		async handleStripeEvent(event: Stripe.Event): Promise<WebhookOutcome> {
+			const table = `"${SCHEMA}".stripe_events`;
+			return this.adapter.db.transaction(async (transaction) => {
+				const inserted = await this.adapter.db.query<{ id: string }>(
+					`INSERT INTO ${table} (id, type, received_at) VALUES (:id, :type, now()) ON CONFLICT (id) DO NOTHING RETURNING id`,
+					{ replacements: { id: event.id, type: event.type }, type: QueryTypes.SELECT, transaction },
+				);
+				if (inserted.length === 0) return { received: true, duplicate: true } as WebhookOutcome;
+				if (event.type !== "payment_intent.succeeded" && event.type !== "payment_intent.payment_failed") {
+					return { received: true, ignored: `event type ${event.type}` } as WebhookOutcome;
+				}
+				const intent = event.data.object;
+				const byReference = plain<PaymentRow>(await this.models.payment.findOne({ where: { providerReference: intent.id }, transaction }));
+				const metadataId = intent.metadata?.paymentId;
+				// Created but not yet stamped with the intent id (the webhook beat our own update): the metadata names it.
+				const row =
+					byReference ??
+					(metadataId && UUID_PATTERN.test(metadataId)
+						? plain<PaymentRow>(await this.models.payment.findOne({ where: { id: metadataId.toLowerCase(), method: "credit_card", providerReference: null }, transaction }))
+						: undefined);
+				if (!row) {
+					this.logger.warn(`Stripe event ${event.id} (${event.type}) is for an unknown payment intent ${intent.id}; acknowledged, ignored`);
+					return { received: true, ignored: "unknown payment intent" } as WebhookOutcome;
+				}
+				if (event.type === "payment_intent.payment_failed") {
+					const failed = await this.changeWithOutbox(row.id, "pending", { status: "failed", failedAt: new Date(), providerReference: intent.id }, undefined, transaction);
+					if (!failed) return { received: true, paymentId: row.id, status: row.status } as WebhookOutcome;
+					return { received: true, paymentId: row.id, status: failed.status, changed: { row: failed, event: PAYMENT_EVENTS.failed, settled: false } } as WebhookOutcome;
+				}
+				if (Number(intent.amount) !== Number(row.amount) || intent.currency.toUpperCase() !== row.currency) {
+					this.logger.warn(`Stripe event ${event.id}: intent ${intent.id} is ${intent.amount} ${intent.currency}, payment ${row.id} is ${row.amount} ${row.currency}; not settled`);
+					return { received: true, ignored: "amount or currency mismatch", paymentId: row.id, status: row.status } as WebhookOutcome;
+				}
+				const settle = { status: "succeeded", settledAt: new Date(), providerReference: intent.id };
+				// A payment failed by an earlier attempt can still succeed at Stripe (the customer retried the
+				// intent): the money was taken, so it settles; a paid-otherwise order reports order.payment_conflict.
+				const settled =
+					(await this.changeWithOutbox(row.id, "pending", settle, PAYMENT_CHANNELS.settled, transaction)) ??
+					(await this.changeWithOutbox(row.id, "failed", settle, PAYMENT_CHANNELS.settled, transaction));
+				if (!settled) return { received: true, paymentId: row.id, status: row.status } as WebhookOutcome;
+				return { received: true, paymentId: row.id, status: settled.status, changed: { row: settled, event: PAYMENT_EVENTS.succeeded, settled: true } } as WebhookOutcome;
 			});
 		},
 
@@ -494,7 +649,11 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, Paymen
 	},
 
 	created() {
-		this.settings.bankCallbackSecret = platformConfigOf(this.broker).payments.bankCallbackSecret;
+		const payments = platformConfigOf(this.broker).payments;
+		this.settings.bankCallbackSecret = payments.bankCallbackSecret;
+		if (payments.stripe.secretKey) {
+			this.cardProvider = new StripeCardProvider({ secretKey: payments.stripe.secretKey, webhookSecret: payments.stripe.webhookSecret, apiBase: payments.stripe.apiBase });
+		}
 	},
 
 	async started() {

@@ -183,13 +183,22 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 		 */
 		async authenticate(this: GatewayThis, ctx: Context<unknown, CallerMeta>, _route: unknown, req: GatewayRequest) {
 			ctx.meta.ip = this.clientAddress(req);
-			// Cookies, the Idempotency-Key and the raw body reach only the actions that ask for them, never the
+			// Cookies, declared headers, the Idempotency-Key and the raw body reach only the actions that ask for them, never the
 			// rest of the cluster.
-			const action = (req as GatewayRequest & { $action?: { cookies?: string[]; idempotent?: boolean; rawBody?: boolean } }).$action;
+			const action = (req as GatewayRequest & { $action?: { cookies?: string[]; headers?: string[]; idempotent?: boolean; rawBody?: boolean } }).$action;
 			const wantedCookies = action?.cookies;
 			if (wantedCookies && typeof req.headers.cookie === "string") {
 				const jar = parseCookie(req.headers.cookie);
 				ctx.meta.cookies = Object.fromEntries(wantedCookies.filter((name) => jar[name] !== undefined).map((name) => [name, String(jar[name])]));
+			}
+			const wantedHeaders = action?.headers;
+			if (wantedHeaders) {
+				const picked: Record<string, string> = {};
+				for (const name of wantedHeaders) {
+					const value = req.headers[name.toLowerCase()];
+					if (value !== undefined) picked[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : value;
+				}
+				(ctx.meta as CallerMeta & { headers?: Record<string, string> }).headers = picked;
 			}
 			// The idempotency mixin stores and replays responses (ctx.meta.$statusCode/$location included).
 			const idempotencyKey = req.headers["idempotency-key"];

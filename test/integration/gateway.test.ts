@@ -161,6 +161,23 @@ describe("request extras are opt-in per action", () => {
 		const plain = await fetch(`${node.url}/api/v1/hooks/plain`, { method: "POST", headers: { "Content-Type": "application/json" }, body });
 		expect(await plain.json()).toEqual({ raw: null });
 	});
+
+	it("hands only the declared request headers to actions that declare headers", async () => {
+		node.broker.createService({
+			name: "hdrs",
+			actions: {
+				signed: { rest: "POST /signed", auth: "public", headers: ["x-signature"], params: { $$strict: false }, handler: (ctx) => ({ headers: (ctx.meta as { headers?: Record<string, string> }).headers ?? null }) },
+				plain: { rest: "POST /plain", auth: "public", params: { $$strict: false }, handler: (ctx) => ({ headers: (ctx.meta as { headers?: Record<string, string> }).headers ?? null }) },
+			},
+		});
+		await node.broker.waitForServices("hdrs");
+		await new Promise((resolve) => setTimeout(resolve, 700));
+		const headers = { "Content-Type": "application/json", "X-Signature": "t=1,v1=abc", "X-Other": "secret" };
+		const signed = await fetch(`${node.url}/api/v1/hdrs/signed`, { method: "POST", headers, body: "{}" });
+		expect(await signed.json()).toEqual({ headers: { "x-signature": "t=1,v1=abc" } });
+		const plain = await fetch(`${node.url}/api/v1/hdrs/plain`, { method: "POST", headers, body: "{}" });
+		expect(await plain.json()).toEqual({ headers: null });
+	});
 });
 
 describe("HTTP hygiene", () => {

@@ -30,6 +30,8 @@ export const PaymentModel: ModelDefinition = {
 		settledAt: { type: DataTypes.DATE, allowNull: true },
 		failedAt: { type: DataTypes.DATE, allowNull: true },
 		refundedAt: { type: DataTypes.DATE, allowNull: true },
+		/** Card payments: the processor's id of what settles it (a Stripe PaymentIntent `pi_…`). Migration 0002. */
+		providerReference: { type: DataTypes.STRING(255), allowNull: true },
 	},
 	options: { tableName: "payments" },
 };

@@ -1,0 +1,166 @@
+/**
+ * Commerce on a real cluster: five OS processes on NATS (gateway; identity + platform; catalog; orders;
+ * payments), driven through the gateway as clients would. A user browses, searches, orders, pays by bank
+ * transfer; a super admin verifies; the payment saga crosses nodes over JetStream and the order becomes
+ * paid; the admin moves it on to completed.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { inject } from "vitest";
+import { baseEnv, freePort, spawnNode, waitForHttp, type NodeProcess } from "../helpers/nodes";
+import { apiClient, uniqueEmail, uniqueIp, type ApiClient } from "../helpers/api";
+
+const ADMIN = { email: "root@lattice.test", password: "bootstrap-secret-1" };
+const testEnv = inject("testEnv");
+const processes: NodeProcess[] = [];
+const nodeIds = {
+	gateway: `gw-cc-${testEnv.runId}`,
+	identity: `id-cc-${testEnv.runId}`,
+	catalog: `cat-cc-${testEnv.runId}`,
+	orders: `ord-cc-${testEnv.runId}`,
+	payments: `pay-cc-${testEnv.runId}`,
+};
+const tag = `cc${Date.now().toString(36)}`;
+let api: ApiClient;
+let gatewayUrl: string;
+
+interface Product {
+	id: string;
+	name: string;
+	priceAmount: number;
+}
+
+interface Order {
+	id: string;
+	status: string;
+	paymentStatus: string;
+	paymentId: string | null;
+	totalAmount: number;
+	lines: Array<{ productId: string; quantity: number }>;
+}
+
+function dump(): string {
+	return processes.map((node, index) => `--- process ${index} ---\n${node.output().slice(-2000)}`).join("\n");
+}
+
+beforeAll(async () => {
+	const [port, ...opsPorts] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+	const env = { TRANSPORTER: testEnv.natsUrl, CACHER: testEnv.redisUrl, NAMESPACE: `${testEnv.namespace}-cc`, LOG_LEVEL: "warn", TRUST_PROXY: "true" };
+	processes.push(spawnNode(baseEnv({ ...env, SERVICES: "gateway", NODE_ID: nodeIds.gateway, PORT: String(port), RATE_LIMIT_MAX: "100000" })));
+	processes.push(
+		spawnNode(
+			baseEnv({ ...env, SERVICES: "identity,platform", NODE_ID: nodeIds.identity, OPS_PORT: String(opsPorts[0]), BOOTSTRAP_ADMIN_EMAIL: ADMIN.email, BOOTSTRAP_ADMIN_PASSWORD: ADMIN.password }),
+		),
+	);
+	processes.push(spawnNode(baseEnv({ ...env, SERVICES: "commerce/catalog", NODE_ID: nodeIds.catalog, OPS_PORT: String(opsPorts[1]) })));
+	processes.push(spawnNode(baseEnv({ ...env, SERVICES: "commerce/orders", NODE_ID: nodeIds.orders, OPS_PORT: String(opsPorts[2]) })));
+	processes.push(spawnNode(baseEnv({ ...env, SERVICES: "commerce/payments", NODE_ID: nodeIds.payments, OPS_PORT: String(opsPorts[3]) })));
+	gatewayUrl = `http://127.0.0.1:${port}`;
+	try {
+		await Promise.all(opsPorts.map((ops) => waitForHttp(`http://127.0.0.1:${ops}/readyz`, 200, 60_000)));
+		await waitForHttp(`${gatewayUrl}/api/v1/products`, 200, 60_000);
+		await waitForHttp(`${gatewayUrl}/api/v1/auth/jwks`, 200, 30_000);
+	} catch (err) {
+		throw new Error(`${(err as Error).message}\n${dump()}`, { cause: err });
+	}
+	api = apiClient(gatewayUrl);
+}, 120_000);
+
+afterAll(async () => {
+	await Promise.all(processes.map((node) => node.stop()));
+});
+
+async function adminLogin(): Promise<string> {
+	for (let attempt = 0; attempt < 50; attempt += 1) {
+		const login = await api.post<{ accessToken: string }>("/auth/login", ADMIN, { ip: uniqueIp() });
+		if (login.status === 200) return login.body.accessToken;
+		await new Promise((resolve) => setTimeout(resolve, 200));
+	}
+	throw new Error("The bootstrap super admin could not log in");
+}
+
+async function orderBecomes(token: string, orderId: string, status: string, timeoutMs = 30_000): Promise<Order> {
+	const started = Date.now();
+	let last: unknown;
+	while (Date.now() - started < timeoutMs) {
+		const response = await api.get<Order>(`/orders/${orderId}`, { token });
+		last = response.body;
+		if (response.status === 200 && response.body.status === status) return response.body;
+		await new Promise((resolve) => setTimeout(resolve, 100));
+	}
+	throw new Error(`Order ${orderId} did not become ${status} within ${timeoutMs} ms (last: ${JSON.stringify(last)})\n${dump()}`);
+}
+
+describe("commerce across five nodes", () => {
+	it("lists the five nodes to a super admin", async () => {
+		const adminToken = await adminLogin();
+		const nodes = await api.get<Array<{ id: string; available: boolean; services: string[] }>>("/status/nodes", { token: adminToken });
+		expect(nodes.status, JSON.stringify(nodes.body)).toBe(200);
+		const byId = new Map(nodes.body.map((node) => [node.id, node]));
+		for (const id of Object.values(nodeIds)) expect(byId.get(id)?.available, `node ${id}`).toBe(true);
+		expect(byId.get(nodeIds.catalog)?.services).toContain("catalog");
+		expect(byId.get(nodeIds.orders)?.services).toContain("orders");
+		expect(byId.get(nodeIds.payments)?.services).toContain("payments");
+		expect(byId.get(nodeIds.gateway)?.services).toContain("api");
+		expect(byId.get(nodeIds.catalog)?.services).not.toContain("orders");
+	});
+
+	it("browse, search, order, pay by bank transfer, verify; the saga pays the order; admin completes it", async () => {
+		const adminToken = await adminLogin();
+		const category = `${tag}-apps`;
+		const create = async (body: Record<string, unknown>): Promise<Product> => {
+			const response = await api.post<Product>("/products", { category, currency: "USD", status: "active", ...body }, { token: adminToken });
+			expect(response.status, JSON.stringify(response.body)).toBe(201);
+			return response.body;
+		};
+		const invoicer = await create({ name: `Cluster Invoicer ${tag}`, description: "Invoices and receipts for small teams", priceAmount: 1900 });
+		const tracker = await create({ name: `Cluster Timetracker ${tag}`, description: "Tracks hours across projects", priceAmount: 4900 });
+
+		const registered = await api.post<{ accessToken: string; user: { id: string } }>(
+			"/auth/register",
+			{ email: uniqueEmail("cc-buyer"), password: "correct horse battery", fullName: "Cluster Buyer" },
+			{ ip: uniqueIp() },
+		);
+		expect(registered.status, JSON.stringify(registered.body)).toBe(201);
+		const token = registered.body.accessToken;
+
+		const browse = await api.get<{ rows: Product[]; total: number }>(`/products?category=${category}`, { token });
+		expect(browse.status).toBe(200);
+		expect(browse.body.total).toBe(2);
+		expect(browse.body.rows.map((row) => row.id).sort()).toEqual([invoicer.id, tracker.id].sort());
+		const search = await api.get<{ rows: Product[]; total: number }>(`/products?category=${category}&q=invoices`, { token });
+		expect(search.status).toBe(200);
+		expect(search.body.rows.map((row) => row.id)).toEqual([invoicer.id]);
+
+		const placed = await api.post<Order>(
+			"/orders",
+			{ items: [{ productId: invoicer.id, quantity: 2 }, { productId: tracker.id, quantity: 1 }] },
+			{ token },
+		);
+		expect(placed.status, JSON.stringify(placed.body)).toBe(201);
+		expect(placed.body).toMatchObject({ status: "pending", totalAmount: 2 * 1900 + 4900 });
+
+		const payment = await api.post<{ id: string; status: string; amount: number; method: string }>("/payments", { orderId: placed.body.id, method: "bank_transfer" }, { token });
+		expect(payment.status, JSON.stringify(payment.body)).toBe(201);
+		expect(payment.body).toMatchObject({ status: "pending", amount: 2 * 1900 + 4900, method: "bank_transfer" });
+
+		const verified = await api.post<{ status: string }>(`/payments/${payment.body.id}/verify`, {}, { token: adminToken });
+		expect(verified.status, JSON.stringify(verified.body)).toBe(200);
+		expect(verified.body.status).toBe("succeeded");
+
+		const paid = await orderBecomes(token, placed.body.id, "paid");
+		expect(paid).toMatchObject({ paymentStatus: "paid", paymentId: payment.body.id });
+
+		const processing = await api.put<Order>(`/orders/${placed.body.id}/status`, { status: "processing" }, { token: adminToken });
+		expect(processing.status, JSON.stringify(processing.body)).toBe(200);
+		expect(processing.body.status).toBe("processing");
+		const completed = await api.put<Order>(`/orders/${placed.body.id}/status`, { status: "completed" }, { token: adminToken });
+		expect(completed.status, JSON.stringify(completed.body)).toBe(200);
+		expect(completed.body.status).toBe("completed");
+
+		const seen = await api.get<Order>(`/orders/${placed.body.id}`, { token });
+		expect(seen.status).toBe(200);
+		expect(seen.body).toMatchObject({ status: "completed", paymentStatus: "paid" });
+		const mine = await api.get<{ rows: Order[] }>("/orders", { token });
+		expect(mine.body.rows.find((row) => row.id === placed.body.id)?.status).toBe("completed");
+	}, 60_000);
+});
