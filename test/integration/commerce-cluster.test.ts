@@ -2,12 +2,17 @@
  * Commerce on a real cluster: five OS processes on NATS (gateway; identity + platform; catalog; orders;
  * payments), driven through the gateway as clients would. A user browses, searches, orders, pays by bank
  * transfer; a super admin verifies; the payment saga crosses nodes over JetStream and the order becomes
- * paid; the admin moves it on to completed.
+ * paid; the admin moves it on to completed. A second order is paid by card: a PaymentIntent on a local
+ * server that answers like Stripe's API, settled by a webhook signed the way Stripe signs them.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { baseEnv, freePort, spawnNode, waitForHttp, type NodeProcess } from "../helpers/nodes";
 import { apiClient, uniqueEmail, uniqueIp, type ApiClient } from "../helpers/api";
+import { startStripeApiFixture } from "../fixtures/stripe-api";
+
+const STRIPE = { secretKey: "sk_test_cluster_0123456789", webhookSecret: "whsec_cluster_0123456789" };
+let stripe: Awaited<ReturnType<typeof startStripeApiFixture>>;
 
 const ADMIN = { email: "root@lattice.test", password: "bootstrap-secret-1" };
 const testEnv = inject("testEnv");
@@ -44,6 +49,7 @@ function dump(): string {
 
 beforeAll(async () => {
 	const [port, ...opsPorts] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+	stripe = await startStripeApiFixture({ secretKey: STRIPE.secretKey });
 	const env = { TRANSPORTER: testEnv.natsUrl, CACHER: testEnv.redisUrl, NAMESPACE: `${testEnv.namespace}-cc`, LOG_LEVEL: "warn", TRUST_PROXY: "true" };
 	processes.push(spawnNode(baseEnv({ ...env, SERVICES: "gateway", NODE_ID: nodeIds.gateway, PORT: String(port), RATE_LIMIT_MAX: "100000" })));
 	processes.push(
@@ -53,7 +59,7 @@ beforeAll(async () => {
 	);
 	processes.push(spawnNode(baseEnv({ ...env, SERVICES: "commerce/catalog", NODE_ID: nodeIds.catalog, OPS_PORT: String(opsPorts[1]) })));
 	processes.push(spawnNode(baseEnv({ ...env, SERVICES: "commerce/orders", NODE_ID: nodeIds.orders, OPS_PORT: String(opsPorts[2]) })));
-	processes.push(spawnNode(baseEnv({ ...env, SERVICES: "commerce/payments", NODE_ID: nodeIds.payments, OPS_PORT: String(opsPorts[3]) })));
+	processes.push(spawnNode(baseEnv({ ...env, SERVICES: "commerce/payments", NODE_ID: nodeIds.payments, OPS_PORT: String(opsPorts[3]), STRIPE_SECRET_KEY: STRIPE.secretKey, STRIPE_WEBHOOK_SECRET: STRIPE.webhookSecret, STRIPE_API_BASE: stripe.url })));
 	gatewayUrl = `http://127.0.0.1:${port}`;
 	try {
 		await Promise.all(opsPorts.map((ops) => waitForHttp(`http://127.0.0.1:${ops}/readyz`, 200, 60_000)));
@@ -67,6 +73,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
 	await Promise.all(processes.map((node) => node.stop()));
+	await stripe?.close();
 });
 
 async function adminLogin(): Promise<string> {
@@ -162,5 +169,25 @@ describe("commerce across five nodes", () => {
 		expect(seen.body).toMatchObject({ status: "completed", paymentStatus: "paid" });
 		const mine = await api.get<{ rows: Order[] }>("/orders", { token });
 		expect(mine.body.rows.find((row) => row.id === placed.body.id)?.status).toBe("completed");
+		// Card: a PaymentIntent at "Stripe", settled by its signed webhook arriving at the gateway.
+		const second = await api.post<Order>("/orders", { items: [{ productId: tracker.id, quantity: 1 }] }, { token });
+		expect(second.status, JSON.stringify(second.body)).toBe(201);
+		const card = await api.post<{ id: string; providerReference: string; instructions: { clientSecret: string } }>("/payments", { orderId: second.body.id, method: "credit_card" }, { token });
+		expect(card.status, JSON.stringify(card.body)).toBe(201);
+		expect(card.body.instructions.clientSecret).toMatch(/^pi_.+_secret_/);
+		const intent = stripe.intents.get(card.body.providerReference);
+		expect(intent).toMatchObject({ amount: 4900, currency: "usd" });
+		const event = JSON.stringify({
+			id: `evt_${tag}`,
+			object: "event",
+			type: "payment_intent.succeeded",
+			api_version: "2024-06-20",
+			created: Math.floor(Date.now() / 1000),
+			livemode: false,
+			data: { object: { ...intent, status: "succeeded" } },
+		});
+		const webhook = await fetch(`${gatewayUrl}/api/v1/webhooks/stripe`, { method: "POST", headers: { "Content-Type": "application/json", "Stripe-Signature": stripe.signEvent(event, STRIPE.webhookSecret) }, body: event });
+		expect(webhook.status, await webhook.clone().text()).toBe(200);
+		expect(await orderBecomes(token, second.body.id, "paid")).toMatchObject({ paymentStatus: "paid", paymentId: card.body.id });
 	}, 60_000);
 });
