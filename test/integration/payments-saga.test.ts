@@ -3,6 +3,8 @@
  * after a payment is verified, and a payment whose outbox row was committed but never published (the
  * window between commit and relay, reproduced deterministically by writing the rows directly) waits in
  * PostgreSQL. A fresh node relays and consumes both: every settled payment ends up with a paid order.
+ * Then the orders service alone is killed (its own node) while a payment settles on the payments node: the
+ * message waits in JetStream and the next orders node pays the order.
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
@@ -13,6 +15,7 @@ import { sql } from "../helpers/db";
 
 const testEnv = inject("testEnv");
 const namespace = `${testEnv.namespace}-saga`;
+const splitNamespace = `${testEnv.namespace}-saga2`;
 const ADMIN = { email: "root@lattice.test", password: "bootstrap-secret-1" };
 const processes: NodeProcess[] = [];
 
@@ -24,12 +27,13 @@ interface Order {
 	totalAmount: number;
 }
 
-async function startFullNode(): Promise<{ process: NodeProcess; api: ApiClient }> {
+async function startFullNode(overrides: Record<string, string> = {}): Promise<{ process: NodeProcess; api: ApiClient }> {
 	const port = await freePort();
 	const child = spawnNode(
 		baseEnv({
 			TRANSPORTER: testEnv.natsUrl,
 			NAMESPACE: namespace,
+			...overrides,
 			PORT: String(port),
 			TRUST_PROXY: "true",
 			RATE_LIMIT_MAX: "100000",
@@ -62,9 +66,9 @@ afterAll(async () => {
 	const connection = await connect({ servers: testEnv.natsUrl });
 	try {
 		const manager = await connection.jetstreamManager();
-		const prefix = namespace.split(".").join("_");
+		const prefixes = [namespace, splitNamespace].map((name) => `${name.split(".").join("_")}_`);
 		for await (const stream of manager.streams.list()) {
-			if (stream.config.name.startsWith(`${prefix}_`)) await manager.streams.delete(stream.config.name);
+			if (prefixes.some((prefix) => stream.config.name.startsWith(prefix))) await manager.streams.delete(stream.config.name);
 		}
 	} finally {
 		await connection.close();
@@ -139,4 +143,44 @@ describe("payment saga across a killed node", () => {
 		const [left] = await sql<{ n: number }>("SELECT count(*)::int AS n FROM payments.outbox WHERE published_at IS NULL AND payload->>'orderId' IN ($1, $2)", [viaApi.id, viaOutbox.id]);
 		expect(left.n).toBe(0);
 	}, 120_000);
+
+	it("a payment settled while the orders node is dead waits in JetStream; the next orders node pays the order", async () => {
+		const ordersNode = () => {
+			const child = spawnNode(baseEnv({ TRANSPORTER: testEnv.natsUrl, NAMESPACE: splitNamespace, SERVICES: "commerce/orders", OPS_PORT: "0" }));
+			processes.push(child);
+			return child;
+		};
+		const main = await startFullNode({ NAMESPACE: splitNamespace, SERVICES: "gateway,identity,platform,commerce/catalog,commerce/payments" });
+		let orders = ordersNode();
+		const api = main.api;
+		let adminToken = "";
+		for (let attempt = 0; attempt < 50 && !adminToken; attempt += 1) {
+			const login = await api.post<{ accessToken: string }>("/auth/login", ADMIN, { ip: uniqueIp() });
+			if (login.status === 200) adminToken = login.body.accessToken;
+			else await new Promise((resolve) => setTimeout(resolve, 200));
+		}
+		const registered = await api.post<{ accessToken: string }>("/auth/register", { email: uniqueEmail("split"), password: "correct horse battery", fullName: "Split Payer" }, { ip: uniqueIp() });
+		const token = registered.body.accessToken;
+		const product = await api.post<{ id: string }>("/products", { name: "Split Tool", category: "saga-apps", currency: "USD", status: "active", priceAmount: 3100 }, { token: adminToken });
+		let placed = await api.post<Order>("/orders", { items: [{ productId: product.body.id, quantity: 1 }] }, { token });
+		for (let attempt = 0; attempt < 100 && placed.status !== 201; attempt += 1) {
+			await new Promise((resolve) => setTimeout(resolve, 200));
+			placed = await api.post<Order>("/orders", { items: [{ productId: product.body.id, quantity: 1 }] }, { token });
+		}
+		expect(placed.status, JSON.stringify(placed.body)).toBe(201);
+		const payment = await api.post<{ id: string }>("/payments", { orderId: placed.body.id, method: "bank_transfer" }, { token });
+		expect(payment.status, JSON.stringify(payment.body)).toBe(201);
+
+		await orders.stop("SIGKILL");
+		const verified = await api.post<{ status: string }>(`/payments/${payment.body.id}/verify`, {}, { token: adminToken });
+		expect(verified.body.status).toBe("succeeded");
+		await new Promise((resolve) => setTimeout(resolve, 1_500));
+		const [still] = await sql<{ status: string }>("SELECT status FROM orders.orders WHERE id = $1", [placed.body.id]);
+		expect(still.status).toBe("pending");
+
+		orders = ordersNode();
+		// The killed node stays in the registry until its heartbeat times out (15 s); reads routed to it
+		// time out meanwhile, hence the longer wait.
+		expect(await orderBecomes(api, token, placed.body.id, "paid", 80_000)).toMatchObject({ paymentStatus: "paid", paymentId: payment.body.id });
+	}, 150_000);
 });
