@@ -297,6 +297,11 @@ export function DbMixin(options: DbMixinOptions): Partial<ServiceSchema> {
 	return schema;
 }
 
+/** A Sequelize row as a plain object, or undefined for no row. */
+export function plainRow<T>(row: Model | null | undefined): T | undefined {
+	return row ? (row.get({ plain: true }) as T) : undefined;
+}
+
 /** True when a created service needs PostgreSQL on this node (DbMixin, or a mixin that says so). */
 export function usesDatabase(service: Service): boolean {
 	const metadata = service.metadata as (Partial<DbMetadata> & { needsDatabase?: boolean }) | undefined;

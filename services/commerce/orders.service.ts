@@ -16,12 +16,13 @@
  */
 import path from "node:path";
 import type { Context } from "moleculer";
-import type { Model, WhereOptions } from "sequelize";
-import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import type { WhereOptions } from "sequelize";
+import { DbMixin, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { OwnedEntityMixin } from "../../mixins/owned-entity.mixin";
 import { IdempotencyMixin, type IdempotencyMeta } from "../../mixins/idempotency.mixin";
 import { OrderLineModel, OrderModel, ORDER_STATUSES, ORDER_TRANSITIONS, type OrderStatus, type PaymentStatus } from "../../models/commerce/orders/order.models";
 import { systemCall, type CallerMeta } from "../../lib/caller";
-import { BadRequestError, ConflictError, EntityNotFoundError, ForbiddenError, UnprocessableEntityError } from "../../lib/errors";
+import { BadRequestError, ConflictError, EntityNotFoundError, UnprocessableEntityError } from "../../lib/errors";
 
 export const ORDER_EVENTS = {
 	created: "order.created",
@@ -34,7 +35,6 @@ export const ORDER_EVENTS = {
 } as const;
 
 const SCHEMA = "orders";
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_LINES = 100;
 const MAX_QUANTITY = 1000;
 /** Statuses a super admin may set by hand (PUT /orders/:id/status); the rest belong to the saga or the owner. */
@@ -141,10 +141,6 @@ interface OrdersMethods {
 
 type OrdersContext<P = Record<string, unknown>> = Context<P, IdempotencyMeta>;
 
-function plain<T>(row: Model | null | undefined): T | undefined {
-	return row ? (row.get({ plain: true }) as T) : undefined;
-}
-
 function iso(value: Date | string | null | undefined): string | null {
 	return value ? new Date(value).toISOString() : null;
 }
@@ -162,6 +158,7 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods> = {
 			entityName: "Order",
 		}),
 		IdempotencyMixin(),
+		OwnedEntityMixin({ model: "order", entityName: "Order", pluralName: "orders" }),
 	],
 
 	/**
@@ -257,7 +254,7 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods> = {
 				}
 
 				const row = await this.adapter.db.transaction(async (transaction) => {
-					const order = plain<OrderRow>(
+					const order = plainRow<OrderRow>(
 						await this.models.order.create(
 							{ userId, tenantId: ctx.meta.tenantId ?? null, status: "pending", paymentStatus: "unpaid", currency: currencies[0], totalAmount: Number(total) },
 							{ transaction },
@@ -304,7 +301,7 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods> = {
 					limit: pageSize,
 					offset: (page - 1) * pageSize,
 				});
-				const orders = await this.withLines(rows.map((row) => plain<OrderRow>(row)!));
+				const orders = await this.withLines(rows.map((row) => plainRow<OrderRow>(row)!));
 				return { rows: orders, total: count, page, pageSize, totalPages: Math.ceil(count / pageSize) };
 			},
 		},
@@ -404,33 +401,10 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods> = {
 	},
 
 	methods: {
-		isPrivileged(meta: CallerMeta): boolean {
-			return Boolean(meta.$system) || (meta.persona ?? meta.user?.persona) === "super_admin";
-		},
-
-		/** Orders belong to people: API keys and anonymous platform work can't place or list "their" orders. */
-		requireUser(meta: CallerMeta): string {
-			if (!meta.user?.id) throw new ForbiddenError("Only signed-in users have orders", "USER_REQUIRED");
-			return meta.user.id;
-		},
-
-		async loadRow(id: string): Promise<OrderRow | undefined> {
-			if (typeof id !== "string" || !UUID_PATTERN.test(id)) return undefined;
-			return plain<OrderRow>(await this.models.order.findByPk(id.toLowerCase()));
-		},
-
-		/** Missing, malformed and someone else's orders all answer the same 404. */
-		async loadVisible(ctx: Context<unknown, CallerMeta>, id: string): Promise<OrderRow> {
-			const row = await this.loadRow(id);
-			if (!row) throw new EntityNotFoundError("Order", id);
-			if (!this.isPrivileged(ctx.meta) && row.userId !== ctx.meta.user?.id) throw new EntityNotFoundError("Order", id);
-			return row;
-		},
-
 		async withLines(rows: OrderRow[]): Promise<PublicOrder[]> {
 			if (rows.length === 0) return [];
 			const lines = (await this.models.orderLine.findAll({ where: { orderId: rows.map((row) => row.id) }, order: [["position", "ASC"]] })).map(
-				(line) => plain<OrderLineRow>(line)!,
+				(line) => plainRow<OrderLineRow>(line)!,
 			);
 			return rows.map((row) =>
 				this.toPublic(
@@ -479,7 +453,7 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods> = {
 				where: { ...extraWhere, id, status: from } as WhereOptions,
 				returning: true,
 			});
-			return count === 1 ? plain<OrderRow>(rows[0]) : undefined;
+			return count === 1 ? plainRow<OrderRow>(rows[0]) : undefined;
 		},
 
 		invalidTransition(order: OrderRow, to: OrderStatus): ConflictError {

@@ -25,11 +25,12 @@
 import crypto from "node:crypto";
 import path from "node:path";
 import type { Context } from "moleculer";
-import { QueryTypes, type Model, type Transaction, type WhereOptions } from "sequelize";
+import { QueryTypes, type Transaction, type WhereOptions } from "sequelize";
 import type Stripe from "stripe";
 import { StripeCardProvider, type CardPaymentProvider } from "../../lib/payments/stripe-provider";
 import { platformConfigOf } from "../../lib/node";
-import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { DbMixin, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { OwnedEntityMixin } from "../../mixins/owned-entity.mixin";
 import { IdempotencyMixin, type IdempotencyMeta } from "../../mixins/idempotency.mixin";
 import {
 	OutboxModel,
@@ -41,7 +42,7 @@ import {
 	type PaymentStatus,
 } from "../../models/commerce/payments/payment.model";
 import type { CallerMeta } from "../../lib/caller";
-import { BadRequestError, ConflictError, EntityNotFoundError, ForbiddenError, UnprocessableEntityError } from "../../lib/errors";
+import { BadRequestError, ConflictError, EntityNotFoundError, UnprocessableEntityError } from "../../lib/errors";
 
 export const PAYMENT_EVENTS = {
 	succeeded: "payment.succeeded",
@@ -49,8 +50,8 @@ export const PAYMENT_EVENTS = {
 	refunded: "payment.refunded",
 } as const;
 
-const SCHEMA = "payments";
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const SCHEMA = "payments";
 /** No 0/O, 1/I/L: a reference is read aloud and typed into banking apps. */
 const REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 const RELAY_INTERVAL_MS = 1000;
@@ -168,10 +169,6 @@ interface PaymentsMethods {
 type PaymentsContext<P = Record<string, unknown>> = Context<P, IdempotencyMeta>;
 type PaymentsThis = PaymentsMethods & PaymentsLocals;
 
-function plain<T>(row: Model | null | undefined): T | undefined {
-	return row ? (row.get({ plain: true }) as T) : undefined;
-}
-
 function iso(value: Date | string | null | undefined): string | null {
 	return value ? new Date(value).toISOString() : null;
 }
@@ -193,6 +190,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, Paymen
 			entityName: "Payment",
 		}),
 		IdempotencyMixin(),
+		OwnedEntityMixin({ model: "payment", entityName: "Payment", pluralName: "payments" }),
 	],
 
 	settings: {
@@ -236,14 +234,14 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, Paymen
 				}
 				const pendingConflict = (existing?: PaymentRow) =>
 					new ConflictError(`Order ${order.id} already has a pending payment`, "PAYMENT_PENDING", { orderId: order.id, paymentId: existing?.id });
-				const existing = plain<PaymentRow>(await this.models.payment.findOne({ where: { orderId: order.id, status: "pending" } }));
+				const existing = plainRow<PaymentRow>(await this.models.payment.findOne({ where: { orderId: order.id, status: "pending" } }));
 				if (existing) throw pendingConflict(existing);
 
 				let row: PaymentRow | undefined;
 				for (let attempt = 0; !row; attempt += 1) {
 					const reference = this.newReference();
 					try {
-						row = plain<PaymentRow>(
+						row = plainRow<PaymentRow>(
 							await this.models.payment.create({
 								orderId: order.id,
 								userId,
@@ -261,7 +259,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, Paymen
 						if (error.name !== "SequelizeUniqueConstraintError") throw err;
 						const constraint = error.parent?.constraint ?? error.original?.constraint;
 						if (constraint === "payments_one_pending_per_order") {
-							throw pendingConflict(plain<PaymentRow>(await this.models.payment.findOne({ where: { orderId: order.id, status: "pending" } })));
+							throw pendingConflict(plainRow<PaymentRow>(await this.models.payment.findOne({ where: { orderId: order.id, status: "pending" } })));
 						}
 						// A reference collision (31^8 of them): draw again.
 						if (attempt >= 3) throw err;
@@ -307,7 +305,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, Paymen
 					limit: pageSize,
 					offset: (page - 1) * pageSize,
 				});
-				return { rows: rows.map((row) => this.toPublic(plain<PaymentRow>(row)!)), total: count, page, pageSize, totalPages: Math.ceil(count / pageSize) };
+				return { rows: rows.map((row) => this.toPublic(plainRow<PaymentRow>(row)!)), total: count, page, pageSize, totalPages: Math.ceil(count / pageSize) };
 			},
 		},
 
@@ -413,15 +411,6 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, Paymen
 	},
 
 	methods: {
-		isPrivileged(meta: CallerMeta): boolean {
-			return Boolean(meta.$system) || (meta.persona ?? meta.user?.persona) === "super_admin";
-		},
-
-		requireUser(meta: CallerMeta): string {
-			if (!meta.user?.id) throw new ForbiddenError("Only signed-in users have payments", "USER_REQUIRED");
-			return meta.user.id;
-		},
-
 		/** The bank's callback: it presents the configured shared secret. No secret configured: never. */
 		isBankCallback(ctx: Context<{ callbackSecret?: string }, CallerMeta>): boolean {
 			const expected = this.settings.bankCallbackSecret;
@@ -430,19 +419,6 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, Paymen
 			const a = crypto.createHash("sha256").update(expected).digest();
 			const b = crypto.createHash("sha256").update(given).digest();
 			return crypto.timingSafeEqual(a, b);
-		},
-
-		async loadRow(id: string): Promise<PaymentRow | undefined> {
-			if (typeof id !== "string" || !UUID_PATTERN.test(id)) return undefined;
-			return plain<PaymentRow>(await this.models.payment.findByPk(id.toLowerCase()));
-		},
-
-		/** Missing, malformed and someone else's payments all answer the same 404. */
-		async loadVisible(ctx: Context<unknown, CallerMeta>, id: string): Promise<PaymentRow> {
-			const row = await this.loadRow(id);
-			if (!row) throw new EntityNotFoundError("Payment", id);
-			if (!this.isPrivileged(ctx.meta) && row.userId !== ctx.meta.user?.id) throw new EntityNotFoundError("Payment", id);
-			return row;
 		},
 
 		toPublic(row: PaymentRow): PublicPayment {
@@ -502,7 +478,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, Paymen
 			const change = async (t: Transaction) => {
 				const [count, rows] = await this.models.payment.update(changes, { where: { id, status: from } as WhereOptions, returning: true, transaction: t });
 				if (count !== 1) return undefined;
-				const row = plain<PaymentRow>(rows[0])!;
+				const row = plainRow<PaymentRow>(rows[0])!;
 				if (channel) await this.models.outbox.create({ channel, payload: { paymentId: row.id, orderId: row.orderId } }, { transaction: t });
 				return row;
 			};
@@ -534,7 +510,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, Paymen
 			}
 			const instructions = { ...row.instructions, provider: this.cardProvider!.name, paymentIntentId: intent.id };
 			const [, rows] = await this.models.payment.update({ providerReference: intent.id, instructions }, { where: { id: row.id } as WhereOptions, returning: true });
-			const updated = plain<PaymentRow>(rows[0]) ?? { ...row, providerReference: intent.id, instructions };
+			const updated = plainRow<PaymentRow>(rows[0]) ?? { ...row, providerReference: intent.id, instructions };
 			const payment = this.toPublic(updated);
 			// The client secret confirms the payment in the browser: answered to the payer once, never stored.
 			return { ...payment, instructions: { ...payment.instructions, clientSecret: intent.clientSecret } };
@@ -556,13 +532,13 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, Paymen
 					return { received: true, ignored: `event type ${event.type}` } as WebhookOutcome;
 				}
 				const intent = event.data.object;
-				const byReference = plain<PaymentRow>(await this.models.payment.findOne({ where: { providerReference: intent.id }, transaction }));
+				const byReference = plainRow<PaymentRow>(await this.models.payment.findOne({ where: { providerReference: intent.id }, transaction }));
 				const metadataId = intent.metadata?.paymentId;
 				// Created but not yet stamped with the intent id (the webhook beat our own update): the metadata names it.
 				const row =
 					byReference ??
 					(metadataId && UUID_PATTERN.test(metadataId)
-						? plain<PaymentRow>(await this.models.payment.findOne({ where: { id: metadataId.toLowerCase(), method: "credit_card", providerReference: null }, transaction }))
+						? plainRow<PaymentRow>(await this.models.payment.findOne({ where: { id: metadataId.toLowerCase(), method: "credit_card", providerReference: null }, transaction }))
 						: undefined);
 				if (!row) {
 					this.logger.warn(`Stripe event ${event.id} (${event.type}) is for an unknown payment intent ${intent.id}; acknowledged, ignored`);

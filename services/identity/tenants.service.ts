@@ -5,8 +5,8 @@
  */
 import path from "node:path";
 import type { Context } from "moleculer";
-import { Op, type Model } from "sequelize";
-import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { Op } from "sequelize";
+import { DbMixin, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
 import { TenantModel, MembershipModel, InvitationModel } from "../../models/identity/tenants/tenant.models";
 import { roleRank, systemCall, TENANT_ROLES, type CallerMeta, type TenantRole } from "../../lib/caller";
@@ -45,10 +45,6 @@ interface TenantsMethods {
 }
 
 type TenantContext<P = Record<string, unknown>> = Context<P, CallerMeta>;
-
-function plain<T>(row: Model | null): T | undefined {
-	return row ? (row.get({ plain: true }) as T) : undefined;
-}
 
 function isSuperAdmin(meta: CallerMeta): boolean {
 	return (meta.persona ?? meta.user?.persona) === "super_admin";
@@ -104,9 +100,9 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 			visibility: "public",
 			params: { userId: "uuid" },
 			async handler(ctx: TenantContext<{ userId: string }>) {
-				const memberships = (await this.models.membership.findAll({ where: { userId: ctx.params.userId }, order: [["createdAt", "ASC"]] })).map((row) => plain<MembershipRow>(row)!);
+				const memberships = (await this.models.membership.findAll({ where: { userId: ctx.params.userId }, order: [["createdAt", "ASC"]] })).map((row) => plainRow<MembershipRow>(row)!);
 				if (memberships.length === 0) return [];
-				const tenants = (await this.models.tenant.findAll({ where: { id: memberships.map((item) => item.tenantId) } })).map((row) => plain<TenantRow>(row)!);
+				const tenants = (await this.models.tenant.findAll({ where: { id: memberships.map((item) => item.tenantId) } })).map((row) => plainRow<TenantRow>(row)!);
 				const byId = new Map(tenants.map((tenant) => [tenant.id, tenant]));
 				return memberships.filter((item) => byId.has(item.tenantId)).map((item) => ({ ...this.toPublic(byId.get(item.tenantId)!, item.role), role: item.role }));
 			},
@@ -146,7 +142,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 			params: { id: "uuid" },
 			async handler(ctx: TenantContext<{ id: string }>) {
 				await this.requireMembership(ctx, ctx.params.id, "viewer");
-				const rows = (await this.models.membership.findAll({ where: { tenantId: ctx.params.id }, order: [["createdAt", "ASC"]] })).map((row) => plain<MembershipRow>(row)!);
+				const rows = (await this.models.membership.findAll({ where: { tenantId: ctx.params.id }, order: [["createdAt", "ASC"]] })).map((row) => plainRow<MembershipRow>(row)!);
 				const users = await ctx.call<Array<{ id: string; email: string; fullName: string }>, { ids: string[] }>("users.summaries", { ids: rows.map((row) => row.userId) });
 				const byId = new Map(users.map((user) => [user.id, user]));
 				return rows.map((row) => ({ userId: row.userId, role: row.role, email: byId.get(row.userId)?.email ?? null, fullName: byId.get(row.userId)?.fullName ?? null, joinedAt: row.createdAt }));
@@ -203,7 +199,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 				const tenant = await this.loadTenant(ctx.params.id);
 				const token = randomToken();
 				const expiresAt = new Date(Date.now() + INVITATION_TTL_DAYS * 86_400_000);
-				const invitation = plain<{ id: string }>(
+				const invitation = plainRow<{ id: string }>(
 					await this.models.invitation.create({ tenantId: tenant.id, email: ctx.params.email.toLowerCase(), role: ctx.params.role, tokenHash: hashToken(token), invitedBy: ctx.meta.user?.id ?? null, expiresAt }),
 				)!;
 				const link = `${platformConfigOf(this.broker).appUrl}/invitations/accept?token=${encodeURIComponent(token)}`;
@@ -240,7 +236,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 			async handler(ctx: TenantContext<{ token: string }>) {
 				const user = ctx.meta.user;
 				if (!user) throw new ForbiddenError("Sign in to accept an invitation", "USER_REQUIRED");
-				const invitation = plain<{ id: string; tenantId: string; email: string; role: TenantRole; expiresAt: Date; acceptedAt: Date | null; revokedAt: Date | null }>(
+				const invitation = plainRow<{ id: string; tenantId: string; email: string; role: TenantRole; expiresAt: Date; acceptedAt: Date | null; revokedAt: Date | null }>(
 					await this.models.invitation.findOne({ where: { tokenHash: hashToken(ctx.params.token) } }),
 				);
 				// One answer for unknown, used, expired or someone else's: the token reveals nothing.
@@ -332,7 +328,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 	methods: {
 		async membership(tenantId: string, userId: string) {
-			return plain<MembershipRow>(await this.models.membership.findOne({ where: { tenantId, userId } }));
+			return plainRow<MembershipRow>(await this.models.membership.findOne({ where: { tenantId, userId } }));
 		},
 
 		async requireMembership(ctx: Context<unknown, CallerMeta>, tenantId: string, minimum: TenantRole): Promise<TenantRole> {
@@ -349,7 +345,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 		},
 
 		async loadTenant(id: string): Promise<TenantRow> {
-			const tenant = plain<TenantRow>(await this.models.tenant.findByPk(id));
+			const tenant = plainRow<TenantRow>(await this.models.tenant.findByPk(id));
 			if (!tenant) throw new EntityNotFoundError("Tenant", id);
 			return tenant;
 		},
@@ -361,7 +357,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 		async createTenant(name: string, ownerId: string): Promise<TenantRow> {
 			const sequelize = this.adapter.db;
 			return sequelize.transaction(async (transaction) => {
-				const tenant = plain<TenantRow>(await this.models.tenant.create({ name, plan: "free", features: {}, limits: {}, createdBy: ownerId }, { transaction }))!;
+				const tenant = plainRow<TenantRow>(await this.models.tenant.create({ name, plan: "free", features: {}, limits: {}, createdBy: ownerId }, { transaction }))!;
 				await this.models.membership.create({ tenantId: tenant.id, userId: ownerId, role: "owner" }, { transaction });
 				return tenant;
 			});
