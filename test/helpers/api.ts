@@ -47,3 +47,13 @@ export function uniqueEmail(label: string): string {
 	counter += 1;
 	return `${label}.${Date.now().toString(36)}${counter}@example.com`;
 }
+
+/** The bootstrap super admin is created just after a node starts: polls until it can log in. */
+export async function loginWhenReady(api: ApiClient, credentials: { email: string; password: string }, attempts = 50): Promise<string> {
+	for (let attempt = 0; attempt < attempts; attempt += 1) {
+		const login = await api.post<{ accessToken: string }>("/auth/login", credentials, { ip: uniqueIp() });
+		if (login.status === 200) return login.body.accessToken;
+		await new Promise((resolve) => setTimeout(resolve, 200));
+	}
+	throw new Error(`${credentials.email} could not log in`);
+}

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNode, type RunningNode } from "../helpers/nodes";
-import { apiClient, uniqueEmail, uniqueIp, type ApiClient } from "../helpers/api";
+import { apiClient, loginWhenReady, uniqueEmail, uniqueIp, type ApiClient } from "../helpers/api";
 import { systemCall } from "../../lib/caller";
 
 const ADMIN = { email: "root@lattice.test", password: "bootstrap-secret-1" };
@@ -52,14 +52,7 @@ function listOf(query: Record<string, string | number>, token?: string) {
 beforeAll(async () => {
 	node = await startNode({ BOOTSTRAP_ADMIN_EMAIL: ADMIN.email, BOOTSTRAP_ADMIN_PASSWORD: ADMIN.password, RATE_LIMIT_MAX: "100000" });
 	api = apiClient(node.url);
-	for (let attempt = 0; attempt < 50; attempt += 1) {
-		const login = await api.post<{ accessToken: string }>("/auth/login", ADMIN, { ip: uniqueIp() });
-		if (login.status === 200) {
-			adminToken = login.body.accessToken;
-			break;
-		}
-		await new Promise((resolve) => setTimeout(resolve, 200));
-	}
+	adminToken = await loginWhenReady(api, ADMIN);
 	expect(adminToken).toBeTruthy();
 }, 60_000);
 

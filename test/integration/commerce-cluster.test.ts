@@ -8,7 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { baseEnv, freePort, spawnNode, waitForHttp, type NodeProcess } from "../helpers/nodes";
-import { apiClient, uniqueEmail, uniqueIp, type ApiClient } from "../helpers/api";
+import { apiClient, loginWhenReady, uniqueEmail, uniqueIp, type ApiClient } from "../helpers/api";
+import { waitForOrderStatus } from "../helpers/commerce";
 import { startStripeApiFixture } from "../fixtures/stripe-api";
 
 const STRIPE = { secretKey: "sk_test_cluster_0123456789", webhookSecret: "whsec_cluster_0123456789" };
@@ -76,25 +77,12 @@ afterAll(async () => {
 	await stripe?.close();
 });
 
-async function adminLogin(): Promise<string> {
-	for (let attempt = 0; attempt < 50; attempt += 1) {
-		const login = await api.post<{ accessToken: string }>("/auth/login", ADMIN, { ip: uniqueIp() });
-		if (login.status === 200) return login.body.accessToken;
-		await new Promise((resolve) => setTimeout(resolve, 200));
-	}
-	throw new Error("The bootstrap super admin could not log in");
+function adminLogin(): Promise<string> {
+	return loginWhenReady(api, ADMIN);
 }
 
-async function orderBecomes(token: string, orderId: string, status: string, timeoutMs = 30_000): Promise<Order> {
-	const started = Date.now();
-	let last: unknown;
-	while (Date.now() - started < timeoutMs) {
-		const response = await api.get<Order>(`/orders/${orderId}`, { token });
-		last = response.body;
-		if (response.status === 200 && response.body.status === status) return response.body;
-		await new Promise((resolve) => setTimeout(resolve, 100));
-	}
-	throw new Error(`Order ${orderId} did not become ${status} within ${timeoutMs} ms (last: ${JSON.stringify(last)})\n${dump()}`);
+function orderBecomes(token: string, orderId: string, status: string, timeoutMs = 30_000): Promise<Order> {
+	return waitForOrderStatus<Order>(api, token, orderId, status, timeoutMs, () => `\n${dump()}`);
 }
 
 describe("commerce across five nodes", () => {

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNode, type RunningNode } from "../helpers/nodes";
 import { sql } from "../helpers/db";
-import { apiClient, uniqueEmail, uniqueIp, type ApiClient } from "../helpers/api";
+import { apiClient, loginWhenReady, uniqueEmail, uniqueIp, type ApiClient } from "../helpers/api";
 
 const ADMIN = { email: "root@lattice.test", password: "bootstrap-secret-1" };
 const PASSWORD = "correct horse battery";
@@ -48,9 +48,7 @@ beforeAll(async () => {
 	node = await startNode({ TRUST_PROXY: "true", BOOTSTRAP_ADMIN_EMAIL: ADMIN.email, BOOTSTRAP_ADMIN_PASSWORD: ADMIN.password, RATE_LIMIT_MAX: "100000" });
 	api = apiClient(node.url);
 	// The bootstrap admin is created just after start.
-	for (let attempt = 0; attempt < 50 && (await login(ADMIN.email, ADMIN.password)).status !== 200; attempt += 1) {
-		await new Promise((resolve) => setTimeout(resolve, 200));
-	}
+	await loginWhenReady(api, ADMIN);
 }, 60_000);
 
 afterAll(async () => {

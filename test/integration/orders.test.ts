@@ -8,7 +8,7 @@ import crypto from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Context } from "moleculer";
 import { startNode, type RunningNode } from "../helpers/nodes";
-import { apiClient, uniqueEmail, uniqueIp, type ApiClient } from "../helpers/api";
+import { apiClient, loginWhenReady, uniqueEmail, uniqueIp, type ApiClient } from "../helpers/api";
 import { sql } from "../helpers/db";
 import { systemCall } from "../../lib/caller";
 
@@ -124,14 +124,7 @@ beforeAll(async () => {
 	});
 	await node.broker.waitForServices(["orders", "catalog", "orders-test-listener"]);
 	api = apiClient(node.url);
-	for (let attempt = 0; attempt < 50; attempt += 1) {
-		const login = await api.post<{ accessToken: string }>("/auth/login", ADMIN, { ip: uniqueIp() });
-		if (login.status === 200) {
-			adminToken = login.body.accessToken;
-			break;
-		}
-		await new Promise((resolve) => setTimeout(resolve, 200));
-	}
+	adminToken = await loginWhenReady(api, ADMIN);
 	expect(adminToken).toBeTruthy();
 	alice = await register("alice");
 	bob = await register("bob");

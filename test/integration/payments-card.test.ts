@@ -7,7 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNode, type RunningNode } from "../helpers/nodes";
-import { apiClient, uniqueEmail, uniqueIp, type ApiClient } from "../helpers/api";
+import { apiClient, loginWhenReady, uniqueEmail, uniqueIp, type ApiClient } from "../helpers/api";
+import { waitForOrderStatus } from "../helpers/commerce";
 import { sql } from "../helpers/db";
 import { startStripeApiFixture, type StripeApiFixture } from "../fixtures/stripe-api";
 
@@ -53,16 +54,8 @@ async function placeOrder(user: User, quantity = 1): Promise<Order> {
 	return response.body;
 }
 
-async function orderBecomes(user: User, orderId: string, status: string, timeoutMs = 10_000): Promise<Order> {
-	const started = Date.now();
-	let last: Order | undefined;
-	while (Date.now() - started < timeoutMs) {
-		const response = await api.get<Order>(`/orders/${orderId}`, { token: user.token });
-		last = response.body;
-		if (response.status === 200 && last.status === status) return last;
-		await new Promise((resolve) => setTimeout(resolve, 100));
-	}
-	throw new Error(`Order ${orderId} did not become ${status} (last: ${JSON.stringify(last)})`);
+function orderBecomes(user: User, orderId: string, status: string, timeoutMs = 10_000): Promise<Order> {
+	return waitForOrderStatus<Order>(api, user.token, orderId, status, timeoutMs);
 }
 
 function intentEvent(type: string, intentId: string, extra: Record<string, unknown> = {}) {
@@ -101,11 +94,7 @@ beforeAll(async () => {
 	});
 	await node.broker.waitForServices(["orders", "payments"]);
 	api = apiClient(node.url);
-	for (let attempt = 0; attempt < 50 && !adminToken; attempt += 1) {
-		const login = await api.post<{ accessToken: string }>("/auth/login", ADMIN, { ip: uniqueIp() });
-		if (login.status === 200) adminToken = login.body.accessToken;
-		else await new Promise((resolve) => setTimeout(resolve, 200));
-	}
+	adminToken = await loginWhenReady(api, ADMIN);
 	expect(adminToken).toBeTruthy();
 	const registered = await api.post<{ accessToken: string; user: { id: string } }>(
 		"/auth/register",

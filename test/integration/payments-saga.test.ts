@@ -10,7 +10,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { connect } from "nats";
 import { baseEnv, freePort, spawnNode, waitForHttp, type NodeProcess } from "../helpers/nodes";
-import { apiClient, uniqueEmail, uniqueIp, type ApiClient } from "../helpers/api";
+import { apiClient, loginWhenReady, uniqueEmail, uniqueIp, type ApiClient } from "../helpers/api";
+import { waitForOrderStatus } from "../helpers/commerce";
 import { sql } from "../helpers/db";
 
 const testEnv = inject("testEnv");
@@ -49,16 +50,8 @@ async function startFullNode(overrides: Record<string, string> = {}): Promise<{ 
 	return { process: child, api: apiClient(url) };
 }
 
-async function orderBecomes(api: ApiClient, token: string, orderId: string, status: string, timeoutMs = 40_000): Promise<Order> {
-	const started = Date.now();
-	let last: unknown;
-	while (Date.now() - started < timeoutMs) {
-		const response = await api.get<Order>(`/orders/${orderId}`, { token });
-		last = response.body;
-		if (response.status === 200 && response.body.status === status) return response.body;
-		await new Promise((resolve) => setTimeout(resolve, 100));
-	}
-	throw new Error(`Order ${orderId} did not become ${status} (last: ${JSON.stringify(last)})`);
+function orderBecomes(api: ApiClient, token: string, orderId: string, status: string, timeoutMs = 40_000): Promise<Order> {
+	return waitForOrderStatus<Order>(api, token, orderId, status, timeoutMs);
 }
 
 afterAll(async () => {
@@ -79,12 +72,7 @@ describe("payment saga across a killed node", () => {
 	it("every settled payment ends up with a paid order after a SIGKILL and a restart", async () => {
 		const first = await startFullNode();
 		let api = first.api;
-		let adminToken = "";
-		for (let attempt = 0; attempt < 50 && !adminToken; attempt += 1) {
-			const login = await api.post<{ accessToken: string }>("/auth/login", ADMIN, { ip: uniqueIp() });
-			if (login.status === 200) adminToken = login.body.accessToken;
-			else await new Promise((resolve) => setTimeout(resolve, 200));
-		}
+		const adminToken = await loginWhenReady(api, ADMIN);
 		expect(adminToken).toBeTruthy();
 		const password = "correct horse battery";
 		const email = uniqueEmail("saga");
@@ -153,12 +141,7 @@ describe("payment saga across a killed node", () => {
 		const main = await startFullNode({ NAMESPACE: splitNamespace, SERVICES: "gateway,identity,platform,commerce/catalog,commerce/payments" });
 		let orders = ordersNode();
 		const api = main.api;
-		let adminToken = "";
-		for (let attempt = 0; attempt < 50 && !adminToken; attempt += 1) {
-			const login = await api.post<{ accessToken: string }>("/auth/login", ADMIN, { ip: uniqueIp() });
-			if (login.status === 200) adminToken = login.body.accessToken;
-			else await new Promise((resolve) => setTimeout(resolve, 200));
-		}
+		const adminToken = await loginWhenReady(api, ADMIN);
 		const registered = await api.post<{ accessToken: string }>("/auth/register", { email: uniqueEmail("split"), password: "correct horse battery", fullName: "Split Payer" }, { ip: uniqueIp() });
 		const token = registered.body.accessToken;
 		const product = await api.post<{ id: string }>("/products", { name: "Split Tool", category: "saga-apps", currency: "USD", status: "active", priceAmount: 3100 }, { token: adminToken });

@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Context } from "moleculer";
 import { startNode, type RunningNode } from "../helpers/nodes";
-import { apiClient, uniqueEmail, uniqueIp, type ApiClient } from "../helpers/api";
+import { apiClient, loginWhenReady, uniqueEmail, uniqueIp, type ApiClient } from "../helpers/api";
+import { waitForOrderStatus } from "../helpers/commerce";
 import { sql } from "../helpers/db";
 
 const ADMIN = { email: "root@lattice.test", password: "bootstrap-secret-1" };
@@ -69,16 +70,8 @@ function pay(user: User, body: Record<string, unknown>, headers?: Record<string,
 	return api.post<Payment>("/payments", body, { token: user.token, headers });
 }
 
-async function orderBecomes(user: User, orderId: string, status: string, timeoutMs = 10_000): Promise<Order> {
-	const started = Date.now();
-	let last: Order | undefined;
-	while (Date.now() - started < timeoutMs) {
-		const response = await api.get<Order>(`/orders/${orderId}`, { token: user.token });
-		last = response.body;
-		if (response.status === 200 && last.status === status) return last;
-		await new Promise((resolve) => setTimeout(resolve, 100));
-	}
-	throw new Error(`Order ${orderId} did not become ${status} (last: ${JSON.stringify(last)})`);
+function orderBecomes(user: User, orderId: string, status: string, timeoutMs = 10_000): Promise<Order> {
+	return waitForOrderStatus<Order>(api, user.token, orderId, status, timeoutMs);
 }
 
 beforeAll(async () => {
@@ -93,11 +86,7 @@ beforeAll(async () => {
 	});
 	await node.broker.waitForServices(["orders", "payments", "payments-test-listener"]);
 	api = apiClient(node.url);
-	for (let attempt = 0; attempt < 50 && !adminToken; attempt += 1) {
-		const login = await api.post<{ accessToken: string }>("/auth/login", ADMIN, { ip: uniqueIp() });
-		if (login.status === 200) adminToken = login.body.accessToken;
-		else await new Promise((resolve) => setTimeout(resolve, 200));
-	}
+	adminToken = await loginWhenReady(api, ADMIN);
 	expect(adminToken).toBeTruthy();
 	alice = await register("alice");
 	bob = await register("bob");
