@@ -20,12 +20,12 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect } from "nats";
-import { Client } from "pg";
 import { freePort } from "../test/helpers/net";
+import { BENCH_POSTGRES_ADMIN_URL, databaseUrl, waitForOk, withAdminClient } from "./support";
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, "..");
-const ADMIN_URL = process.env.BENCH_POSTGRES_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+const ADMIN_URL = BENCH_POSTGRES_ADMIN_URL;
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const TRANSPORTER = process.env.TRANSPORTER ?? "nats://127.0.0.1:4222";
@@ -34,22 +34,6 @@ const PGBENCH = process.env.PGBENCH ?? "pgbench";
 const ADMIN = { email: "bench.root@lattice.test", password: "bench bootstrap secret 1" };
 const POLL_MS = 20;
 const PAID_TIMEOUT_MS = 30_000;
-
-async function withAdmin<T>(work: (client: Client) => Promise<T>): Promise<T> {
-	const client = new Client({ connectionString: ADMIN_URL });
-	await client.connect();
-	try {
-		return await work(client);
-	} finally {
-		await client.end();
-	}
-}
-
-function databaseUrl(name: string): string {
-	const url = new URL(ADMIN_URL);
-	url.pathname = `/${name}`;
-	return url.toString();
-}
 
 /** pgbench connection flags from the admin URL. */
 function pgbenchArgs(database: string): string[] {
@@ -65,19 +49,6 @@ async function pgbenchTps(database: string): Promise<number> {
 	const match = /tps = ([\d.]+)/.exec(stdout);
 	if (!match) throw new Error(`pgbench printed no tps:\n${stdout}`);
 	return Number(match[1]);
-}
-
-async function waitFor(url: string, timeoutMs = 90_000): Promise<void> {
-	const started = Date.now();
-	while (Date.now() - started < timeoutMs) {
-		try {
-			if ((await fetch(url)).ok) return;
-		} catch {
-			// not listening yet
-		}
-		await sleep(200);
-	}
-	throw new Error(`${url} did not become ready`);
 }
 
 function startNode(env: Record<string, string>): ChildProcess {
@@ -146,15 +117,15 @@ async function main(): Promise<void> {
 	const created: string[] = [];
 	try {
 		// (a) the database on its own
-		await withAdmin((pg) => pg.query(`CREATE DATABASE ${pgbenchDb}`));
+		await withAdminClient((pg) => pg.query(`CREATE DATABASE ${pgbenchDb}`));
 		created.push(pgbenchDb);
 		console.log(`pgbench: -s 1, 8 clients, 2 threads, ${DURATION} s …`);
 		const tps = await pgbenchTps(pgbenchDb);
-		await withAdmin((pg) => pg.query(`DROP DATABASE IF EXISTS ${pgbenchDb} WITH (FORCE)`));
+		await withAdminClient((pg) => pg.query(`DROP DATABASE IF EXISTS ${pgbenchDb} WITH (FORCE)`));
 		created.splice(created.indexOf(pgbenchDb), 1);
 
 		// (b) the cluster
-		await withAdmin((pg) => pg.query(`CREATE DATABASE ${latticeDb}`));
+		await withAdminClient((pg) => pg.query(`CREATE DATABASE ${latticeDb}`));
 		created.push(latticeDb);
 		const [port, ...opsPorts] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
 		const common = { DATABASE_URL: databaseUrl(latticeDb), NAMESPACE: namespace, TRUST_PROXY: "true" };
@@ -164,9 +135,9 @@ async function main(): Promise<void> {
 		children.push(startNode({ ...common, SERVICES: "commerce/orders", NODE_ID: `ord-${id}`, OPS_PORT: String(opsPorts[2]) }));
 		children.push(startNode({ ...common, SERVICES: "commerce/payments", NODE_ID: `pay-${id}`, OPS_PORT: String(opsPorts[3]) }));
 		const base = `http://127.0.0.1:${port}`;
-		await Promise.all(opsPorts.map((ops) => waitFor(`http://127.0.0.1:${ops}/readyz`)));
-		await waitFor(`${base}/api/v1/products`);
-		await waitFor(`${base}/api/v1/auth/jwks`);
+		await Promise.all(opsPorts.map((ops) => waitForOk(`http://127.0.0.1:${ops}/readyz`, 90_000)));
+		await waitForOk(`${base}/api/v1/products`, 90_000);
+		await waitForOk(`${base}/api/v1/auth/jwks`, 90_000);
 		const call = client(base);
 
 		let adminToken = "";
@@ -249,7 +220,7 @@ async function main(): Promise<void> {
 		if (firstError) console.log(`first error: ${firstError}`);
 	} finally {
 		await Promise.all(children.map((child) => stopNode(child)));
-		for (const database of created) await withAdmin((pg) => pg.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)).catch((err) => console.error(err));
+		for (const database of created) await withAdminClient((pg) => pg.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)).catch((err) => console.error(err));
 		await dropStreams(namespace).catch((err) => console.error(`could not drop JetStream streams: ${(err as Error).message}`));
 	}
 }

@@ -9,13 +9,11 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
 import { freePort } from "../test/helpers/net";
-import { Client } from "pg";
+import { databaseUrl, waitForOk, withAdminClient } from "./support";
 
 const ROOT = path.resolve(__dirname, "..");
-const ADMIN_URL = process.env.BENCH_POSTGRES_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const PING_CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 20);
 const LOGIN_CONNECTIONS = Number(process.env.BENCH_LOGIN_CONNECTIONS ?? 16);
@@ -26,29 +24,6 @@ interface Measured {
 	p50: number;
 	p99: number;
 	non2xx: number;
-}
-
-async function withAdmin<T>(work: (client: Client) => Promise<T>): Promise<T> {
-	const client = new Client({ connectionString: ADMIN_URL });
-	await client.connect();
-	try {
-		return await work(client);
-	} finally {
-		await client.end();
-	}
-}
-
-async function waitFor(url: string, timeoutMs = 60_000): Promise<void> {
-	const started = Date.now();
-	while (Date.now() - started < timeoutMs) {
-		try {
-			if ((await fetch(url)).ok) return;
-		} catch {
-			// not listening yet
-		}
-		await sleep(200);
-	}
-	throw new Error(`${url} did not become ready`);
 }
 
 function measure(options: autocannon.Options): Promise<Measured> {
@@ -63,12 +38,10 @@ function measure(options: autocannon.Options): Promise<Measured> {
 async function main(): Promise<void> {
 	const database = `lattice_bench_${Date.now().toString(36)}`;
 	const ownDatabase = !process.env.DATABASE_URL;
-	let databaseUrl = process.env.DATABASE_URL ?? "";
+	let serverDatabaseUrl = process.env.DATABASE_URL ?? "";
 	if (ownDatabase) {
-		await withAdmin((client) => client.query(`CREATE DATABASE ${database}`));
-		const url = new URL(ADMIN_URL);
-		url.pathname = `/${database}`;
-		databaseUrl = url.toString();
+		await withAdminClient((client) => client.query(`CREATE DATABASE ${database}`));
+		serverDatabaseUrl = databaseUrl(database);
 	}
 	const port = await freePort();
 	const base = `http://127.0.0.1:${port}`;
@@ -77,10 +50,10 @@ async function main(): Promise<void> {
 		server = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "server.ts")], {
 			cwd: ROOT,
 			stdio: ["ignore", "ignore", "inherit"],
-			env: { ...process.env, NODE_ENV: "production", SERVICES: "gateway,identity,platform", DATABASE_URL: databaseUrl, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn", TRACING_EXPORTER: "none", RATE_LIMIT_MAX: "1000000", RATE_LIMIT_WINDOW_MS: "1000", NAMESPACE: `bench-login-${process.pid}` },
+			env: { ...process.env, NODE_ENV: "production", SERVICES: "gateway,identity,platform", DATABASE_URL: serverDatabaseUrl, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn", TRACING_EXPORTER: "none", RATE_LIMIT_MAX: "1000000", RATE_LIMIT_WINDOW_MS: "1000", NAMESPACE: `bench-login-${process.pid}` },
 		});
-		await waitFor(`${base}/readyz`);
-		await waitFor(`${base}/api/v1/auth/jwks`);
+		await waitForOk(`${base}/readyz`);
+		await waitForOk(`${base}/api/v1/auth/jwks`);
 		const email = `bench.${Date.now()}@example.com`;
 		const registered = await fetch(`${base}/api/v1/auth/register`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email, password: PASSWORD, fullName: "Bench User" }) });
 		if (registered.status !== 201) throw new Error(`register answered ${registered.status}: ${await registered.text()}`);
@@ -99,7 +72,7 @@ async function main(): Promise<void> {
 	} finally {
 		server?.kill("SIGTERM");
 		await new Promise((resolve) => (server?.exitCode !== null ? resolve(null) : server?.once("exit", resolve)));
-		if (ownDatabase) await withAdmin((client) => client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
+		if (ownDatabase) await withAdminClient((client) => client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
 	}
 }
 
