@@ -297,6 +297,25 @@ export function DbMixin(options: DbMixinOptions): Partial<ServiceSchema> {
 	return schema;
 }
 
+/** The page parameters of every paginated action (the shape of moleculer-db's `list`). */
+export const PAGE_PARAMS = {
+	page: { type: "number", integer: true, positive: true, convert: true, optional: true, default: 1 },
+	pageSize: { type: "number", integer: true, positive: true, max: 100, convert: true, optional: true, default: 20 },
+} as const;
+
+export interface Page<T> {
+	rows: T[];
+	total: number;
+	page: number;
+	pageSize: number;
+	totalPages: number;
+}
+
+/** A list answer in moleculer-db's shape, for actions that query on their own. */
+export function toPage<T>(rows: T[], total: number, page: number, pageSize: number): Page<T> {
+	return { rows, total, page, pageSize, totalPages: Math.ceil(total / pageSize) };
+}
+
 /** A Sequelize row as a plain object, or undefined for no row. */
 export function plainRow<T>(row: Model | null | undefined): T | undefined {
 	return row ? (row.get({ plain: true }) as T) : undefined;

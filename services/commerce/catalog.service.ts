@@ -9,7 +9,7 @@
 import path from "node:path";
 import { QueryTypes } from "sequelize";
 import type { Context } from "moleculer";
-import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { DbMixin, PAGE_PARAMS, toPage, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { ProductModel, PRODUCT_STATUSES, type ProductStatus } from "../../models/commerce/catalog/product.model";
 import type { CallerMeta } from "../../lib/caller";
 import { BadRequestError, EntityNotFoundError } from "../../lib/errors";
@@ -114,8 +114,7 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 			// Every parameter, and the persona: a super admin's list (drafts included) is never served to the public.
 			cache: { keys: ["page", "pageSize", "q", "category", "currency", "minPrice", "maxPrice", "status", "sort", "#persona"], ttl: CACHE_TTL_SECONDS },
 			params: {
-				page: { type: "number", integer: true, positive: true, convert: true, optional: true, default: 1 },
-				pageSize: { type: "number", integer: true, positive: true, max: 100, convert: true, optional: true, default: 20 },
+				...PAGE_PARAMS,
 				q: { type: "string", trim: true, min: 1, max: 200, optional: true },
 				category: { ...categoryRule, optional: true },
 				currency: { ...currencyRule, optional: true },
@@ -131,7 +130,7 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 				}
 				const statuses = this.isSuperAdmin(ctx.meta) ? (ctx.params.status ? [ctx.params.status] : null) : (["active"] as ProductStatus[]);
 				const { rows, total } = await this.searchProducts(ctx.params, statuses);
-				return { rows, total, page, pageSize, totalPages: Math.ceil(total / pageSize) };
+				return toPage(rows, total, page, pageSize);
 			},
 		},
 

@@ -17,7 +17,7 @@
 import path from "node:path";
 import type { Context } from "moleculer";
 import type { WhereOptions } from "sequelize";
-import { DbMixin, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { DbMixin, PAGE_PARAMS, toPage, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { OwnedEntityMixin } from "../../mixins/owned-entity.mixin";
 import { IdempotencyMixin, type IdempotencyMeta } from "../../mixins/idempotency.mixin";
 import { OrderLineModel, OrderModel, ORDER_STATUSES, ORDER_TRANSITIONS, type OrderStatus, type PaymentStatus } from "../../models/commerce/orders/order.models";
@@ -277,8 +277,7 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods> = {
 			rest: "GET /",
 			summary: "Your orders, newest first (super admins: everyone's, filterable by userId)",
 			params: {
-				page: { type: "number", integer: true, positive: true, convert: true, optional: true, default: 1 },
-				pageSize: { type: "number", integer: true, positive: true, max: 100, convert: true, optional: true, default: 20 },
+				...PAGE_PARAMS,
 				status: { type: "enum", values: ORDER_STATUSES, optional: true },
 				userId: { type: "uuid", optional: true, description: "super admins only; ignored for everyone else" },
 				$$strict: "remove",
@@ -302,7 +301,7 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods> = {
 					offset: (page - 1) * pageSize,
 				});
 				const orders = await this.withLines(rows.map((row) => plainRow<OrderRow>(row)!));
-				return { rows: orders, total: count, page, pageSize, totalPages: Math.ceil(count / pageSize) };
+				return toPage(orders, count, page, pageSize);
 			},
 		},
 

@@ -29,7 +29,7 @@ import { QueryTypes, type Transaction, type WhereOptions } from "sequelize";
 import type Stripe from "stripe";
 import { StripeCardProvider, type CardPaymentProvider } from "../../lib/payments/stripe-provider";
 import { platformConfigOf } from "../../lib/node";
-import { DbMixin, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { DbMixin, PAGE_PARAMS, toPage, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { OwnedEntityMixin } from "../../mixins/owned-entity.mixin";
 import { IdempotencyMixin, type IdempotencyMeta } from "../../mixins/idempotency.mixin";
 import {
@@ -284,8 +284,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, Paymen
 			rest: "GET /",
 			summary: "Your payments, newest first (super admins: everyone's)",
 			params: {
-				page: { type: "number", integer: true, positive: true, convert: true, optional: true, default: 1 },
-				pageSize: { type: "number", integer: true, positive: true, max: 100, convert: true, optional: true, default: 20 },
+				...PAGE_PARAMS,
 				status: { type: "enum", values: PAYMENT_STATUSES, optional: true },
 				orderId: { type: "uuid", optional: true },
 				$$strict: "remove",
@@ -305,7 +304,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, Paymen
 					limit: pageSize,
 					offset: (page - 1) * pageSize,
 				});
-				return { rows: rows.map((row) => this.toPublic(plainRow<PaymentRow>(row)!)), total: count, page, pageSize, totalPages: Math.ceil(count / pageSize) };
+				return toPage(rows.map((row) => this.toPublic(plainRow<PaymentRow>(row)!)), count, page, pageSize);
 			},
 		},
 

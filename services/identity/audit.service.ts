@@ -5,7 +5,7 @@
 import path from "node:path";
 import { DataTypes, Op, type WhereOptions } from "sequelize";
 import type { Context } from "moleculer";
-import { DbMixin, type DbServiceSchema } from "../../mixins/db.mixin";
+import { DbMixin, PAGE_PARAMS, toPage, type DbServiceSchema } from "../../mixins/db.mixin";
 import type { CallerMeta } from "../../lib/caller";
 
 interface AuditListParams {
@@ -73,8 +73,7 @@ const AuditService: DbServiceSchema = {
 			permissions: ["tenant:admin"],
 			summary: "Audit log entries, newest first",
 			params: {
-				page: { type: "number", integer: true, positive: true, convert: true, optional: true, default: 1 },
-				pageSize: { type: "number", integer: true, positive: true, max: 100, convert: true, optional: true, default: 20 },
+				...PAGE_PARAMS,
 				action: { type: "string", optional: true, max: 64 },
 				actorId: { type: "uuid", optional: true },
 				outcome: { type: "enum", values: ["success", "failure"], optional: true },
@@ -96,7 +95,7 @@ const AuditService: DbServiceSchema = {
 					...(from || to ? { createdAt } : {}),
 				};
 				const { rows, count } = await this.adapter.model.findAndCountAll({ where, order: [["createdAt", "DESC"]], limit: pageSize, offset: (page - 1) * pageSize });
-				return { rows: rows.map((row) => row.toJSON()), total: count, page, pageSize, totalPages: Math.ceil(count / pageSize) };
+				return toPage(rows.map((row) => row.toJSON()), count, page, pageSize);
 			},
 		},
 	},

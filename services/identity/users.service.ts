@@ -5,7 +5,7 @@
 import path from "node:path";
 import { Op, type WhereOptions } from "sequelize";
 import type { Context } from "moleculer";
-import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { DbMixin, PAGE_PARAMS, toPage, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
 import { UserModel, USER_STATUSES, type UserStatus } from "../../models/identity/users/user.model";
 import { PERSONAS, type CallerMeta, type Persona } from "../../lib/caller";
@@ -197,8 +197,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 				search: { type: "string", optional: true, max: 200 },
 				status: { type: "enum", values: USER_STATUSES, optional: true },
 				persona: { type: "enum", values: PERSONAS, optional: true },
-				page: { type: "number", integer: true, positive: true, convert: true, optional: true, default: 1 },
-				pageSize: { type: "number", integer: true, positive: true, max: 100, convert: true, optional: true, default: 20 },
+				...PAGE_PARAMS,
 			},
 			async handler(ctx: Context<{ search?: string; status?: UserStatus; persona?: Persona; page: number; pageSize: number }>) {
 				const { search, status, persona, page, pageSize } = ctx.params;
@@ -209,7 +208,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 					...(pattern ? { [Op.or]: [{ email: { [Op.iLike]: pattern } }, { fullName: { [Op.iLike]: pattern } }] } : {}),
 				};
 				const { rows, count } = await this.adapter.model.findAndCountAll({ where, order: [["createdAt", "DESC"]], limit: pageSize, offset: (page - 1) * pageSize });
-				return { rows: rows.map((row) => this.toPublic(row.get({ plain: true }) as UserRow)), total: count, page, pageSize, totalPages: Math.ceil(count / pageSize) };
+				return toPage(rows.map((row) => this.toPublic(row.get({ plain: true }) as UserRow)), count, page, pageSize);
 			},
 		},
 
