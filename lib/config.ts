@@ -69,6 +69,30 @@ export interface PlatformConfig {
 		/** Externally visible base URL of the gateway; redirect URIs registered at providers are built from it. */
 		publicUrl: string;
 	};
+	storage: {
+		/** An S3 API (MinIO, AWS, R2...); undefined starts the embedded S3 server (s3rver) under dataDir. */
+		s3?: { endpoint: string; accessKey: string; secretKey: string; region: string };
+		bucket: string;
+		/** Port of the embedded S3 server; presigned URLs point at it, so it must be reachable by clients. */
+		embeddedPort: number;
+		/** Largest single file, in bytes. */
+		maxFileBytes: number;
+		/** Content types accepted, as sniffed from the bytes (never as the client declares them). */
+		allowedContentTypes: string[];
+		/** Lifetime of presigned upload and download URLs. */
+		presignTtlSeconds: number;
+	};
+	outbound: {
+		/** Hosts (or host:port) that outbound requests may reach even when they resolve to private addresses. */
+		allowHosts: string[];
+	};
+	webhooks: {
+		/** Delay before each retry after the first attempt, in ms (Standard Webhooks / Svix schedule by default). */
+		retryScheduleMs: number[];
+		timeoutMs: number;
+		/** An endpoint failing without a single success for this long, with a delivery out of retries, is disabled. */
+		disableAfterMs: number;
+	};
 }
 
 export type OidcClientAuthMethod = "client_secret_basic" | "client_secret_post";
@@ -220,6 +244,89 @@ function bootstrapAdmin(env: Env): PlatformConfig["bootstrapAdmin"] {
 	if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) throw new ConfigError("BOOTSTRAP_ADMIN_EMAIL", "must be an email address");
 	if (password.length < 10) throw new ConfigError("BOOTSTRAP_ADMIN_PASSWORD", "must be at least 10 characters");
 	return { email: email.toLowerCase(), password };
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "5s" → 5000; "250ms", "30m", "2h", "5d". */
+function parseDuration(name: string, value: string): number {
+	const match = /^(\d+)(ms|s|m|h|d)$/.exec(value.trim());
+	if (!match) throw new ConfigError(name, `must be durations like 5s, 5m, 2h or 5d (got "${value}")`);
+	return Number(match[1]) * DURATION_UNITS[match[2]];
+}
+
+function duration(env: Env, name: string, fallback: string): number {
+	return parseDuration(name, read(env, name) ?? fallback);
+}
+
+function durationList(env: Env, name: string, fallback: string): number[] {
+	const items = (read(env, name) ?? fallback).split(",").map((item) => item.trim()).filter(Boolean);
+	if (items.length === 0 || items.length > 20) throw new ConfigError(name, "must list 1 to 20 durations");
+	return items.map((item) => parseDuration(name, item));
+}
+
+function list(env: Env, name: string, fallback: string[]): string[] {
+	const value = read(env, name);
+	return value === undefined ? fallback : [...new Set(value.split(",").map((item) => item.trim()).filter(Boolean))];
+}
+
+/** Bytes from "10mb", "1gb", "512kb" or a plain number. */
+function bytes(env: Env, name: string, fallback: number): number {
+	const value = read(env, name);
+	if (value === undefined) return fallback;
+	const match = /^(\d+)(b|kb|mb|gb)?$/i.exec(value);
+	if (!match) throw new ConfigError(name, `must be a size such as 512kb, 100mb or 1gb (got "${value}")`);
+	const unit = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(match[2] ?? "b").toLowerCase() as "b"];
+	return Number(match[1]) * unit;
+}
+
+/** What uploads accept by default: images, PDF, plain text/CSV/JSON, zip, and office documents. */
+export const DEFAULT_ALLOWED_CONTENT_TYPES = [
+	"image/png",
+	"image/jpeg",
+	"image/gif",
+	"image/webp",
+	"image/avif",
+	"application/pdf",
+	"text/plain",
+	"text/csv",
+	"application/json",
+	"application/zip",
+	"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+	"application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+	"application/vnd.openxmlformats-officedocument.presentationml.presentation",
+];
+
+function storage(env: Env): PlatformConfig["storage"] {
+	const endpoint = url(env, "S3_ENDPOINT", ["http:", "https:"]);
+	const accessKey = read(env, "S3_ACCESS_KEY");
+	const secretKey = read(env, "S3_SECRET_KEY");
+	if (endpoint === undefined && (accessKey !== undefined || secretKey !== undefined)) {
+		throw new ConfigError("S3_ENDPOINT", "is required when S3_ACCESS_KEY or S3_SECRET_KEY is set");
+	}
+	if (endpoint !== undefined && accessKey === undefined) throw new ConfigError("S3_ACCESS_KEY", "is required when S3_ENDPOINT is set");
+	if (endpoint !== undefined && secretKey === undefined) throw new ConfigError("S3_SECRET_KEY", "is required when S3_ENDPOINT is set");
+	const bucket = read(env, "S3_BUCKET") ?? "lattice";
+	// S3's bucket naming rules: DNS-compatible, 3 to 63 characters.
+	if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new ConfigError("S3_BUCKET", `must be a valid S3 bucket name (got "${bucket}")`);
+	const allowed = list(env, "FILES_ALLOWED_TYPES", DEFAULT_ALLOWED_CONTENT_TYPES);
+	const badType = allowed.find((type) => !/^[a-z]+\/[a-z0-9.+-]+$/.test(type));
+	if (badType !== undefined) throw new ConfigError("FILES_ALLOWED_TYPES", `must be a comma list of media types like image/png (got "${badType}")`);
+	return {
+		s3: endpoint && accessKey && secretKey ? { endpoint, accessKey, secretKey, region: read(env, "S3_REGION") ?? "us-east-1" } : undefined,
+		bucket,
+		embeddedPort: integer(env, "EMBEDDED_S3_PORT", 54330, 0, 65535),
+		maxFileBytes: bytes(env, "FILES_MAX_BYTES", 100 * 1024 ** 2),
+		allowedContentTypes: allowed,
+		presignTtlSeconds: integer(env, "FILES_PRESIGN_TTL_SECONDS", 300, 10, 7 * 86_400),
+	};
+}
+
+function outboundAllowHosts(env: Env): string[] {
+	const hosts = list(env, "OUTBOUND_ALLOW_HOSTS", []).map((host) => host.toLowerCase());
+	const bad = hosts.find((host) => !/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/.test(host));
+	if (bad !== undefined) throw new ConfigError("OUTBOUND_ALLOW_HOSTS", `must be a comma list of host or host:port (got "${bad}")`);
+	return hosts;
 }
 
 /** An optional secret: when set, long enough to be worth having. */
@@ -375,6 +482,14 @@ export function loadConfig(env: Env = process.env): PlatformConfig {
 			},
 		},
 		oidc: oidc(env, port, nodeEnv === "production"),
+		storage: storage(env),
+		outbound: { allowHosts: outboundAllowHosts(env) },
+		webhooks: {
+			// Svix's schedule after the immediate attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+			retryScheduleMs: durationList(env, "WEBHOOK_RETRY_SCHEDULE", "5s,5m,30m,2h,5h,10h,10h"),
+			timeoutMs: duration(env, "WEBHOOK_TIMEOUT", "15s"),
+			disableAfterMs: duration(env, "WEBHOOK_DISABLE_AFTER", "5d"),
+		},
 	};
 }
 
@@ -388,6 +503,13 @@ export function assertDatabaseAvailable(config: PlatformConfig, nodeNeedsDatabas
 			"DATABASE_URL",
 			"is required when TRANSPORTER is set and this node runs database-backed services: every node of a cluster must share one PostgreSQL",
 		);
+	}
+}
+
+/** A cluster node can't keep files in an embedded S3 server of its own: other nodes would not see them. */
+export function assertStorageAvailable(config: PlatformConfig, nodeStoresFiles: boolean): void {
+	if (nodeStoresFiles && !config.storage.s3 && config.transporter) {
+		throw new ConfigError("S3_ENDPOINT", "is required when TRANSPORTER is set and this node runs the files domain: every node of a cluster must share one object store");
 	}
 }
 
