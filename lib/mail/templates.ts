@@ -24,6 +24,10 @@ export interface TemplateVariables {
 	invitation: { tenantName: string; inviterName: string; role: string; link: string; expiresInDays: number };
 	welcome: { fullName: string };
 	"password-changed": { fullName: string };
+	"order-paid": { fullName: string; orderId: string; total: string; link: string };
+	"order-refunded": { fullName: string; orderId: string; total: string; link: string };
+	"payment-failed": { fullName: string; orderId: string; total: string; link: string };
+	"webhook-endpoint-disabled": { fullName: string; url: string; reason: string; link: string };
 }
 
 export type TemplateName = keyof TemplateVariables;
@@ -73,6 +77,20 @@ If you didn't create an account, you can ignore this message.`,
 ${button("Confirm email address")}
 <p>If you didn't create an account, you can ignore this message.</p>`),
 		},
+		de: {
+			subject: "Bestätige deine E-Mail-Adresse",
+			text: `Hallo {{fullName}},
+
+bitte bestätige deine E-Mail-Adresse mit diesem Link:
+
+{{link}}
+
+Wenn du kein Konto angelegt hast, kannst du diese Nachricht ignorieren.`,
+			html: layout(`<p>Hallo {{fullName}},</p>
+<p>bitte bestätige deine E-Mail-Adresse.</p>
+${button("E-Mail-Adresse bestätigen")}
+<p>Wenn du kein Konto angelegt hast, kannst du diese Nachricht ignorieren.</p>`),
+		},
 	},
 	"password-reset": {
 		en: {
@@ -114,6 +132,78 @@ ${button("Accept the invitation")}
 Welcome aboard: your account is ready.`,
 			html: layout(`<p>Hi {{fullName}},</p>
 <p>Welcome aboard: your account is ready.</p>`),
+		},
+		de: {
+			subject: "Willkommen bei Lattice",
+			text: `Hallo {{fullName}},
+
+willkommen an Bord: dein Konto ist bereit.`,
+			html: layout(`<p>Hallo {{fullName}},</p>
+<p>willkommen an Bord: dein Konto ist bereit.</p>`),
+		},
+	},
+	"order-paid": {
+		en: {
+			subject: "Payment received for order {{orderId}}",
+			text: `Hi {{fullName}},
+
+We received your payment of {{total}} for order {{orderId}}. Thank you!
+
+See the order: {{link}}`,
+			html: layout(`<p>Hi {{fullName}},</p>
+<p>We received your payment of <strong>{{total}}</strong> for order {{orderId}}. Thank you!</p>
+${button("See the order")}`),
+		},
+		de: {
+			subject: "Zahlung für Bestellung {{orderId}} erhalten",
+			text: `Hallo {{fullName}},
+
+wir haben deine Zahlung über {{total}} für die Bestellung {{orderId}} erhalten. Vielen Dank!
+
+Zur Bestellung: {{link}}`,
+			html: layout(`<p>Hallo {{fullName}},</p>
+<p>wir haben deine Zahlung über <strong>{{total}}</strong> für die Bestellung {{orderId}} erhalten. Vielen Dank!</p>
+${button("Zur Bestellung")}`),
+		},
+	},
+	"order-refunded": {
+		en: {
+			subject: "Order {{orderId}} was refunded",
+			text: `Hi {{fullName}},
+
+Order {{orderId}} was refunded: {{total}} is on its way back to you.
+
+See the order: {{link}}`,
+			html: layout(`<p>Hi {{fullName}},</p>
+<p>Order {{orderId}} was refunded: <strong>{{total}}</strong> is on its way back to you.</p>
+${button("See the order")}`),
+		},
+	},
+	"payment-failed": {
+		en: {
+			subject: "Your payment for order {{orderId}} failed",
+			text: `Hi {{fullName}},
+
+Your payment of {{total}} for order {{orderId}} did not go through. You can try again with another payment method.
+
+See the order: {{link}}`,
+			html: layout(`<p>Hi {{fullName}},</p>
+<p>Your payment of <strong>{{total}}</strong> for order {{orderId}} did not go through. You can try again with another payment method.</p>
+${button("See the order")}`),
+		},
+	},
+	"webhook-endpoint-disabled": {
+		en: {
+			subject: "A webhook endpoint was disabled",
+			text: `Hi {{fullName}},
+
+Deliveries to your webhook endpoint {{url}} kept failing, so we disabled it: {{reason}}
+
+Fix the receiver, then re-enable the endpoint: {{link}}`,
+			html: layout(`<p>Hi {{fullName}},</p>
+<p>Deliveries to your webhook endpoint <code>{{url}}</code> kept failing, so we disabled it: {{reason}}</p>
+<p>Fix the receiver, then re-enable the endpoint.</p>
+${button("Open webhook settings")}`),
 		},
 	},
 	"password-changed": {
@@ -169,9 +259,9 @@ function isHttpUrl(value: string): boolean {
 	}
 }
 
-function placeholders(template: MailTemplate): string[] {
+function placeholders(parts: Record<string, string>): string[] {
 	const names = new Set<string>();
-	for (const part of [template.subject, template.text, template.html]) {
+	for (const part of Object.values(parts)) {
 		for (const match of part.matchAll(PLACEHOLDER)) names.add(match[1]);
 	}
 	return [...names];
@@ -182,9 +272,51 @@ function substitute(source: string, values: ReadonlyMap<string, string>, encode:
 	return source.replace(PLACEHOLDER, (_match, name: string) => encode(values.get(name) ?? ""));
 }
 
+const oneLine = (value: string) => value.replace(/\s*[\r\n]+\s*/g, " ");
+const verbatim = (value: string) => value;
+
+/** How a value is written into each kind of part: subjects and titles stay on one line, HTML is escaped. */
+export const PART_ENCODERS = { oneLine, verbatim, html: escapeHtml } as const;
+
 /**
- * Renders a template; throws 422 TEMPLATE_NOT_FOUND for an unknown name, TEMPLATE_VARIABLE_MISSING naming
- * every variable without a value, and TEMPLATE_VARIABLE_INVALID for a link that isn't an http(s) URL.
+ * Fills the `{{variable}}` placeholders of every part, or throws 422 before anything is written:
+ * TEMPLATE_VARIABLE_MISSING naming every variable without a value, TEMPLATE_VARIABLE_INVALID for a link
+ * that isn't an http(s) URL. `label` names the template in the error ("Mail template \"welcome\"").
+ */
+export function fillTemplate<P extends Record<string, string>>(
+	label: string,
+	template: string,
+	parts: P,
+	data: Record<string, unknown>,
+	encoders: { [K in keyof P]: (value: string) => string },
+): P {
+	const values = new Map<string, string>();
+	const missing: string[] = [];
+	const invalid: string[] = [];
+	for (const variable of placeholders(parts)) {
+		const value = Object.hasOwn(data, variable) ? present(data[variable]) : undefined;
+		if (value === undefined) missing.push(variable);
+		else if (URL_VARIABLES.has(variable) && !isHttpUrl(value)) invalid.push(variable);
+		else values.set(variable, value);
+	}
+	if (missing.length > 0) {
+		throw new UnprocessableEntityError(`${label} needs a value for: ${missing.join(", ")}`, "TEMPLATE_VARIABLE_MISSING", { template, variables: missing });
+	}
+	if (invalid.length > 0) {
+		throw new UnprocessableEntityError(`${label} needs an http(s) URL in: ${invalid.join(", ")}`, "TEMPLATE_VARIABLE_INVALID", { template, variables: invalid });
+	}
+	const filled: Record<string, string> = {};
+	for (const [name, source] of Object.entries(parts)) {
+		const encode = encoders[name as keyof P];
+		filled[name] = substitute(source, values, encode);
+		if (encode === oneLine) filled[name] = oneLine(filled[name]);
+	}
+	return filled as P;
+}
+
+/**
+ * Renders a template; throws 422 TEMPLATE_NOT_FOUND for an unknown name, and fillTemplate's errors for
+ * missing or invalid variables.
  */
 export function renderTemplate(name: string, data: Record<string, unknown>, locale?: string): RenderedMail {
 	if (!isTemplateName(name)) {
@@ -192,36 +324,6 @@ export function renderTemplate(name: string, data: Record<string, unknown>, loca
 	}
 	const variants = TEMPLATES[name];
 	const resolved = resolveLocale(Object.keys(variants), locale);
-	const template = variants[resolved];
-
-	const values = new Map<string, string>();
-	const missing: string[] = [];
-	const invalid: string[] = [];
-	for (const variable of placeholders(template)) {
-		const value = Object.hasOwn(data, variable) ? present(data[variable]) : undefined;
-		if (value === undefined) missing.push(variable);
-		else if (URL_VARIABLES.has(variable) && !isHttpUrl(value)) invalid.push(variable);
-		else values.set(variable, value);
-	}
-	if (missing.length > 0) {
-		throw new UnprocessableEntityError(`Mail template "${name}" needs a value for: ${missing.join(", ")}`, "TEMPLATE_VARIABLE_MISSING", {
-			template: name,
-			variables: missing,
-		});
-	}
-	if (invalid.length > 0) {
-		throw new UnprocessableEntityError(`Mail template "${name}" needs an http(s) URL in: ${invalid.join(", ")}`, "TEMPLATE_VARIABLE_INVALID", {
-			template: name,
-			variables: invalid,
-		});
-	}
-
-	const oneLine = (value: string) => value.replace(/\s*[\r\n]+\s*/g, " ");
-	return {
-		template: name,
-		locale: resolved,
-		subject: oneLine(substitute(template.subject, values, oneLine)),
-		text: substitute(template.text, values, (value) => value),
-		html: substitute(template.html, values, escapeHtml),
-	};
+	const filled = fillTemplate(`Mail template "${name}"`, name, { ...variants[resolved] }, data, { subject: oneLine, text: verbatim, html: escapeHtml });
+	return { template: name, locale: resolved, ...filled };
 }

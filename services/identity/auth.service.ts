@@ -297,7 +297,9 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 				await this.broker.call("users.setPassword", { id: userId, password: ctx.params.password }, systemCall());
 				await this.revokeSessions({ userId }, "password_reset");
 				await this.throttle.clear([accountKey(user.email)]);
-				await this.broker.call("mail.sendTemplate", { to: user.email, template: "password-changed", data: { fullName: user.fullName } }, systemCall()).catch(() => undefined);
+				await this.broker.call("notifications.send", { userId, type: "security.password_changed", data: {} }, systemCall()).catch((err: Error) => {
+					this.logger.warn(`Password-changed notice to user ${userId} was not sent:`, err.message);
+				});
 				await this.audit(ctx, { action: "auth.password_reset", actorId: userId, actorEmail: user.email });
 				return { reset: true };
 			},
@@ -530,7 +532,8 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 			const token = await this.createOneTimeToken(user.id, "email_verification");
 			const link = `${platformConfigOf(this.broker).appUrl}/verify-email?token=${encodeURIComponent(token)}`;
 			try {
-				await this.broker.call("mail.sendTemplate", { to: user.email, template: "verify-email", data: { fullName: user.fullName, link } }, systemCall());
+				// Through notifications, so the user's language applies; it goes by email only, and can't be turned off.
+				await this.broker.call("notifications.send", { userId: user.id, type: "account.verify_email", data: { link } }, systemCall());
 			} catch (err) {
 				// The account exists either way; the user can ask for the email again.
 				this.logger.warn(`Verification email to ${user.email} was not sent:`, (err as Error).message);

@@ -137,6 +137,20 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 			},
 		},
 
+		/**
+		 * Internal: active users in id order, a page after `afterId`, for work that reaches everyone
+		 * (broadcast notifications). Keyset paging: users signing up meanwhile don't shift the pages.
+		 */
+		activeRecipients: {
+			visibility: "public",
+			params: { afterId: { type: "uuid", optional: true }, limit: { type: "number", integer: true, min: 1, max: 1000, default: 200 } },
+			async handler(ctx: Context<{ afterId?: string; limit: number }>) {
+				const where: WhereOptions = { status: "active", ...(ctx.params.afterId ? { id: { [Op.gt]: ctx.params.afterId } } : {}) };
+				const rows = await this.adapter.model.findAll({ where, order: [["id", "ASC"]], limit: ctx.params.limit, attributes: ["id", "email", "fullName"] });
+				return rows.map((row) => row.get({ plain: true }) as { id: string; email: string; fullName: string });
+			},
+		},
+
 		/** Internal: what token validation needs on every request; cached, and cleaned on every change. */
 		authState: {
 			visibility: "public",

@@ -8,11 +8,10 @@
  * of the run, so each test reads it through a recipient address of its own.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AddressInfo } from "node:net";
 import { randomUUID } from "node:crypto";
 import { ServiceBroker, type Logger as LoggerInstance } from "moleculer";
-import { SMTPServer } from "smtp-server";
-import { simpleParser, type AddressObject, type ParsedMail } from "mailparser";
+import type { ParsedMail } from "mailparser";
+import { firstAddress, startSmtpServer, type SmtpFixture } from "../fixtures/smtp-server";
 import { createBrokerOptions } from "../../moleculer.config";
 import { loadConfig, type PlatformConfig } from "../../lib/config";
 import { OutboxMailTransport } from "../../lib/mail/transports";
@@ -28,10 +27,6 @@ const asSystem = () => ({ meta: { $system: true } });
 
 function address(name: string): string {
 	return `${name}-${randomUUID().slice(0, 8)}@example.com`;
-}
-
-function firstAddress(field: AddressObject | AddressObject[] | undefined) {
-	return (Array.isArray(field) ? field[0] : field)?.value[0];
 }
 
 async function startMailBroker(env: EnvOverrides): Promise<ServiceBroker> {
@@ -61,6 +56,10 @@ describe("templates", () => {
 		inviterName: "Charles",
 		role: "admin",
 		expiresInDays: 7,
+		orderId: "ord_1",
+		total: "€12.00",
+		url: "https://hooks.example.com/in",
+		reason: "5 attempts failed",
 	};
 
 	it("renders every template with a subject, a text and an HTML body and no placeholder left", () => {
@@ -73,8 +72,9 @@ describe("templates", () => {
 		}
 	});
 
-	it("falls back to English for a locale it doesn't have", () => {
-		expect(renderTemplate("welcome", complete, "de-AT")).toMatchObject({ locale: "en", subject: "Welcome to Lattice" });
+	it("picks the locale, then its language, then English", () => {
+		expect(renderTemplate("welcome", complete, "de-AT")).toMatchObject({ locale: "de", subject: "Willkommen bei Lattice" });
+		expect(renderTemplate("password-changed", complete, "de-AT")).toMatchObject({ locale: "en", subject: "Your password was changed" });
 		expect(renderTemplate("welcome", complete, "EN_gb").locale).toBe("en");
 	});
 
@@ -104,36 +104,20 @@ describe("outbox transport", () => {
 });
 
 describe("with an SMTP server", () => {
-	const received: ParsedMail[] = [];
-	let smtp: SMTPServer;
+	let smtp: SmtpFixture;
+	let received: ParsedMail[];
 	let broker: ServiceBroker;
 
 	beforeAll(async () => {
-		smtp = new SMTPServer({
-			authOptional: true,
-			disabledCommands: ["STARTTLS"],
-			secure: false,
-			logger: false,
-			onData(stream, _session, callback) {
-				simpleParser(stream).then(
-					(mail) => {
-						received.push(mail);
-						callback();
-					},
-					(err: Error) => callback(err),
-				);
-			},
-		});
-		const port = await new Promise<number>((resolve) => {
-			const server = smtp.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port));
-		});
-		broker = await startMailBroker({ SMTP_URL: `smtp://127.0.0.1:${port}` });
+		smtp = await startSmtpServer();
+		received = smtp.received;
+		broker = await startMailBroker({ SMTP_URL: smtp.url });
 	});
 
 	afterAll(async () => {
 		// The broker first: its pooled connections would otherwise hold the server's close open.
 		await broker?.stop();
-		await new Promise<void>((resolve) => (smtp ? smtp.close(() => resolve()) : resolve()));
+		await smtp?.close();
 	});
 
 	it("delivers a rendered verify-email with the right To, From, Subject and the link in both bodies", async () => {

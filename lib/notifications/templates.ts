@@ -1,0 +1,87 @@
+/**
+ * What each notification type says, per locale: a title and a short body for the in-app feed and the
+ * realtime push, and the mail template (lib/mail/templates.ts) its email is rendered from. The same
+ * `{{variable}}` rules as mail apply: a missing variable is a 422 at send time, before any channel is
+ * used, never a blank in a message.
+ */
+import { fillTemplate, PART_ENCODERS, renderTemplate, resolveLocale, type RenderedMail, type TemplateName } from "../mail/templates";
+import type { NotificationType } from "./catalog";
+
+interface FeedTemplate {
+	title: string;
+	body: string;
+}
+
+interface NotificationTemplate {
+	/** Per locale; "en" is required and is the fallback. */
+	feed: { en: FeedTemplate } & Record<string, FeedTemplate>;
+	email?: TemplateName;
+}
+
+const NOTIFICATION_TEMPLATES: Record<NotificationType, NotificationTemplate> = {
+	"account.welcome": {
+		feed: {
+			en: { title: "Welcome to Lattice", body: "Hi {{fullName}}, your account is ready." },
+			de: { title: "Willkommen bei Lattice", body: "Hallo {{fullName}}, dein Konto ist bereit." },
+		},
+		email: "welcome",
+	},
+	"account.verify_email": {
+		// Email only (see the catalog): the link is a credential and never lands in a feed.
+		feed: { en: { title: "Confirm your email address", body: "We sent a confirmation link to your email address." } },
+		email: "verify-email",
+	},
+	"security.password_changed": {
+		feed: { en: { title: "Your password was changed", body: "If it wasn't you, reset your password at once." } },
+		email: "password-changed",
+	},
+	"order.paid": {
+		feed: {
+			en: { title: "Payment received", body: "We received {{total}} for order {{orderId}}." },
+			de: { title: "Zahlung erhalten", body: "Wir haben {{total}} für die Bestellung {{orderId}} erhalten." },
+		},
+		email: "order-paid",
+	},
+	"order.refunded": {
+		feed: { en: { title: "Order refunded", body: "Order {{orderId}} was refunded: {{total}}." } },
+		email: "order-refunded",
+	},
+	"payment.succeeded": {
+		feed: { en: { title: "Payment settled", body: "Your payment of {{total}} for order {{orderId}} settled." } },
+	},
+	"payment.failed": {
+		feed: { en: { title: "Payment failed", body: "Your payment of {{total}} for order {{orderId}} did not go through." } },
+		email: "payment-failed",
+	},
+	"payment.refunded": {
+		feed: { en: { title: "Payment refunded", body: "Your payment of {{total}} for order {{orderId}} was refunded." } },
+	},
+	"webhook.endpoint_disabled": {
+		feed: { en: { title: "Webhook endpoint disabled", body: "Deliveries to {{url}} kept failing, so it was disabled: {{reason}}" } },
+		email: "webhook-endpoint-disabled",
+	},
+	announcement: {
+		feed: { en: { title: "{{title}}", body: "{{body}}" } },
+	},
+};
+
+export interface RenderedNotification {
+	locale: string;
+	title: string;
+	body: string;
+	/** Only when the email channel is asked for and the type has an email. */
+	email?: RenderedMail;
+}
+
+export function hasEmailTemplate(type: NotificationType): boolean {
+	return NOTIFICATION_TEMPLATES[type].email !== undefined;
+}
+
+/** Renders a type for one recipient; throws 422 TEMPLATE_VARIABLE_MISSING/INVALID naming the variables. */
+export function renderNotification(type: NotificationType, data: Record<string, unknown>, locale: string | undefined, withEmail: boolean): RenderedNotification {
+	const template = NOTIFICATION_TEMPLATES[type];
+	const resolved = resolveLocale(Object.keys(template.feed), locale);
+	const feed = fillTemplate(`Notification "${type}"`, type, { ...template.feed[resolved] }, data, { title: PART_ENCODERS.oneLine, body: PART_ENCODERS.verbatim });
+	const email = withEmail && template.email ? renderTemplate(template.email, data, locale) : undefined;
+	return { locale: resolved, ...feed, email };
+}

@@ -1,0 +1,192 @@
+/**
+ * Which channels a user wants each notification type on, and the language of their messages. A type the
+ * user never touched uses its default channels from the catalog. Security and billing types are critical:
+ * they can't be turned off (as Stripe and GitHub keep receipts and security alerts on), so a request that
+ * tries is refused whole.
+ */
+import path from "node:path";
+import type { Context } from "moleculer";
+import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { PreferenceModel, RecipientSettingsModel } from "../../models/notifications/notification-preferences/preference.models";
+import {
+	NOTIFICATION_CHANNELS,
+	NOTIFICATION_TYPES,
+	NOTIFICATION_TYPE_NAMES,
+	isCritical,
+	type NotificationChannel,
+	type NotificationType,
+} from "../../lib/notifications/catalog";
+import type { CallerMeta } from "../../lib/caller";
+import { ForbiddenError, UnprocessableEntityError } from "../../lib/errors";
+
+interface PreferenceRow {
+	userId: string;
+	type: NotificationType;
+	channel: NotificationChannel;
+	enabled: boolean;
+}
+
+export interface TypePreference {
+	type: NotificationType;
+	category: string;
+	description: string;
+	critical: boolean;
+	channels: Record<NotificationChannel, boolean>;
+}
+
+export interface PreferencesView {
+	locale: string | null;
+	preferences: TypePreference[];
+}
+
+/** Per recipient: the channels a type goes out on, and the language to write it in. */
+export type RecipientChannels = Record<string, { channels: NotificationChannel[]; locale: string | null }>;
+
+interface PreferenceChange {
+	type: NotificationType;
+	channel: NotificationChannel;
+	enabled: boolean;
+}
+
+interface PreferencesMethods {
+	requireUser(ctx: Context<unknown, CallerMeta>): string;
+	view(userId: string): Promise<PreferencesView>;
+}
+
+const LOCALE_PATTERN = /^[a-zA-Z]{2,3}([-_][a-zA-Z0-9]{2,8})*$/;
+
+/** The channels a type would use for a user with the given choices. */
+function effectiveChannels(type: NotificationType, choices: Map<string, boolean>): NotificationChannel[] {
+	const defaults = NOTIFICATION_TYPES[type].defaultChannels as readonly NotificationChannel[];
+	const critical = isCritical(type);
+	return NOTIFICATION_CHANNELS.filter((channel) => {
+		const choice = choices.get(`${type}:${channel}`);
+		// A critical type keeps its default channels whatever is stored; more may be added.
+		if (critical && defaults.includes(channel)) return true;
+		return choice ?? defaults.includes(channel);
+	});
+}
+
+const NotificationPreferencesService: DbServiceSchema<DbMixinSettings, PreferencesMethods> = {
+	name: "notification-preferences",
+	mixins: [
+		DbMixin({
+			schema: "notification_preferences",
+			migrations: path.join(__dirname, "../../models/notifications/notification-preferences/migrations"),
+			entityName: "Notification preference",
+			model: PreferenceModel,
+			extraModels: [RecipientSettingsModel],
+		}),
+	],
+
+	actions: {
+		show: {
+			rest: "GET /",
+			summary: "Your notification preferences: every type, its channels, and whether it is critical",
+			params: {},
+			async handler(ctx: Context<Record<string, never>, CallerMeta>): Promise<PreferencesView> {
+				return this.view(this.requireUser(ctx));
+			},
+		},
+
+		change: {
+			rest: "PUT /",
+			summary: "Turn channels of notification types on or off, and set the language of your messages",
+			description: "Critical types (security, billing) can't be turned off: such a request is refused with 422 and changes nothing.",
+			params: {
+				locale: { type: "string", pattern: LOCALE_PATTERN, max: 35, optional: true, nullable: true },
+				preferences: {
+					type: "array",
+					optional: true,
+					max: 200,
+					items: {
+						type: "object",
+						strict: true,
+						props: {
+							type: { type: "enum", values: NOTIFICATION_TYPE_NAMES },
+							channel: { type: "enum", values: NOTIFICATION_CHANNELS },
+							enabled: "boolean",
+						},
+					},
+				},
+			},
+			async handler(ctx: Context<{ locale?: string | null; preferences?: PreferenceChange[] }, CallerMeta>): Promise<PreferencesView> {
+				const userId = this.requireUser(ctx);
+				const changes = ctx.params.preferences ?? [];
+				const refused = changes.filter((change) => !change.enabled && isCritical(change.type));
+				if (refused.length > 0) {
+					throw new UnprocessableEntityError(
+						`Critical notifications can't be turned off: ${[...new Set(refused.map((change) => change.type))].join(", ")}`,
+						"CRITICAL_NOTIFICATION",
+						{ types: [...new Set(refused.map((change) => change.type))] },
+					);
+				}
+				await this.adapter.db.transaction(async (transaction) => {
+					for (const change of changes) {
+						await this.models.preference.upsert({ userId, type: change.type, channel: change.channel, enabled: change.enabled }, { transaction });
+					}
+					if (ctx.params.locale !== undefined) {
+						await this.models.recipientSettings.upsert({ userId, locale: ctx.params.locale?.replace(/_/g, "-") ?? null }, { transaction });
+					}
+				});
+				return this.view(userId);
+			},
+		},
+
+		/** Internal: the channels and language for each recipient of one notification type. */
+		channelsFor: {
+			visibility: "public",
+			params: {
+				userIds: { type: "array", items: "uuid", max: 1000 },
+				type: { type: "enum", values: NOTIFICATION_TYPE_NAMES },
+			},
+			async handler(ctx: Context<{ userIds: string[]; type: NotificationType }>): Promise<RecipientChannels> {
+				const { userIds, type } = ctx.params;
+				if (userIds.length === 0) return {};
+				const [choices, settings] = await Promise.all([
+					this.models.preference.findAll({ where: { userId: userIds, type } }),
+					this.models.recipientSettings.findAll({ where: { userId: userIds } }),
+				]);
+				const choicesByUser = new Map<string, Map<string, boolean>>();
+				for (const row of choices.map((item) => item.get({ plain: true }) as PreferenceRow)) {
+					const own = choicesByUser.get(row.userId) ?? new Map<string, boolean>();
+					own.set(`${row.type}:${row.channel}`, row.enabled);
+					choicesByUser.set(row.userId, own);
+				}
+				const locales = new Map(settings.map((item) => [item.get("userId") as string, item.get("locale") as string | null]));
+				return Object.fromEntries(
+					userIds.map((userId) => [userId, { channels: effectiveChannels(type, choicesByUser.get(userId) ?? new Map()), locale: locales.get(userId) ?? null }]),
+				);
+			},
+		},
+	},
+
+	methods: {
+		/** Preferences belong to a person; an API key acts for an organization and has none. */
+		requireUser(ctx: Context<unknown, CallerMeta>): string {
+			const userId = ctx.meta.user?.id;
+			if (!userId) throw new ForbiddenError("Notification preferences belong to a user; API keys have none", "USER_REQUIRED");
+			return userId;
+		},
+
+		async view(userId: string): Promise<PreferencesView> {
+			const [choices, settings] = await Promise.all([this.models.preference.findAll({ where: { userId } }), this.models.recipientSettings.findByPk(userId)]);
+			const map = new Map(choices.map((row) => [`${row.get("type")}:${row.get("channel")}`, row.get("enabled") as boolean]));
+			return {
+				locale: (settings?.get("locale") as string | null | undefined) ?? null,
+				preferences: NOTIFICATION_TYPE_NAMES.map((type) => {
+					const enabled = new Set(effectiveChannels(type, map));
+					return {
+						type,
+						category: NOTIFICATION_TYPES[type].category,
+						description: NOTIFICATION_TYPES[type].description,
+						critical: isCritical(type),
+						channels: Object.fromEntries(NOTIFICATION_CHANNELS.map((channel) => [channel, enabled.has(channel)])) as Record<NotificationChannel, boolean>,
+					};
+				}),
+			};
+		},
+	},
+};
+
+export default NotificationPreferencesService;

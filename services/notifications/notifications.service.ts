@@ -1,0 +1,456 @@
+/**
+ * Notifications: one internal action, `notifications.send`, fans a typed event out to the channels its
+ * recipients want (email through the mail service, the in-app feed, realtime pushes to open WebSockets)
+ * and, for tenant events, to the tenant's webhook endpoints. The feed and its read state are served here.
+ *
+ * Delivery is at least once and repeat-safe: every send carries an event id, and each (event, recipient,
+ * channel) is recorded once delivered, so a producer that retries never doubles an email or a feed entry.
+ * Broadcasts to every user run as a durable channel job that pages through users.
+ */
+import path from "node:path";
+import { randomUUID } from "node:crypto";
+import type { Context } from "moleculer";
+import { Op, type WhereOptions } from "sequelize";
+import { DbMixin, PAGE_PARAMS, toPage, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { DispatchModel, NotificationModel } from "../../models/notifications/notifications/notification.models";
+import { NOTIFICATION_CHANNELS, NOTIFICATION_TYPES, NOTIFICATION_TYPE_NAMES, type NotificationChannel, type NotificationType } from "../../lib/notifications/catalog";
+import { renderNotification, type RenderedNotification } from "../../lib/notifications/templates";
+import type { RecipientChannels } from "./notification-preferences.service";
+import { TENANT_ROLES, systemCall, type CallerMeta, type TenantRole } from "../../lib/caller";
+import { BadRequestError, EntityNotFoundError, ForbiddenError } from "../../lib/errors";
+import { ConcurrencyLimit } from "../../lib/concurrency";
+import { platformConfigOf } from "../../lib/node";
+
+/** Broadcast to every gateway node; each pushes to the sockets it holds (services/gateway/realtime.service.ts). */
+export const REALTIME_EVENT = "realtime.deliver";
+const BROADCAST_CHANNEL = "notifications.broadcast";
+const RECIPIENT_PAGE = 200;
+const EMAIL_CONCURRENCY = 4;
+
+export interface Recipient {
+	id: string;
+	email: string;
+	fullName: string;
+}
+
+export interface SendParams {
+	userId?: string;
+	tenantId?: string;
+	roles?: TenantRole[];
+	broadcast?: boolean;
+	type: NotificationType;
+	data: Record<string, unknown>;
+	eventId?: string;
+	channels?: NotificationChannel[];
+}
+
+export interface SendResult {
+	eventId: string;
+	recipients: number;
+	delivered: Record<NotificationChannel, number>;
+	/** Email deliveries that failed (the mail service answered an error); the rest still went out. */
+	failed: number;
+	webhooks: number;
+	/** True when the recipients are paged through by a background job (broadcasts). */
+	queued?: boolean;
+}
+
+export interface PublicNotification {
+	id: string;
+	userId: string;
+	tenantId: string | null;
+	type: string;
+	title: string;
+	body: string;
+	data: Record<string, unknown>;
+	readAt: Date | null;
+	createdAt: Date;
+}
+
+/** What a WebSocket client receives; `kind` tells notifications, tenant events and read-state changes apart. */
+export type RealtimeMessage =
+	| { kind: "notification"; notification: PublicNotification | (Omit<PublicNotification, "id" | "readAt"> & { id: null; readAt: null }) }
+	| { kind: "event"; type: string; eventId: string; tenantId: string; data: Record<string, unknown> }
+	| { kind: "read"; ids: string[] | "all" };
+
+export interface RealtimeDelivery {
+	/** Per-user messages. */
+	users?: Array<{ userId: string; message: RealtimeMessage }>;
+	/** One message for every socket acting in the tenant. */
+	tenant?: { tenantId: string; message: RealtimeMessage };
+}
+
+interface BroadcastJob {
+	eventId: string;
+	type: NotificationType;
+	data: Record<string, unknown>;
+	tenantId?: string;
+	roles?: TenantRole[];
+}
+
+interface DeliveryJob {
+	eventId: string;
+	type: NotificationType;
+	data: Record<string, unknown>;
+	tenantId?: string;
+	channels?: NotificationChannel[];
+}
+
+interface NotificationsMethods {
+	requireUser(ctx: Context<unknown, CallerMeta>): string;
+	resolveRecipients(params: SendParams): Promise<Recipient[]>;
+	deliver(job: DeliveryJob, recipients: Recipient[]): Promise<SendResult>;
+	dispatchWebhooks(eventId: string, type: NotificationType, tenantId: string | undefined, data: Record<string, unknown>): Promise<number>;
+	toPublic(row: PublicNotification): PublicNotification;
+	pushRealtime(delivery: RealtimeDelivery): void;
+	announceOrder(type: "order.paid" | "order.refunded", order: OrderEvent["order"]): Promise<void>;
+	announcePayment(type: "payment.succeeded" | "payment.failed" | "payment.refunded", payment: PaymentEvent["payment"]): Promise<void>;
+	sendQuietly(params: SendParams): Promise<void>;
+}
+
+interface OrderEvent {
+	order: { id: string; userId: string; tenantId: string | null; totalAmount: number; currency: string; status: string };
+}
+
+interface PaymentEvent {
+	payment: { id: string; orderId: string; userId: string; tenantId: string | null; amount: number; currency: string; method: string; status: string };
+}
+
+/** "€12.50" from minor units, with the currency's own number of decimals (JPY has none). */
+export function formatMoney(minorUnits: number, currency: string): string {
+	const format = new Intl.NumberFormat("en", { style: "currency", currency });
+	const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
+	return format.format(Number(minorUnits) / 10 ** digits);
+}
+
+const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethods> = {
+	name: "notifications",
+	mixins: [
+		DbMixin({
+			schema: "notifications",
+			migrations: path.join(__dirname, "../../models/notifications/notifications/migrations"),
+			entityName: "Notification",
+			model: NotificationModel,
+			extraModels: [DispatchModel],
+		}),
+	],
+
+	/** Broadcasts page through every user, which can take long: a durable job, resumed after a crash. */
+	channels: {
+		[BROADCAST_CHANNEL]: {
+			group: "notifications",
+			maxRetries: 5,
+			async handler(job: BroadcastJob) {
+				if (job.tenantId) {
+					const recipients = await this.resolveRecipients({ tenantId: job.tenantId, roles: job.roles, type: job.type, data: job.data });
+					await this.deliver({ eventId: job.eventId, type: job.type, data: job.data, tenantId: job.tenantId }, recipients);
+					return;
+				}
+				let afterId: string | undefined;
+				for (;;) {
+					const page = await this.broker.call<Recipient[], { afterId?: string; limit: number }>("users.activeRecipients", { afterId, limit: RECIPIENT_PAGE }, systemCall());
+					if (page.length === 0) break;
+					// Already-delivered pairs are skipped, so a job retried after a crash resumes rather than repeats.
+					await this.deliver({ eventId: job.eventId, type: job.type, data: job.data }, page);
+					afterId = page[page.length - 1].id;
+					if (page.length < RECIPIENT_PAGE) break;
+				}
+			},
+		},
+	},
+
+	actions: {
+		send: {
+			visibility: "public",
+			summary: "Send a notification to a user, a tenant's members, or everyone",
+			params: {
+				userId: { type: "uuid", optional: true },
+				tenantId: { type: "uuid", optional: true },
+				roles: { type: "array", items: { type: "enum", values: TENANT_ROLES }, optional: true, min: 1 },
+				broadcast: { type: "boolean", optional: true },
+				type: { type: "enum", values: NOTIFICATION_TYPE_NAMES },
+				data: { type: "object", default: {} },
+				eventId: { type: "string", min: 1, max: 200, pattern: /^[\x21-\x7E]+$/, optional: true },
+				channels: { type: "array", items: { type: "enum", values: NOTIFICATION_CHANNELS }, optional: true, min: 1 },
+			},
+			async handler(ctx: Context<SendParams, CallerMeta>): Promise<SendResult> {
+				const params = ctx.params;
+				const targets = [params.userId !== undefined || (params.tenantId !== undefined && !params.broadcast), params.broadcast === true].filter(Boolean).length;
+				if (targets !== 1 || (params.broadcast && params.userId)) {
+					throw new BadRequestError("Send to exactly one of: userId, tenantId, or broadcast", "INVALID_TARGET");
+				}
+				if (params.roles && (params.userId || !params.tenantId)) throw new BadRequestError("roles narrows a tenantId target only", "INVALID_TARGET");
+				const eventId = params.eventId ?? `evt_${randomUUID()}`;
+				// Rendered once before anything goes out: a template missing a variable is a 422, not a blank.
+				renderNotification(params.type, { fullName: "-", email: "-", ...params.data }, undefined, true);
+
+				if (params.broadcast) {
+					const job: BroadcastJob = { eventId, type: params.type, data: params.data, tenantId: params.tenantId, roles: params.roles };
+					await this.broker.sendToChannel(BROADCAST_CHANNEL, job);
+					return { eventId, recipients: 0, delivered: { email: 0, in_app: 0, realtime: 0 }, failed: 0, webhooks: 0, queued: true };
+				}
+				const recipients = await this.resolveRecipients(params);
+				return this.deliver({ eventId, type: params.type, data: params.data, tenantId: params.tenantId, channels: params.channels }, recipients);
+			},
+		},
+
+		broadcast: {
+			rest: "POST /broadcast",
+			permissions: ["super_admin"],
+			summary: "Announce something to every user, or to the members of one tenant (super admins)",
+			params: {
+				title: "string|trim|min:1|max:200",
+				body: "string|trim|min:1|max:4000",
+				tenantId: { type: "uuid", optional: true },
+			},
+			async handler(ctx: Context<{ title: string; body: string; tenantId?: string }, CallerMeta>): Promise<SendResult> {
+				const result = await this.broker.call<SendResult, SendParams>(
+					"notifications.send",
+					{ broadcast: true, tenantId: ctx.params.tenantId, type: "announcement", data: { title: ctx.params.title, body: ctx.params.body } },
+					systemCall(),
+				);
+				ctx.meta.$statusCode = 202;
+				return result;
+			},
+		},
+
+		feed: {
+			rest: "GET /",
+			summary: "Your notifications, newest first",
+			params: {
+				unread: { type: "boolean", convert: true, optional: true },
+				tenantId: { type: "uuid", optional: true },
+				type: { type: "enum", values: NOTIFICATION_TYPE_NAMES, optional: true },
+				...PAGE_PARAMS,
+			},
+			async handler(ctx: Context<{ unread?: boolean; tenantId?: string; type?: NotificationType; page: number; pageSize: number }, CallerMeta>) {
+				const userId = this.requireUser(ctx);
+				const { unread, tenantId, type, page, pageSize } = ctx.params;
+				const where: WhereOptions = { userId, ...(unread === true ? { readAt: null } : unread === false ? { readAt: { [Op.ne]: null } } : {}), ...(tenantId ? { tenantId } : {}), ...(type ? { type } : {}) };
+				const { rows, count } = await this.adapter.model.findAndCountAll({ where, order: [["createdAt", "DESC"], ["id", "DESC"]], limit: pageSize, offset: (page - 1) * pageSize });
+				return toPage(rows.map((row) => this.toPublic(row.get({ plain: true }) as PublicNotification)), count, page, pageSize);
+			},
+		},
+
+		unreadCount: {
+			rest: "GET /unread-count",
+			summary: "How many of your notifications are unread",
+			params: {},
+			async handler(ctx: Context<Record<string, never>, CallerMeta>) {
+				const userId = this.requireUser(ctx);
+				return { unread: await this.adapter.model.count({ where: { userId, readAt: null } }) };
+			},
+		},
+
+		markRead: {
+			rest: "PUT /:id/read",
+			summary: "Mark one of your notifications read",
+			params: { id: "uuid" },
+			async handler(ctx: Context<{ id: string }, CallerMeta>) {
+				const userId = this.requireUser(ctx);
+				// Someone else's notification answers exactly like a missing one.
+				await this.adapter.model.update({ readAt: new Date() }, { where: { id: ctx.params.id, userId, readAt: null } });
+				const row = plainRow<PublicNotification>(await this.adapter.model.findOne({ where: { id: ctx.params.id, userId } }));
+				if (!row) throw new EntityNotFoundError("Notification", ctx.params.id);
+				this.pushRealtime({ users: [{ userId, message: { kind: "read", ids: [row.id] } }] });
+				return this.toPublic(row);
+			},
+		},
+
+		markAllRead: {
+			rest: "POST /read-all",
+			summary: "Mark all your notifications read",
+			params: { tenantId: { type: "uuid", optional: true } },
+			async handler(ctx: Context<{ tenantId?: string }, CallerMeta>) {
+				const userId = this.requireUser(ctx);
+				const [updated] = await this.adapter.model.update({ readAt: new Date() }, { where: { userId, readAt: null, ...(ctx.params.tenantId ? { tenantId: ctx.params.tenantId } : {}) } });
+				this.pushRealtime({ users: [{ userId, message: { kind: "read", ids: "all" } }] });
+				return { updated };
+			},
+		},
+	},
+
+	events: {
+		// Plain broker events are at most once: a notification is lost if no notifications node is up when
+		// the event is emitted. Everything after receipt is repeat-safe (event ids derive from the entity).
+		"user.created": {
+			params: { user: { type: "object", props: { id: "uuid" } } },
+			async handler(ctx: Context<{ user: { id: string } }>) {
+				await this.sendQuietly({ userId: ctx.params.user.id, type: "account.welcome", data: {}, eventId: `account.welcome:${ctx.params.user.id}` });
+			},
+		},
+		"order.paid": {
+			async handler(ctx: Context<OrderEvent>) {
+				await this.announceOrder("order.paid", ctx.params.order);
+			},
+		},
+		"order.refunded": {
+			async handler(ctx: Context<OrderEvent>) {
+				await this.announceOrder("order.refunded", ctx.params.order);
+			},
+		},
+		"payment.succeeded": {
+			async handler(ctx: Context<PaymentEvent>) {
+				await this.announcePayment("payment.succeeded", ctx.params.payment);
+			},
+		},
+		"payment.failed": {
+			async handler(ctx: Context<PaymentEvent>) {
+				await this.announcePayment("payment.failed", ctx.params.payment);
+			},
+		},
+		"payment.refunded": {
+			async handler(ctx: Context<PaymentEvent>) {
+				await this.announcePayment("payment.refunded", ctx.params.payment);
+			},
+		},
+	},
+
+	methods: {
+		requireUser(ctx: Context<unknown, CallerMeta>): string {
+			const userId = ctx.meta.user?.id;
+			if (!userId) throw new ForbiddenError("Notifications belong to a user; API keys have none", "USER_REQUIRED");
+			return userId;
+		},
+
+		async resolveRecipients(params: SendParams): Promise<Recipient[]> {
+			if (params.userId) {
+				return this.broker.call<Recipient[], { ids: string[] }>("users.summaries", { ids: [params.userId] }, systemCall());
+			}
+			const members = await this.broker.call<Array<{ userId: string; role: TenantRole; email: string | null; fullName: string | null }>, { id: string }>(
+				"tenants.members",
+				{ id: params.tenantId! },
+				systemCall(),
+			);
+			return members
+				.filter((member) => member.email && (!params.roles || params.roles.includes(member.role)))
+				.map((member) => ({ id: member.userId, email: member.email!, fullName: member.fullName ?? member.email! }));
+		},
+
+		async deliver(job: DeliveryJob, recipients: Recipient[]): Promise<SendResult> {
+			const result: SendResult = { eventId: job.eventId, recipients: recipients.length, delivered: { email: 0, in_app: 0, realtime: 0 }, failed: 0, webhooks: 0 };
+			const wanted = await this.broker.call<RecipientChannels, { userIds: string[]; type: NotificationType }>(
+				"notification-preferences.channelsFor",
+				{ userIds: recipients.map((recipient) => recipient.id), type: job.type },
+				systemCall(),
+			);
+			const done = new Set(
+				(await this.models.dispatch.findAll({ where: { eventId: job.eventId, recipientId: recipients.map((recipient) => recipient.id) } })).map(
+					(row) => `${row.get("recipientId")}:${row.get("channel")}`,
+				),
+			);
+			const pending = (recipient: Recipient, channel: NotificationChannel) =>
+				!done.has(`${recipient.id}:${channel}`) && (wanted[recipient.id]?.channels ?? []).includes(channel) && (!job.channels || job.channels.includes(channel));
+
+			const rendered = new Map<string, RenderedNotification>();
+			const render = (recipient: Recipient, withEmail: boolean) =>
+				renderNotification(job.type, { ...job.data, fullName: recipient.fullName, email: recipient.email }, wanted[recipient.id]?.locale ?? undefined, withEmail);
+
+			const feedRows: Array<Omit<PublicNotification, "id" | "readAt" | "createdAt"> & { eventId: string }> = [];
+			const realtimeOnly: Recipient[] = [];
+			for (const recipient of recipients) {
+				const message = render(recipient, false);
+				rendered.set(recipient.id, message);
+				const row = { userId: recipient.id, tenantId: job.tenantId ?? null, type: job.type, title: message.title, body: message.body, data: job.data, eventId: job.eventId };
+				if (pending(recipient, "in_app")) feedRows.push(row);
+				else if (pending(recipient, "realtime")) realtimeOnly.push(recipient);
+			}
+
+			const dispatched: Array<{ eventId: string; recipientId: string; channel: NotificationChannel }> = [];
+			const realtime: NonNullable<RealtimeDelivery["users"]> = [];
+			if (feedRows.length > 0) {
+				const created = await this.adapter.model.bulkCreate(feedRows);
+				for (const row of created.map((item) => this.toPublic(item.get({ plain: true }) as PublicNotification))) {
+					dispatched.push({ eventId: job.eventId, recipientId: row.userId, channel: "in_app" });
+					result.delivered.in_app += 1;
+					if ((wanted[row.userId]?.channels ?? []).includes("realtime") && !done.has(`${row.userId}:realtime`)) realtime.push({ userId: row.userId, message: { kind: "notification", notification: row } });
+				}
+			}
+			for (const recipient of realtimeOnly) {
+				const message = rendered.get(recipient.id)!;
+				realtime.push({
+					userId: recipient.id,
+					message: { kind: "notification", notification: { id: null, readAt: null, userId: recipient.id, tenantId: job.tenantId ?? null, type: job.type, title: message.title, body: message.body, data: job.data, createdAt: new Date() } },
+				});
+			}
+			for (const item of realtime) dispatched.push({ eventId: job.eventId, recipientId: item.userId, channel: "realtime" });
+			result.delivered.realtime = realtime.length;
+			if (realtime.length > 0) this.pushRealtime({ users: realtime });
+
+			const emailRecipients = recipients.filter((recipient) => pending(recipient, "email"));
+			const emailLimit = new ConcurrencyLimit(EMAIL_CONCURRENCY);
+			await Promise.all(
+				emailRecipients.map((recipient) =>
+					emailLimit.run(async () => {
+						const email = render(recipient, true).email;
+						if (!email) return;
+						try {
+							await this.broker.call("mail.send", { to: recipient.email, subject: email.subject, text: email.text, html: email.html, template: email.template }, systemCall());
+							dispatched.push({ eventId: job.eventId, recipientId: recipient.id, channel: "email" });
+							result.delivered.email += 1;
+						} catch (err) {
+							result.failed += 1;
+							this.logger.warn(`Notification ${job.type} (${job.eventId}) could not be emailed to user ${recipient.id}:`, (err as Error).message);
+						}
+					}),
+				),
+			);
+			if (dispatched.length > 0) await this.models.dispatch.bulkCreate(dispatched, { ignoreDuplicates: true });
+
+			result.webhooks = await this.dispatchWebhooks(job.eventId, job.type, job.tenantId, job.data);
+			if (result.failed > 0 && result.failed === emailRecipients.length && result.delivered.in_app === 0 && result.delivered.realtime === 0) {
+				this.logger.warn(`Notification ${job.type} (${job.eventId}) reached no channel`);
+			}
+			return result;
+		},
+
+		/** Tenant events go to the tenant's webhook endpoints and to every socket acting in the tenant. */
+		async dispatchWebhooks(eventId: string, type: NotificationType, tenantId: string | undefined, data: Record<string, unknown>): Promise<number> {
+			if (!tenantId || !NOTIFICATION_TYPES[type].webhook) return 0;
+			this.pushRealtime({ tenant: { tenantId, message: { kind: "event", type, eventId, tenantId, data } } });
+			const answer = await this.broker.call<{ deliveries: number }, Record<string, unknown>>("webhooks.dispatch", { tenantId, eventType: type, eventId, data }, systemCall());
+			return answer.deliveries;
+		},
+
+		toPublic(row: PublicNotification): PublicNotification {
+			return { id: row.id, userId: row.userId, tenantId: row.tenantId, type: row.type, title: row.title, body: row.body, data: row.data, readAt: row.readAt, createdAt: row.createdAt };
+		},
+
+		pushRealtime(delivery: RealtimeDelivery) {
+			// Only gateway nodes listen; with none up there is simply no socket to push to.
+			this.broker.broadcast(REALTIME_EVENT, delivery, { groups: ["realtime"] });
+		},
+
+		async announceOrder(type: "order.paid" | "order.refunded", order: OrderEvent["order"]) {
+			const data = {
+				orderId: order.id,
+				total: formatMoney(order.totalAmount, order.currency),
+				link: `${platformConfigOf(this.broker).appUrl}/orders/${order.id}`,
+				order,
+			};
+			await this.sendQuietly({ userId: order.userId, tenantId: order.tenantId ?? undefined, type, data, eventId: `${type}:${order.id}` });
+		},
+
+		async announcePayment(type: "payment.succeeded" | "payment.failed" | "payment.refunded", payment: PaymentEvent["payment"]) {
+			const data = {
+				paymentId: payment.id,
+				orderId: payment.orderId,
+				total: formatMoney(payment.amount, payment.currency),
+				link: `${platformConfigOf(this.broker).appUrl}/orders/${payment.orderId}`,
+				payment,
+			};
+			await this.sendQuietly({ userId: payment.userId, tenantId: payment.tenantId ?? undefined, type, data, eventId: `${type}:${payment.id}` });
+		},
+
+		/** For event reactions: a failure is logged, never thrown back at the emitter. */
+		async sendQuietly(params: SendParams) {
+			try {
+				await this.broker.call("notifications.send", params, systemCall());
+			} catch (err) {
+				this.logger.error(`Notification ${params.type} (${params.eventId ?? "no event id"}) failed:`, err);
+			}
+		},
+	},
+};
+
+export default NotificationsService;
