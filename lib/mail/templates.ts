@@ -27,7 +27,7 @@ export interface TemplateVariables {
 	"order-paid": { fullName: string; orderId: string; total: string; link: string };
 	"order-refunded": { fullName: string; orderId: string; total: string; link: string };
 	"payment-failed": { fullName: string; orderId: string; total: string; link: string };
-	"webhook-endpoint-disabled": { fullName: string; url: string; reason: string; link: string };
+	"webhook-endpoint-disabled": { fullName: string; url: string; reason: string };
 }
 
 export type TemplateName = keyof TemplateVariables;
@@ -199,11 +199,10 @@ ${button("See the order")}`),
 
 Deliveries to your webhook endpoint {{url}} kept failing, so we disabled it: {{reason}}
 
-Fix the receiver, then re-enable the endpoint: {{link}}`,
+Fix the receiver, then re-enable the endpoint (PUT /api/v1/webhook-endpoints/<id> with status "enabled"); deliveries that failed can be retried from its delivery log.`,
 			html: layout(`<p>Hi {{fullName}},</p>
 <p>Deliveries to your webhook endpoint <code>{{url}}</code> kept failing, so we disabled it: {{reason}}</p>
-<p>Fix the receiver, then re-enable the endpoint.</p>
-${button("Open webhook settings")}`),
+<p>Fix the receiver, then re-enable the endpoint; deliveries that failed can be retried from its delivery log.</p>`),
 		},
 	},
 	"password-changed": {
