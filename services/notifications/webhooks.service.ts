@@ -1,0 +1,546 @@
+/**
+ * Webhooks as Standard Webhooks (and Svix) send them. A tenant registers endpoints (`/webhook-endpoints`)
+ * subscribed to event types of lib/notifications/catalog.ts; producers call `webhooks.dispatch` with an
+ * event, and every subscribed enabled endpoint of the tenant gets a signed POST (`webhook-id`,
+ * `webhook-timestamp`, `webhook-signature`; lib/notifications/webhook-signature.ts).
+ *
+ * Deliveries are durable jobs: rows of `webhooks.deliveries`, written with their message in one
+ * transaction, claimed by the delivery loop of whichever node runs this service (mixins/due-jobs.mixin.ts,
+ * `FOR UPDATE SKIP LOCKED` as a lease), attempted through the SSRF-guarded outbound client
+ * (lib/outbound), and rescheduled by WEBHOOK_RETRY_SCHEDULE on failure. A restart or a killed node loses
+ * nothing: the schedule lives in PostgreSQL, and a lease that runs out puts its delivery back.
+ *
+ * A delivery out of attempts whose endpoint has had no success for WEBHOOK_DISABLE_AFTER disables the
+ * endpoint, closes what was still waiting for it, audits it and tells the tenant's admins.
+ */
+import { randomUUID } from "node:crypto";
+import path from "node:path";
+import type { Context } from "moleculer";
+import type { WhereOptions } from "sequelize";
+import { DbMixin, PAGE_PARAMS, toPage, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
+import { DueJobsMixin, type DueJobsMethods } from "../../mixins/due-jobs.mixin";
+import { platformConfigOf } from "../../lib/node";
+import { systemCall, type CallerMeta } from "../../lib/caller";
+import { ConflictError, EntityNotFoundError, ForbiddenError, PayloadTooLargeError, UnprocessableEntityError } from "../../lib/errors";
+import { OutboundClient } from "../../lib/outbound/client";
+import { OutboundFailedError } from "../../lib/outbound/errors";
+import { WEBHOOK_EVENT_TYPES } from "../../lib/notifications/catalog";
+import { newWebhookSecret, webhookHeaders } from "../../lib/notifications/webhook-signature";
+import { WebhookDeliveryStore, type AttemptOutcome, type DeliveryJob } from "../../lib/notifications/webhook-deliveries";
+import {
+	AttemptModel,
+	DELIVERY_STATUSES,
+	DeliveryModel,
+	EndpointModel,
+	ENDPOINT_STATUSES,
+	MessageModel,
+	type DeliveryStatus,
+	type EndpointStatus,
+} from "../../models/notifications/webhooks/webhook.models";
+
+/** Largest event body, serialized: receivers and the log both pay for every byte, on every retry. */
+const MAX_BODY_BYTES = 256 * 1024;
+/** How much of a receiver's answer the delivery log keeps. */
+const RESPONSE_EXCERPT_BYTES = 1024;
+/** A lease outlives the attempt's own timeout by this much before another node may take the delivery. */
+const LEASE_MARGIN_MS = 30_000;
+/** After a rotation, deliveries carry signatures with both secrets for this long (Standard Webhooks). */
+const ROTATION_GRACE_MS = 24 * 3600 * 1000;
+const USER_AGENT = "Lattice-Webhooks/1.0 (+https://www.standardwebhooks.com)";
+const EVENT_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,255}$/;
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Tenant admins, and API keys holding the action's scope (keys act as members, below tenant:admin). */
+const MANAGERS = ["tenant:admin", "$isApiKeyCaller"];
+const READ_SCOPE = ["webhook-endpoints:read"];
+const WRITE_SCOPE = ["webhook-endpoints:write"];
+
+export interface WebhooksSettings extends DbMixinSettings {
+	retryScheduleMs: number[];
+	timeoutMs: number;
+	disableAfterMs: number;
+	/** Production endpoints must be https, unless their host is in OUTBOUND_ALLOW_HOSTS. */
+	requireHttps: boolean;
+}
+
+export interface PublicEndpoint {
+	id: string;
+	tenantId: string;
+	url: string;
+	description: string | null;
+	events: string[];
+	status: EndpointStatus;
+	disabledAt: Date | null;
+	disabledReason: string | null;
+	lastSuccessAt: Date | null;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+interface EndpointRow extends PublicEndpoint {
+	secret: string;
+	previousSecret: string | null;
+	previousSecretExpiresAt: Date | null;
+	enabledAt: Date;
+	createdBy: string | null;
+}
+
+export interface DispatchParams {
+	tenantId: string;
+	eventType: string;
+	eventId?: string;
+	data: Record<string, unknown>;
+}
+
+export interface DispatchResult {
+	eventId: string;
+	deliveries: number;
+	duplicate?: true;
+}
+
+interface EndpointInput {
+	url?: string;
+	events?: string[];
+	description?: string | null;
+	status?: EndpointStatus;
+}
+
+interface WebhooksLocals {
+	outbound: OutboundClient;
+	store: WebhookDeliveryStore;
+}
+
+interface WebhooksMethods {
+	isApiKeyCaller(ctx: Context<unknown, CallerMeta>): boolean;
+	requireTenant(ctx: Context<unknown, CallerMeta>): string;
+	loadEndpoint(ctx: Context<unknown, CallerMeta>, id: string): Promise<EndpointRow>;
+	validateUrl(value: string): Promise<string>;
+	toPublic(row: EndpointRow): PublicEndpoint;
+	enqueue(input: DispatchParams & { eventId: string; endpointId?: string }): Promise<DispatchResult & { deliveryIds: string[] }>;
+	claimDeliveries(limit: number): Promise<DeliveryJob[]>;
+	attemptDelivery(job: DeliveryJob, signal: AbortSignal): Promise<void>;
+	retryDelay(attempts: number, maxAttempts: number): number | undefined;
+	endpointFailed(job: DeliveryJob, outcome: AttemptOutcome): Promise<void>;
+	announceDisabled(endpoint: { id: string; tenantId: string; url: string }, reason: string): Promise<void>;
+}
+
+type WebhooksContext<P = Record<string, unknown>> = Context<P, CallerMeta>;
+
+const ENDPOINT_FIELDS = {
+	url: { type: "string", trim: true, min: 1, max: 2048 },
+	events: { type: "array", items: { type: "enum", values: WEBHOOK_EVENT_TYPES }, unique: true, max: 100 },
+	description: { type: "string", trim: true, max: 500, nullable: true },
+} as const;
+
+const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & AuditMixinMethods & DueJobsMethods, WebhooksLocals> = {
+	name: "webhooks",
+	mixins: [
+		DbMixin({
+			schema: "webhooks",
+			migrations: path.join(__dirname, "../../models/notifications/webhooks/migrations"),
+			model: EndpointModel,
+			extraModels: [MessageModel, DeliveryModel, AttemptModel],
+			tenantOwned: true,
+			entityName: "Webhook endpoint",
+		}),
+		AuditMixin,
+		DueJobsMixin({ name: "Webhook deliveries", claim: "claimDeliveries", run: "attemptDelivery" }),
+	],
+
+	settings: {
+		rest: "/webhook-endpoints",
+		retryScheduleMs: [],
+		timeoutMs: 15_000,
+		disableAfterMs: 5 * 86_400_000,
+		requireHttps: false,
+	},
+
+	actions: {
+		createEndpoint: {
+			rest: "POST /",
+			permissions: MANAGERS,
+			scopes: WRITE_SCOPE,
+			summary: "Register a webhook endpoint; its signing secret is in this answer",
+			description: "`events` lists the event types to receive (empty or omitted: all). The URL must reach a public address (422 OUTBOUND_TARGET_REFUSED otherwise).",
+			params: { ...ENDPOINT_FIELDS, events: { ...ENDPOINT_FIELDS.events, optional: true, default: [] }, description: { ...ENDPOINT_FIELDS.description, optional: true } },
+			async handler(ctx: WebhooksContext<Required<Pick<EndpointInput, "url" | "events">> & { description?: string | null }>) {
+				const tenantId = this.requireTenant(ctx);
+				const url = await this.validateUrl(ctx.params.url);
+				const row = await this.adapter.db.transaction(async (transaction) => {
+					// One creation at a time per tenant, so two at once can't both fit under the limit.
+					await this.adapter.db.query("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))", { replacements: { key: `webhooks.endpoints:${tenantId}` }, transaction });
+					const current = await this.models.endpoint.count({ where: { tenantId }, transaction });
+					const check: { allowed: boolean; maximum: number } = await ctx.call("tenants.checkLimit", { tenantId, limit: "webhookEndpoints", current, increment: 1 });
+					if (!check.allowed) {
+						throw new ForbiddenError(`The plan allows ${check.maximum} webhook endpoints`, "PLAN_LIMIT_REACHED", { limit: "webhookEndpoints", maximum: check.maximum, current });
+					}
+					const created = await this.models.endpoint.create(
+						{
+							tenantId,
+							url,
+							description: ctx.params.description ?? null,
+							events: ctx.params.events,
+							secret: newWebhookSecret(),
+							status: "enabled",
+							enabledAt: new Date(),
+							createdBy: ctx.meta.user?.id ?? null,
+						},
+						{ transaction },
+					);
+					return plainRow<EndpointRow>(created)!;
+				});
+				await this.audit(ctx, { action: "webhook_endpoint.created", targetType: "webhook_endpoint", targetId: row.id, data: { url, events: row.events } });
+				ctx.meta.$statusCode = 201;
+				ctx.meta.$location = `/api/v1/webhook-endpoints/${row.id}`;
+				return { ...this.toPublic(row), secret: row.secret };
+			},
+		},
+
+		listEndpoints: {
+			rest: "GET /",
+			permissions: MANAGERS,
+			scopes: READ_SCOPE,
+			summary: "The organization's webhook endpoints, newest first",
+			params: { ...PAGE_PARAMS, status: { type: "enum", values: ENDPOINT_STATUSES, optional: true }, $$strict: "remove" },
+			async handler(ctx: WebhooksContext<{ page: number; pageSize: number; status?: EndpointStatus }>) {
+				const { page, pageSize, status } = ctx.params;
+				const where = { ...this.tenantFilter(ctx), ...(status ? { status } : {}) } as WhereOptions;
+				const { rows, count } = await this.models.endpoint.findAndCountAll({
+					where,
+					order: [
+						["createdAt", "DESC"],
+						["id", "ASC"],
+					],
+					limit: pageSize,
+					offset: (page - 1) * pageSize,
+				});
+				return toPage(rows.map((row) => this.toPublic(plainRow<EndpointRow>(row)!)), count, page, pageSize);
+			},
+		},
+
+		getEndpoint: {
+			rest: "GET /:id",
+			permissions: MANAGERS,
+			scopes: READ_SCOPE,
+			summary: "One webhook endpoint (without its secret)",
+			params: { id: "string|max:64" },
+			async handler(ctx: WebhooksContext<{ id: string }>) {
+				return this.toPublic(await this.loadEndpoint(ctx, ctx.params.id));
+			},
+		},
+
+		getSecret: {
+			rest: "GET /:id/secret",
+			permissions: MANAGERS,
+			scopes: WRITE_SCOPE,
+			summary: "The endpoint's signing secret",
+			params: { id: "string|max:64" },
+			async handler(ctx: WebhooksContext<{ id: string }>) {
+				const row = await this.loadEndpoint(ctx, ctx.params.id);
+				return { secret: row.secret };
+			},
+		},
+
+		rotateSecret: {
+			rest: "POST /:id/rotate-secret",
+			permissions: MANAGERS,
+			scopes: WRITE_SCOPE,
+			summary: "Replace the signing secret; for 24 hours deliveries are signed with both",
+			params: { id: "string|max:64" },
+			async handler(ctx: WebhooksContext<{ id: string }>) {
+				const row = await this.loadEndpoint(ctx, ctx.params.id);
+				const secret = newWebhookSecret();
+				await this.models.endpoint.update(
+					{ secret, previousSecret: row.secret, previousSecretExpiresAt: new Date(Date.now() + ROTATION_GRACE_MS) },
+					{ where: { id: row.id } },
+				);
+				await this.audit(ctx, { action: "webhook_endpoint.secret_rotated", targetType: "webhook_endpoint", targetId: row.id });
+				return { secret };
+			},
+		},
+
+		updateEndpoint: {
+			rest: ["PATCH /:id", "PUT /:id"],
+			permissions: MANAGERS,
+			scopes: WRITE_SCOPE,
+			summary: "Change the URL, events or description, or disable / re-enable the endpoint",
+			description: "`status: \"enabled\"` re-enables a disabled endpoint: new events are delivered again and its failure window starts over. Deliveries closed while it was disabled stay exhausted; retry them one by one.",
+			params: {
+				id: "string|max:64",
+				url: { ...ENDPOINT_FIELDS.url, optional: true },
+				events: { ...ENDPOINT_FIELDS.events, optional: true },
+				description: { ...ENDPOINT_FIELDS.description, optional: true },
+				status: { type: "enum", values: ENDPOINT_STATUSES, optional: true },
+				$$strict: "remove",
+			},
+			async handler(ctx: WebhooksContext<EndpointInput & { id: string }>) {
+				const before = await this.loadEndpoint(ctx, ctx.params.id);
+				const changes: Record<string, unknown> = {};
+				if (ctx.params.url !== undefined && ctx.params.url !== before.url) changes.url = await this.validateUrl(ctx.params.url);
+				if (ctx.params.events !== undefined) changes.events = ctx.params.events;
+				if (ctx.params.description !== undefined) changes.description = ctx.params.description;
+				if (ctx.params.status === "enabled" && before.status === "disabled") {
+					Object.assign(changes, { status: "enabled", enabledAt: new Date(), disabledAt: null, disabledReason: null });
+				} else if (ctx.params.status === "disabled" && before.status === "enabled") {
+					Object.assign(changes, { status: "disabled", disabledAt: new Date(), disabledReason: "Disabled by an administrator" });
+				}
+				if (Object.keys(changes).length === 0) return this.toPublic(before);
+				const [, rows] = await this.models.endpoint.update(changes, { where: { id: before.id }, returning: true });
+				if (changes.status === "disabled") await this.store.closeOutstanding(before.id);
+				const after = plainRow<EndpointRow>(rows[0])!;
+				const action = changes.status === "enabled" ? "webhook_endpoint.enabled" : changes.status === "disabled" ? "webhook_endpoint.disabled" : "webhook_endpoint.updated";
+				await this.audit(ctx, { action, targetType: "webhook_endpoint", targetId: before.id, data: { changed: Object.keys(changes) } });
+				return this.toPublic(after);
+			},
+		},
+
+		deleteEndpoint: {
+			rest: "DELETE /:id",
+			permissions: MANAGERS,
+			scopes: WRITE_SCOPE,
+			summary: "Remove the endpoint and its delivery log",
+			params: { id: "string|max:64" },
+			async handler(ctx: WebhooksContext<{ id: string }>) {
+				const row = await this.loadEndpoint(ctx, ctx.params.id);
+				// Deliveries and attempts go with it (ON DELETE CASCADE); an attempt in flight records nothing.
+				await this.models.endpoint.destroy({ where: { id: row.id } });
+				await this.audit(ctx, { action: "webhook_endpoint.deleted", targetType: "webhook_endpoint", targetId: row.id, data: { url: row.url } });
+				ctx.meta.$statusCode = 204;
+				return null;
+			},
+		},
+
+		testEndpoint: {
+			rest: "POST /:id/test",
+			permissions: MANAGERS,
+			scopes: WRITE_SCOPE,
+			summary: "Send a `ping` event to the endpoint, through the usual signed and retried delivery",
+			params: { id: "string|max:64" },
+			async handler(ctx: WebhooksContext<{ id: string }>) {
+				const endpoint = await this.loadEndpoint(ctx, ctx.params.id);
+				if (endpoint.status !== "enabled") throw new ConflictError("The endpoint is disabled; enable it first", "ENDPOINT_DISABLED", { endpointId: endpoint.id });
+				const result = await this.enqueue({ tenantId: endpoint.tenantId, eventType: "ping", eventId: `msg_${randomUUID()}`, data: { endpointId: endpoint.id }, endpointId: endpoint.id });
+				ctx.meta.$statusCode = 202;
+				return { eventId: result.eventId, deliveryId: result.deliveryIds[0] };
+			},
+		},
+
+		listDeliveries: {
+			rest: "GET /:id/deliveries",
+			permissions: MANAGERS,
+			scopes: READ_SCOPE,
+			summary: "The endpoint's deliveries, newest first, each with its attempts",
+			params: { id: "string|max:64", ...PAGE_PARAMS, status: { type: "enum", values: DELIVERY_STATUSES, optional: true }, $$strict: "remove" },
+			async handler(ctx: WebhooksContext<{ id: string; page: number; pageSize: number; status?: DeliveryStatus }>) {
+				const endpoint = await this.loadEndpoint(ctx, ctx.params.id);
+				const { page, pageSize, status } = ctx.params;
+				const { rows, total } = await this.store.listForEndpoint(endpoint.id, page, pageSize, status);
+				const attempts = await this.store.attemptsOf(rows.map((row) => row.id));
+				const withAttempts = rows.map((row) => ({
+					...row,
+					attempts: attempts.filter((attempt) => attempt.deliveryId === row.id).map(({ deliveryId: _deliveryId, ...attempt }) => attempt),
+				}));
+				return toPage(withAttempts, total, page, pageSize);
+			},
+		},
+
+		retryDelivery: {
+			rest: { method: "POST", fullPath: "/api/v1/webhook-deliveries/:id/retry" },
+			permissions: MANAGERS,
+			scopes: WRITE_SCOPE,
+			summary: "Attempt a failed or exhausted delivery again now",
+			description: "A failed delivery keeps the rest of its retry schedule; an exhausted one gets one more attempt. The endpoint must be enabled (409 ENDPOINT_DISABLED).",
+			params: { id: "string|max:64" },
+			async handler(ctx: WebhooksContext<{ id: string }>) {
+				const tenantId = (this.tenantFilter(ctx) as { tenantId?: string }).tenantId;
+				const delivery = UUID_PATTERN.test(ctx.params.id) ? await this.store.find(ctx.params.id.toLowerCase(), tenantId) : undefined;
+				if (!delivery) throw new EntityNotFoundError("Webhook delivery", ctx.params.id);
+				const endpoint = plainRow<EndpointRow>(await this.models.endpoint.findByPk(delivery.endpointId))!;
+				if (endpoint.status !== "enabled") throw new ConflictError("The endpoint is disabled; enable it first", "ENDPOINT_DISABLED", { endpointId: endpoint.id });
+				const requeued = delivery.status === "failed" || delivery.status === "exhausted" ? await this.store.requeue(delivery.id, delivery.status) : undefined;
+				if (!requeued) {
+					throw new ConflictError(`A ${delivery.status} delivery can't be retried`, "DELIVERY_NOT_RETRYABLE", { deliveryId: delivery.id, status: delivery.status });
+				}
+				this.kickDueJobs();
+				await this.audit(ctx, { action: "webhook_delivery.retried", targetType: "webhook_delivery", targetId: delivery.id });
+				ctx.meta.$statusCode = 202;
+				return requeued;
+			},
+		},
+
+		/** Internal: producers (notifications) send a tenant event to its subscribed endpoints. */
+		dispatch: {
+			visibility: "public",
+			params: {
+				tenantId: "uuid",
+				eventType: { type: "enum", values: WEBHOOK_EVENT_TYPES },
+				eventId: { type: "string", pattern: EVENT_ID_PATTERN, optional: true },
+				data: { type: "object" },
+			},
+			async handler(ctx: WebhooksContext<DispatchParams>): Promise<DispatchResult> {
+				const eventId = ctx.params.eventId ?? `msg_${randomUUID()}`;
+				const { deliveryIds: _ids, ...result } = await this.enqueue({ ...ctx.params, eventId });
+				return result;
+			},
+		},
+	},
+
+	methods: {
+		isApiKeyCaller(ctx: Context<unknown, CallerMeta>): boolean {
+			// The middleware has already checked the key's scopes when this runs.
+			return Boolean(ctx.meta.apiKeyId);
+		},
+
+		requireTenant(ctx: Context<unknown, CallerMeta>): string {
+			if (!ctx.meta.tenantId) throw new ForbiddenError("This action needs an active tenant", "TENANT_REQUIRED");
+			return ctx.meta.tenantId;
+		},
+
+		/** The caller's tenant's endpoint; another tenant's answers 404, exactly like a missing one. */
+		async loadEndpoint(ctx: Context<unknown, CallerMeta>, id: string): Promise<EndpointRow> {
+			const row = UUID_PATTERN.test(id) ? plainRow<EndpointRow>(await this.models.endpoint.findOne({ where: { id: id.toLowerCase(), ...this.tenantFilter(ctx as WebhooksContext) } as WhereOptions })) : undefined;
+			if (!row) throw new EntityNotFoundError("Webhook endpoint", id);
+			return row;
+		},
+
+		/** http(s), https in production unless allow-listed, and a host that resolves to public addresses only. */
+		async validateUrl(value: string): Promise<string> {
+			const url = this.outbound.checkUrl(value);
+			if (this.settings.requireHttps && url.protocol !== "https:" && !this.outbound.isAllowListed(url)) {
+				throw new UnprocessableEntityError("Webhook endpoints must use https", "HTTPS_REQUIRED", { url: url.href });
+			}
+			try {
+				await this.outbound.assertAllowed(url);
+			} catch (err) {
+				if (err instanceof OutboundFailedError) throw new UnprocessableEntityError(`${url.hostname} does not resolve`, "WEBHOOK_URL_UNRESOLVABLE", { url: url.href });
+				throw err;
+			}
+			return url.href;
+		},
+
+		toPublic(row: EndpointRow): PublicEndpoint {
+			return {
+				id: row.id,
+				tenantId: row.tenantId,
+				url: row.url,
+				description: row.description ?? null,
+				events: row.events,
+				status: row.status,
+				disabledAt: row.disabledAt ?? null,
+				disabledReason: row.disabledReason ?? null,
+				lastSuccessAt: row.lastSuccessAt ?? null,
+				createdAt: row.createdAt,
+				updatedAt: row.updatedAt,
+			};
+		},
+
+		/** The Standard Webhooks payload `{type, timestamp, data}`, stored once and sent byte for byte on every attempt. */
+		async enqueue(input: DispatchParams & { eventId: string; endpointId?: string }) {
+			const body = JSON.stringify({ type: input.eventType, timestamp: new Date().toISOString(), data: input.data });
+			if (Buffer.byteLength(body) > MAX_BODY_BYTES) throw new PayloadTooLargeError(`A webhook event may be at most ${MAX_BODY_BYTES} bytes`, "WEBHOOK_EVENT_TOO_LARGE");
+			const result = await this.store.enqueue({
+				tenantId: input.tenantId,
+				eventId: input.eventId,
+				eventType: input.eventType,
+				body,
+				maxAttempts: 1 + this.settings.retryScheduleMs.length,
+				endpointId: input.endpointId,
+			});
+			if (result.deliveries > 0 && !result.duplicate) this.kickDueJobs();
+			return { eventId: input.eventId, deliveries: result.deliveries, deliveryIds: result.deliveryIds, ...(result.duplicate ? { duplicate: true as const } : {}) };
+		},
+
+		claimDeliveries(limit: number): Promise<DeliveryJob[]> {
+			return this.store.claim(limit, this.settings.timeoutMs + LEASE_MARGIN_MS);
+		},
+
+		/** One signed POST; 2xx is a success, anything else (a status, a timeout, a refusal) a failure. */
+		async attemptDelivery(job: DeliveryJob, signal: AbortSignal): Promise<void> {
+			const startedAt = new Date();
+			const secrets = [job.secret];
+			if (job.previousSecret && job.previousSecretExpiresAt && new Date(job.previousSecretExpiresAt) > startedAt) secrets.push(job.previousSecret);
+			let outcome: AttemptOutcome;
+			try {
+				const response = await this.outbound.request(job.url, {
+					method: "POST",
+					headers: { "content-type": "application/json", ...webhookHeaders(secrets, job.eventId, job.body, startedAt) },
+					body: job.body,
+					timeoutMs: this.settings.timeoutMs,
+					maxBodyBytes: RESPONSE_EXCERPT_BYTES,
+					// As Svix: a redirect is an answer, not a 2xx; receivers register the final URL.
+					maxRedirects: 0,
+					signal,
+				});
+				const succeeded = response.status >= 200 && response.status < 300;
+				outcome = {
+					startedAt,
+					durationMs: response.durationMs,
+					statusCode: response.status,
+					succeeded,
+					error: succeeded ? null : `HTTP ${response.status}`,
+					responseBody: response.body.length > 0 ? response.body.toString("utf8") : null,
+				};
+			} catch (err) {
+				if (signal.aborted) {
+					// This node is stopping: the attempt didn't happen as far as the schedule is concerned.
+					await this.store.release(job);
+					return;
+				}
+				const error = err as Error & { code?: string };
+				outcome = { startedAt, durationMs: Date.now() - startedAt.getTime(), statusCode: null, succeeded: false, error: `${error.code ?? error.name}: ${error.message}`.slice(0, 1000), responseBody: null };
+			}
+			const retryInMs = outcome.succeeded ? undefined : this.retryDelay(job.attempts, job.maxAttempts);
+			const { recorded, status } = await this.store.recordOutcome(job, outcome, retryInMs);
+			if (recorded && status === "exhausted") await this.endpointFailed(job, outcome);
+		},
+
+		/** The wait before the next attempt after `attempts` failed ones; undefined when none is left. */
+		retryDelay(attempts: number, maxAttempts: number): number | undefined {
+			if (attempts >= maxAttempts) return undefined;
+			const schedule = this.settings.retryScheduleMs;
+			return schedule[Math.min(attempts - 1, schedule.length - 1)] ?? schedule[schedule.length - 1] ?? 0;
+		},
+
+		async endpointFailed(job: DeliveryJob, outcome: AttemptOutcome): Promise<void> {
+			const reason = `No successful delivery for the configured period; delivery ${job.id} (${job.eventType}) failed ${job.attempts} times, last: ${outcome.error ?? "unknown"}`;
+			const disabled = await this.store.disableIfFailing(job.endpointId, this.settings.disableAfterMs, reason.slice(0, 500));
+			if (disabled) await this.announceDisabled(disabled, reason);
+		},
+
+		/** Audit and tell the tenant's admins; neither may fail the delivery loop. */
+		async announceDisabled(endpoint: { id: string; tenantId: string; url: string }, reason: string): Promise<void> {
+			this.logger.warn(`Webhook endpoint ${endpoint.id} of tenant ${endpoint.tenantId} disabled: ${reason}`);
+			await this.audit(undefined, { action: "webhook_endpoint.disabled", tenantId: endpoint.tenantId, targetType: "webhook_endpoint", targetId: endpoint.id, data: { url: endpoint.url, reason } });
+			try {
+				await this.broker.call(
+					"notifications.send",
+					{ tenantId: endpoint.tenantId, roles: ["owner", "admin"], type: "webhook.endpoint_disabled", data: { endpointId: endpoint.id, url: endpoint.url, reason } },
+					systemCall(),
+				);
+			} catch (err) {
+				this.logger.warn(`Tenant ${endpoint.tenantId} was not notified that webhook endpoint ${endpoint.id} was disabled:`, (err as Error).message);
+			}
+		},
+	},
+
+	created() {
+		const config = platformConfigOf(this.broker);
+		this.settings.retryScheduleMs = config.webhooks.retryScheduleMs;
+		this.settings.timeoutMs = config.webhooks.timeoutMs;
+		this.settings.disableAfterMs = config.webhooks.disableAfterMs;
+		this.settings.requireHttps = config.env === "production";
+		this.outbound = new OutboundClient({ allowHosts: config.outbound.allowHosts, userAgent: USER_AGENT });
+		// The pool exists once the adapter connects (started); the store asks for it on each query.
+		this.store = new WebhookDeliveryStore(() => this.adapter.db);
+	},
+
+	started() {
+		this.startDueJobs();
+	},
+
+	async stopped() {
+		await this.stopDueJobs();
+	},
+};
+
+export default WebhooksService;
