@@ -47,7 +47,7 @@ const RESPONSE_EXCERPT_BYTES = 1024;
 const LEASE_MARGIN_MS = 30_000;
 /** After a rotation, deliveries carry signatures with both secrets for this long (Standard Webhooks). */
 const ROTATION_GRACE_MS = 24 * 3600 * 1000;
-const USER_AGENT = "Lattice-Webhooks/1.0 (+https://www.standardwebhooks.com)";
+const USER_AGENT = "Lattice-Webhooks/1.0";
 const EVENT_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,255}$/;
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Tenant admins, and API keys holding the action's scope (keys act as members, below tenant:admin). */
