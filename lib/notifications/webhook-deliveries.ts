@@ -227,6 +227,20 @@ export class WebhookDeliveryStore {
 		return row ? this.find(id) : undefined;
 	}
 
+	/**
+	 * Removes messages older than `ageMs` that nothing waits on any more; their deliveries and attempts go
+	 * with them (ON DELETE CASCADE). Safe on every node at once.
+	 */
+	async purge(ageMs: number): Promise<number> {
+		const removed = await this.db.query<{ id: string }>(
+			`DELETE FROM ${table("messages")} m WHERE m.created_at < now() - :ageMs * interval '1 millisecond'
+			 AND NOT EXISTS (SELECT 1 FROM ${table("deliveries")} d WHERE d.message_id = m.id AND d.status IN ('pending', 'sending', 'failed'))
+			 RETURNING m.id`,
+			{ replacements: { ageMs }, type: QueryTypes.SELECT },
+		);
+		return removed.length;
+	}
+
 	async find(id: string, tenantId?: string): Promise<DeliveryView | undefined> {
 		const [row] = await this.db.query<DeliveryView>(
 			`SELECT ${DELIVERY_COLUMNS} FROM ${table("deliveries")} d JOIN ${table("messages")} m ON m.id = d.message_id

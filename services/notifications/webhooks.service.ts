@@ -45,6 +45,9 @@ const MAX_BODY_BYTES = 256 * 1024;
 const RESPONSE_EXCERPT_BYTES = 1024;
 /** A lease outlives the attempt's own timeout by this much before another node may take the delivery. */
 const LEASE_MARGIN_MS = 30_000;
+/** Messages, deliveries and their log are kept this long, then purged (hourly, by every node). */
+const RETENTION_MS = 30 * 86_400_000;
+const PURGE_INTERVAL_MS = 3600_000;
 /** After a rotation, deliveries carry signatures with both secrets for this long (Standard Webhooks). */
 const ROTATION_GRACE_MS = 24 * 3600 * 1000;
 const USER_AGENT = "Lattice-Webhooks/1.0";
@@ -108,6 +111,7 @@ interface EndpointInput {
 interface WebhooksLocals {
 	outbound: OutboundClient;
 	store: WebhookDeliveryStore;
+	purgeTimer?: NodeJS.Timeout;
 }
 
 interface WebhooksMethods {
@@ -170,7 +174,12 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 					// One creation at a time per tenant, so two at once can't both fit under the limit.
 					await this.adapter.db.query("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))", { replacements: { key: `webhooks.endpoints:${tenantId}` }, transaction });
 					const current = await this.models.endpoint.count({ where: { tenantId }, transaction });
-					const check: { allowed: boolean; maximum: number } = await ctx.call("tenants.checkLimit", { tenantId, limit: "webhookEndpoints", current, increment: 1 });
+					// As the platform: an API key allowed to manage endpoints needn't also hold a tenants scope.
+					const check = await this.broker.call<{ allowed: boolean; maximum: number }, Record<string, unknown>>(
+						"tenants.checkLimit",
+						{ tenantId, limit: "webhookEndpoints", current, increment: 1 },
+						systemCall(),
+					);
 					if (!check.allowed) {
 						throw new ForbiddenError(`The plan allows ${check.maximum} webhook endpoints`, "PLAN_LIMIT_REACHED", { limit: "webhookEndpoints", maximum: check.maximum, current });
 					}
@@ -536,9 +545,14 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 
 	started() {
 		this.startDueJobs();
+		this.purgeTimer = setInterval(() => {
+			this.store.purge(RETENTION_MS).catch((err: Error) => this.logger.warn("Purging old webhook messages failed:", err.message));
+		}, PURGE_INTERVAL_MS);
+		this.purgeTimer.unref();
 	},
 
 	async stopped() {
+		clearInterval(this.purgeTimer);
 		await this.stopDueJobs();
 	},
 };

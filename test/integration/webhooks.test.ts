@@ -240,6 +240,11 @@ describe("webhook endpoints", () => {
 		await new Promise((resolve) => setTimeout(resolve, 300));
 		expect(requestsTo("/sub-paid")).toHaveLength(1);
 
+		// Old messages nothing waits on are purged (the service does it hourly for 30-day-old ones).
+		const service = node.broker.getLocalService("webhooks") as unknown as { store: { purge(ageMs: number): Promise<number> } };
+		expect(await service.store.purge(0)).toBeGreaterThan(0);
+		expect(await sql("SELECT id FROM webhooks.messages WHERE tenant_id = $1 AND event_id = 'evt_order_paid_1'", [owner.tenantId])).toEqual([]);
+
 		// Producers' mistakes are 4xx and change nothing.
 		const call = (params: Record<string, unknown>) => node.broker.call("webhooks.dispatch", params, systemCall()).catch((err: { code?: number }) => err.code);
 		expect(await call({ tenantId: owner.tenantId, eventType: "no.such.type", data: {} })).toBe(422);
@@ -404,6 +409,9 @@ describe("webhook endpoints", () => {
 		expect((await api.get<{ total: number }>("/webhook-endpoints", { apiKey: reader.body.key })).body.total).toBe(1);
 		expect((await api.post("/webhook-endpoints", { url: `${receiverUrl}/by-key` }, { apiKey: reader.body.key })).status).toBe(403);
 		const writer = await api.post<{ key: string }>("/api-keys", { name: "hooks admin", scopes: ["webhook-endpoints:*"] }, { token: owner.token });
+		const byKey = await api.post<Endpoint>("/webhook-endpoints", { url: `${receiverUrl}/by-key` }, { apiKey: writer.body.key });
+		expect(byKey.status, JSON.stringify(byKey.body)).toBe(201);
+		expect((await api.delete(`/webhook-endpoints/${byKey.body.id}`, { apiKey: writer.body.key })).status).toBe(204);
 		const rotated = await api.post<{ secret: string }>(`/webhook-endpoints/${endpoint.id}/rotate-secret`, {}, { apiKey: writer.body.key });
 		expect(rotated.status).toBe(200);
 		expect(rotated.body.secret).not.toBe(endpoint.secret);
@@ -417,6 +425,13 @@ describe("webhook endpoints", () => {
 
 		const patched = await api.put<Endpoint>(`/webhook-endpoints/${endpoint.id}`, { events: ["payment.failed"], description: null }, { apiKey: writer.body.key });
 		expect(patched.body).toMatchObject({ events: ["payment.failed"], description: null, status: "enabled" });
+		const viaPatch = await fetch(`${node.url}/api/v1/webhook-endpoints/${endpoint.id}`, {
+			method: "PATCH",
+			headers: { "content-type": "application/json", "x-api-key": writer.body.key },
+			body: JSON.stringify({ description: "patched" }),
+		});
+		expect(viaPatch.status).toBe(200);
+		expect(await viaPatch.json()).toMatchObject({ description: "patched", events: ["payment.failed"] });
 		expect((await api.delete(`/webhook-endpoints/${endpoint.id}`, { apiKey: writer.body.key })).status).toBe(204);
 		expect((await api.get(`/webhook-endpoints/${endpoint.id}`, { token: owner.token })).status).toBe(404);
 	});
