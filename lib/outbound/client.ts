@@ -189,6 +189,8 @@ export class OutboundClient {
 				path: `${url.pathname}${url.search}`,
 				method,
 				headers: requestHeaders,
+				// Credentials in the URL (https://user:pass@host/) become Basic auth, for this origin only.
+				auth: url.username ? `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}` : undefined,
 				// A fresh connection per request: a pooled socket would skip the lookup below.
 				agent: false,
 				lookup: this.isAllowListed(url) ? undefined : guardedLookup,

@@ -141,6 +141,8 @@ describe("outbound requests", () => {
 		expect(JSON.parse(seeOther.body.toString())).toEqual({ method: "GET", body: "", authorization: "Bearer x" });
 		const temporary = await client.request(`${base}/temporary`, { method: "POST", body: "payload" });
 		expect(JSON.parse(temporary.body.toString())).toMatchObject({ method: "POST", body: "payload" });
+		const withCredentials = await client.request(`http://user:p%40ss@127.0.0.1:${port}/echo`);
+		expect(JSON.parse(withCredentials.body.toString()).authorization).toBe(`Basic ${Buffer.from("user:p@ss").toString("base64")}`);
 		const notFollowed = await client.request(`${base}/to-ok`, { maxRedirects: 0 });
 		expect(notFollowed.status).toBe(302);
 		expect(notFollowed.headers.location).toBe("/ok");
