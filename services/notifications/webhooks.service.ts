@@ -26,7 +26,8 @@ import { ConflictError, EntityNotFoundError, ForbiddenError, PayloadTooLargeErro
 import { OutboundClient } from "../../lib/outbound/client";
 import { OutboundFailedError } from "../../lib/outbound/errors";
 import { WEBHOOK_EVENT_TYPES } from "../../lib/notifications/catalog";
-import { newWebhookSecret, webhookHeaders } from "../../lib/notifications/webhook-signature";
+import { newWebhookSecret } from "../../lib/notifications/webhook-signature";
+import { retryDelay, sendWebhookAttempt } from "../../lib/notifications/webhook-attempt";
 import { WebhookDeliveryStore, type AttemptOutcome, type DeliveryJob } from "../../lib/notifications/webhook-deliveries";
 import {
 	AttemptModel,
@@ -41,8 +42,6 @@ import {
 
 /** Largest event body, serialized: receivers and the log both pay for every byte, on every retry. */
 const MAX_BODY_BYTES = 256 * 1024;
-/** How much of a receiver's answer the delivery log keeps. */
-const RESPONSE_EXCERPT_BYTES = 1024;
 /** A lease outlives the attempt's own timeout by this much before another node may take the delivery. */
 const LEASE_MARGIN_MS = 30_000;
 /** Messages, deliveries and their log are kept this long, then purged (hourly, by every node). */
@@ -123,7 +122,6 @@ interface WebhooksMethods {
 	enqueue(input: DispatchParams & { eventId: string; endpointId?: string }): Promise<DispatchResult & { deliveryIds: string[] }>;
 	claimDeliveries(limit: number): Promise<DeliveryJob[]>;
 	attemptDelivery(job: DeliveryJob, signal: AbortSignal): Promise<void>;
-	retryDelay(attempts: number, maxAttempts: number): number | undefined;
 	endpointFailed(job: DeliveryJob, outcome: AttemptOutcome): Promise<void>;
 	announceDisabled(endpoint: { id: string; tenantId: string; url: string }, reason: string): Promise<void>;
 }
@@ -463,51 +461,12 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 			return this.store.claim(limit, this.settings.timeoutMs + LEASE_MARGIN_MS);
 		},
 
-		/** One signed POST; 2xx is a success, anything else (a status, a timeout, a refusal) a failure. */
 		async attemptDelivery(job: DeliveryJob, signal: AbortSignal): Promise<void> {
-			const startedAt = new Date();
-			const secrets = [job.secret];
-			if (job.previousSecret && job.previousSecretExpiresAt && new Date(job.previousSecretExpiresAt) > startedAt) secrets.push(job.previousSecret);
-			let outcome: AttemptOutcome;
-			try {
-				const response = await this.outbound.request(job.url, {
-					method: "POST",
-					headers: { "content-type": "application/json", ...webhookHeaders(secrets, job.eventId, job.body, startedAt) },
-					body: job.body,
-					timeoutMs: this.settings.timeoutMs,
-					maxBodyBytes: RESPONSE_EXCERPT_BYTES,
-					// As Svix: a redirect is an answer, not a 2xx; receivers register the final URL.
-					maxRedirects: 0,
-					signal,
-				});
-				const succeeded = response.status >= 200 && response.status < 300;
-				outcome = {
-					startedAt,
-					durationMs: response.durationMs,
-					statusCode: response.status,
-					succeeded,
-					error: succeeded ? null : `HTTP ${response.status}`,
-					responseBody: response.body.length > 0 ? response.body.toString("utf8") : null,
-				};
-			} catch (err) {
-				if (signal.aborted) {
-					// This node is stopping: the attempt didn't happen as far as the schedule is concerned.
-					await this.store.release(job);
-					return;
-				}
-				const error = err as Error & { code?: string };
-				outcome = { startedAt, durationMs: Date.now() - startedAt.getTime(), statusCode: null, succeeded: false, error: `${error.code ?? error.name}: ${error.message}`.slice(0, 1000), responseBody: null };
-			}
-			const retryInMs = outcome.succeeded ? undefined : this.retryDelay(job.attempts, job.maxAttempts);
+			const outcome = await sendWebhookAttempt(this.outbound, job, { timeoutMs: this.settings.timeoutMs, signal });
+			if (outcome === "aborted") return this.store.release(job);
+			const retryInMs = outcome.succeeded ? undefined : retryDelay(this.settings.retryScheduleMs, job.attempts, job.maxAttempts);
 			const { recorded, status } = await this.store.recordOutcome(job, outcome, retryInMs);
 			if (recorded && status === "exhausted") await this.endpointFailed(job, outcome);
-		},
-
-		/** The wait before the next attempt after `attempts` failed ones; undefined when none is left. */
-		retryDelay(attempts: number, maxAttempts: number): number | undefined {
-			if (attempts >= maxAttempts) return undefined;
-			const schedule = this.settings.retryScheduleMs;
-			return schedule[Math.min(attempts - 1, schedule.length - 1)] ?? schedule[schedule.length - 1] ?? 0;
 		},
 
 		async endpointFailed(job: DeliveryJob, outcome: AttemptOutcome): Promise<void> {
