@@ -170,7 +170,7 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 				broadcast: { type: "boolean", optional: true },
 				type: { type: "enum", values: NOTIFICATION_TYPE_NAMES },
 				data: { type: "object", default: {} },
-				eventId: { type: "string", min: 1, max: 200, pattern: /^[\x21-\x7E]+$/, optional: true },
+				eventId: { type: "string", min: 1, max: 200, pattern: /^[A-Za-z0-9_.:-]+$/, optional: true },
 				channels: { type: "array", items: { type: "enum", values: NOTIFICATION_CHANNELS }, optional: true, min: 1 },
 			},
 			async handler(ctx: Context<SendParams, CallerMeta>): Promise<SendResult> {
