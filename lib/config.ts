@@ -70,8 +70,12 @@ export interface PlatformConfig {
 		publicUrl: string;
 	};
 	storage: {
-		/** An S3 API (MinIO, AWS, R2...); undefined starts the embedded S3 server (s3rver) under dataDir. */
-		s3?: { endpoint: string; accessKey: string; secretKey: string; region: string };
+		/**
+		 * An S3 API (MinIO, AWS, R2...); undefined starts the embedded S3 server (s3rver) under dataDir.
+		 * `publicEndpoint` is where clients reach the same store, when that differs from the nodes' address
+		 * (e.g. http://minio:9000 inside Docker): presigned URLs are signed for it.
+		 */
+		s3?: { endpoint: string; accessKey: string; secretKey: string; region: string; publicEndpoint?: string };
 		bucket: string;
 		/** Port of the embedded S3 server; presigned URLs point at it, so it must be reachable by clients. */
 		embeddedPort: number;
@@ -306,6 +310,10 @@ function storage(env: Env): PlatformConfig["storage"] {
 	}
 	if (endpoint !== undefined && accessKey === undefined) throw new ConfigError("S3_ACCESS_KEY", "is required when S3_ENDPOINT is set");
 	if (endpoint !== undefined && secretKey === undefined) throw new ConfigError("S3_SECRET_KEY", "is required when S3_ENDPOINT is set");
+	const publicEndpoint = url(env, "S3_PUBLIC_URL", ["http:", "https:"]);
+	if (publicEndpoint !== undefined && endpoint === undefined) throw new ConfigError("S3_PUBLIC_URL", "is only used with S3_ENDPOINT (the embedded S3 server is reached at its own address)");
+	// Presigned URLs are signed for host and path: a base path or query could never match a request.
+	if (publicEndpoint !== undefined && !/^https?:\/\/[^/?#]+\/?$/.test(publicEndpoint)) throw new ConfigError("S3_PUBLIC_URL", `must be a scheme, host and optional port only (got "${publicEndpoint}")`);
 	const bucket = read(env, "S3_BUCKET") ?? "lattice";
 	// S3's bucket naming rules: DNS-compatible, 3 to 63 characters.
 	if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new ConfigError("S3_BUCKET", `must be a valid S3 bucket name (got "${bucket}")`);
@@ -313,7 +321,7 @@ function storage(env: Env): PlatformConfig["storage"] {
 	const badType = allowed.find((type) => !/^[a-z]+\/[a-z0-9.+-]+$/.test(type));
 	if (badType !== undefined) throw new ConfigError("FILES_ALLOWED_TYPES", `must be a comma list of media types like image/png (got "${badType}")`);
 	return {
-		s3: endpoint && accessKey && secretKey ? { endpoint, accessKey, secretKey, region: read(env, "S3_REGION") ?? "us-east-1" } : undefined,
+		s3: endpoint && accessKey && secretKey ? { endpoint, accessKey, secretKey, region: read(env, "S3_REGION") ?? "us-east-1", publicEndpoint } : undefined,
 		bucket,
 		embeddedPort: integer(env, "EMBEDDED_S3_PORT", 54330, 0, 65535),
 		maxFileBytes: bytes(env, "FILES_MAX_BYTES", 100 * 1024 ** 2),

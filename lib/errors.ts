@@ -47,6 +47,12 @@ export class PayloadTooLargeError extends Errors.MoleculerClientError {
 	}
 }
 
+export class UnsupportedMediaTypeError extends Errors.MoleculerClientError {
+	constructor(message = "Unsupported media type", type = "UNSUPPORTED_MEDIA_TYPE", data?: unknown) {
+		super(message, 415, type, data);
+	}
+}
+
 export class UnprocessableEntityError extends Errors.MoleculerClientError {
 	constructor(message = "Unprocessable entity", type = "UNPROCESSABLE_ENTITY", data?: unknown) {
 		super(message, 422, type, data);

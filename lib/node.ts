@@ -5,8 +5,10 @@
 import fs from "node:fs";
 import path from "node:path";
 import { ServiceBroker, type BrokerOptions, type Service, type ServiceSchema } from "moleculer";
-import { assertDatabaseAvailable, runsDomain, SERVICES_DIR, type PlatformConfig } from "./config";
+import { assertDatabaseAvailable, assertStorageAvailable, runsDomain, SERVICES_DIR, type PlatformConfig } from "./config";
 import { startEmbeddedPostgres, type EmbeddedDatabase } from "./database";
+import { startEmbeddedS3, type EmbeddedS3 } from "./storage/embedded-s3";
+import { setStorageConnection, usesObjectStorage } from "./storage/object-store";
 import { createBrokerOptions } from "../moleculer.config";
 import { usesDatabase } from "../mixins/db.mixin";
 import { startOpsServer, type OpsServer } from "./ops-server";
@@ -56,9 +58,11 @@ export async function createNode(config: PlatformConfig, overrides: Partial<Brok
 	await loadDomainServices(broker, config.services);
 
 	let embedded: EmbeddedDatabase | undefined;
+	let embeddedS3: EmbeddedS3 | undefined;
 	let ops: OpsServer | undefined;
 	const services = broker.services as Service[];
 	const needsDatabase = services.some(usesDatabase);
+	const needsObjectStorage = services.some(usesObjectStorage);
 
 	const prepareDatabase = async () => {
 		assertDatabaseAvailable(config, needsDatabase);
@@ -72,12 +76,25 @@ export async function createNode(config: PlatformConfig, overrides: Partial<Brok
 		}
 	};
 
+	// Like the database: the configured S3 API, or on a single node an embedded one under dataDir.
+	const prepareStorage = async () => {
+		assertStorageAvailable(config, needsObjectStorage);
+		if (!needsObjectStorage) return;
+		if (config.storage.s3) {
+			setStorageConnection(broker, config.storage.s3);
+		} else if (!embeddedS3) {
+			embeddedS3 = await startEmbeddedS3(config.dataDir, config.storage.embeddedPort, broker.getLogger("embedded-s3"));
+			setStorageConnection(broker, embeddedS3.connection);
+		}
+	};
+
 	return {
 		broker,
 		config,
 		prepareDatabase,
 		async start() {
 			await prepareDatabase();
+			await prepareStorage();
 			await broker.start();
 			// Nodes without the gateway still answer probes and scrapes, on their own small listener.
 			if (!runsDomain(config, "gateway") && config.opsPort !== undefined) {
@@ -89,6 +106,8 @@ export async function createNode(config: PlatformConfig, overrides: Partial<Brok
 			if (broker.started) await broker.stop();
 			await embedded?.stop();
 			embedded = undefined;
+			await embeddedS3?.stop();
+			embeddedS3 = undefined;
 		},
 	};
 }

@@ -11,7 +11,7 @@ import helmet from "helmet";
 import { parse as parseCookie } from "cookie";
 import { platformConfigOf } from "../../lib/node";
 import { toProblem, type ProblemResponse } from "../../lib/problem";
-import { BadRequestError, NotFoundError, ServiceUnavailableError } from "../../lib/errors";
+import { BadRequestError, NotFoundError, ServiceUnavailableError, UnsupportedMediaTypeError } from "../../lib/errors";
 import { IDEMPOTENCY_KEY_PATTERN } from "../../lib/idempotency";
 import { checkReadiness, closeProbePools } from "../../lib/readiness";
 import { renderNodeMetrics } from "../../lib/metrics";
@@ -89,6 +89,26 @@ function staticSecurityHeaders(): Array<[string, string]> {
 	return [...headers.entries()];
 }
 
+/**
+ * moleculer-web pipes a multipart route's body into busboy, which throws (a 500) on a body of another type
+ * and never learns that a client went away mid-upload, since pipe() doesn't pass an abort on: the action
+ * would wait for file bytes that never come. Other types are refused here, and an aborted request ends the
+ * parser, which fails the unfinished file part and so the upload.
+ */
+function guardMultipartBody(req: GatewayRequest): void {
+	const type = req.headers["content-type"];
+	if (typeof type !== "string" || !/^multipart\/form-data\s*;/i.test(type)) {
+		throw new UnsupportedMediaTypeError("Send this request as multipart/form-data", "MULTIPART_REQUIRED");
+	}
+	const pipe = req.pipe.bind(req);
+	req.pipe = ((destination: NodeJS.WritableStream, options?: { end?: boolean }) => {
+		req.once("close", () => {
+			if (!req.complete) destination.end();
+		});
+		return pipe(destination, options);
+	}) as typeof req.pipe;
+}
+
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
 	res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store" });
 	res.end(JSON.stringify(body));
@@ -158,7 +178,8 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 				error = new NotFoundError(`No route matches ${req.method} ${(instance ?? "").split("?")[0]}`, "ROUTE_NOT_FOUND");
 			}
 			const problem = toProblem(error, requestId, instance);
-			if (problem.status >= 500) this.logger.error(`${req.method} ${instance} failed:`, err);
+			// A client that went away (an upload cut off mid-body) can't be answered, and its parser errors are no server fault.
+			if (problem.status >= 500 && !res.destroyed) this.logger.error(`${req.method} ${instance} failed:`, err);
 			this.sendProblem(req, res, problem);
 		},
 
@@ -182,6 +203,8 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 		 * `auth.resolveCredentials`; without it, presented credentials can't be trusted and are refused.
 		 */
 		async authenticate(this: GatewayThis, ctx: Context<unknown, CallerMeta>, _route: unknown, req: GatewayRequest) {
+			// Runs before moleculer-web reads a multipart route's body (uploads): see guardMultipartBody.
+			if ((req as GatewayRequest & { $alias?: { type?: string } }).$alias?.type === "multipart") guardMultipartBody(req);
 			ctx.meta.ip = this.clientAddress(req);
 			// Cookies, declared headers, the Idempotency-Key and the raw body reach only the actions that ask for them, never the
 			// rest of the cluster.

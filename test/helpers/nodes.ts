@@ -15,13 +15,18 @@ export type EnvOverrides = Record<string, string | undefined>;
 
 let sequence = 0;
 
-/** The environment a test node starts from: the run's database, quiet logs, no tracing output. */
+/** The environment a test node starts from: the run's database and object store, quiet logs, no tracing output. */
 export function baseEnv(overrides: EnvOverrides = {}): Record<string, string | undefined> {
 	const testEnv = inject("testEnv");
 	sequence += 1;
 	return {
 		NODE_ENV: "test",
 		DATABASE_URL: testEnv.databaseUrl,
+		S3_ENDPOINT: testEnv.s3.endpoint,
+		S3_ACCESS_KEY: testEnv.s3.accessKey,
+		S3_SECRET_KEY: testEnv.s3.secretKey,
+		S3_REGION: testEnv.s3.region,
+		S3_BUCKET: testEnv.s3.bucket,
 		NAMESPACE: testEnv.namespace,
 		NODE_ID: `test-node-${process.pid}-${sequence}`,
 		LOG_LEVEL: "warn",
@@ -32,6 +37,11 @@ export function baseEnv(overrides: EnvOverrides = {}): Record<string, string | u
 		TRACING_EXPORTER: "none",
 		...overrides,
 	};
+}
+
+/** Overrides for a node with its own embedded object store (s3rver under dataDir, on a free port). */
+export function embeddedStorageEnv(dataDir: string): EnvOverrides {
+	return { S3_ENDPOINT: undefined, S3_ACCESS_KEY: undefined, S3_SECRET_KEY: undefined, S3_REGION: undefined, DATA_DIR: dataDir, EMBEDDED_S3_PORT: "0" };
 }
 
 export interface RunningNode extends LatticeNode {

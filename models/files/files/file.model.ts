@@ -1,0 +1,34 @@
+import { DataTypes } from "sequelize";
+import type { ModelDefinition } from "../../../mixins/db.mixin";
+
+/**
+ * pending: a presigned upload was handed out; its declared size holds quota until it completes or
+ * expires. ready: the object is stored, sniffed and checksummed. Streamed uploads are ready at once.
+ */
+export const FILE_STATUSES = ["pending", "ready"] as const;
+export type FileStatus = (typeof FILE_STATUSES)[number];
+
+/** Who stored a file: a user, an API key, or platform work (another service, with no user behind it). */
+export const UPLOADER_KINDS = ["user", "api_key", "system"] as const;
+export type UploaderKind = (typeof UPLOADER_KINDS)[number];
+
+export const FileModel: ModelDefinition = {
+	name: "file",
+	define: {
+		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
+		tenantId: { type: DataTypes.UUID, allowNull: false },
+		uploadedBy: { type: DataTypes.UUID, allowNull: true },
+		uploaderKind: { type: DataTypes.STRING(16), allowNull: false },
+		/** The client's file name, sanitized; used for Content-Disposition only, never for the object key. */
+		name: { type: DataTypes.STRING(255), allowNull: false },
+		/** Bytes; for a pending file, the size the client declared. */
+		size: { type: DataTypes.BIGINT, allowNull: false },
+		contentType: { type: DataTypes.STRING(255), allowNull: false },
+		/** SHA-256 of the stored bytes (hex); null while pending. */
+		checksum: { type: DataTypes.STRING(64), allowNull: true },
+		/** `<tenantId>/<id>`: tenant-prefixed and independent of anything the client sent. */
+		objectKey: { type: DataTypes.STRING(255), allowNull: false },
+		status: { type: DataTypes.STRING(16), allowNull: false },
+	},
+	options: { tableName: "files" },
+};

@@ -1,0 +1,577 @@
+/**
+ * Files of a tenant in an S3-compatible object store, with their metadata in PostgreSQL.
+ *
+ * Two ways in: a multipart upload streamed through the gateway (`POST /files`), or a presigned PUT straight
+ * to the store (`POST /files/upload-url`, then `POST /files/:id/complete`). Either way the type is sniffed
+ * from the bytes and checked against the allow-list, the size limit and the tenant's storage quota hold,
+ * and a refused file leaves neither a row nor an object. Other services store and read files through
+ * `files.store`, `files.openStream` and `files.presignDownload` with streams.
+ */
+import { createHash, randomUUID } from "node:crypto";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import type { Context, Service, ServiceSchema } from "moleculer";
+import { QueryTypes, type WhereOptions } from "sequelize";
+import { DbMixin, PAGE_PARAMS, plainRow, toPage, type DbMixinSettings, type DbService, type DbServiceSchema } from "../../mixins/db.mixin";
+import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
+import { roleRank, systemCall, type CallerMeta } from "../../lib/caller";
+import { platformConfigOf } from "../../lib/node";
+import type { PlatformConfig } from "../../lib/config";
+import { BadRequestError, ConflictError, EntityNotFoundError, ForbiddenError, PayloadTooLargeError, ServiceUnavailableError, UnprocessableEntityError, UnsupportedMediaTypeError } from "../../lib/errors";
+import { S3ObjectStore, storageConnectionOf, type ObjectStore } from "../../lib/storage/object-store";
+import { SNIFF_BYTES, chooseContentType, normalizeMediaType, sniffContentTypes, typeFromExtension } from "../../lib/storage/content-type";
+import { ingestStream, tooLarge, UploadInterruptedError } from "../../lib/storage/ingest";
+import { sanitizeFileName } from "../../lib/storage/file-name";
+import { FileModel, type FileStatus, type UploaderKind } from "../../models/files/files/file.model";
+
+export const FILE_EVENTS = { created: "file.created", deleted: "file.deleted" } as const;
+
+/** A stream that delivers nothing for this long is abandoned (a client gone without closing cleanly). */
+const UPLOAD_IDLE_TIMEOUT_MS = 30_000;
+/** Room for the multipart envelope (boundaries, part headers, small fields) around the file in a request. */
+const MULTIPART_ENVELOPE_BYTES = 64 * 1024;
+/** A pending upload whose URL expired this long ago is swept (row and any object). */
+const PENDING_GRACE_MS = 60_000;
+const SWEEP_INTERVAL_MS = 60_000;
+const MEDIA_TYPE = { type: "string", trim: true, max: 255, pattern: /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+(\s*;.*)?$/ } as const;
+
+export interface FileRow {
+	id: string;
+	tenantId: string;
+	uploadedBy: string | null;
+	uploaderKind: UploaderKind;
+	name: string;
+	size: string | number;
+	contentType: string;
+	checksum: string | null;
+	objectKey: string;
+	status: FileStatus;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export interface PublicFile {
+	id: string;
+	tenantId: string;
+	name: string;
+	size: number;
+	contentType: string;
+	checksum: string | null;
+	status: FileStatus;
+	uploadedBy: string | null;
+	uploaderKind: UploaderKind;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export interface StoreParams {
+	name: string;
+	contentType?: string;
+	/** For platform callers ($system) that act for a tenant; others store into their own tenant. */
+	tenantId?: string;
+}
+
+interface UploadParams {
+	$fieldname: string;
+	$filename: string;
+	$mimetype?: string;
+	name?: string;
+}
+
+interface StreamUpload {
+	tenantId: string;
+	name: string;
+	/** Hints that choose among the types the bytes allow (the part's Content-Type, the name's extension). */
+	typeHints: string[];
+	/** What the caller insists the type is (files.store): bytes of another type are refused (422). */
+	requiredType?: string;
+	contentLength?: number;
+}
+
+type NewFile = Omit<FileRow, "createdAt" | "updatedAt" | "size"> & { size: number };
+
+type FilesContext<P = Record<string, unknown>> = Context<P, CallerMeta & { headers?: Record<string, string> }>;
+
+interface FilesMethods {
+	storage(): PlatformConfig["storage"];
+	requireTenant(ctx: FilesContext<unknown>, requested?: string): string;
+	uploader(meta: CallerMeta): { uploadedBy: string | null; uploaderKind: UploaderKind };
+	toPublic(row: FileRow): PublicFile;
+	loadFile(ctx: FilesContext<unknown>, id: string): Promise<FileRow>;
+	uploadKeyOf(row: Pick<FileRow, "tenantId" | "id">): string;
+	usedBytes(tenantId: string): Promise<number>;
+	quotaAllows(tenantId: string, current: number, increment: number): Promise<boolean>;
+	reserveWithinQuota(row: NewFile): Promise<FileRow>;
+	ingest(ctx: FilesContext<unknown>, stream: Readable, upload: StreamUpload): Promise<PublicFile>;
+	acceptedType(sniffed: string[], hints: string[], requiredType?: string): string;
+	downloadUrl(row: FileRow): Promise<{ url: string; expiresAt: string }>;
+	readHead(key: string, size: number): Promise<Buffer>;
+	checksumOf(key: string): Promise<string>;
+	discard(row: Pick<FileRow, "id" | "objectKey" | "tenantId">): Promise<void>;
+	sweepExpiredUploads(): Promise<number>;
+}
+
+interface FilesLocals {
+	store: ObjectStore;
+	sweepTimer?: NodeJS.Timeout;
+}
+
+type FilesThis = DbService & FilesMethods & FilesLocals & AuditMixinMethods;
+
+function isReadable(stream: unknown): stream is Readable {
+	return Boolean(stream) && typeof (stream as Readable).read === "function" && typeof (stream as Readable).on === "function";
+}
+
+const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMethods, FilesLocals> = {
+	name: "files",
+	mixins: [
+		DbMixin({
+			schema: "files",
+			migrations: path.join(__dirname, "../../models/files/files/migrations"),
+			model: FileModel,
+			tenantOwned: true,
+			entityName: "File",
+		}),
+		AuditMixin,
+	],
+	// lib/node.ts gives this node an object store (configured, or the embedded one) before it starts.
+	metadata: { needsObjectStorage: true },
+	settings: { fields: ["id", "tenantId", "name", "size", "contentType", "checksum", "status", "uploadedBy", "uploaderKind", "createdAt", "updatedAt"] },
+
+	/**
+	 * The gateway's multipart parser takes its limits from the route, which travels to every gateway as
+	 * plain data: one file part of at most FILES_MAX_BYTES, and a few small fields before it.
+	 */
+	merged(this: Service, schema: ServiceSchema) {
+		const { maxFileBytes } = platformConfigOf(this.broker).storage;
+		const actions = schema.actions as Record<string, Record<string, unknown>>;
+		actions.upload = {
+			...actions.upload,
+			rest: { method: "POST", path: "/", type: "multipart", busboyConfig: { limits: { files: 1, fileSize: maxFileBytes, fields: 4, fieldSize: 1024, parts: 5, headerPairs: 20 } } },
+		};
+	},
+
+	actions: {
+		upload: {
+			// The route itself (multipart, with the configured limits) is set in merged().
+			rest: { method: "POST", path: "/" },
+			permissions: ["tenant:member"],
+			headers: ["content-length"],
+			summary: "Upload one file (multipart/form-data, one file part named `file`), streamed to storage",
+			description:
+				"The type is sniffed from the bytes (the part's Content-Type only chooses among types the bytes allow, such as CSV versus plain text) and must be on the allow-list (else 415). Too large for the limit or the tenant's quota: 413. Only the first file part is read; later ones are ignored. A `name` field sent before the file renames it.",
+			params: {
+				$fieldname: "string|max:100",
+				$filename: "string|max:1024",
+				$mimetype: { type: "string", optional: true, max: 255 },
+				name: { type: "string", optional: true, max: 1024 },
+				$$strict: "remove",
+			},
+			openapi: { responses: { "201": { description: "The stored file" }, "413": { $ref: "#/components/responses/Problem" }, "415": { $ref: "#/components/responses/Problem" } } },
+			async handler(this: FilesThis, ctx: FilesContext<UploadParams>) {
+				if (!isReadable(ctx.stream)) throw new BadRequestError("Send the file as multipart/form-data", "FILE_REQUIRED");
+				if (ctx.params.$fieldname !== "file") throw new BadRequestError('The file part must be named "file"', "FILE_FIELD_REQUIRED", { field: ctx.params.$fieldname });
+				const tenantId = this.requireTenant(ctx);
+				const name = sanitizeFileName(ctx.params.name ?? ctx.params.$filename);
+				const hints = [ctx.params.$mimetype, typeFromExtension(name)].filter((hint): hint is string => Boolean(hint)).map(normalizeMediaType);
+				const contentLength = Number(ctx.meta.headers?.["content-length"]);
+				const file = await this.ingest(ctx, ctx.stream, { tenantId, name, typeHints: hints, contentLength: Number.isFinite(contentLength) ? contentLength : undefined });
+				ctx.meta.$statusCode = 201;
+				ctx.meta.$location = `/api/v1/files/${file.id}`;
+				return file;
+			},
+		},
+
+		createUploadUrl: {
+			rest: "POST /upload-url",
+			permissions: ["tenant:member"],
+			summary: "Reserve an upload: a presigned PUT URL for the bytes, then POST /files/:id/complete",
+			params: {
+				name: "string|trim|min:1|max:1024",
+				size: "number|integer|min:0|convert",
+				contentType: MEDIA_TYPE,
+			},
+			openapi: { responses: { "201": { description: "The pending file's id, the presigned URL and when it expires" } } },
+			async handler(this: FilesThis, ctx: FilesContext<{ name: string; size: number; contentType: string }>) {
+				const tenantId = this.requireTenant(ctx);
+				const storage = this.storage();
+				const contentType = normalizeMediaType(ctx.params.contentType);
+				if (!storage.allowedContentTypes.includes(contentType)) {
+					throw new UnsupportedMediaTypeError(`Files of type ${contentType} are not accepted`, "UNSUPPORTED_FILE_TYPE", { contentType, allowed: storage.allowedContentTypes });
+				}
+				if (ctx.params.size > storage.maxFileBytes) throw tooLarge(storage.maxFileBytes);
+				const id = randomUUID();
+				const row = await this.reserveWithinQuota({
+					id,
+					tenantId,
+					...this.uploader(ctx.meta),
+					name: sanitizeFileName(ctx.params.name),
+					size: ctx.params.size,
+					contentType,
+					checksum: null,
+					objectKey: `${tenantId}/${id}`,
+					status: "pending",
+				});
+				const uploadUrl = await this.store.presignPut(this.uploadKeyOf(row), storage.presignTtlSeconds);
+				ctx.meta.$statusCode = 201;
+				ctx.meta.$location = `/api/v1/files/${id}`;
+				return { id, uploadUrl, method: "PUT", expiresAt: new Date(Date.now() + storage.presignTtlSeconds * 1000).toISOString(), file: this.toPublic(row) };
+			},
+		},
+
+		completeUpload: {
+			rest: "POST /:id/complete",
+			permissions: ["tenant:member"],
+			summary: "Check a presigned upload (size, sniffed type) and make the file ready",
+			params: { id: "string|max:64" },
+			async handler(this: FilesThis, ctx: FilesContext<{ id: string }>) {
+				const row = await this.loadFile(ctx, ctx.params.id);
+				if (row.status === "ready") return this.toPublic(row);
+				const uploadKey = this.uploadKeyOf(row);
+				const uploaded = await this.store.stat(uploadKey);
+				if (!uploaded) throw new ConflictError("Nothing has been uploaded to the URL yet", "UPLOAD_INCOMPLETE");
+				// The checked bytes are moved to a key the presigned URL can't write: a later PUT can't swap them.
+				await this.store.copy(uploadKey, row.objectKey);
+				await this.store.remove(uploadKey);
+				const declaredSize = Number(row.size);
+				const stored = await this.store.stat(row.objectKey);
+				if (!stored || stored.size !== declaredSize) {
+					await this.store.remove(row.objectKey);
+					throw new UnprocessableEntityError(`The upload has ${stored?.size ?? 0} bytes, ${declaredSize} were declared`, "SIZE_MISMATCH", { declared: declaredSize, actual: stored?.size ?? 0 });
+				}
+				const sniffed = await sniffContentTypes(await this.readHead(row.objectKey, stored.size), stored.size <= SNIFF_BYTES);
+				if (!sniffed.includes(row.contentType)) {
+					await this.store.remove(row.objectKey);
+					throw new UnprocessableEntityError(`The upload is ${sniffed[0]}, ${row.contentType} was declared`, "CONTENT_TYPE_MISMATCH", { declared: row.contentType, detected: sniffed[0] });
+				}
+				const checksum = await this.checksumOf(row.objectKey);
+				const [updated] = await this.model.update({ status: "ready", checksum }, { where: { id: row.id, status: "pending" } });
+				if (updated === 0) {
+					// Completed by a concurrent call, or swept as expired in the meantime.
+					const current = plainRow<FileRow>(await this.model.findByPk(row.id));
+					if (!current) {
+						await this.store.remove(row.objectKey);
+						throw new EntityNotFoundError("File", row.id);
+					}
+					return this.toPublic(current);
+				}
+				const ready = { ...row, status: "ready" as const, checksum };
+				await this.entityChanged("updated", ready, ctx);
+				this.broker.emit(FILE_EVENTS.created, { file: this.toPublic(ready) });
+				return this.toPublic(ready);
+			},
+		},
+
+		listFiles: {
+			rest: "GET /",
+			permissions: ["tenant:viewer"],
+			summary: "The tenant's files, newest first (ready ones unless `status` says otherwise)",
+			params: {
+				...PAGE_PARAMS,
+				status: { type: "enum", values: ["ready", "pending", "all"], optional: true, default: "ready" },
+				$$strict: "remove",
+			},
+			async handler(this: FilesThis, ctx: FilesContext<{ page: number; pageSize: number; status: FileStatus | "all" }>) {
+				const { page, pageSize, status } = ctx.params;
+				const where: Record<string, unknown> = { ...this.tenantFilter(ctx) };
+				if (status !== "all") where.status = status;
+				const { rows, count } = await this.model.findAndCountAll({
+					where: where as WhereOptions,
+					order: [
+						["createdAt", "DESC"],
+						["id", "ASC"],
+					],
+					limit: pageSize,
+					offset: (page - 1) * pageSize,
+				});
+				return toPage(rows.map((row) => this.toPublic(plainRow<FileRow>(row)!)), count, page, pageSize);
+			},
+		},
+
+		getFile: {
+			rest: "GET /:id",
+			permissions: ["tenant:viewer"],
+			summary: "A file's metadata",
+			params: { id: "string|max:64" },
+			async handler(this: FilesThis, ctx: FilesContext<{ id: string }>) {
+				return this.toPublic(await this.loadFile(ctx, ctx.params.id));
+			},
+		},
+
+		download: {
+			rest: "GET /:id/download",
+			permissions: ["tenant:viewer"],
+			summary: "302 to a short-lived presigned URL of the file's bytes (Content-Disposition: attachment)",
+			params: { id: "string|max:64" },
+			openapi: { responses: { "302": { description: "Location is a presigned URL, valid for FILES_PRESIGN_TTL_SECONDS" } } },
+			async handler(this: FilesThis, ctx: FilesContext<{ id: string }>) {
+				const { url } = await this.downloadUrl(await this.loadFile(ctx, ctx.params.id));
+				ctx.meta.$statusCode = 302;
+				ctx.meta.$location = url;
+				// The redirect is as short-lived as the URL it points at.
+				ctx.meta.$responseHeaders = { "Cache-Control": "no-store" };
+				return null;
+			},
+		},
+
+		deleteFile: {
+			rest: "DELETE /:id",
+			permissions: ["tenant:member"],
+			summary: "Delete a file (its uploader, or a tenant admin): the object and the row",
+			params: { id: "string|max:64" },
+			async handler(this: FilesThis, ctx: FilesContext<{ id: string }>) {
+				const row = await this.loadFile(ctx, ctx.params.id);
+				const callerId = ctx.meta.apiKeyId ?? ctx.meta.user?.id;
+				const admin = ctx.meta.$system || (ctx.meta.persona ?? ctx.meta.user?.persona) === "super_admin" || (!ctx.meta.apiKeyId && roleRank(ctx.meta.role) <= roleRank("admin"));
+				if (!admin && (!callerId || row.uploadedBy !== callerId)) {
+					throw new ForbiddenError("Only the file's uploader or a tenant admin can delete it", "NOT_FILE_OWNER");
+				}
+				// The row goes first: a file is never listed without its bytes. A failed object removal is retried by no one, so it is logged.
+				await this.model.destroy({ where: { id: row.id } });
+				await this.discard(row);
+				await this.entityChanged("removed", row, ctx);
+				await this.audit(ctx, { action: FILE_EVENTS.deleted, tenantId: row.tenantId, targetType: "file", targetId: row.id, data: { name: row.name, size: Number(row.size) } });
+				this.broker.emit(FILE_EVENTS.deleted, { file: this.toPublic(row) });
+				ctx.meta.$statusCode = 204;
+				return null;
+			},
+		},
+
+		/**
+		 * Internal: stores the call's stream (`broker.call("files.store", { name }, { stream, meta })`) as a
+		 * file of the caller's tenant (platform callers name `tenantId`), under the same rules as an upload.
+		 */
+		store: {
+			visibility: "public",
+			params: {
+				name: "string|trim|min:1|max:1024",
+				contentType: { ...MEDIA_TYPE, optional: true },
+				tenantId: { type: "uuid", optional: true },
+			},
+			async handler(this: FilesThis, ctx: FilesContext<StoreParams>) {
+				if (!isReadable(ctx.stream)) throw new BadRequestError("files.store needs a stream (the `stream` call option)", "STREAM_REQUIRED");
+				const tenantId = this.requireTenant(ctx, ctx.params.tenantId);
+				const name = sanitizeFileName(ctx.params.name);
+				const requiredType = ctx.params.contentType ? normalizeMediaType(ctx.params.contentType) : undefined;
+				return this.ingest(ctx, ctx.stream, { tenantId, name, typeHints: [requiredType, typeFromExtension(name)].filter((hint): hint is string => Boolean(hint)), requiredType });
+			},
+		},
+
+		/** Internal: a ready file's bytes as a stream. */
+		openStream: {
+			visibility: "public",
+			scopes: ["files:read"],
+			params: { id: "string|max:64" },
+			async handler(this: FilesThis, ctx: FilesContext<{ id: string }>) {
+				const row = await this.loadFile(ctx, ctx.params.id);
+				if (row.status !== "ready") throw new ConflictError("The file's upload has not been completed", "FILE_NOT_READY");
+				return this.store.read(row.objectKey);
+			},
+		},
+
+		/** Internal: a short-lived URL of a ready file's bytes, for links in emails, pages and redirects. */
+		presignDownload: {
+			visibility: "public",
+			scopes: ["files:read"],
+			params: { id: "string|max:64" },
+			async handler(this: FilesThis, ctx: FilesContext<{ id: string }>) {
+				return this.downloadUrl(await this.loadFile(ctx, ctx.params.id));
+			},
+		},
+	},
+
+	methods: {
+		storage(this: FilesThis) {
+			return platformConfigOf(this.broker).storage;
+		},
+
+		/** The tenant a file goes to: the caller's own; platform callers name one. */
+		requireTenant(this: FilesThis, ctx: FilesContext<unknown>, requested?: string): string {
+			if (requested && ctx.meta.$system) return requested;
+			if (requested && requested !== ctx.meta.tenantId) throw new ForbiddenError("Files can only be stored in your own tenant", "TENANT_MISMATCH");
+			if (!ctx.meta.tenantId) throw new ForbiddenError("This action needs an active tenant", "TENANT_REQUIRED");
+			return ctx.meta.tenantId;
+		},
+
+		uploader(meta: CallerMeta) {
+			if (meta.apiKeyId) return { uploadedBy: meta.apiKeyId, uploaderKind: "api_key" as const };
+			if (meta.user?.id) return { uploadedBy: meta.user.id, uploaderKind: "user" as const };
+			return { uploadedBy: null, uploaderKind: "system" as const };
+		},
+
+		toPublic(row: FileRow): PublicFile {
+			return {
+				id: row.id,
+				tenantId: row.tenantId,
+				name: row.name,
+				// BIGINT arrives as a string from pg; files are far below 2^53 bytes.
+				size: Number(row.size),
+				contentType: row.contentType,
+				checksum: row.checksum,
+				status: row.status,
+				uploadedBy: row.uploadedBy,
+				uploaderKind: row.uploaderKind,
+				createdAt: row.createdAt,
+				updatedAt: row.updatedAt,
+			};
+		},
+
+		/** Another tenant's file, a missing one and a malformed id all answer the same 404. */
+		async loadFile(this: FilesThis, ctx: FilesContext<unknown>, id: string): Promise<FileRow> {
+			const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id) ? id.toLowerCase() : undefined;
+			// DbMixin's tenant rule: the caller's tenant; platform callers and super admins see every tenant.
+			const scope = this.tenantFilter(ctx as Parameters<FilesThis["tenantFilter"]>[0]);
+			const row = uuid ? plainRow<FileRow>(await this.model.findOne({ where: { id: uuid, ...scope } as WhereOptions })) : undefined;
+			if (!row) throw new EntityNotFoundError("File", id);
+			return row;
+		},
+
+		/** Where a presigned PUT writes; completing moves the bytes to the file's own key. */
+		uploadKeyOf(row: Pick<FileRow, "tenantId" | "id">): string {
+			return `${row.tenantId}/uploads/${row.id}`;
+		},
+
+		/** Ready files, plus the declared sizes of presigned uploads that may still arrive. */
+		async usedBytes(this: FilesThis, tenantId: string): Promise<number> {
+			const pendingSince = new Date(Date.now() - this.storage().presignTtlSeconds * 1000 - PENDING_GRACE_MS);
+			const [result] = await this.adapter.db.query<{ used: string }>(
+				`SELECT COALESCE(SUM(size), 0)::text AS used FROM files.files WHERE tenant_id = :tenantId AND (status = 'ready' OR created_at > :pendingSince)`,
+				{ replacements: { tenantId, pendingSince }, type: QueryTypes.SELECT },
+			);
+			return Number(result?.used ?? 0);
+		},
+
+		async quotaAllows(this: FilesThis, tenantId: string, current: number, increment: number): Promise<boolean> {
+			const answer = await this.broker.call<{ allowed: boolean }, object>("tenants.checkLimit", { tenantId, limit: "storageBytes", current, increment }, systemCall());
+			return answer.allowed;
+		},
+
+		/**
+		 * Inserts the row (as pending), then asks the quota with the row already counted. Two uploads racing for
+		 * the last bytes can't both pass: whichever sums second sees the other's row. Both may be refused
+		 * under a tight race (never both accepted), and no lock is held across the call to the identity domain.
+		 */
+		async reserveWithinQuota(this: FilesThis, row: NewFile): Promise<FileRow> {
+			const created = plainRow<FileRow>(await this.model.create({ ...row, status: "pending" }))!;
+			let allowed = false;
+			try {
+				const used = await this.usedBytes(row.tenantId);
+				allowed = await this.quotaAllows(row.tenantId, Math.max(0, used - row.size), row.size);
+			} finally {
+				if (!allowed) await this.model.destroy({ where: { id: row.id } });
+			}
+			if (!allowed) throw new PayloadTooLargeError("The tenant's storage quota would be exceeded", "QUOTA_EXCEEDED", { size: row.size });
+			if (row.status === "pending") return created;
+			await this.model.update({ status: row.status }, { where: { id: row.id } });
+			return { ...created, status: row.status };
+		},
+
+		async ingest(this: FilesThis, ctx: FilesContext<unknown>, stream: Readable, upload: StreamUpload): Promise<PublicFile> {
+			const storage = this.storage();
+			const timeout = ctx.options?.timeout;
+			const deadline = typeof timeout === "number" && timeout > 0 ? Date.now() + timeout : undefined;
+			if (upload.contentLength !== undefined && upload.contentLength > storage.maxFileBytes + MULTIPART_ENVELOPE_BYTES) throw tooLarge(storage.maxFileBytes);
+			// A tenant already at its quota is refused before a byte is stored.
+			if (!(await this.quotaAllows(upload.tenantId, await this.usedBytes(upload.tenantId), 0))) {
+				throw new PayloadTooLargeError("The tenant's storage quota is used up", "QUOTA_EXCEEDED");
+			}
+			const id = randomUUID();
+			const objectKey = `${upload.tenantId}/${id}`;
+			const ingested = await ingestStream(stream, {
+				store: this.store,
+				key: objectKey,
+				maxBytes: storage.maxFileBytes,
+				idleTimeoutMs: UPLOAD_IDLE_TIMEOUT_MS,
+				deadline,
+				decideType: async (head, complete) => this.acceptedType(await sniffContentTypes(head, complete), upload.typeHints, upload.requiredType),
+			});
+			let row: FileRow;
+			try {
+				// The caller stopped waiting: keeping the file would store something nobody was told about.
+				if (deadline !== undefined && Date.now() > deadline) throw new UploadInterruptedError("the request timed out");
+				row = await this.reserveWithinQuota({ id, tenantId: upload.tenantId, ...this.uploader(ctx.meta), name: upload.name, size: ingested.size, contentType: ingested.contentType, checksum: ingested.checksum, objectKey, status: "ready" });
+			} catch (err) {
+				await this.store.remove(objectKey).catch((removeErr: Error) => this.logger.error(`Could not remove the refused object ${objectKey}:`, removeErr.message));
+				throw err;
+			}
+			await this.entityChanged("created", row, ctx);
+			const file = this.toPublic(row);
+			this.broker.emit(FILE_EVENTS.created, { file });
+			return file;
+		},
+
+		/** The type to store, or 415/422: hints only choose among what the bytes can be. */
+		acceptedType(this: FilesThis, sniffed: string[], hints: string[], requiredType?: string): string {
+			const allowed = this.storage().allowedContentTypes;
+			if (requiredType && !sniffed.includes(requiredType)) {
+				throw new UnprocessableEntityError(`The file is ${sniffed[0]}, ${requiredType} was declared`, "CONTENT_TYPE_MISMATCH", { declared: requiredType, detected: sniffed[0] });
+			}
+			const hinted = hints.find((hint) => sniffed.includes(hint));
+			const type = hinted ? chooseContentType(sniffed, hinted) : (sniffed.find((candidate) => allowed.includes(candidate)) ?? sniffed[0]);
+			if (!allowed.includes(type)) {
+				throw new UnsupportedMediaTypeError(`Files of type ${type} are not accepted`, "UNSUPPORTED_FILE_TYPE", { contentType: type, allowed });
+			}
+			return type;
+		},
+
+		async downloadUrl(this: FilesThis, row: FileRow) {
+			if (row.status !== "ready") throw new ConflictError("The file's upload has not been completed", "FILE_NOT_READY");
+			const ttl = this.storage().presignTtlSeconds;
+			const url = await this.store.presignGet(row.objectKey, ttl, { filename: row.name, contentType: row.contentType });
+			return { url, expiresAt: new Date(Date.now() + ttl * 1000).toISOString() };
+		},
+
+		async readHead(this: FilesThis, key: string, size: number): Promise<Buffer> {
+			if (size === 0) return Buffer.alloc(0);
+			const chunks: Buffer[] = [];
+			for await (const chunk of await this.store.read(key, { offset: 0, length: Math.min(size, SNIFF_BYTES) })) chunks.push(chunk as Buffer);
+			return Buffer.concat(chunks).subarray(0, SNIFF_BYTES);
+		},
+
+		async checksumOf(this: FilesThis, key: string): Promise<string> {
+			const hash = createHash("sha256");
+			for await (const chunk of await this.store.read(key)) hash.update(chunk as Buffer);
+			return hash.digest("hex");
+		},
+
+		async discard(this: FilesThis, row: Pick<FileRow, "id" | "objectKey" | "tenantId">) {
+			for (const key of [row.objectKey, this.uploadKeyOf(row)]) {
+				await this.store.remove(key).catch((err: Error) => this.logger.error(`Could not remove object ${key} of file ${row.id}:`, err.message));
+			}
+		},
+
+		/**
+		 * Pending uploads whose URL has expired (plus a grace period) are removed with anything they uploaded.
+		 * Every files node sweeps; SKIP LOCKED hands each row to one of them.
+		 */
+		async sweepExpiredUploads(this: FilesThis): Promise<number> {
+			const cutoff = new Date(Date.now() - this.storage().presignTtlSeconds * 1000 - PENDING_GRACE_MS);
+			const rows = await this.adapter.db.query<{ id: string; tenant_id: string; object_key: string }>(
+				`DELETE FROM files.files WHERE id IN (SELECT id FROM files.files WHERE status = 'pending' AND created_at < :cutoff ORDER BY created_at LIMIT 100 FOR UPDATE SKIP LOCKED)
+				 RETURNING id, tenant_id, object_key`,
+				{ replacements: { cutoff }, type: QueryTypes.SELECT },
+			);
+			for (const row of rows) await this.discard({ id: row.id, tenantId: row.tenant_id, objectKey: row.object_key });
+			if (rows.length > 0) this.logger.info(`Removed ${rows.length} expired pending upload(s)`);
+			return rows.length;
+		},
+	},
+
+	async started(this: FilesThis) {
+		// Set by lib/node.ts before the broker starts; a broker made another way has no object store.
+		const connection = storageConnectionOf(this.broker);
+		if (!connection) throw new ServiceUnavailableError("No object store is configured for this node", "STORAGE_UNAVAILABLE");
+		this.store = new S3ObjectStore(connection, this.storage().bucket);
+		await this.store.ensureBucket();
+		this.sweepTimer = setInterval(() => {
+			this.sweepExpiredUploads().catch((err: Error) => this.logger.warn("Sweeping expired uploads failed:", err.message));
+		}, SWEEP_INTERVAL_MS);
+		this.sweepTimer.unref();
+	},
+
+	stopped(this: FilesThis) {
+		clearInterval(this.sweepTimer);
+	},
+};
+
+export default FilesService;
