@@ -8,6 +8,8 @@
  * them with what the client declared, and the most specific one otherwise.
  */
 
+import { UnprocessableEntityError, UnsupportedMediaTypeError } from "../errors";
+
 /** How much of the head of a file the sniffers look at. */
 export const SNIFF_BYTES = 64 * 1024;
 
@@ -52,6 +54,24 @@ export function chooseContentType(sniffed: SniffResult, declared?: string): stri
 	const wanted = declared ? normalizeMediaType(declared) : undefined;
 	if (wanted && sniffed.includes(wanted)) return wanted;
 	return sniffed[0];
+}
+
+/**
+ * The type a file is stored as, or why not: a type the caller insists on (`requiredType`) that the bytes
+ * aren't is 422; hints (the declared type, the name's extension) choose among what the bytes can be, else
+ * the first allowed candidate wins; a type off the allow-list is 415.
+ */
+export function acceptContentType(options: { sniffed: SniffResult; hints: string[]; allowed: string[]; requiredType?: string }): string {
+	const { sniffed, hints, allowed, requiredType } = options;
+	if (requiredType && !sniffed.includes(requiredType)) {
+		throw new UnprocessableEntityError(`The file is ${sniffed[0]}, ${requiredType} was declared`, "CONTENT_TYPE_MISMATCH", { declared: requiredType, detected: sniffed[0] });
+	}
+	const hinted = hints.find((hint) => sniffed.includes(hint));
+	const type = hinted ? chooseContentType(sniffed, hinted) : (sniffed.find((candidate) => allowed.includes(candidate)) ?? sniffed[0]);
+	if (!allowed.includes(type)) {
+		throw new UnsupportedMediaTypeError(`Files of type ${type} are not accepted`, "UNSUPPORTED_FILE_TYPE", { contentType: type, allowed });
+	}
+	return type;
 }
 
 /** "Text/CSV; charset=utf-8" → "text/csv". */

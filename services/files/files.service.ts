@@ -19,10 +19,10 @@ import { platformConfigOf } from "../../lib/node";
 import type { PlatformConfig } from "../../lib/config";
 import { BadRequestError, ConflictError, EntityNotFoundError, ForbiddenError, PayloadTooLargeError, ServiceUnavailableError, UnprocessableEntityError, UnsupportedMediaTypeError } from "../../lib/errors";
 import { S3ObjectStore, storageConnectionOf, type ObjectStore } from "../../lib/storage/object-store";
-import { SNIFF_BYTES, chooseContentType, normalizeMediaType, sniffContentTypes, typeFromExtension } from "../../lib/storage/content-type";
+import { SNIFF_BYTES, acceptContentType, normalizeMediaType, sniffContentTypes, typeFromExtension } from "../../lib/storage/content-type";
 import { ingestStream, tooLarge, UploadInterruptedError } from "../../lib/storage/ingest";
 import { sanitizeFileName } from "../../lib/storage/file-name";
-import { FileModel, type FileStatus, type UploaderKind } from "../../models/files/files/file.model";
+import { FileModel, toPublicFile, type FileRow, type FileStatus, type PublicFile, type UploaderKind } from "../../models/files/files/file.model";
 
 export const FILE_EVENTS = { created: "file.created", deleted: "file.deleted" } as const;
 
@@ -34,35 +34,6 @@ const MULTIPART_ENVELOPE_BYTES = 64 * 1024;
 const PENDING_GRACE_MS = 60_000;
 const SWEEP_INTERVAL_MS = 60_000;
 const MEDIA_TYPE = { type: "string", trim: true, max: 255, pattern: /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+(\s*;.*)?$/ } as const;
-
-export interface FileRow {
-	id: string;
-	tenantId: string;
-	uploadedBy: string | null;
-	uploaderKind: UploaderKind;
-	name: string;
-	size: string | number;
-	contentType: string;
-	checksum: string | null;
-	objectKey: string;
-	status: FileStatus;
-	createdAt: Date;
-	updatedAt: Date;
-}
-
-export interface PublicFile {
-	id: string;
-	tenantId: string;
-	name: string;
-	size: number;
-	contentType: string;
-	checksum: string | null;
-	status: FileStatus;
-	uploadedBy: string | null;
-	uploaderKind: UploaderKind;
-	createdAt: Date;
-	updatedAt: Date;
-}
 
 export interface StoreParams {
 	name: string;
@@ -400,20 +371,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 		},
 
 		toPublic(row: FileRow): PublicFile {
-			return {
-				id: row.id,
-				tenantId: row.tenantId,
-				name: row.name,
-				// BIGINT arrives as a string from pg; files are far below 2^53 bytes.
-				size: Number(row.size),
-				contentType: row.contentType,
-				checksum: row.checksum,
-				status: row.status,
-				uploadedBy: row.uploadedBy,
-				uploaderKind: row.uploaderKind,
-				createdAt: row.createdAt,
-				updatedAt: row.updatedAt,
-			};
+			return toPublicFile(row);
 		},
 
 		/** Another tenant's file, a missing one and a malformed id all answer the same 404. */
@@ -502,16 +460,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 
 		/** The type to store, or 415/422: hints only choose among what the bytes can be. */
 		acceptedType(this: FilesThis, sniffed: string[], hints: string[], requiredType?: string): string {
-			const allowed = this.storage().allowedContentTypes;
-			if (requiredType && !sniffed.includes(requiredType)) {
-				throw new UnprocessableEntityError(`The file is ${sniffed[0]}, ${requiredType} was declared`, "CONTENT_TYPE_MISMATCH", { declared: requiredType, detected: sniffed[0] });
-			}
-			const hinted = hints.find((hint) => sniffed.includes(hint));
-			const type = hinted ? chooseContentType(sniffed, hinted) : (sniffed.find((candidate) => allowed.includes(candidate)) ?? sniffed[0]);
-			if (!allowed.includes(type)) {
-				throw new UnsupportedMediaTypeError(`Files of type ${type} are not accepted`, "UNSUPPORTED_FILE_TYPE", { contentType: type, allowed });
-			}
-			return type;
+			return acceptContentType({ sniffed, hints, requiredType, allowed: this.storage().allowedContentTypes });
 		},
 
 		async downloadUrl(this: FilesThis, row: FileRow) {

@@ -32,3 +32,51 @@ export const FileModel: ModelDefinition = {
 	},
 	options: { tableName: "files" },
 };
+
+/** A row as Sequelize gives it (BIGINT `size` arrives from pg as a string). */
+export interface FileRow {
+	id: string;
+	tenantId: string;
+	uploadedBy: string | null;
+	uploaderKind: UploaderKind;
+	name: string;
+	size: string | number;
+	contentType: string;
+	checksum: string | null;
+	objectKey: string;
+	status: FileStatus;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+/** What callers see of a file: never the object key. */
+export interface PublicFile {
+	id: string;
+	tenantId: string;
+	name: string;
+	size: number;
+	contentType: string;
+	checksum: string | null;
+	status: FileStatus;
+	uploadedBy: string | null;
+	uploaderKind: UploaderKind;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export function toPublicFile(row: FileRow): PublicFile {
+	return {
+		id: row.id,
+		tenantId: row.tenantId,
+		name: row.name,
+		// Files are far below 2^53 bytes.
+		size: Number(row.size),
+		contentType: row.contentType,
+		checksum: row.checksum,
+		status: row.status,
+		uploadedBy: row.uploadedBy,
+		uploaderKind: row.uploaderKind,
+		createdAt: row.createdAt,
+		updatedAt: row.updatedAt,
+	};
+}
