@@ -4,13 +4,14 @@
  */
 import type { ServiceBroker } from "moleculer";
 import { Pool } from "pg";
+import { S3ObjectStore, storageConnectionOf } from "./storage/object-store";
 
 export type CheckStatus = "up" | "down" | "not_configured";
 
 export interface ReadinessReport {
 	status: "ready" | "not_ready";
 	nodeID: string;
-	checks: { database: CheckStatus; transporter: CheckStatus; cacher: CheckStatus };
+	checks: { database: CheckStatus; transporter: CheckStatus; cacher: CheckStatus; storage: CheckStatus };
 	errors: Record<string, string>;
 }
 
@@ -68,6 +69,23 @@ async function checkCacher(broker: ServiceBroker): Promise<CheckStatus> {
 	return "up";
 }
 
+const probeStores = new WeakMap<ServiceBroker, S3ObjectStore>();
+
+/** Nodes that keep files: the object store answers and accepts this node's credentials. */
+async function checkStorage(broker: ServiceBroker): Promise<CheckStatus> {
+	const connection = storageConnectionOf(broker);
+	if (!connection) return "not_configured";
+	let store = probeStores.get(broker);
+	if (!store) {
+		const bucket = (broker as ServiceBroker & { platformConfig?: { storage: { bucket: string } } }).platformConfig?.storage.bucket ?? "lattice";
+		store = new S3ObjectStore(connection, bucket);
+		probeStores.set(broker, store);
+	}
+	// A HEAD of a key that never exists: a missing object is an answer, a refused or unreachable store is not.
+	await withTimeout(store.stat(".readiness-probe"), "the object store");
+	return "up";
+}
+
 export async function checkReadiness(broker: ServiceBroker): Promise<ReadinessReport> {
 	const errors: Record<string, string> = {};
 	const run = async (name: string, check: (broker: ServiceBroker) => Promise<CheckStatus>): Promise<CheckStatus> => {
@@ -78,12 +96,13 @@ export async function checkReadiness(broker: ServiceBroker): Promise<ReadinessRe
 			return "down";
 		}
 	};
-	const [database, transporter, cacher] = await Promise.all([
+	const [database, transporter, cacher, storage] = await Promise.all([
 		run("database", checkDatabase),
 		run("transporter", checkTransporter),
 		run("cacher", checkCacher),
+		run("storage", checkStorage),
 	]);
-	const ready = broker.started && database !== "down" && transporter !== "down" && cacher !== "down";
+	const ready = broker.started && database !== "down" && transporter !== "down" && cacher !== "down" && storage !== "down";
 	if (!broker.started) errors.broker = "the broker is not started";
-	return { status: ready ? "ready" : "not_ready", nodeID: broker.nodeID, checks: { database, transporter, cacher }, errors };
+	return { status: ready ? "ready" : "not_ready", nodeID: broker.nodeID, checks: { database, transporter, cacher, storage }, errors };
 }

@@ -28,7 +28,7 @@ describe("npm start with nothing configured", () => {
 	it("runs everything on one node with its own PostgreSQL", async () => {
 		const url = await startEmbedded();
 		const report = await (await fetch(`${url}/readyz`)).json();
-		expect(report).toMatchObject({ status: "ready", checks: { database: "up", transporter: "not_configured", cacher: "not_configured" } });
+		expect(report).toMatchObject({ status: "ready", checks: { database: "up", transporter: "not_configured", cacher: "not_configured", storage: "up" } });
 		expect(fs.existsSync(path.join(dataDir, "postgres", "PG_VERSION"))).toBe(true);
 		expect((await fetch(`${url}/api/v1/status/ping`)).status).toBe(200);
 		const missing = await fetch(`${url}/api/v1/does-not-exist`);
