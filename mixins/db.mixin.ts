@@ -316,6 +316,23 @@ export function toPage<T>(rows: T[], total: number, page: number, pageSize: numb
 	return { rows, total, page, pageSize, totalPages: Math.ceil(total / pageSize) };
 }
 
+/**
+ * One page of rows, newest first (ties broken by id, so pages never overlap), as a list answer. Every
+ * paginated list of the platform reads this way.
+ */
+export async function newestFirstPage<Row, T>(model: ModelStatic<Model>, where: WhereOptions, page: number, pageSize: number, toPublic: (row: Row) => T): Promise<Page<T>> {
+	const { rows, count } = await model.findAndCountAll({
+		where,
+		order: [
+			["createdAt", "DESC"],
+			["id", "ASC"],
+		],
+		limit: pageSize,
+		offset: (page - 1) * pageSize,
+	});
+	return toPage(rows.map((row) => toPublic(row.get({ plain: true }) as Row)), count, page, pageSize);
+}
+
 /** A Sequelize row as a plain object, or undefined for no row. */
 export function plainRow<T>(row: Model | null | undefined): T | undefined {
 	return row ? (row.get({ plain: true }) as T) : undefined;

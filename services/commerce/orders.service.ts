@@ -17,7 +17,7 @@
 import path from "node:path";
 import type { Context } from "moleculer";
 import type { WhereOptions } from "sequelize";
-import { DbMixin, PAGE_PARAMS, toPage, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { DbMixin, PAGE_PARAMS, newestFirstPage, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { OwnedEntityMixin } from "../../mixins/owned-entity.mixin";
 import { IdempotencyMixin, type IdempotencyMeta } from "../../mixins/idempotency.mixin";
 import { OrderLineModel, OrderModel, ORDER_STATUSES, ORDER_TRANSITIONS, type OrderStatus, type PaymentStatus } from "../../models/commerce/orders/order.models";
@@ -291,17 +291,8 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods> = {
 					where.userId = this.requireUser(ctx.meta);
 				}
 				if (status) where.status = status;
-				const { rows, count } = await this.models.order.findAndCountAll({
-					where: where as WhereOptions,
-					order: [
-						["createdAt", "DESC"],
-						["id", "ASC"],
-					],
-					limit: pageSize,
-					offset: (page - 1) * pageSize,
-				});
-				const orders = await this.withLines(rows.map((row) => plainRow<OrderRow>(row)!));
-				return toPage(orders, count, page, pageSize);
+				const found = await newestFirstPage(this.models.order, where as WhereOptions, page, pageSize, (row: OrderRow) => row);
+				return { ...found, rows: await this.withLines(found.rows) };
 			},
 		},
 

@@ -29,7 +29,7 @@ import { QueryTypes, type Transaction, type WhereOptions } from "sequelize";
 import type Stripe from "stripe";
 import { StripeCardProvider, type CardPaymentProvider } from "../../lib/payments/stripe-provider";
 import { platformConfigOf } from "../../lib/node";
-import { DbMixin, PAGE_PARAMS, toPage, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { DbMixin, PAGE_PARAMS, newestFirstPage, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { OwnedEntityMixin } from "../../mixins/owned-entity.mixin";
 import { IdempotencyMixin, type IdempotencyMeta } from "../../mixins/idempotency.mixin";
 import {
@@ -295,16 +295,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, Paymen
 				if (!this.isPrivileged(ctx.meta)) where.userId = this.requireUser(ctx.meta);
 				if (status) where.status = status;
 				if (orderId) where.orderId = orderId.toLowerCase();
-				const { rows, count } = await this.models.payment.findAndCountAll({
-					where: where as WhereOptions,
-					order: [
-						["createdAt", "DESC"],
-						["id", "ASC"],
-					],
-					limit: pageSize,
-					offset: (page - 1) * pageSize,
-				});
-				return toPage(rows.map((row) => this.toPublic(plainRow<PaymentRow>(row)!)), count, page, pageSize);
+				return newestFirstPage(this.models.payment, where as WhereOptions, page, pageSize, (row: PaymentRow) => this.toPublic(row));
 			},
 		},
 

@@ -12,7 +12,7 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { QueryTypes, type WhereOptions } from "sequelize";
-import { DbMixin, PAGE_PARAMS, plainRow, toPage, type DbMixinSettings, type DbService, type DbServiceSchema } from "../../mixins/db.mixin";
+import { DbMixin, PAGE_PARAMS, newestFirstPage, plainRow, type DbMixinSettings, type DbService, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
 import { roleRank, systemCall, type CallerMeta } from "../../lib/caller";
 import { platformConfigOf } from "../../lib/node";
@@ -246,16 +246,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 				const { page, pageSize, status } = ctx.params;
 				const where: Record<string, unknown> = { ...this.tenantFilter(ctx) };
 				if (status !== "all") where.status = status;
-				const { rows, count } = await this.model.findAndCountAll({
-					where: where as WhereOptions,
-					order: [
-						["createdAt", "DESC"],
-						["id", "ASC"],
-					],
-					limit: pageSize,
-					offset: (page - 1) * pageSize,
-				});
-				return toPage(rows.map((row) => this.toPublic(plainRow<FileRow>(row)!)), count, page, pageSize);
+				return newestFirstPage(this.model, where as WhereOptions, page, pageSize, (row: FileRow) => this.toPublic(row));
 			},
 		},
 

@@ -5,7 +5,7 @@
 import path from "node:path";
 import { DataTypes, Op, type WhereOptions } from "sequelize";
 import type { Context } from "moleculer";
-import { DbMixin, PAGE_PARAMS, toPage, type DbServiceSchema } from "../../mixins/db.mixin";
+import { DbMixin, PAGE_PARAMS, newestFirstPage, type DbServiceSchema } from "../../mixins/db.mixin";
 import type { CallerMeta } from "../../lib/caller";
 
 interface AuditListParams {
@@ -94,8 +94,7 @@ const AuditService: DbServiceSchema = {
 					...(outcome ? { outcome } : {}),
 					...(from || to ? { createdAt } : {}),
 				};
-				const { rows, count } = await this.adapter.model.findAndCountAll({ where, order: [["createdAt", "DESC"]], limit: pageSize, offset: (page - 1) * pageSize });
-				return toPage(rows.map((row) => row.toJSON()), count, page, pageSize);
+				return newestFirstPage(this.adapter.model, where, page, pageSize, (row: Record<string, unknown>) => row);
 			},
 		},
 	},

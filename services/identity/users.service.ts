@@ -5,7 +5,7 @@
 import path from "node:path";
 import { Op, type WhereOptions } from "sequelize";
 import type { Context } from "moleculer";
-import { DbMixin, PAGE_PARAMS, toPage, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { DbMixin, PAGE_PARAMS, newestFirstPage, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
 import { UserModel, USER_STATUSES, type UserStatus } from "../../models/identity/users/user.model";
 import { PERSONAS, type CallerMeta, type Persona } from "../../lib/caller";
@@ -221,8 +221,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 					...(persona ? { persona } : {}),
 					...(pattern ? { [Op.or]: [{ email: { [Op.iLike]: pattern } }, { fullName: { [Op.iLike]: pattern } }] } : {}),
 				};
-				const { rows, count } = await this.adapter.model.findAndCountAll({ where, order: [["createdAt", "DESC"]], limit: pageSize, offset: (page - 1) * pageSize });
-				return toPage(rows.map((row) => this.toPublic(row.get({ plain: true }) as UserRow)), count, page, pageSize);
+				return newestFirstPage(this.adapter.model, where, page, pageSize, (row: UserRow) => this.toPublic(row));
 			},
 		},
 

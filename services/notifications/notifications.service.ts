@@ -11,7 +11,7 @@ import path from "node:path";
 import { randomUUID } from "node:crypto";
 import type { Context } from "moleculer";
 import { Op, type WhereOptions } from "sequelize";
-import { DbMixin, PAGE_PARAMS, toPage, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { DbMixin, PAGE_PARAMS, newestFirstPage, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { DispatchModel, NotificationModel } from "../../models/notifications/notifications/notification.models";
 import { NOTIFICATION_CHANNELS, NOTIFICATION_TYPES, NOTIFICATION_TYPE_NAMES, type NotificationChannel, type NotificationType } from "../../lib/notifications/catalog";
 import { renderNotification, type RenderedNotification } from "../../lib/notifications/templates";
@@ -227,8 +227,7 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 				const userId = this.requireUser(ctx);
 				const { unread, tenantId, type, page, pageSize } = ctx.params;
 				const where: WhereOptions = { userId, ...(unread === true ? { readAt: null } : unread === false ? { readAt: { [Op.ne]: null } } : {}), ...(tenantId ? { tenantId } : {}), ...(type ? { type } : {}) };
-				const { rows, count } = await this.adapter.model.findAndCountAll({ where, order: [["createdAt", "DESC"], ["id", "DESC"]], limit: pageSize, offset: (page - 1) * pageSize });
-				return toPage(rows.map((row) => this.toPublic(row.get({ plain: true }) as PublicNotification)), count, page, pageSize);
+				return newestFirstPage(this.adapter.model, where, page, pageSize, (row: PublicNotification) => this.toPublic(row));
 			},
 		},
 

@@ -17,7 +17,7 @@ import { randomUUID } from "node:crypto";
 import path from "node:path";
 import type { Context } from "moleculer";
 import type { WhereOptions } from "sequelize";
-import { DbMixin, PAGE_PARAMS, toPage, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { DbMixin, PAGE_PARAMS, newestFirstPage, toPage, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
 import { DueJobsMixin, type DueJobsMethods } from "../../mixins/due-jobs.mixin";
 import { platformConfigOf } from "../../lib/node";
@@ -212,16 +212,7 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 			async handler(ctx: WebhooksContext<{ page: number; pageSize: number; status?: EndpointStatus }>) {
 				const { page, pageSize, status } = ctx.params;
 				const where = { ...this.tenantFilter(ctx), ...(status ? { status } : {}) } as WhereOptions;
-				const { rows, count } = await this.models.endpoint.findAndCountAll({
-					where,
-					order: [
-						["createdAt", "DESC"],
-						["id", "ASC"],
-					],
-					limit: pageSize,
-					offset: (page - 1) * pageSize,
-				});
-				return toPage(rows.map((row) => this.toPublic(plainRow<EndpointRow>(row)!)), count, page, pageSize);
+				return newestFirstPage(this.models.endpoint, where, page, pageSize, (row: EndpointRow) => this.toPublic(row));
 			},
 		},
 
