@@ -44,9 +44,7 @@ export interface DeliveryView {
 	createdAt: Date;
 }
 
-export interface AttemptView {
-	deliveryId: string;
-	attempt: number;
+export interface AttemptOutcome {
 	startedAt: Date;
 	durationMs: number;
 	statusCode: number | null;
@@ -55,13 +53,10 @@ export interface AttemptView {
 	responseBody: string | null;
 }
 
-export interface AttemptOutcome {
-	startedAt: Date;
-	durationMs: number;
-	statusCode: number | null;
-	succeeded: boolean;
-	error: string | null;
-	responseBody: string | null;
+/** One attempt as the delivery log shows it. */
+export interface AttemptView extends AttemptOutcome {
+	deliveryId: string;
+	attempt: number;
 }
 
 export interface DisabledEndpoint {
