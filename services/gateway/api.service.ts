@@ -19,6 +19,7 @@ import { MemoryRateLimitStore, RateLimiter, RedisRateLimitStore } from "../../li
 import { buildOpenApiDocument } from "../../lib/openapi";
 import { renderApiDocsPage, renderApiDocsInitScript, swaggerUiAssetsDir } from "../../lib/api-docs";
 import type { CallerMeta } from "../../lib/caller";
+import { GatewayFastPath, type GatewayInternals, type GatewayRoute } from "../../lib/gateway/fast-path";
 
 export const API_BASE_PATH = "/api/v1";
 const DOCS_ASSETS_PATH = "/api/docs/assets";
@@ -42,6 +43,7 @@ interface GatewaySettings extends ServiceSettingSchema {
 interface GatewayMethods {
 	sendError(req: GatewayRequest, res: GatewayResponse, err: Error): void;
 	sendProblem(req: GatewayRequest, res: GatewayResponse, problem: ProblemResponse): void;
+	setCommonHeaders(res: GatewayResponse, rateLimitHeaders: string[]): void;
 	clientAddress(req: GatewayRequest): string;
 	authenticate(ctx: Context<unknown, CallerMeta>, route: unknown, req: GatewayRequest): Promise<unknown>;
 	regenerateAutoAliases(route: unknown): void;
@@ -50,6 +52,9 @@ interface GatewayMethods {
 interface GatewayLocals {
 	rateLimiter: RateLimiter;
 	securityHeaders: Array<[string, string]>;
+	/** The same headers as one flat [name, value, ...] list, for answers written with a single writeHead. */
+	securityHeaderList: string[];
+	fastPath: GatewayFastPath;
 	aliases: Alias[];
 	server: import("node:http").Server;
 }
@@ -146,18 +151,17 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 		 * rate limit apply to all answers, 404s included.
 		 */
 		async httpHandler(this: GatewayThis, req: GatewayRequest, res: GatewayResponse, next?: unknown) {
-			for (const [name, value] of this.securityHeaders) res.setHeader(name, value);
 			const incomingId = req.headers["x-request-id"];
 			if (typeof incomingId !== "string" || !REQUEST_ID_PATTERN.test(incomingId)) delete req.headers["x-request-id"];
 			delete req.headers["x-correlation-id"];
 
 			const url = (req.url ?? "/").split("?")[0];
+			let rateLimitHeaders: string[] = [];
 			if (!UNLIMITED_PATHS.has(url)) {
 				const decision = await this.rateLimiter.consume(this.clientAddress(req));
-				res.setHeader("X-RateLimit-Limit", String(decision.limit));
-				res.setHeader("X-RateLimit-Remaining", String(decision.remaining));
-				res.setHeader("X-RateLimit-Reset", String(decision.resetEpochSeconds));
+				rateLimitHeaders = ["X-RateLimit-Limit", String(decision.limit), "X-RateLimit-Remaining", String(decision.remaining), "X-RateLimit-Reset", String(decision.resetEpochSeconds)];
 				if (!decision.allowed) {
+					this.setCommonHeaders(res, rateLimitHeaders);
 					const problem = toProblem(
 						{ code: 429, type: "RATE_LIMITED", message: "Too many requests: slow down and retry after the window resets", retryAfterSeconds: decision.retryAfterSeconds },
 						this.broker.generateUid(),
@@ -167,7 +171,18 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 					return this.sendProblem(req, res, problem);
 				}
 			}
+			// Auto-aliased API calls are answered by the fast path (lib/gateway/fast-path.ts), which writes these
+			// headers together with the answer's own in one go; everything else goes to moleculer-web.
+			const fast = next === undefined ? this.fastPath.match(req) : undefined;
+			if (fast) return this.fastPath.handle(req, res, fast, this.securityHeaderList.concat(rateLimitHeaders));
+			this.setCommonHeaders(res, rateLimitHeaders);
 			return originalHttpHandler.call(this, req, res, next);
+		},
+
+		/** Security and rate-limit headers, which every answer carries. */
+		setCommonHeaders(this: GatewayThis, res: GatewayResponse, rateLimitHeaders: string[]) {
+			for (const [name, value] of this.securityHeaders) res.setHeader(name, value);
+			for (let index = 0; index < rateLimitHeaders.length; index += 2) res.setHeader(rateLimitHeaders[index], rateLimitHeaders[index + 1]);
 		},
 
 		sendError(this: GatewayThis, req: GatewayRequest, res: GatewayResponse, err: Error) {
@@ -328,13 +343,15 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 				},
 			},
 		];
-		for (const route of routes) (this as unknown as { addRoute(route: unknown): void }).addRoute(route);
+		const [apiRoute] = routes.map((route) => (this as unknown as { addRoute(route: unknown): GatewayRoute }).addRoute(route));
 
 		const store = config.rateLimit.redisUrl
 			? new RedisRateLimitStore(config.rateLimit.redisUrl, `${config.namespace}:ratelimit`)
 			: new MemoryRateLimitStore();
 		this.rateLimiter = new RateLimiter(store, config.rateLimit.max, config.rateLimit.windowMs);
 		this.securityHeaders = staticSecurityHeaders();
+		this.securityHeaderList = this.securityHeaders.flat();
+		this.fastPath = new GatewayFastPath(this as unknown as GatewayInternals, apiRoute, config.log.level === "debug" || config.log.level === "trace");
 
 		// moleculer-web runs every HTTP request as a call of its private `rest` action, so each request
 		// crossed the whole middleware chain twice (once for `rest`, once for the real action). The real

@@ -1,7 +1,7 @@
 /**
  * The gateway as a client sees it: one in-process node (gateway + platform) on the run's real PostgreSQL.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { baseEnv, startNode, type RunningNode } from "../helpers/nodes";
 
@@ -229,3 +229,157 @@ describe("readiness follows its dependencies", () => {
 		expect(baseEnv().DATABASE_URL).toMatch(/lattice_test_/);
 	});
 });
+
+describe("the fast path answers exactly as moleculer-web does", () => {
+	interface Exchange {
+		status: number;
+		headers: Record<string, string>;
+		body: string;
+	}
+	interface Probe {
+		method: string;
+		path: string;
+		headers?: Record<string, string>;
+		body?: string;
+		/** Whether the fast path should serve it; the rest must go to moleculer-web untouched. */
+		fast: boolean;
+	}
+	type FastPathHandle = { match(req: unknown): unknown; handle(...args: unknown[]): Promise<void> };
+
+	// Headers whose values differ from one request to the next whoever answers.
+	const VARYING_HEADERS = new Set(["date", "x-request-id", "x-ratelimit-remaining", "x-ratelimit-reset"]);
+	const JSON_HEADERS = { "Content-Type": "application/json" };
+
+	beforeAll(async () => {
+		node.broker.createService({
+			name: "parity",
+			actions: {
+				merge: { rest: "PUT /items/:id", auth: "public", params: { $$strict: false }, handler: (ctx) => ctx.params },
+				create: {
+					rest: "POST /items",
+					auth: "public",
+					params: { name: { type: "string", min: 1 } },
+					handler(ctx) {
+						Object.assign(ctx.meta, { $statusCode: 201, $location: "/api/v1/parity/items/7" });
+						return { id: 7, name: ctx.params.name };
+					},
+				},
+				export: {
+					rest: "GET /export",
+					auth: "public",
+					params: {},
+					handler(ctx) {
+						Object.assign(ctx.meta, { $responseType: "text/csv", $responseHeaders: { "X-Export": "yes", "Content-Disposition": 'attachment; filename="a.csv"' } });
+						return "a,b\n1,2\n";
+					},
+				},
+				bytes: { rest: "GET /bytes", auth: "public", params: {}, handler: () => Buffer.from("raw bytes") },
+				count: { rest: "GET /count", auth: "public", params: {}, handler: () => 42 },
+				remove: { rest: "DELETE /items/:id", auth: "public", params: { id: "string" }, handler: () => null },
+				noop: {
+					rest: "POST /noop",
+					auth: "public",
+					params: {},
+					handler(ctx) {
+						Object.assign(ctx.meta, { $statusCode: 204 });
+						return { ignored: true };
+					},
+				},
+				fails: {
+					rest: "GET /fails",
+					auth: "public",
+					params: {},
+					handler: () => {
+						throw new Error("boom");
+					},
+				},
+			},
+		});
+		await node.broker.waitForServices("parity");
+		await new Promise((resolve) => setTimeout(resolve, 700));
+	});
+
+	const probes: Probe[] = [
+		{ method: "GET", path: "/api/v1/status/ping", fast: true },
+		{ method: "GET", path: "/api/v1/status/ping?verbose=1", headers: { "X-Request-Id": "parity-42" }, fast: true },
+		{ method: "GET", path: "/api/v1/status/ping/", fast: true },
+		{ method: "GET", path: "/api/v1/status/nodes", fast: true },
+		{ method: "GET", path: "/api/v1/status/nodes", headers: { Authorization: "Bearer not-a-token" }, fast: true },
+		{ method: "PUT", path: "/api/v1/parity/items/42?x=query&id=query", headers: JSON_HEADERS, body: '{"x":"body","y":1,"id":"body"}', fast: true },
+		{ method: "POST", path: "/api/v1/parity/items", headers: JSON_HEADERS, body: '{"name":"lamp"}', fast: true },
+		{ method: "POST", path: "/api/v1/parity/items", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: "name=desk", fast: true },
+		{ method: "POST", path: "/api/v1/parity/items", headers: JSON_HEADERS, body: '{"name":""}', fast: true },
+		{ method: "POST", path: "/api/v1/parity/items", headers: JSON_HEADERS, body: "{nope", fast: true },
+		{ method: "POST", path: "/api/v1/parity/items", headers: JSON_HEADERS, body: JSON.stringify({ name: "x".repeat(2048) }), fast: true },
+		{ method: "GET", path: "/api/v1/parity/export", fast: true },
+		{ method: "GET", path: "/api/v1/parity/bytes", fast: true },
+		{ method: "GET", path: "/api/v1/parity/count", fast: true },
+		{ method: "DELETE", path: "/api/v1/parity/items/9", fast: true },
+		{ method: "POST", path: "/api/v1/parity/noop", fast: true },
+		{ method: "GET", path: "/api/v1/parity/fails", fast: true },
+		{ method: "GET", path: "/api/v1/status/ping", headers: { "If-None-Match": "*" }, fast: true },
+		{ method: "GET", path: "/api/v1/status/ping", headers: { Origin: "https://app.example.com" }, fast: true },
+		{ method: "GET", path: "/api/v1/status/ping", headers: { Origin: "https://evil.example.com" }, fast: true },
+		{ method: "OPTIONS", path: "/api/v1/parity/items", headers: { Origin: "https://app.example.com", "Access-Control-Request-Method": "POST" }, fast: false },
+		{ method: "HEAD", path: "/api/v1/status/ping", fast: false },
+		{ method: "GET", path: "/api/v1/parity/items/42", fast: false },
+		{ method: "GET", path: "/api/v1/nowhere", fast: false },
+		{ method: "GET", path: "/healthz", fast: false },
+	];
+
+	function fastPathOf(): FastPathHandle {
+		return (node.broker.getLocalService("api") as unknown as { fastPath: FastPathHandle }).fastPath;
+	}
+
+	async function exchange(probe: Probe): Promise<Exchange> {
+		const response = await fetch(`${node.url}${probe.path}`, { method: probe.method, headers: probe.headers, body: probe.body });
+		const headers: Record<string, string> = {};
+		response.headers.forEach((value, name) => {
+			if (!VARYING_HEADERS.has(name)) headers[name] = value;
+		});
+		// Ids and clocks differ per request; everything else must be byte for byte the same.
+		const body = (await response.text())
+			.replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, "<id>")
+			.replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/g, "<time>");
+		if (probe.headers?.["X-Request-Id"]) expect(response.headers.get("x-request-id")).toBe(probe.headers["X-Request-Id"]);
+		else expect(response.headers.get("x-request-id")).toEqual(expect.any(String));
+		return { status: response.status, headers, body };
+	}
+
+	it("gives every request the same status, headers and body on both paths", async () => {
+		const fastPath = fastPathOf();
+		const handle = vi.spyOn(fastPath, "handle");
+		const viaFastPath: Exchange[] = [];
+		const servedFast: boolean[] = [];
+		for (const probe of probes) {
+			const before = handle.mock.calls.length;
+			viaFastPath.push(await exchange(probe));
+			servedFast.push(handle.mock.calls.length > before);
+		}
+		handle.mockRestore();
+		expect(servedFast).toEqual(probes.map((probe) => probe.fast));
+
+		const match = vi.spyOn(fastPath, "match").mockReturnValue(undefined);
+		const viaMoleculerWeb: Exchange[] = [];
+		try {
+			for (const probe of probes) viaMoleculerWeb.push(await exchange(probe));
+		} finally {
+			match.mockRestore();
+		}
+		for (const [index, probe] of probes.entries()) {
+			expect({ probe: `${probe.method} ${probe.path}`, ...viaFastPath[index] }).toEqual({ probe: `${probe.method} ${probe.path}`, ...viaMoleculerWeb[index] });
+		}
+		// Spot checks that the answers are the intended ones, not merely alike.
+		const byProbe = (index: number) => viaFastPath[index];
+		expect(JSON.parse(byProbe(5).body)).toEqual({ x: "query", y: 1, id: "42" });
+		expect(byProbe(6)).toMatchObject({ status: 201, headers: { location: "/api/v1/parity/items/7" } });
+		expect(byProbe(8).status).toBe(400);
+		expect(byProbe(10).status).toBe(413);
+		expect(byProbe(11).headers).toMatchObject({ "content-type": "text/csv", "x-export": "yes" });
+		expect(byProbe(15).status).toBe(204);
+		expect(byProbe(16).status).toBe(500);
+		expect(byProbe(18).headers["access-control-allow-origin"]).toBe("https://app.example.com");
+		expect(byProbe(19).status).toBe(403);
+	});
+});
+
