@@ -22,6 +22,7 @@ export class PrometheusTextReporter extends PrometheusReporter {
 	}
 
 	render(): string {
+		collectPendingMetrics((this as unknown as { registry: { broker: ServiceBroker } }).registry.broker);
 		return (this as unknown as { generatePrometheusResponse(): string }).generatePrometheusResponse();
 	}
 }
@@ -31,4 +32,32 @@ export function renderNodeMetrics(broker: ServiceBroker): string | undefined {
 	const reporters = (broker.metrics as unknown as { reporter?: unknown[] }).reporter ?? [];
 	const reporter = reporters.find((item): item is PrometheusTextReporter => item instanceof PrometheusTextReporter);
 	return reporter?.render();
+}
+
+type MetricsCollector = () => void;
+const collectors = new WeakMap<ServiceBroker, MetricsCollector[]>();
+
+/**
+ * Per-call middlewares keep their counts in plain numbers and publish them into the metric registry only
+ * when it is read, instead of updating labelled metrics on every call (see middlewares/lean-metrics and
+ * lean-bulkhead). `collect` runs before every read: the Prometheus text, and registry.list() for
+ * everything else ($node.metrics, the REPL).
+ */
+export function addMetricsCollector(broker: ServiceBroker, collect: MetricsCollector): void {
+	let list = collectors.get(broker);
+	if (!list) {
+		list = [];
+		collectors.set(broker, list);
+		const registry = broker.metrics as unknown as { list(options?: unknown): unknown };
+		const listMetrics = registry.list.bind(registry);
+		registry.list = (options?: unknown) => {
+			collectPendingMetrics(broker);
+			return listMetrics(options);
+		};
+	}
+	list.push(collect);
+}
+
+export function collectPendingMetrics(broker: ServiceBroker): void {
+	for (const collect of collectors.get(broker) ?? []) collect();
 }
