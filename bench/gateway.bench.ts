@@ -2,6 +2,9 @@
  * What the gateway costs: one load generator, one set of settings, three targets in one run.
  *
  * - raw:    bench/raw-server.ts, a bare node:http server answering {"hello":"world"} (the baseline)
+ * - floor:  bench/floor-server.ts, a bare node:http server answering with the gateway's response contract
+ *           (its security, rate-limit and request-id headers, a status.ping-shaped body) and nothing else:
+ *           a diagnostic that separates what the contract costs from what the platform adds
  * - local:  one platform node (SERVICES=gateway,platform, no transporter) → GET /api/v1/status/ping
  * - remote: a gateway node and a service node on NATS → the same URL, every request crossing NATS
  *
@@ -16,7 +19,7 @@
  * Settings (environment): BENCH_DURATION (s, 10), BENCH_WARMUP (s, 3), BENCH_CONNECTIONS (50),
  * BENCH_ROUNDS (1; more rounds rotate the order and report medians), BENCH_PAUSE_MS (2000),
  * BENCH_QUIET_WAIT_S (60: how long to wait for other work on the machine to stop before each run),
- * BENCH_TARGETS (raw,local,remote), BENCH_NODE_ARGS (extra node flags for every server, e.g.
+ * BENCH_TARGETS (raw,floor,local,remote), BENCH_NODE_ARGS (extra node flags for every server, e.g.
  * "--cpu-prof --cpu-prof-dir=/tmp/prof"). Platform variables (LOG_LEVEL, TRACING_EXPORTER, CACHER,
  * RATE_LIMIT_*, NODE_ENV, DATABASE_URL, …) set in the environment pass through to the servers, so a
  * setting can be toggled without editing code. `--json` prints the results as JSON on stdout (the table
@@ -38,10 +41,11 @@ const STOP_TIMEOUT_MS = 15_000;
 /** Idle servers and this process stay under this (percent of one core); more means someone else is busy. */
 const QUIET_BUSY_PERCENT = 25;
 
-type TargetName = "raw" | "local" | "remote";
-const ALL_TARGETS: readonly TargetName[] = ["raw", "local", "remote"];
-/** Minimum throughput of each target relative to raw. */
-const THRESHOLDS: Record<Exclude<TargetName, "raw">, number> = { local: 0.75, remote: 0.3 };
+type TargetName = "raw" | "floor" | "local" | "remote";
+type GatewayTarget = Exclude<TargetName, "raw" | "floor">;
+const ALL_TARGETS: readonly TargetName[] = ["raw", "floor", "local", "remote"];
+/** Minimum throughput of each gateway target relative to raw. */
+const THRESHOLDS: Record<GatewayTarget, number> = { local: 0.75, remote: 0.3 };
 
 interface BenchOptions {
 	durationSeconds: number;
@@ -468,6 +472,14 @@ async function startTargets(options: BenchOptions): Promise<Target[]> {
 		waits.push(waitFor(url, (status) => status === 200, [raw], "listening"));
 	}
 
+	if (options.targets.includes("floor")) {
+		const port = await freePort();
+		const floor = startChild("floor", "bench/floor-server.ts", { ...process.env, PORT: String(port), HOST: "127.0.0.1" }, options.nodeArgs);
+		const url = `http://127.0.0.1:${port}${PING_PATH}`;
+		targets.push({ name: "floor", url, description: "node:http with the gateway's response headers, no gateway", pids: { server: floor.process.pid } });
+		waits.push(waitFor(url, (status) => status === 200, [floor], "listening"));
+	}
+
 	if (options.targets.includes("local")) {
 		const port = await freePort();
 		const nodeID = `bench-local-${tag}`;
@@ -625,7 +637,7 @@ async function main(): Promise<void> {
 		}
 	}
 	const verdicts: Verdict[] = reports
-		.filter((report): report is TargetReport & { target: Exclude<TargetName, "raw">; ratio: NonNullable<TargetReport["ratio"]> } => report.target !== "raw" && report.ratio !== undefined)
+		.filter((report): report is TargetReport & { target: GatewayTarget; ratio: NonNullable<TargetReport["ratio"]> } => report.target in THRESHOLDS && report.ratio !== undefined)
 		.map((report) => ({
 			name: `${report.target}/raw`,
 			ratio: report.ratio.requestsPerSecond,

@@ -7,7 +7,6 @@ import path from "node:path";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context, ServiceSchema, ServiceSettingSchema, Service } from "moleculer";
 import ApiGateway from "moleculer-web";
-import helmet from "helmet";
 import { parse as parseCookie } from "cookie";
 import { platformConfigOf } from "../../lib/node";
 import { toProblem, type ProblemResponse } from "../../lib/problem";
@@ -20,6 +19,7 @@ import { buildOpenApiDocument } from "../../lib/openapi";
 import { renderApiDocsPage, renderApiDocsInitScript, swaggerUiAssetsDir } from "../../lib/api-docs";
 import type { CallerMeta } from "../../lib/caller";
 import { GatewayFastPath, type GatewayInternals, type GatewayRoute } from "../../lib/gateway/fast-path";
+import { staticSecurityHeaders } from "../../lib/gateway/security-headers";
 
 export const API_BASE_PATH = "/api/v1";
 const DOCS_ASSETS_PATH = "/api/docs/assets";
@@ -63,36 +63,6 @@ type GatewayThis = Service<GatewaySettings> & GatewayMethods & GatewayLocals;
 
 const originalHttpHandler = ApiGateway.methods!.httpHandler as (this: GatewayThis, req: GatewayRequest, res: GatewayResponse, next?: unknown) => Promise<void>;
 const originalRegenerateAutoAliases = ApiGateway.methods!.regenerateAutoAliases as (this: GatewayThis, route: unknown) => void;
-
-/**
- * Helmet's headers for this gateway, worked out once: they are the same for every response, and running
- * helmet per request was a measurable share of a request's cost. Headers meant for old browsers
- * (X-XSS-Protection, X-Download-Options, X-DNS-Prefetch-Control, X-Permitted-Cross-Domain-Policies,
- * Origin-Agent-Cluster) are left out: they only lengthen every answer of a JSON API.
- */
-function staticSecurityHeaders(): Array<[string, string]> {
-	const headers = new Map<string, string>();
-	const recorder = {
-		setHeader: (name: string, value: string) => headers.set(name, String(value)),
-		removeHeader: (name: string) => headers.delete(name),
-		getHeader: (name: string) => headers.get(name),
-	};
-	helmet({
-		contentSecurityPolicy: {
-			useDefaults: false,
-			directives: { defaultSrc: ["'self'"], imgSrc: ["'self'", "data:"], styleSrc: ["'self'", "'unsafe-inline'"], scriptSrc: ["'self'"], objectSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'self'"] },
-		},
-		crossOriginResourcePolicy: { policy: "same-site" },
-		strictTransportSecurity: { maxAge: 31_536_000, includeSubDomains: true },
-		frameguard: { action: "deny" },
-		xXssProtection: false,
-		xDownloadOptions: false,
-		xDnsPrefetchControl: false,
-		xPermittedCrossDomainPolicies: false,
-		originAgentCluster: false,
-	})(recorder as never, recorder as never, () => undefined);
-	return [...headers.entries()];
-}
 
 /**
  * moleculer-web pipes a multipart route's body into busboy, which throws (a 500) on a body of another type
