@@ -1,19 +1,19 @@
 /**
  * A diagnostic target of bench/gateway.bench.ts, not a baseline: a bare node:http server that answers with
  * the gateway's response contract and nothing else. The same security headers (lib/gateway/security-
- * headers.ts), the three X-RateLimit-* headers, an X-Request-Id, and a body shaped like status.ping's,
+ * headers.ts, the API set), the three X-RateLimit-* headers, an X-Request-Id, and a body shaped like status.ping's,
  * written with one writeHead as the gateway's fast path writes it. No routing, no rate limiting, no
  * broker. The gap between raw and this target is what the contract costs any server in Node; the gap
  * between this target and the gateway is what the platform adds on top.
  */
 import http from "node:http";
 import { randomUUID } from "node:crypto";
-import { staticSecurityHeaders } from "../lib/gateway/security-headers";
+import { apiSecurityHeaders } from "../lib/gateway/security-headers";
 
 const port = Number(process.env.PORT ?? 0);
 const host = process.env.HOST ?? "127.0.0.1";
 const nodeID = `floor-${process.pid}`;
-const securityHeaders = staticSecurityHeaders().flat();
+const securityHeaders = apiSecurityHeaders().flat();
 const LIMIT = "1000000";
 let remaining = 1_000_000;
 

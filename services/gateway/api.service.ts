@@ -19,7 +19,7 @@ import { buildOpenApiDocument } from "../../lib/openapi";
 import { renderApiDocsPage, renderApiDocsInitScript, swaggerUiAssetsDir } from "../../lib/api-docs";
 import type { CallerMeta } from "../../lib/caller";
 import { GatewayFastPath, type GatewayInternals, type GatewayRoute } from "../../lib/gateway/fast-path";
-import { staticSecurityHeaders } from "../../lib/gateway/security-headers";
+import { apiSecurityHeaders, documentSecurityHeaders } from "../../lib/gateway/security-headers";
 
 export const API_BASE_PATH = "/api/v1";
 const DOCS_ASSETS_PATH = "/api/docs/assets";
@@ -27,6 +27,8 @@ const DOCS_ASSETS = new Set(["swagger-ui.css", "swagger-ui-bundle.js", "swagger-
 /** Probes and scrapes must never be throttled away. */
 const UNLIMITED_PATHS = new Set(["/healthz", "/readyz", "/metrics"]);
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+/** The docs page loads its own scripts and styles: it needs a page's policy, not the API's load-nothing one. */
+const DOCUMENT_SECURITY_HEADERS = documentSecurityHeaders();
 
 type GatewayRequest = IncomingMessage & {
 	rawBody?: Buffer; $ctx?: Context; $route?: unknown; originalUrl?: string; parsedUrl?: string; socket: IncomingMessage["socket"] };
@@ -296,6 +298,7 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 						sendJson(res, 200, buildOpenApiDocument(services as never, { title: "Lattice API", version: "1", basePath: API_BASE_PATH, extraPaths: OPS_PATHS }));
 					},
 					"GET /api/docs": (req: GatewayRequest, res: GatewayResponse) => {
+						for (const [name, value] of DOCUMENT_SECURITY_HEADERS) res.setHeader(name, value);
 						res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
 						res.end(renderApiDocsPage({ title: "Lattice API", specUrl: "/api/openapi.json", assetsPath: DOCS_ASSETS_PATH }));
 					},
@@ -319,7 +322,7 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 			? new RedisRateLimitStore(config.rateLimit.redisUrl, `${config.namespace}:ratelimit`)
 			: new MemoryRateLimitStore();
 		this.rateLimiter = new RateLimiter(store, config.rateLimit.max, config.rateLimit.windowMs);
-		this.securityHeaders = staticSecurityHeaders();
+		this.securityHeaders = apiSecurityHeaders();
 		this.securityHeaderList = this.securityHeaders.flat();
 		this.fastPath = new GatewayFastPath(this as unknown as GatewayInternals, apiRoute, config.log.level === "debug" || config.log.level === "trace");
 

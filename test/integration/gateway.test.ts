@@ -186,9 +186,21 @@ describe("HTTP hygiene", () => {
 			const response = await fetch(`${node.url}${path}`);
 			expect(response.headers.get("x-content-type-options")).toBe("nosniff");
 			expect(response.headers.get("strict-transport-security")).toContain("max-age=");
-			expect(response.headers.get("content-security-policy")).toContain("default-src 'self'");
+			expect(response.headers.get("content-security-policy")).toBe("default-src 'none';frame-ancestors 'none'");
+			expect(response.headers.get("x-frame-options")).toBe("DENY");
 			expect(response.headers.get("x-powered-by")).toBeNull();
 		}
+	});
+
+	it("gives the docs page a policy that lets it load its own scripts and nothing else", async () => {
+		const page = await fetch(`${node.url}/api/docs`);
+		const policy = page.headers.get("content-security-policy") ?? "";
+		expect(policy).toContain("script-src 'self'");
+		expect(policy).not.toContain("unsafe-eval");
+		expect(policy).toContain("frame-ancestors 'none'");
+		expect(page.headers.get("cross-origin-opener-policy")).toBe("same-origin");
+		expect(page.headers.get("referrer-policy")).toBe("no-referrer");
+		expect(page.headers.get("x-content-type-options")).toBe("nosniff");
 	});
 
 	it("answers CORS preflights for configured origins only", async () => {
