@@ -13,12 +13,10 @@
  * through the same outbox as `verify`. Refunding a card payment refunds it at Stripe first (idempotency key
  * `refund-<paymentId>`).
  *
- * The saga is durable: settling (or refunding) a payment changes the payment row and inserts an `outbox`
- * row in ONE transaction; a relay publishes unpublished outbox rows to the durable channels
- * `commerce.payment.settled` / `commerce.payment.refunded` (every second and right after each change) and
- * only then stamps them published. A node killed between commit and publish loses nothing: whichever node
- * relays next publishes the row. Delivery is at least once; orders.markPaid/markRefunded are idempotent by
- * paymentId.
+ * The saga is durable: settling (or refunding) a payment changes the payment row and writes an outbox row
+ * in ONE transaction (mixins/outbox.mixin.ts); the relay publishes it to the durable channel
+ * `commerce.payment.settled` / `commerce.payment.refunded` (right after the commit, and every second for
+ * what a crash left). Delivery is at least once; orders.markPaid/markRefunded are idempotent by paymentId.
  *
  *   status: pending → succeeded → refunded, pending → failed
  */
@@ -32,8 +30,8 @@ import { platformConfigOf } from "../../lib/node";
 import { DbMixin, PAGE_PARAMS, newestFirstPage, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { OwnedEntityMixin } from "../../mixins/owned-entity.mixin";
 import { IdempotencyMixin, type IdempotencyMeta } from "../../mixins/idempotency.mixin";
+import { OutboxMixin, outboxModel, type OutboxMethods } from "../../mixins/outbox.mixin";
 import {
-	OutboxModel,
 	PaymentModel,
 	PAYMENT_CHANNELS,
 	PAYMENT_METHODS,
@@ -54,8 +52,6 @@ const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 const SCHEMA = "payments";
 /** No 0/O, 1/I/L: a reference is read aloud and typed into banking apps. */
 const REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
-const RELAY_INTERVAL_MS = 1000;
-const RELAY_BATCH = 50;
 const NON_CARD_METHODS: readonly PaymentMethod[] = ["bank_transfer", "e_wallet", "virtual_account"];
 
 export interface PaymentsSettings extends DbMixinSettings {
@@ -129,10 +125,6 @@ interface ListParams {
 }
 
 interface PaymentsLocals {
-	relayTimer?: NodeJS.Timeout;
-	relayRunning?: Promise<void>;
-	relayAgain?: boolean;
-	relayStopped?: boolean;
 	/** Set in created() when STRIPE_SECRET_KEY is configured; unset, credit_card answers 422. */
 	cardProvider?: CardPaymentProvider;
 }
@@ -144,7 +136,7 @@ interface WebhookOutcome {
 	paymentId?: string;
 	status?: PaymentStatus;
 	/** Set when the payment changed: what to announce after the commit. */
-	changed?: { row: PaymentRow; event: string; settled: boolean };
+	changed?: { row: PaymentRow; event: string };
 }
 
 interface PaymentsMethods {
@@ -161,13 +153,9 @@ interface PaymentsMethods {
 	startCardPayment(row: PaymentRow): Promise<PublicPayment>;
 	handleStripeEvent(event: Stripe.Event): Promise<WebhookOutcome>;
 	invalidTransition(row: PaymentRow, to: PaymentStatus): ConflictError;
-	relayOutbox(): Promise<void>;
-	relayOnce(): Promise<number>;
-	kickRelay(): void;
 }
 
 type PaymentsContext<P = Record<string, unknown>> = Context<P, IdempotencyMeta>;
-type PaymentsThis = PaymentsMethods & PaymentsLocals;
 
 function iso(value: Date | string | null | undefined): string | null {
 	return value ? new Date(value).toISOString() : null;
@@ -179,16 +167,17 @@ function randomChars(alphabet: string, length: number): string {
 	return out;
 }
 
-const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, PaymentsLocals> = {
+const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & OutboxMethods, PaymentsLocals> = {
 	name: "payments",
 	mixins: [
 		DbMixin({
 			schema: SCHEMA,
 			migrations: path.join(__dirname, "../../models/commerce/payments/migrations"),
 			model: PaymentModel,
-			extraModels: [OutboxModel],
+			extraModels: [outboxModel()],
 			entityName: "Payment",
 		}),
+		OutboxMixin({ name: "Payments outbox" }),
 		IdempotencyMixin(),
 		OwnedEntityMixin({ model: "payment", entityName: "Payment", pluralName: "payments" }),
 	],
@@ -337,7 +326,6 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, Paymen
 					if (current.status === to) return this.toPublic(current);
 					throw this.invalidTransition(current, to);
 				}
-				if (succeeded) this.kickRelay();
 				const payment = this.toPublic(row);
 				await this.entityChanged("updated", { id: row.id }, ctx);
 				await ctx.emit(succeeded ? PAYMENT_EVENTS.succeeded : PAYMENT_EVENTS.failed, { payment });
@@ -367,7 +355,6 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, Paymen
 					if (current.status === "refunded") return this.toPublic(current);
 					throw this.invalidTransition(current, "refunded");
 				}
-				this.kickRelay();
 				const payment = this.toPublic(row);
 				await this.entityChanged("updated", { id: row.id }, ctx);
 				await ctx.emit(PAYMENT_EVENTS.refunded, { payment });
@@ -390,7 +377,6 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, Paymen
 				const event = this.cardProvider.verifyWebhook(meta.rawBody ?? "", meta.headers?.["stripe-signature"]);
 				const { changed, ...answer } = await this.handleStripeEvent(event);
 				if (changed) {
-					if (changed.settled) this.kickRelay();
 					const payment = this.toPublic(changed.row);
 					await this.entityChanged("updated", { id: changed.row.id }, ctx);
 					await ctx.emit(changed.event, { payment });
@@ -469,7 +455,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, Paymen
 				const [count, rows] = await this.models.payment.update(changes, { where: { id, status: from } as WhereOptions, returning: true, transaction: t });
 				if (count !== 1) return undefined;
 				const row = plainRow<PaymentRow>(rows[0])!;
-				if (channel) await this.models.outbox.create({ channel, payload: { paymentId: row.id, orderId: row.orderId } }, { transaction: t });
+				if (channel) await this.writeOutbox(t, channel, { paymentId: row.id, orderId: row.orderId });
 				return row;
 			};
 			// Inside the caller's transaction (the Stripe webhook's, with its event id), or in one of its own.
@@ -537,7 +523,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, Paymen
 				if (event.type === "payment_intent.payment_failed") {
 					const failed = await this.changeWithOutbox(row.id, "pending", { status: "failed", failedAt: new Date(), providerReference: intent.id }, undefined, transaction);
 					if (!failed) return { received: true, paymentId: row.id, status: row.status } as WebhookOutcome;
-					return { received: true, paymentId: row.id, status: failed.status, changed: { row: failed, event: PAYMENT_EVENTS.failed, settled: false } } as WebhookOutcome;
+					return { received: true, paymentId: row.id, status: failed.status, changed: { row: failed, event: PAYMENT_EVENTS.failed } } as WebhookOutcome;
 				}
 				if (Number(intent.amount) !== Number(row.amount) || intent.currency.toUpperCase() !== row.currency) {
 					this.logger.warn(`Stripe event ${event.id}: intent ${intent.id} is ${intent.amount} ${intent.currency}, payment ${row.id} is ${row.amount} ${row.currency}; not settled`);
@@ -550,67 +536,12 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, Paymen
 					(await this.changeWithOutbox(row.id, "pending", settle, PAYMENT_CHANNELS.settled, transaction)) ??
 					(await this.changeWithOutbox(row.id, "failed", settle, PAYMENT_CHANNELS.settled, transaction));
 				if (!settled) return { received: true, paymentId: row.id, status: row.status } as WebhookOutcome;
-				return { received: true, paymentId: row.id, status: settled.status, changed: { row: settled, event: PAYMENT_EVENTS.succeeded, settled: true } } as WebhookOutcome;
+				return { received: true, paymentId: row.id, status: settled.status, changed: { row: settled, event: PAYMENT_EVENTS.succeeded } } as WebhookOutcome;
 			});
 		},
 
 		invalidTransition(row: PaymentRow, to: PaymentStatus): ConflictError {
 			return new ConflictError(`Payment ${row.id} can't go from ${row.status} to ${to}`, "INVALID_TRANSITION", { paymentId: row.id, from: row.status, to });
-		},
-
-		/**
-		 * Publishes unpublished outbox rows, oldest first. Rows are locked (SKIP LOCKED) while they are sent,
-		 * so two nodes don't send the same batch; a crash before the stamp commits means a second send,
-		 * which consumers tolerate (at least once).
-		 */
-		async relayOnce(): Promise<number> {
-			const table = `"${SCHEMA}".outbox`;
-			return this.adapter.db.transaction(async (transaction) => {
-				const rows = await this.adapter.db.query<{ id: string; channel: string; payload: Record<string, unknown> }>(
-					`SELECT id, channel, payload FROM ${table} WHERE published_at IS NULL ORDER BY created_at, id LIMIT ${RELAY_BATCH} FOR UPDATE SKIP LOCKED`,
-					{ type: QueryTypes.SELECT, transaction },
-				);
-				const published: string[] = [];
-				for (const row of rows) {
-					try {
-						await this.broker.sendToChannel(row.channel, row.payload);
-						published.push(row.id);
-					} catch (err) {
-						this.logger.warn(`Outbox: publishing ${row.id} to ${row.channel} failed, will retry:`, (err as Error).message);
-						break;
-					}
-				}
-				if (published.length > 0) {
-					await this.adapter.db.query(`UPDATE ${table} SET published_at = now(), updated_at = now() WHERE id IN (:ids)`, { replacements: { ids: published }, transaction });
-				}
-				return published.length;
-			});
-		},
-
-		/** One relay pass at a time per node; a kick during a pass runs another right after it. */
-		async relayOutbox(this: PaymentsThis & { logger: { warn: (...args: unknown[]) => void } }): Promise<void> {
-			if (this.relayStopped) return;
-			if (this.relayRunning) {
-				this.relayAgain = true;
-				return this.relayRunning;
-			}
-			this.relayRunning = (async () => {
-				try {
-					do {
-						this.relayAgain = false;
-						while (!this.relayStopped && (await this.relayOnce()) === RELAY_BATCH);
-					} while (this.relayAgain && !this.relayStopped);
-				} catch (err) {
-					if (!this.relayStopped) this.logger.warn("Outbox relay failed, will retry:", (err as Error).message);
-				} finally {
-					this.relayRunning = undefined;
-				}
-			})();
-			return this.relayRunning;
-		},
-
-		kickRelay(): void {
-			void this.relayOutbox();
 		},
 	},
 
@@ -622,18 +553,12 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods, Paymen
 		}
 	},
 
-	async started() {
-		this.relayStopped = false;
-		this.relayTimer = setInterval(() => this.kickRelay(), RELAY_INTERVAL_MS);
-		this.relayTimer.unref();
-		this.kickRelay();
+	started() {
+		this.startOutboxRelay();
 	},
 
 	async stopped() {
-		this.relayStopped = true;
-		if (this.relayTimer) clearInterval(this.relayTimer);
-		this.relayTimer = undefined;
-		await this.relayRunning;
+		await this.stopOutboxRelay();
 	},
 };
 

@@ -8,7 +8,7 @@ export type PaymentMethod = (typeof PAYMENT_METHODS)[number];
 export const PAYMENT_STATUSES = ["pending", "succeeded", "failed", "refunded"] as const;
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 
-/** Durable channels the outbox relay publishes to (consumed by orders, group "orders"). */
+/** Durable channels the outbox relay (mixins/outbox.mixin.ts) publishes to (consumed by orders, group "orders"). */
 export const PAYMENT_CHANNELS = {
 	settled: "commerce.payment.settled",
 	refunded: "commerce.payment.refunded",
@@ -34,19 +34,4 @@ export const PaymentModel: ModelDefinition = {
 		providerReference: { type: DataTypes.STRING(255), allowNull: true },
 	},
 	options: { tableName: "payments" },
-};
-
-/**
- * Transactional outbox: written in the same transaction as the payment change it announces, published to
- * its durable channel by the relay afterwards (at least once), then stamped `publishedAt`.
- */
-export const OutboxModel: ModelDefinition = {
-	name: "outbox",
-	define: {
-		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
-		channel: { type: DataTypes.STRING(200), allowNull: false },
-		payload: { type: DataTypes.JSONB, allowNull: false },
-		publishedAt: { type: DataTypes.DATE, allowNull: true },
-	},
-	options: { tableName: "outbox" },
 };

@@ -1,12 +1,13 @@
 import { DataTypes } from "sequelize";
 import type { MigrationContext } from "../../../../lib/database";
+import { createOutboxTable, dropOutboxTable } from "../../../../mixins/outbox.mixin";
 
 /**
- * Payments and their transactional outbox. Orders live in another service's schema: referred to by id only.
+ * Payments and their transactional outbox (the table mixins/outbox.mixin.ts relays; its DDL is the one first
+ * written here). Orders live in another service's schema: referred to by id only.
  */
 export async function up({ queryInterface, sequelize, schema }: MigrationContext): Promise<void> {
 	const payments = { tableName: "payments", schema };
-	const outbox = { tableName: "outbox", schema };
 	await queryInterface.createTable(payments, {
 		id: { type: DataTypes.UUID, primaryKey: true },
 		order_id: { type: DataTypes.UUID, allowNull: false },
@@ -36,18 +37,11 @@ export async function up({ queryInterface, sequelize, schema }: MigrationContext
 	// At most one pending payment per order, even when two nodes create one at the same moment.
 	await sequelize.query(`CREATE UNIQUE INDEX payments_one_pending_per_order ON "${schema}".payments (order_id) WHERE status = 'pending'`);
 
-	await queryInterface.createTable(outbox, {
-		id: { type: DataTypes.UUID, primaryKey: true },
-		channel: { type: DataTypes.STRING(200), allowNull: false },
-		payload: { type: DataTypes.JSONB, allowNull: false },
-		published_at: { type: DataTypes.DATE, allowNull: true },
-		created_at: { type: DataTypes.DATE, allowNull: false },
-		updated_at: { type: DataTypes.DATE, allowNull: false },
-	});
-	await sequelize.query(`CREATE INDEX outbox_unpublished_idx ON "${schema}".outbox (created_at) WHERE published_at IS NULL`);
+	await createOutboxTable({ queryInterface, sequelize, schema });
 }
 
-export async function down({ queryInterface, schema }: MigrationContext): Promise<void> {
-	await queryInterface.dropTable({ tableName: "outbox", schema });
+export async function down(context: MigrationContext): Promise<void> {
+	const { queryInterface, schema } = context;
+	await dropOutboxTable(context);
 	await queryInterface.dropTable({ tableName: "payments", schema });
 }
