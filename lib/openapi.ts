@@ -14,7 +14,20 @@ export interface RestRouteObject {
 	path?: string;
 	fullPath?: string;
 	basePath?: string;
+	/** moleculer-web's alias type: "multipart" hands the action each file part as a stream, "stream" the whole body. */
+	type?: string;
+	busboyConfig?: BusboyConfig;
 }
+
+/** The part of a multipart alias's busboy options that shapes what a client may send. */
+export interface BusboyConfig {
+	/** Accept a form without any file part (moleculer-web refuses one otherwise). */
+	empty?: boolean;
+	limits?: { files?: number; fileSize?: number; [limit: string]: number | undefined };
+}
+
+/** How the gateway reads a request body for an alias: parsed (JSON, form), as file parts, or as a raw stream. */
+export type AliasType = "call" | "multipart" | "stream";
 
 export type RestRoute = string | RestRouteObject;
 
@@ -27,9 +40,20 @@ export interface RegistryAction {
 	visibility?: string;
 	auth?: AuthMode;
 	permissions?: string[];
+	/** The body as received reaches the action (signed webhooks): the gateway keeps it only for JSON. */
+	rawBody?: boolean;
+	/** Request headers the gateway hands to the action. */
+	headers?: string[];
 	summary?: string;
 	description?: string;
-	openapi?: { responses?: Record<string, unknown> };
+	openapi?: ActionOpenApi;
+}
+
+/** What an action adds to its own documentation. */
+export interface ActionOpenApi {
+	responses?: Record<string, unknown>;
+	/** A multipart action's file parts, by name; without it, file parts of any name are documented. */
+	fileParts?: string[];
 }
 
 export interface RegistryService {
@@ -61,10 +85,12 @@ export interface OpenApiParameter {
 }
 
 export interface OpenApiMediaType {
-	schema: JsonSchema;
+	/** OpenAPI 3.1 lets raw binary content omit its schema. */
+	schema?: JsonSchema;
 }
 
 export interface OpenApiRequestBody {
+	description?: string;
 	required: boolean;
 	content: Record<string, OpenApiMediaType>;
 }
@@ -115,12 +141,20 @@ export interface ResolvedRoute {
 	/** OpenAPI template, e.g. "/api/v1/users/{id}". */
 	path: string;
 	pathParams: string[];
+	type: AliasType;
+	busboyConfig?: BusboyConfig;
 }
 
 const HTTP_METHODS: readonly HttpMethod[] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 const QUERY_METHODS: ReadonlySet<HttpMethod> = new Set(["get", "delete", "head", "options", "trace"]);
 const PROBLEM_MEDIA_TYPE = "application/problem+json";
 const JSON_MEDIA_TYPE = "application/json";
+const MULTIPART_MEDIA_TYPE = "multipart/form-data";
+const BINARY_MEDIA_TYPE = "application/octet-stream";
+/** What moleculer-web puts in a multipart action's params about the file part; no client sends these as fields. */
+const MULTIPART_FILE_PARAMS: ReadonlySet<string> = new Set(["$fieldname", "$filename", "$encoding", "$mimetype"]);
+/** Headers OpenAPI won't describe as parameters (Accept, Content-Type, Authorization), or that HTTP clients set themselves. */
+const UNDOCUMENTED_HEADERS: ReadonlySet<string> = new Set(["accept", "content-type", "authorization", "content-length"]);
 const PRIVATE_SECURITY: SecurityRequirement[] = [{ bearerAuth: [] }, { apiKeyAuth: [] }];
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -169,15 +203,22 @@ interface RawAlias {
 	method: string;
 	path: string;
 	fullPath?: string;
+	type: AliasType;
+	busboyConfig?: BusboyConfig;
 }
 
 function parseRestString(rest: string, basePath: string): RawAlias {
 	if (rest.includes(" ")) {
 		const [method, path] = rest.split(/\s+/);
-		return { method, path: basePath + path };
+		return { method, path: basePath + path, type: "call" };
 	}
 	// moleculer-web binds a bare path to every method ("*").
-	return { method: "*", path: basePath + rest };
+	return { method: "*", path: basePath + rest, type: "call" };
+}
+
+/** moleculer-web treats any alias type but these two as a plain call. */
+function aliasType(type: unknown): AliasType {
+	return type === "multipart" || type === "stream" ? type : "call";
 }
 
 function parseRestObject(rest: RestRouteObject, rawName: string, basePath: string): RawAlias {
@@ -186,6 +227,8 @@ function parseRestObject(rest: RestRouteObject, rawName: string, basePath: strin
 		method: rest.method || "*",
 		path: (rest.basePath ? rest.basePath : basePath) + (rest.path ? rest.path : rawName),
 		fullPath: rest.fullPath || undefined,
+		type: aliasType(rest.type),
+		busboyConfig: isRecord(rest.busboyConfig) ? rest.busboyConfig : undefined,
 	};
 }
 
@@ -277,7 +320,11 @@ export function resolveActionRoutes(action: RegistryAction, serviceBasePath: str
 		const methods = toHttpMethods(alias.method);
 		for (const variant of expandOptionalGroups(aliasFullPath(alias, routePath))) {
 			const template = toOpenApiTemplate(variant);
-			for (const method of methods) routes.push({ method, path: template.path, pathParams: template.params });
+			for (const method of methods) {
+				const route: ResolvedRoute = { method, path: template.path, pathParams: template.params, type: alias.type };
+				if (alias.type === "multipart" && alias.busboyConfig) route.busboyConfig = alias.busboyConfig;
+				routes.push(route);
+			}
 		}
 	}
 	return routes;
@@ -612,22 +659,111 @@ function queryParameter(name: string, field: FieldSchema): OpenApiParameter {
 	return parameter;
 }
 
-function requestBody(model: ParamsModel, pathParams: ReadonlySet<string>): OpenApiRequestBody | undefined {
-	if (model.rootSchema) return { required: true, content: { [JSON_MEDIA_TYPE]: { schema: model.rootSchema } } };
-	const properties = Object.fromEntries(Object.entries(model.shape.properties).filter(([key]) => !pathParams.has(key)));
-	if (Object.keys(properties).length === 0) return undefined;
-	const schema = shapeToSchema({ properties, strict: model.shape.strict });
-	const required = Object.values(properties).some((field) => field.required);
-	return { required, content: { [JSON_MEDIA_TYPE]: { schema } } };
+/** The params a client sends in the body: what the path doesn't carry. */
+function bodyFields(model: ParamsModel, route: ResolvedRoute): Record<string, FieldSchema> {
+	const pathParams = new Set(route.pathParams);
+	return Object.fromEntries(Object.entries(model.shape.properties).filter(([key]) => !pathParams.has(key)));
 }
 
-function operationParameters(route: ResolvedRoute, model: ParamsModel): OpenApiParameter[] {
-	const parameters = route.pathParams.map((name) => pathParameter(name, model.shape.properties[name]));
-	if (!QUERY_METHODS.has(route.method)) return parameters;
-	const pathParams = new Set(route.pathParams);
-	for (const [name, field] of Object.entries(model.shape.properties)) {
-		if (!pathParams.has(name)) parameters.push(queryParameter(name, field));
+function jsonBody(model: ParamsModel, route: ResolvedRoute, rawBody: boolean): OpenApiRequestBody | undefined {
+	const properties = bodyFields(model, route);
+	// A signed body is sent whether or not the action validates any of its fields.
+	if (!model.rootSchema && Object.keys(properties).length === 0 && !rawBody) return undefined;
+	const schema = model.rootSchema ?? shapeToSchema({ properties, strict: model.shape.strict });
+	const required = rawBody || model.rootSchema !== undefined || Object.values(properties).some((field) => field.required);
+	const body: OpenApiRequestBody = { required, content: { [JSON_MEDIA_TYPE]: { schema } } };
+	// The gateway keeps the bytes as received only when its JSON parser reads them (a form body arrives without them).
+	if (rawBody) return { description: "Checked over the exact bytes received, so send them unaltered, as application/json.", ...body };
+	return body;
+}
+
+function declaredFileParts(action: RegistryAction): string[] {
+	const parts = isRecord(action.openapi) ? action.openapi.fileParts : undefined;
+	return Array.isArray(parts) ? [...new Set(parts.filter((name) => typeof name === "string" && name !== ""))] : [];
+}
+
+function fileSizeLimit(route: ResolvedRoute): number | undefined {
+	const limits = route.busboyConfig?.limits;
+	return isRecord(limits) ? numberOption(limits, "fileSize") : undefined;
+}
+
+function fileCountLimit(route: ResolvedRoute): number | undefined {
+	const limits = route.busboyConfig?.limits;
+	return isRecord(limits) ? numberOption(limits, "files") : undefined;
+}
+
+/** How moleculer-web's multipart handler reads the form, which decides what a client must send and gets back. */
+function multipartNote(route: ResolvedRoute): string {
+	const notes = ["Text fields go before the file part: the action is called as soon as a file part starts, with the fields read by then."];
+	const files = fileCountLimit(route);
+	if (files === 1) notes.push("Only the first file part is read; later ones are ignored.");
+	else notes.push(`Each file part is a call of the action, and the answer lists their results in order${files !== undefined ? `; file parts after the first ${files} are ignored` : ""}.`);
+	return notes.join(" ");
+}
+
+function multipartBody(action: RegistryAction, model: ParamsModel, route: ResolvedRoute): OpenApiRequestBody {
+	// The file part's name, file name, encoding and type reach the action as these params; they aren't form fields.
+	const fields = Object.fromEntries(Object.entries(bodyFields(model, route)).filter(([key]) => !MULTIPART_FILE_PARAMS.has(key)));
+	const parts = declaredFileParts(action);
+	// OpenAPI 3.1 describes raw binary by its media type alone (no `type`), and counts its maxLength in octets.
+	const file: JsonSchema = { contentMediaType: BINARY_MEDIA_TYPE, description: "A file: a part with a filename in its Content-Disposition." };
+	const maxBytes = fileSizeLimit(route);
+	if (maxBytes !== undefined) {
+		file.maxLength = maxBytes;
+		file.description = `A file of at most ${maxBytes} bytes: a part with a filename in its Content-Disposition.`;
 	}
+	const schema = shapeToSchema({ properties: fields, strict: model.shape.strict && parts.length > 0 });
+	if (parts.length === 0) {
+		schema.additionalProperties = file;
+	} else {
+		schema.properties = { ...(isRecord(schema.properties) ? schema.properties : {}), ...Object.fromEntries(parts.map((name) => [name, file])) };
+		// moleculer-web refuses a form without a file unless the alias allows an empty one.
+		if (parts.length === 1 && route.busboyConfig?.empty !== true) schema.required = [...(Array.isArray(schema.required) ? schema.required : []), parts[0]];
+	}
+	return { description: multipartNote(route), required: true, content: { [MULTIPART_MEDIA_TYPE]: { schema } } };
+}
+
+function streamBody(): OpenApiRequestBody {
+	return {
+		description: "The body is streamed to the action as it arrives. The gateway parses JSON and URL-encoded bodies itself, so send any other media type.",
+		required: true,
+		// OpenAPI 3.1: raw binary content may omit its schema.
+		content: { [BINARY_MEDIA_TYPE]: {} },
+	};
+}
+
+function requestBody(action: RegistryAction, model: ParamsModel, route: ResolvedRoute): OpenApiRequestBody | undefined {
+	if (QUERY_METHODS.has(route.method)) return undefined;
+	if (route.type === "multipart") return multipartBody(action, model, route);
+	if (route.type === "stream") return streamBody();
+	return jsonBody(model, route, action.rawBody === true);
+}
+
+/** "stripe-signature" → "Stripe-Signature": header names are case-insensitive, the document shows them as sent. */
+function headerName(name: string): string {
+	return name
+		.split("-")
+		.map((word) => word.charAt(0).toUpperCase() + word.slice(1))
+		.join("-");
+}
+
+function headerParameters(action: RegistryAction): OpenApiParameter[] {
+	const declared = Array.isArray(action.headers) ? action.headers.filter((name) => typeof name === "string").map((name) => name.toLowerCase()) : [];
+	return [...new Set(declared)]
+		.filter((name) => !UNDOCUMENTED_HEADERS.has(name))
+		.map((name) => ({ name: headerName(name), in: "header", required: false, description: "Handed to the action: see the operation's description.", schema: { type: "string" } }));
+}
+
+function operationParameters(action: RegistryAction, route: ResolvedRoute, model: ParamsModel): OpenApiParameter[] {
+	const parameters = route.pathParams.map((name) => pathParameter(name, model.shape.properties[name]));
+	// A streamed body leaves the query string as the only place for the other params.
+	if (QUERY_METHODS.has(route.method) || route.type === "stream") {
+		const pathParams = new Set(route.pathParams);
+		for (const [name, field] of Object.entries(model.shape.properties)) {
+			if (!pathParams.has(name)) parameters.push(queryParameter(name, field));
+		}
+	}
+	parameters.push(...headerParameters(action));
 	return parameters;
 }
 
@@ -675,14 +811,20 @@ function declaredResponses(action: RegistryAction): Record<string, OpenApiRespon
 	return responses;
 }
 
-function operationResponses(action: RegistryAction, route: ResolvedRoute, model: ParamsModel, auth: AuthMode): OpenApiOperation["responses"] {
+function operationResponses(action: RegistryAction, route: ResolvedRoute, model: ParamsModel, auth: AuthMode, body: OpenApiRequestBody | undefined): OpenApiOperation["responses"] {
 	const success: Record<string, OpenApiResponse | OpenApiReference> = declaredResponses(action) ?? {
 		"200": { description: "Successful response", content: { [JSON_MEDIA_TYPE]: { schema: {} } } },
 	};
 	const errors: Array<[string, string]> = [];
-	if (model.hasRules) errors.push(["400", "BadRequest"]);
+	// A parsed body can be malformed (JSON, a form without its file) even where no field is validated.
+	if (model.hasRules || (body && route.type !== "stream")) errors.push(["400", "BadRequest"]);
 	if (auth !== "public") errors.push(["401", "Unauthorized"], ["403", "Forbidden"]);
 	if (route.pathParams.length > 0) errors.push(["404", "NotFound"]);
+	if (route.type === "multipart") {
+		if (fileSizeLimit(route) !== undefined) errors.push(["413", "PayloadTooLarge"]);
+		// The gateway refuses any other body on a multipart route (services/gateway/api.service.ts).
+		errors.push(["415", "UnsupportedMediaType"]);
+	}
 	errors.push(["429", "TooManyRequests"], ["503", "ServiceUnavailable"], ["default", "Problem"]);
 	const responses = { ...success };
 	// What the action declares wins over the generic error entries.
@@ -694,8 +836,8 @@ function buildOperation(action: RegistryAction, service: RegistryService, route:
 	const model = paramsModel(action.params);
 	const auth = authMode(action);
 	const description = operationDescription(action, auth);
-	const parameters = operationParameters(route, model);
-	const body = QUERY_METHODS.has(route.method) ? undefined : requestBody(model, new Set(route.pathParams));
+	const parameters = operationParameters(action, route, model);
+	const body = requestBody(action, model, route);
 	// Built in reading order so the served JSON reads like hand-written OpenAPI.
 	return {
 		operationId,
@@ -704,7 +846,7 @@ function buildOperation(action: RegistryAction, service: RegistryService, route:
 		...(description ? { description } : {}),
 		...(parameters.length > 0 ? { parameters } : {}),
 		...(body ? { requestBody: body } : {}),
-		responses: operationResponses(action, route, model, auth),
+		responses: operationResponses(action, route, model, auth, body),
 		security: operationSecurity(auth),
 	};
 }
@@ -763,10 +905,12 @@ function components(): OpenApiDocument["components"] {
 		schemas: { Problem: PROBLEM_SCHEMA },
 		responses: {
 			Problem: problemResponse("Error"),
-			BadRequest: problemResponse("The parameters failed validation."),
+			BadRequest: problemResponse("The request is malformed, or its parameters failed validation."),
 			Unauthorized: problemResponse("Authentication is missing or invalid."),
 			Forbidden: problemResponse("The caller lacks the required permission."),
 			NotFound: problemResponse("The resource does not exist."),
+			PayloadTooLarge: problemResponse("The body, or a file in it, is larger than allowed."),
+			UnsupportedMediaType: problemResponse("The body, or a file in it, is of a type that isn't accepted."),
 			TooManyRequests: problemResponse("Rate limit exceeded.", {
 				"Retry-After": { description: "Seconds to wait before retrying.", schema: { type: "integer" } },
 			}),

@@ -31,7 +31,11 @@ interface LatticeActionProperties {
 	scopes?: string[];
 	summary?: string;
 	description?: string;
-	openapi?: { responses?: Record<string, unknown> };
+	openapi?: {
+		responses?: Record<string, unknown>;
+		/** A multipart action's file parts, by name; lib/openapi.ts documents file parts of any name without it. */
+		fileParts?: string[];
+	};
 }
 
 interface LatticeRestRoute {
@@ -39,6 +43,10 @@ interface LatticeRestRoute {
 	method?: "GET" | "POST" | "DELETE" | "PUT" | "PATCH";
 	fullPath?: string;
 	basePath?: string;
+	/** How the gateway hands over the body: each file part of a form as a stream, or the whole body as one. */
+	type?: "multipart" | "stream";
+	/** A multipart route's parser options (limits travel with the route to every gateway). */
+	busboyConfig?: { empty?: boolean; limits?: Record<string, number> };
 }
 
 declare module "moleculer" {

@@ -22,7 +22,7 @@ import { S3ObjectStore, storageConnectionOf, type ObjectStore } from "../../lib/
 import { SNIFF_BYTES, acceptContentType, normalizeMediaType, sniffContentTypes, typeFromExtension } from "../../lib/storage/content-type";
 import { ingestStream, tooLarge, UploadInterruptedError } from "../../lib/storage/ingest";
 import { sanitizeFileName } from "../../lib/storage/file-name";
-import { FileModel, toPublicFile, type FileRow, type FileStatus, type PublicFile, type UploaderKind } from "../../models/files/files/file.model";
+import { FileModel, PUBLIC_FILE_SCHEMA, toPublicFile, type FileRow, type FileStatus, type PublicFile, type UploaderKind } from "../../models/files/files/file.model";
 
 export const FILE_EVENTS = { created: "file.created", deleted: "file.deleted" } as const;
 
@@ -138,7 +138,8 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 				name: { type: "string", optional: true, max: 1024 },
 				$$strict: "remove",
 			},
-			openapi: { responses: { "201": { description: "The stored file" }, "413": { $ref: "#/components/responses/Problem" }, "415": { $ref: "#/components/responses/Problem" } } },
+			// 413 and 415 come with the multipart route; the description says what else answers them.
+			openapi: { fileParts: ["file"], responses: { "201": { description: "The stored file", content: { "application/json": { schema: PUBLIC_FILE_SCHEMA } } } } },
 			async handler(this: FilesThis, ctx: FilesContext<UploadParams>) {
 				if (!isReadable(ctx.stream)) throw new BadRequestError("Send the file as multipart/form-data", "FILE_REQUIRED");
 				if (ctx.params.$fieldname !== "file") throw new BadRequestError('The file part must be named "file"', "FILE_FIELD_REQUIRED", { field: ctx.params.$fieldname });

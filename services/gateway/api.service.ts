@@ -20,6 +20,7 @@ import { renderApiDocsPage, renderApiDocsInitScript, swaggerUiAssetsDir } from "
 import type { CallerMeta } from "../../lib/caller";
 import { GatewayFastPath, type GatewayInternals, type GatewayRoute } from "../../lib/gateway/fast-path";
 import { apiSecurityHeaders, documentSecurityHeaders } from "../../lib/gateway/security-headers";
+import { REALTIME_PATH, REALTIME_PATH_ITEM } from "./realtime.service";
 
 export const API_BASE_PATH = "/api/v1";
 const DOCS_ASSETS_PATH = "/api/docs/assets";
@@ -371,6 +372,8 @@ const OPS_PATHS: Record<string, unknown> = {
 		},
 	},
 	"/metrics": { get: { operationId: "ops.metrics", tags: ["ops"], summary: "Prometheus metrics", security: [], responses: { "200": { description: "Prometheus text format" } } } },
+	// Served on this HTTP server's upgrade event (realtime.service.ts), not by a route: no alias would list it.
+	[REALTIME_PATH]: REALTIME_PATH_ITEM,
 };
 
 export default GatewayService;

@@ -266,4 +266,60 @@ const RealtimeService: ServiceSchema<ServiceSettingSchema, RealtimeMethods, Real
 	},
 };
 
+/**
+ * GET /ws for the OpenAPI document, served beside the gateway's ops paths. OpenAPI describes the handshake but has
+ * no words for the frames that follow, so the messages are told in the description, from the constants above.
+ */
+export const REALTIME_PATH_ITEM: Record<string, unknown> = {
+	get: {
+		operationId: "realtime.connect",
+		tags: ["realtime"],
+		summary: "Open a WebSocket for realtime pushes",
+		description: [
+			"Upgrades to a WebSocket (RFC 6455) carrying the caller's realtime pushes as JSON text frames: their own notifications, and the events of the tenant their token acts in. Open it with a WebSocket client (`new WebSocket(\"wss://…/ws?access_token=…\")`); a GET without the upgrade headers is answered 404.",
+			"**Authentication**: an access token (API keys aren't accepted) in `Authorization: Bearer <token>`, or in `?access_token=<token>` where headers can't be set (browsers). A refused handshake is answered in HTTP as problem+json: 401 without a valid token, 429 over the rate limit the HTTP API counts too, 503 when credentials can't be checked right now.",
+			[
+				"**Server to client**: JSON objects told apart by `kind`.",
+				'- `{"kind":"ready","userId":"…","tenantId":"…"}`: the socket is open (and again after a fresh token is accepted); `tenantId` is null without a tenant.',
+				'- `{"kind":"notification","notification":{…}}`: one of the user\'s notifications (`id`, `userId`, `tenantId`, `type`, `title`, `body`, `data`, `readAt`, `createdAt`, as the notifications API lists them); `id` and `readAt` are null when it is delivered only in realtime, with no feed entry.',
+				'- `{"kind":"event","type":"…","eventId":"…","tenantId":"…","data":{…}}`: a tenant event (the types and data its webhooks carry), to every socket acting in the tenant.',
+				'- `{"kind":"read","ids":["…"]}`: notifications marked read elsewhere; `ids` is `"all"` after marking all read.',
+				'- `{"kind":"pong"}`: the answer to a ping.',
+				'- `{"kind":"error","code":"…","detail":"…"}`: a client frame was refused (`INVALID_MESSAGE`, `UNKNOWN_MESSAGE`, `IDENTITY_MISMATCH`, or why a fresh token wasn\'t accepted); the socket stays open.',
+			].join("\n"),
+			[
+				`**Client to server**: JSON text frames of at most ${MAX_FRAME_BYTES} bytes (a larger one closes the socket with 1009).`,
+				'- `{"type":"ping"}`',
+				'- `{"type":"authenticate","token":"…"}`: a fresh access token for the same user, before the current one expires; the socket then acts in that token\'s tenant.',
+			].join("\n"),
+			`**Closing**: ${CLOSE_CODES.tokenExpired} when the token expires with no fresh one sent, ${CLOSE_CODES.accountInactive} when the account stops being active or is deleted, ${CLOSE_CODES.tooManySockets} when the user already has ${MAX_SOCKETS_PER_USER} sockets open, 1001 when the server shuts down. The server pings every ${HEARTBEAT_MS / 1000} s and drops a socket that misses the pong.`,
+		].join("\n\n"),
+		parameters: [
+			{
+				name: "access_token",
+				in: "query",
+				required: false,
+				description: "The access token, for clients that can't set headers on a WebSocket; otherwise send `Authorization: Bearer <token>`.",
+				schema: { type: "string" },
+			},
+		],
+		responses: {
+			"101": {
+				description: `Switching Protocols: the connection is a WebSocket from here on. Its first frame is \`ready\`, unless it closes at once with ${CLOSE_CODES.tooManySockets}.`,
+				headers: {
+					Upgrade: { schema: { const: "websocket" } },
+					Connection: { schema: { const: "Upgrade" } },
+					"Sec-WebSocket-Accept": { description: "Proves the server read the client's Sec-WebSocket-Key (RFC 6455).", schema: { type: "string" } },
+				},
+			},
+			"400": { description: "A malformed handshake (Sec-WebSocket-Key or Sec-WebSocket-Version missing or invalid), answered in plain text by the WebSocket library." },
+			"401": { $ref: "#/components/responses/Unauthorized" },
+			"429": { $ref: "#/components/responses/TooManyRequests" },
+			"503": { $ref: "#/components/responses/ServiceUnavailable" },
+		},
+		// The query token is the same credential as the bearer one, in another place.
+		security: [{ bearerAuth: [] }],
+	},
+};
+
 export default RealtimeService;

@@ -3,6 +3,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { Validator } from "@seriousme/openapi-schema-validator";
+import type { OpenApiOperation } from "../../lib/openapi";
 import { baseEnv, startNode, type RunningNode } from "../helpers/nodes";
 
 let node: RunningNode;
@@ -46,7 +47,7 @@ describe("ops endpoints", () => {
 	it("generates an OpenAPI 3.1 document that lists the live actions", async () => {
 		const response = await fetch(`${node.url}/api/openapi.json`);
 		expect(response.status).toBe(200);
-		const document = (await response.json()) as { openapi: string; paths: Record<string, Record<string, { operationId: string; security?: unknown[] }>> };
+		const document = (await response.json()) as { openapi: string; paths: Record<string, Record<string, OpenApiOperation>> };
 		expect(document.openapi).toBe("3.1.0");
 		expect(document.paths["/api/v1/status/ping"].get.operationId).toBe("status.ping");
 		expect(document.paths["/api/v1/status/ping"].get.security).toEqual([]);
@@ -55,6 +56,28 @@ describe("ops endpoints", () => {
 		const validation = await new Validator().validate(JSON.parse(JSON.stringify(document)));
 		expect(validation.errors ?? []).toEqual([]);
 		expect(validation.valid).toBe(true);
+	});
+
+	it("documents the bodies that aren't JSON and the WebSocket endpoint", async () => {
+		const document = (await (await fetch(`${node.url}/api/openapi.json`)).json()) as { paths: Record<string, Record<string, OpenApiOperation>> };
+		// The upload is a form with one binary file part, within FILES_MAX_BYTES.
+		const upload = document.paths["/api/v1/files"].post;
+		expect(Object.keys(upload.requestBody?.content ?? {})).toEqual(["multipart/form-data"]);
+		const form = upload.requestBody?.content["multipart/form-data"].schema as { properties: Record<string, Record<string, unknown>>; required: string[] };
+		expect(form.properties.file).toMatchObject({ contentMediaType: "application/octet-stream", maxLength: node.config.storage.maxFileBytes });
+		expect(form.required).toEqual(["file"]);
+		expect(form.properties).not.toHaveProperty("$fieldname");
+		expect(Object.keys(upload.responses)).toEqual(expect.arrayContaining(["201", "400", "413", "415"]));
+		// Stripe's webhook is checked over the JSON bytes as sent, with the signature header.
+		const stripe = document.paths["/api/v1/webhooks/stripe"].post;
+		expect(stripe.requestBody).toMatchObject({ required: true, content: { "application/json": {} } });
+		expect(stripe.parameters).toEqual(expect.arrayContaining([expect.objectContaining({ name: "Stripe-Signature", in: "header" })]));
+		// The socket is opened by a GET that upgrades, with the token in the header or the query.
+		const ws = document.paths["/ws"].get;
+		expect(ws.parameters).toEqual([expect.objectContaining({ name: "access_token", in: "query" })]);
+		expect(Object.keys(ws.responses)).toEqual(["101", "400", "401", "429", "503"]);
+		// As its description says, a GET that doesn't ask for the upgrade is no route.
+		expect((await fetch(`${node.url}/ws`)).status).toBe(404);
 	});
 
 	it("serves a docs page that renders the document from local assets", async () => {

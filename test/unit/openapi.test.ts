@@ -11,6 +11,7 @@ import {
 	type HttpMethod,
 } from "../../lib/openapi";
 import { renderApiDocsPage, renderApiDocsInitScript, swaggerUiAssetsDir } from "../../lib/api-docs";
+import { CLOSE_CODES, REALTIME_PATH, REALTIME_PATH_ITEM } from "../../services/gateway/realtime.service";
 import fs from "node:fs";
 import path from "node:path";
 
@@ -120,6 +121,23 @@ const catalog: ServiceSchema = {
 	actions: { item: { rest: "GET /items/:sku", params: { sku: "string|min:2" }, handler: noop } },
 };
 
+/** Bodies that aren't JSON: file parts, a raw stream, and a signed body checked over its bytes. */
+const uploads: ServiceSchema = {
+	name: "uploads",
+	actions: {
+		upload: {
+			rest: { method: "POST", path: "/", type: "multipart", busboyConfig: { limits: { files: 1, fileSize: 1024 } } },
+			headers: ["content-length"],
+			params: { $fieldname: "string", $filename: "string", $mimetype: "string|optional", name: "string|optional|max:100", $$strict: "remove" },
+			openapi: { fileParts: ["file"], responses: { "201": { description: "Stored" } } },
+			handler: noop,
+		},
+		attach: { rest: { method: "POST", path: "/:id/attachments", type: "multipart" }, params: { id: "string" }, handler: noop },
+		raw: { rest: { method: "PUT", path: "/:id/raw", type: "stream" }, params: { id: "string", name: "string|optional" }, handler: noop },
+		hook: { rest: "POST /hook", auth: "public", rawBody: true, headers: ["x-signature", "Content-Type"], params: { $$strict: false }, handler: noop },
+	},
+};
+
 const internalService: ServiceSchema = {
 	name: "$internal",
 	actions: { ping: { rest: "GET /ping", auth: "public", handler: noop } },
@@ -176,7 +194,7 @@ beforeAll(async () => {
 	let markRegenerated: () => void = () => undefined;
 	const regenerated = new Promise<void>((resolve) => (markRegenerated = resolve));
 	broker.createService({ name: "aliasWatcher", events: { "$api.aliases.regenerated": () => markRegenerated() } });
-	for (const schema of [greeter, users, custom, catalog, internalService]) broker.createService(schema);
+	for (const schema of [greeter, users, custom, catalog, uploads, internalService]) broker.createService(schema);
 	broker.createService({
 		name: "api",
 		mixins: [ApiGateway],
@@ -195,6 +213,7 @@ beforeAll(async () => {
 		description: "Test document",
 		extraPaths: {
 			"/healthz": { get: { operationId: "healthz", security: [], responses: { "200": { description: "Alive" } } } },
+			[REALTIME_PATH]: REALTIME_PATH_ITEM,
 		},
 	});
 }, 15_000);
@@ -206,7 +225,7 @@ afterAll(async () => {
 describe("buildOpenApiDocument", () => {
 	it("documents exactly the routes moleculer-web serves", () => {
 		const served = gatewayRoutes(aliases.filter((alias) => !alias.actionName.startsWith("$")));
-		const documented = documentedRoutes(doc).filter((route) => route !== "GET /healthz");
+		const documented = documentedRoutes(doc).filter((route) => route !== "GET /healthz" && route !== "GET /ws");
 		expect(documented).toEqual(served);
 		expect(served.length).toBeGreaterThan(10);
 	});
@@ -403,6 +422,85 @@ describe("buildOpenApiDocument", () => {
 		);
 	});
 
+	it("documents a multipart action as a form with its fields and a binary file part within the limits", () => {
+		const upload = operation("/api/v1/uploads", "post");
+		expect(upload.requestBody).toEqual({
+			description: expect.stringContaining("Only the first file part is read"),
+			required: true,
+			content: {
+				"multipart/form-data": {
+					schema: {
+						type: "object",
+						properties: {
+							name: { type: "string", maxLength: 100 },
+							// OpenAPI 3.1's raw binary: a media type and no `type`, maxLength in octets.
+							file: { contentMediaType: "application/octet-stream", maxLength: 1024, description: expect.stringContaining("1024 bytes") },
+						},
+						required: ["file"],
+					},
+				},
+			},
+		});
+		expect(upload.requestBody?.content["application/json"]).toBeUndefined();
+		// Content-Length is the client library's business, not a parameter.
+		expect(upload.parameters).toBeUndefined();
+		expect(upload.responses).toMatchObject({
+			"201": { description: "Stored" },
+			"400": { $ref: "#/components/responses/BadRequest" },
+			"413": { $ref: "#/components/responses/PayloadTooLarge" },
+			"415": { $ref: "#/components/responses/UnsupportedMediaType" },
+		});
+	});
+
+	it("documents file parts of any name when a multipart action names none, and a list as the answer", () => {
+		const attach = operation("/api/v1/uploads/{id}/attachments", "post");
+		expect(attach.parameters).toEqual([{ name: "id", in: "path", required: true, schema: { type: "string" } }]);
+		expect(attach.requestBody?.content["multipart/form-data"].schema).toEqual({
+			type: "object",
+			additionalProperties: { contentMediaType: "application/octet-stream", description: expect.any(String) },
+		});
+		expect(attach.requestBody?.description).toContain("the answer lists their results");
+		// No size limit on the alias, so no 413 from the gateway.
+		expect(attach.responses["413"]).toBeUndefined();
+		expect(attach.responses["415"]).toEqual({ $ref: "#/components/responses/UnsupportedMediaType" });
+	});
+
+	it("documents a stream action's body as raw bytes and its other params in the query", () => {
+		const raw = operation("/api/v1/uploads/{id}/raw", "put");
+		expect(raw.requestBody).toEqual({ description: expect.stringContaining("streamed"), required: true, content: { "application/octet-stream": {} } });
+		expect(raw.parameters).toEqual([
+			{ name: "id", in: "path", required: true, schema: { type: "string" } },
+			{ name: "name", in: "query", required: false, schema: { type: "string" } },
+		]);
+	});
+
+	it("documents a raw-body action's signed JSON body and the headers it reads", () => {
+		const hook = operation("/api/v1/uploads/hook", "post");
+		expect(hook.requestBody).toEqual({
+			description: expect.stringContaining("exact bytes"),
+			required: true,
+			content: { "application/json": { schema: { type: "object" } } },
+		});
+		expect(hook.parameters).toEqual([{ name: "X-Signature", in: "header", required: false, description: expect.any(String), schema: { type: "string" } }]);
+		expect(hook.responses["400"]).toEqual({ $ref: "#/components/responses/BadRequest" });
+		expect(hook.security).toEqual([]);
+	});
+
+	it("documents the WebSocket handshake, its refusals and its messages", () => {
+		const ws = operation("/ws", "get");
+		expect(parameter(ws, "access_token")).toMatchObject({ in: "query", required: false, schema: { type: "string" } });
+		expect(ws.responses["101"]).toMatchObject({ description: expect.stringContaining("Switching Protocols"), headers: { Upgrade: { schema: { const: "websocket" } } } });
+		expect(ws.responses).toMatchObject({
+			"401": { $ref: "#/components/responses/Unauthorized" },
+			"429": { $ref: "#/components/responses/TooManyRequests" },
+			"503": { $ref: "#/components/responses/ServiceUnavailable" },
+		});
+		expect(ws.security).toEqual([{ bearerAuth: [] }]);
+		for (const kind of ["ready", "notification", "event", "read", "pong", "error"]) expect(ws.description).toContain(`"kind":"${kind}"`);
+		for (const type of ["ping", "authenticate"]) expect(ws.description).toContain(`"type":"${type}"`);
+		for (const code of Object.values(CLOSE_CODES)) expect(ws.description).toContain(String(code));
+	});
+
 	it("merges extra paths and applies settings.rest", () => {
 		expect(doc.paths["/healthz"].get?.operationId).toBe("healthz");
 		expect(operation("/api/v1/custom/status", "get").operationId).toBe("custom.status");
@@ -412,7 +510,7 @@ describe("buildOpenApiDocument", () => {
 	it("skips duplicate service instances and services without rest", () => {
 		const list = broker.registry.getServiceList({ withActions: true, grouping: true });
 		const twice = buildOpenApiDocument([...list, ...list], { title: "t", version: "1", basePath: BASE });
-		expect(documentedRoutes(twice)).toEqual(documentedRoutes(doc).filter((route) => route !== "GET /healthz"));
+		expect(documentedRoutes(twice)).toEqual(documentedRoutes(doc).filter((route) => route !== "GET /healthz" && route !== "GET /ws"));
 	});
 });
 

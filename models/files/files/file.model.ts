@@ -64,6 +64,25 @@ export interface PublicFile {
 	updatedAt: Date;
 }
 
+/** PublicFile as it leaves the API (JSON), for the OpenAPI document. */
+export const PUBLIC_FILE_SCHEMA = {
+	type: "object",
+	properties: {
+		id: { type: "string", format: "uuid" },
+		tenantId: { type: "string", format: "uuid" },
+		name: { type: "string" },
+		size: { type: "integer", minimum: 0, description: "Bytes; for a pending file, the size the client declared." },
+		contentType: { type: "string" },
+		checksum: { type: ["string", "null"], description: "SHA-256 of the stored bytes (hex); null while pending." },
+		status: { enum: [...FILE_STATUSES] },
+		uploadedBy: { type: ["string", "null"], format: "uuid", description: "The user or API key that stored the file; null for platform work." },
+		uploaderKind: { enum: [...UPLOADER_KINDS] },
+		createdAt: { type: "string", format: "date-time" },
+		updatedAt: { type: "string", format: "date-time" },
+	},
+	required: ["id", "tenantId", "name", "size", "contentType", "checksum", "status", "uploadedBy", "uploaderKind", "createdAt", "updatedAt"],
+};
+
 export function toPublicFile(row: FileRow): PublicFile {
 	return {
 		id: row.id,
