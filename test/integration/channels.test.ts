@@ -9,11 +9,11 @@ import { afterAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { Client } from "pg";
 import { ServiceBroker, type ServiceSchema } from "moleculer";
-import { connect } from "nats";
 import { createBrokerOptions } from "../../moleculer.config";
 import { loadConfig, PROJECT_ROOT } from "../../lib/config";
 import type { PostgresAdapter } from "../../lib/channels/postgres.adapter";
 import { baseEnv } from "../helpers/nodes";
+import { removeStreams } from "../helpers/jetstream";
 
 const testEnv = inject("testEnv");
 const brokers: ServiceBroker[] = [];
@@ -198,17 +198,7 @@ describe("NATS JetStream adapter (cluster mode)", () => {
 	}
 
 	afterAll(async () => {
-		// Streams are named after the prefixed channel: remove this run's.
-		const connection = await connect({ servers: testEnv.natsUrl });
-		try {
-			const manager = await connection.jetstreamManager();
-			const prefix = namespace.split(".").join("_");
-			for await (const stream of manager.streams.list()) {
-				if (stream.config.name.startsWith(`${prefix}_`)) await manager.streams.delete(stream.config.name);
-			}
-		} finally {
-			await connection.close();
-		}
+		await removeStreams(namespace);
 	});
 
 	it("delivers across nodes, retries, and keeps messages while the consumer is down", async () => {

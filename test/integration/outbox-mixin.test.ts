@@ -6,10 +6,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { ServiceBroker, type Service } from "moleculer";
-import { connect } from "nats";
 import { createBrokerOptions } from "../../moleculer.config";
 import { loadConfig } from "../../lib/config";
 import { baseEnv } from "../helpers/nodes";
+import { removeStreams } from "../helpers/jetstream";
 import { sql } from "../helpers/db";
 import { LEDGER_CHANNEL, ledgerService, type LedgerMethods } from "../fixtures/outbox/ledger.service";
 
@@ -79,16 +79,7 @@ beforeAll(async () => {
 afterAll(async () => {
 	await Promise.all(brokers.map((broker) => (broker.started ? broker.stop() : undefined)));
 	await sql(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-	const connection = await connect({ servers: testEnv.natsUrl });
-	try {
-		const manager = await connection.jetstreamManager();
-		const prefix = `${namespace.split(".").join("_")}_`;
-		for await (const stream of manager.streams.list()) {
-			if (stream.config.name.startsWith(prefix)) await manager.streams.delete(stream.config.name);
-		}
-	} finally {
-		await connection.close();
-	}
+	await removeStreams(namespace);
 });
 
 describe("OutboxMixin", () => {

@@ -8,11 +8,11 @@
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
-import { connect } from "nats";
 import { baseEnv, freePort, spawnNode, waitForHttp, type NodeProcess } from "../helpers/nodes";
 import { apiClient, loginWhenReady, uniqueEmail, uniqueIp, type ApiClient } from "../helpers/api";
 import { waitForOrderStatus } from "../helpers/commerce";
 import { sql } from "../helpers/db";
+import { removeStreams } from "../helpers/jetstream";
 
 const testEnv = inject("testEnv");
 const namespace = `${testEnv.namespace}-saga`;
@@ -56,16 +56,7 @@ function orderBecomes(api: ApiClient, token: string, orderId: string, status: st
 
 afterAll(async () => {
 	await Promise.all(processes.map((child) => child.stop("SIGKILL")));
-	const connection = await connect({ servers: testEnv.natsUrl });
-	try {
-		const manager = await connection.jetstreamManager();
-		const prefixes = [namespace, splitNamespace].map((name) => `${name.split(".").join("_")}_`);
-		for await (const stream of manager.streams.list()) {
-			if (prefixes.some((prefix) => stream.config.name.startsWith(prefix))) await manager.streams.delete(stream.config.name);
-		}
-	} finally {
-		await connection.close();
-	}
+	await removeStreams(namespace, splitNamespace);
 });
 
 describe("payment saga across a killed node", () => {
