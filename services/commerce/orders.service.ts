@@ -11,16 +11,31 @@
  * same payment is a no-op, anything else 409 INVALID_TRANSITION naming both states). Events are emitted
  * after the change commits.
  *
+ * Paid and refunded orders are also announced durably: the status change and an outbox row commit in ONE
+ * transaction (mixins/outbox.mixin.ts), and the relay publishes `{ orderId, order }` to the channels
+ * `commerce.order.paid` / `commerce.order.refunded`, so the buyer's notification and the tenant's webhook
+ * don't depend on a notifications node being up at that moment. The plain events stay for fire-and-forget
+ * listeners.
+ *
  * Callers see their own orders; super admins (and platform work) see all. Someone else's order answers
  * 404, exactly like a missing or malformed id.
  */
 import path from "node:path";
 import type { Context } from "moleculer";
-import type { WhereOptions } from "sequelize";
+import type { Transaction, WhereOptions } from "sequelize";
 import { DbMixin, PAGE_PARAMS, newestFirstPage, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { OwnedEntityMixin } from "../../mixins/owned-entity.mixin";
 import { IdempotencyMixin, type IdempotencyMeta } from "../../mixins/idempotency.mixin";
-import { OrderLineModel, OrderModel, ORDER_STATUSES, ORDER_TRANSITIONS, type OrderStatus, type PaymentStatus } from "../../models/commerce/orders/order.models";
+import { OutboxMixin, outboxModel, type OutboxMethods } from "../../mixins/outbox.mixin";
+import {
+	OrderLineModel,
+	OrderModel,
+	ORDER_CHANNELS,
+	ORDER_STATUSES,
+	ORDER_TRANSITIONS,
+	type OrderStatus,
+	type PaymentStatus,
+} from "../../models/commerce/orders/order.models";
 import { systemCall, type CallerMeta } from "../../lib/caller";
 import { BadRequestError, ConflictError, EntityNotFoundError, UnprocessableEntityError } from "../../lib/errors";
 
@@ -131,9 +146,9 @@ interface OrdersMethods {
 	requireUser(meta: CallerMeta): string;
 	loadRow(id: string): Promise<OrderRow | undefined>;
 	loadVisible(ctx: Context<unknown, CallerMeta>, id: string): Promise<OrderRow>;
-	withLines(rows: OrderRow[]): Promise<PublicOrder[]>;
+	withLines(rows: OrderRow[], transaction?: Transaction): Promise<PublicOrder[]>;
 	toPublic(row: OrderRow, lines: OrderLineRow[]): PublicOrder;
-	transition(id: string, from: OrderStatus[], changes: TransitionChanges, extraWhere?: Record<string, unknown>): Promise<OrderRow | undefined>;
+	transition(id: string, from: OrderStatus[], changes: TransitionChanges, extraWhere?: Record<string, unknown>, channel?: string): Promise<OrderRow | undefined>;
 	invalidTransition(order: OrderRow, to: OrderStatus): ConflictError;
 	announce(ctx: Context, event: string, row: OrderRow): Promise<PublicOrder>;
 	applyPayment(action: string, outcome: "paid" | "refunded", payload: { paymentId: string; orderId: string }): Promise<void>;
@@ -147,16 +162,17 @@ function iso(value: Date | string | null | undefined): string | null {
 
 const paymentParams = { orderId: "string|max:64", paymentId: "string|trim|min:1|max:200", $$strict: "remove" } as const;
 
-const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods> = {
+const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMethods> = {
 	name: "orders",
 	mixins: [
 		DbMixin({
 			schema: SCHEMA,
 			migrations: path.join(__dirname, "../../models/commerce/orders/migrations"),
 			model: OrderModel,
-			extraModels: [OrderLineModel],
+			extraModels: [OrderLineModel, outboxModel()],
 			entityName: "Order",
 		}),
+		OutboxMixin({ name: "Orders outbox" }),
 		IdempotencyMixin(),
 		OwnedEntityMixin({ model: "order", entityName: "Order", pluralName: "orders" }),
 	],
@@ -350,7 +366,7 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods> = {
 				if (before.paymentId === paymentId) return (await this.withLines([before]))[0];
 				let row: OrderRow | undefined;
 				try {
-					row = await this.transition(before.id, ["pending"], { status: "paid", paymentStatus: "paid", paymentId, paidAt: new Date() });
+					row = await this.transition(before.id, ["pending"], { status: "paid", paymentStatus: "paid", paymentId, paidAt: new Date() }, {}, ORDER_CHANNELS.paid);
 				} catch (err) {
 					if ((err as Error).name === "SequelizeUniqueConstraintError") {
 						throw new ConflictError(`Payment ${paymentId} already paid another order`, "PAYMENT_ALREADY_USED", { orderId, paymentId });
@@ -381,7 +397,13 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods> = {
 					throw new ConflictError(`Order ${before.id} was paid by another payment`, "PAYMENT_MISMATCH", { orderId: before.id, paymentId });
 				}
 				if (before.status === "refunded") return (await this.withLines([before]))[0];
-				const row = await this.transition(before.id, ["paid", "processing"], { status: "refunded", paymentStatus: "refunded", refundedAt: new Date() }, { paymentId });
+				const row = await this.transition(
+					before.id,
+					["paid", "processing"],
+					{ status: "refunded", paymentStatus: "refunded", refundedAt: new Date() },
+					{ paymentId },
+					ORDER_CHANNELS.refunded,
+				);
 				if (row) return this.announce(ctx, ORDER_EVENTS.refunded, row);
 				const current = (await this.loadRow(before.id)) ?? before;
 				if (current.status === "refunded" && current.paymentId === paymentId) return (await this.withLines([current]))[0];
@@ -391,9 +413,9 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods> = {
 	},
 
 	methods: {
-		async withLines(rows: OrderRow[]): Promise<PublicOrder[]> {
+		async withLines(rows: OrderRow[], transaction?: Transaction): Promise<PublicOrder[]> {
 			if (rows.length === 0) return [];
-			const lines = (await this.models.orderLine.findAll({ where: { orderId: rows.map((row) => row.id) }, order: [["position", "ASC"]] })).map(
+			const lines = (await this.models.orderLine.findAll({ where: { orderId: rows.map((row) => row.id) }, order: [["position", "ASC"]], transaction })).map(
 				(line) => plainRow<OrderLineRow>(line)!,
 			);
 			return rows.map((row) =>
@@ -433,17 +455,28 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods> = {
 
 		/**
 		 * The one way a status changes: a single UPDATE guarded by the expected current status (optimistic
-		 * and atomic), so of two nodes applying the same transition only one gets the row back.
+		 * and atomic), so of two nodes applying the same transition only one gets the row back. With a
+		 * channel, the public order goes into the outbox in the same transaction: both commit or neither does.
 		 */
-		async transition(id: string, from: OrderStatus[], changes: TransitionChanges, extraWhere: Record<string, unknown> = {}): Promise<OrderRow | undefined> {
+		async transition(id: string, from: OrderStatus[], changes: TransitionChanges, extraWhere: Record<string, unknown> = {}, channel?: string): Promise<OrderRow | undefined> {
 			for (const status of from) {
 				if (!ORDER_TRANSITIONS[status].includes(changes.status)) throw new Error(`No transition ${status} → ${changes.status}`);
 			}
-			const [count, rows] = await this.models.order.update(changes, {
-				where: { ...extraWhere, id, status: from } as WhereOptions,
-				returning: true,
-			});
-			return count === 1 ? plainRow<OrderRow>(rows[0]) : undefined;
+			const change = async (transaction?: Transaction) => {
+				const [count, rows] = await this.models.order.update(changes, {
+					where: { ...extraWhere, id, status: from } as WhereOptions,
+					returning: true,
+					transaction,
+				});
+				if (count !== 1) return undefined;
+				const row = plainRow<OrderRow>(rows[0])!;
+				if (transaction && channel) {
+					const order = (await this.withLines([row], transaction))[0];
+					await this.writeOutbox(transaction, channel, { orderId: order.id, order });
+				}
+				return row;
+			};
+			return channel ? this.adapter.db.transaction((transaction) => change(transaction)) : change();
 		},
 
 		invalidTransition(order: OrderRow, to: OrderStatus): ConflictError {
@@ -476,6 +509,14 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods> = {
 			await ctx.emit(event, { order });
 			return order;
 		},
+	},
+
+	started() {
+		this.startOutboxRelay();
+	},
+
+	async stopped() {
+		await this.stopOutboxRelay();
 	},
 };
 

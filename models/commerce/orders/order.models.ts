@@ -18,6 +18,15 @@ export const ORDER_TRANSITIONS: Readonly<Record<OrderStatus, readonly OrderStatu
 	refunded: [],
 };
 
+/**
+ * Durable channels the outbox relay (mixins/outbox.mixin.ts) publishes to, with `{ orderId, order }` (the
+ * public order, as the `order.paid`/`order.refunded` events carry it); notifications consumes them.
+ */
+export const ORDER_CHANNELS = {
+	paid: "commerce.order.paid",
+	refunded: "commerce.order.refunded",
+} as const;
+
 export const OrderModel: ModelDefinition = {
 	name: "order",
 	define: {
