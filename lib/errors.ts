@@ -74,3 +74,13 @@ export class ServiceUnavailableError extends Errors.MoleculerRetryableError {
 		super(message, 503, type, data);
 	}
 }
+
+/**
+ * True when a called service refused with a 4xx of its own: asking again gets the same answer, so a durable
+ * consumer logs it and acknowledges the message. A missing service (also 404, but retryable), a timeout or
+ * a 5xx may pass: the message is retried.
+ */
+export function isFinalRefusal(err: unknown): boolean {
+	const error = err as { code?: unknown; retryable?: boolean };
+	return !error.retryable && typeof error.code === "number" && error.code >= 400 && error.code < 500;
+}

@@ -37,7 +37,7 @@ import {
 	type PaymentStatus,
 } from "../../models/commerce/orders/order.models";
 import { systemCall, type CallerMeta } from "../../lib/caller";
-import { BadRequestError, ConflictError, EntityNotFoundError, UnprocessableEntityError } from "../../lib/errors";
+import { BadRequestError, ConflictError, EntityNotFoundError, UnprocessableEntityError, isFinalRefusal } from "../../lib/errors";
 
 export const ORDER_EVENTS = {
 	created: "order.created",
@@ -488,9 +488,9 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 			try {
 				await this.broker.call(action, { orderId: payload.orderId, paymentId: payload.paymentId }, systemCall());
 			} catch (err) {
-				const error = err as Error & { code?: number; type?: string; retryable?: boolean };
-				// Only the order's own answer is final; a missing service (also 404) or a 5xx is retried.
-				if (error.retryable || typeof error.code !== "number" || error.code < 400 || error.code >= 500) throw err;
+				// Only the order's own answer is final; a missing service or a 5xx is retried.
+				if (!isFinalRefusal(err)) throw err;
+				const error = err as Error & { type?: string };
 				this.logger.warn(`Payment ${payload.paymentId} can't mark order ${payload.orderId} ${outcome}: ${error.type ?? error.message}`);
 				await this.broker.emit(ORDER_EVENTS.paymentConflict, {
 					orderId: payload.orderId,

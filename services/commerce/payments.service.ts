@@ -16,7 +16,8 @@
  * The saga is durable: settling (or refunding) a payment changes the payment row and writes an outbox row
  * in ONE transaction (mixins/outbox.mixin.ts); the relay publishes it to the durable channel
  * `commerce.payment.settled` / `commerce.payment.refunded` (right after the commit, and every second for
- * what a crash left). Delivery is at least once; orders.markPaid/markRefunded are idempotent by paymentId.
+ * what a crash left). The message carries the public payment: orders applies it (markPaid/markRefunded,
+ * idempotent by paymentId), notifications tells the payer and the tenant. Delivery is at least once.
  *
  *   status: pending → succeeded → refunded, pending → failed
  */
@@ -455,7 +456,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 				const [count, rows] = await this.models.payment.update(changes, { where: { id, status: from } as WhereOptions, returning: true, transaction: t });
 				if (count !== 1) return undefined;
 				const row = plainRow<PaymentRow>(rows[0])!;
-				if (channel) await this.writeOutbox(t, channel, { paymentId: row.id, orderId: row.orderId });
+				if (channel) await this.writeOutbox(t, channel, { paymentId: row.id, orderId: row.orderId, payment: this.toPublic(row) });
 				return row;
 			};
 			// Inside the caller's transaction (the Stripe webhook's, with its event id), or in one of its own.

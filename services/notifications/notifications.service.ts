@@ -5,7 +5,9 @@
  *
  * Delivery is at least once and repeat-safe: every send carries an event id, and each (event, recipient,
  * channel) is recorded once delivered, so a producer that retries never doubles an email or a feed entry.
- * Broadcasts to every user run as a durable channel job that pages through users.
+ * Broadcasts to every user run as a durable channel job that pages through users. Paid and refunded orders
+ * and settled and refunded payments arrive on durable channels that orders' and payments' transactional
+ * outboxes feed, so they reach the buyer and the tenant even when no notifications node was up at the time.
  */
 import path from "node:path";
 import { randomUUID } from "node:crypto";
@@ -17,9 +19,11 @@ import { NOTIFICATION_CHANNELS, NOTIFICATION_TYPES, NOTIFICATION_TYPE_NAMES, typ
 import { renderNotification, type RenderedNotification } from "../../lib/notifications/templates";
 import type { RecipientChannels } from "./notification-preferences.service";
 import { TENANT_ROLES, systemCall, type CallerMeta, type TenantRole } from "../../lib/caller";
-import { BadRequestError, EntityNotFoundError, ForbiddenError } from "../../lib/errors";
+import { BadRequestError, EntityNotFoundError, ForbiddenError, isFinalRefusal } from "../../lib/errors";
 import { ConcurrencyLimit } from "../../lib/concurrency";
 import { platformConfigOf } from "../../lib/node";
+import type { PublicOrder } from "../commerce/orders.service";
+import type { PublicPayment } from "../commerce/payments.service";
 
 /** Broadcast to every gateway node; each pushes to the sockets it holds (services/gateway/realtime.service.ts). */
 export const REALTIME_EVENT = "realtime.deliver";
@@ -103,17 +107,24 @@ interface NotificationsMethods {
 	dispatchWebhooks(eventId: string, type: NotificationType, tenantId: string | undefined, data: Record<string, unknown>): Promise<number>;
 	toPublic(row: PublicNotification): PublicNotification;
 	pushRealtime(delivery: RealtimeDelivery): void;
-	announceOrder(type: "order.paid" | "order.refunded", order: OrderEvent["order"]): Promise<void>;
-	announcePayment(type: "payment.succeeded" | "payment.failed" | "payment.refunded", payment: PaymentEvent["payment"]): Promise<void>;
+	orderNotification(type: "order.paid" | "order.refunded", order: PublicOrder): SendParams;
+	paymentNotification(type: "payment.succeeded" | "payment.failed" | "payment.refunded", payment: PublicPayment): SendParams;
+	paymentOf(message: PaymentMessage): Promise<PublicPayment>;
+	sendDurably(params: SendParams): Promise<void>;
 	sendQuietly(params: SendParams): Promise<void>;
 }
 
-interface OrderEvent {
-	order: { id: string; userId: string; tenantId: string | null; totalAmount: number; currency: string; status: string };
+/** `commerce.order.paid|refunded`, from orders' outbox: the public order, as the `order.*` events carry it. */
+interface OrderMessage {
+	orderId: string;
+	order: PublicOrder;
 }
 
-interface PaymentEvent {
-	payment: { id: string; orderId: string; userId: string; tenantId: string | null; amount: number; currency: string; method: string; status: string };
+/** `commerce.payment.settled|refunded`, from payments' outbox; rows written before the payment was added carry ids only. */
+interface PaymentMessage {
+	paymentId: string;
+	orderId: string;
+	payment?: PublicPayment;
 }
 
 /** "€12.50" from minor units, with the currency's own number of decimals (JPY has none). */
@@ -135,8 +146,41 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 		}),
 	],
 
-	/** Broadcasts page through every user, which can take long: a durable job, resumed after a crash. */
 	channels: {
+		/**
+		 * The durable path for commerce: orders' and payments' outboxes publish these after the change commits,
+		 * and JetStream keeps them for this group while no notifications node is up. At least once: every
+		 * send's event id derives from the entity (`order.paid:<orderId>`), so a redelivery doubles nothing.
+		 */
+		"commerce.order.paid": {
+			group: "notifications",
+			maxRetries: 10,
+			async handler(message: OrderMessage) {
+				await this.sendDurably(this.orderNotification("order.paid", message.order));
+			},
+		},
+		"commerce.order.refunded": {
+			group: "notifications",
+			maxRetries: 10,
+			async handler(message: OrderMessage) {
+				await this.sendDurably(this.orderNotification("order.refunded", message.order));
+			},
+		},
+		"commerce.payment.settled": {
+			group: "notifications",
+			maxRetries: 10,
+			async handler(message: PaymentMessage) {
+				await this.sendDurably(this.paymentNotification("payment.succeeded", await this.paymentOf(message)));
+			},
+		},
+		"commerce.payment.refunded": {
+			group: "notifications",
+			maxRetries: 10,
+			async handler(message: PaymentMessage) {
+				await this.sendDurably(this.paymentNotification("payment.refunded", await this.paymentOf(message)));
+			},
+		},
+		/** Broadcasts page through every user, which can take long: a durable job, resumed after a crash. */
 		[BROADCAST_CHANNEL]: {
 			group: "notifications",
 			maxRetries: 5,
@@ -272,35 +316,19 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 	events: {
 		// Plain broker events are at most once: a notification is lost if no notifications node is up when
 		// the event is emitted. Everything after receipt is repeat-safe (event ids derive from the entity).
+		// Paid and refunded orders and payments come through the channels above instead.
 		"user.created": {
 			params: { user: { type: "object", props: { id: "uuid" } } },
 			async handler(ctx: Context<{ user: { id: string } }>) {
 				await this.sendQuietly({ userId: ctx.params.user.id, type: "account.welcome", data: {}, eventId: `account.welcome:${ctx.params.user.id}` });
 			},
 		},
-		"order.paid": {
-			async handler(ctx: Context<OrderEvent>) {
-				await this.announceOrder("order.paid", ctx.params.order);
-			},
-		},
-		"order.refunded": {
-			async handler(ctx: Context<OrderEvent>) {
-				await this.announceOrder("order.refunded", ctx.params.order);
-			},
-		},
-		"payment.succeeded": {
-			async handler(ctx: Context<PaymentEvent>) {
-				await this.announcePayment("payment.succeeded", ctx.params.payment);
-			},
-		},
+		// Payments writes no outbox row for a failed payment (its outbox feeds the saga, and a channel only
+		// notifications consumes could hold the saga's messages back where no notifications node ever ran),
+		// so this one stays at most once.
 		"payment.failed": {
-			async handler(ctx: Context<PaymentEvent>) {
-				await this.announcePayment("payment.failed", ctx.params.payment);
-			},
-		},
-		"payment.refunded": {
-			async handler(ctx: Context<PaymentEvent>) {
-				await this.announcePayment("payment.refunded", ctx.params.payment);
+			async handler(ctx: Context<{ payment: PublicPayment }>) {
+				await this.sendQuietly(this.paymentNotification("payment.failed", ctx.params.payment));
 			},
 		},
 	},
@@ -420,17 +448,18 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 			this.broker.broadcast(REALTIME_EVENT, delivery, { groups: ["realtime"] });
 		},
 
-		async announceOrder(type: "order.paid" | "order.refunded", order: OrderEvent["order"]) {
+		/** The buyer is told, the order's tenant gets the webhook; one event id per order and type. */
+		orderNotification(type: "order.paid" | "order.refunded", order: PublicOrder): SendParams {
 			const data = {
 				orderId: order.id,
 				total: formatMoney(order.totalAmount, order.currency),
 				link: `${platformConfigOf(this.broker).appUrl}/orders/${order.id}`,
 				order,
 			};
-			await this.sendQuietly({ userId: order.userId, tenantId: order.tenantId ?? undefined, type, data, eventId: `${type}:${order.id}` });
+			return { userId: order.userId, tenantId: order.tenantId ?? undefined, type, data, eventId: `${type}:${order.id}` };
 		},
 
-		async announcePayment(type: "payment.succeeded" | "payment.failed" | "payment.refunded", payment: PaymentEvent["payment"]) {
+		paymentNotification(type: "payment.succeeded" | "payment.failed" | "payment.refunded", payment: PublicPayment): SendParams {
 			const data = {
 				paymentId: payment.id,
 				orderId: payment.orderId,
@@ -438,7 +467,25 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 				link: `${platformConfigOf(this.broker).appUrl}/orders/${payment.orderId}`,
 				payment,
 			};
-			await this.sendQuietly({ userId: payment.userId, tenantId: payment.tenantId ?? undefined, type, data, eventId: `${type}:${payment.id}` });
+			return { userId: payment.userId, tenantId: payment.tenantId ?? undefined, type, data, eventId: `${type}:${payment.id}` };
+		},
+
+		/** The payment a message announces; a row written before messages carried it is looked up (as it is now). */
+		async paymentOf(message: PaymentMessage): Promise<PublicPayment> {
+			return message.payment ?? this.broker.call<PublicPayment, { id: string }>("payments.getPayment", { id: message.paymentId }, systemCall());
+		},
+
+		/**
+		 * For channel messages: a failure that another delivery may get past is thrown, so the message comes
+		 * back (what was delivered is recorded and skipped then); a refusal is final, logged and acknowledged.
+		 */
+		async sendDurably(params: SendParams) {
+			try {
+				await this.broker.call("notifications.send", params, systemCall());
+			} catch (err) {
+				if (!isFinalRefusal(err)) throw err;
+				this.logger.error(`Notification ${params.type} (${params.eventId ?? "no event id"}) refused, not retried:`, err);
+			}
 		},
 
 		/** For event reactions: a failure is logged, never thrown back at the emitter. */

@@ -8,7 +8,10 @@ export type PaymentMethod = (typeof PAYMENT_METHODS)[number];
 export const PAYMENT_STATUSES = ["pending", "succeeded", "failed", "refunded"] as const;
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 
-/** Durable channels the outbox relay (mixins/outbox.mixin.ts) publishes to (consumed by orders, group "orders"). */
+/**
+ * Durable channels the outbox relay (mixins/outbox.mixin.ts) publishes to, with `{ paymentId, orderId, payment }`:
+ * orders (group "orders") runs the saga on them, notifications (group "notifications") tells the payer and the tenant.
+ */
 export const PAYMENT_CHANNELS = {
 	settled: "commerce.payment.settled",
 	refunded: "commerce.payment.refunded",
