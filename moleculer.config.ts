@@ -6,6 +6,7 @@ import type { BrokerOptions, Errors as ErrorsNamespace, Middleware } from "molec
 import { Errors } from "moleculer";
 import { Middleware as ChannelsMiddleware } from "@moleculer/channels";
 import { PostgresAdapter } from "./lib/channels/postgres.adapter";
+import { StreamEnsuringNatsAdapter } from "./lib/channels/nats.adapter";
 import { loadConfig, redisOptionsFromUrl, type PlatformConfig } from "./lib/config";
 import { PrometheusTextReporter } from "./lib/metrics";
 import { CoalescingNatsTransporter } from "./lib/nats-transporter";
@@ -60,20 +61,18 @@ const ACK_WAIT_NS = 10 * 1e9;
 export function channelsAdapter(config: PlatformConfig): ChannelsAdapterOption {
 	const common = { prefix: config.namespace, maxRetries: 3, maxInFlight: 1 };
 	if (config.transporter) {
-		return {
-			type: "NATS",
-			options: {
-				...common,
-				nats: {
-					url: config.transporter,
-					streamConfig: { max_age: SEVEN_DAYS_NS },
-					// A message taken by a node that dies is redelivered after ack_wait (JetStream's default is
-					// 30 s); handlers are idempotent and quick, so a shorter wait only speeds up recovery.
-					consumerOptions: { config: { ack_wait: ACK_WAIT_NS } },
-				},
+		// Publishing makes a channel's stream when no consumer group has yet (lib/channels/nats.adapter.ts).
+		return new StreamEnsuringNatsAdapter({
+			...common,
+			nats: {
+				url: config.transporter,
+				streamConfig: { max_age: SEVEN_DAYS_NS },
+				// A message taken by a node that dies is redelivered after ack_wait (JetStream's default is
+				// 30 s); handlers are idempotent and quick, so a shorter wait only speeds up recovery.
+				consumerOptions: { config: { ack_wait: ACK_WAIT_NS } },
 			},
-			// The package types `options` as every adapter's options at once.
-		} as unknown as ChannelsAdapterOption;
+			// The package types the options as every adapter's options at once, and lists only configs as adapters.
+		} as never) as unknown as ChannelsAdapterOption;
 	}
 	// The middleware accepts an adapter instance too (Adapters.resolve); its typings only list configs.
 	return new PostgresAdapter(common) as unknown as ChannelsAdapterOption;

@@ -320,7 +320,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 				if (before.status === to) return this.toPublic(before);
 				const row = succeeded
 					? await this.changeWithOutbox(before.id, "pending", { status: "succeeded", settledAt: new Date() }, PAYMENT_CHANNELS.settled)
-					: await this.changeWithOutbox(before.id, "pending", { status: "failed", failedAt: new Date() });
+					: await this.changeWithOutbox(before.id, "pending", { status: "failed", failedAt: new Date() }, PAYMENT_CHANNELS.failed);
 				if (!row) {
 					const current = (await this.loadRow(before.id)) ?? before;
 					// A concurrent verify of the same outcome is a no-op.
@@ -522,7 +522,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 					return { received: true, ignored: "unknown payment intent" } as WebhookOutcome;
 				}
 				if (event.type === "payment_intent.payment_failed") {
-					const failed = await this.changeWithOutbox(row.id, "pending", { status: "failed", failedAt: new Date(), providerReference: intent.id }, undefined, transaction);
+					const failed = await this.changeWithOutbox(row.id, "pending", { status: "failed", failedAt: new Date(), providerReference: intent.id }, PAYMENT_CHANNELS.failed, transaction);
 					if (!failed) return { received: true, paymentId: row.id, status: row.status } as WebhookOutcome;
 					return { received: true, paymentId: row.id, status: failed.status, changed: { row: failed, event: PAYMENT_EVENTS.failed } } as WebhookOutcome;
 				}

@@ -120,7 +120,7 @@ interface OrderMessage {
 	order: PublicOrder;
 }
 
-/** `commerce.payment.settled|refunded`, from payments' outbox; rows written before the payment was added carry ids only. */
+/** `commerce.payment.settled|refunded|failed`, from payments' outbox; rows written before the payment was added carry ids only. */
 interface PaymentMessage {
 	paymentId: string;
 	orderId: string;
@@ -178,6 +178,13 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 			maxRetries: 10,
 			async handler(message: PaymentMessage) {
 				await this.sendDurably(this.paymentNotification("payment.refunded", await this.paymentOf(message)));
+			},
+		},
+		"commerce.payment.failed": {
+			group: "notifications",
+			maxRetries: 10,
+			async handler(message: PaymentMessage) {
+				await this.sendDurably(this.paymentNotification("payment.failed", await this.paymentOf(message)));
 			},
 		},
 		/** Broadcasts page through every user, which can take long: a durable job, resumed after a crash. */
@@ -321,14 +328,6 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 			params: { user: { type: "object", props: { id: "uuid" } } },
 			async handler(ctx: Context<{ user: { id: string } }>) {
 				await this.sendQuietly({ userId: ctx.params.user.id, type: "account.welcome", data: {}, eventId: `account.welcome:${ctx.params.user.id}` });
-			},
-		},
-		// Payments writes no outbox row for a failed payment (its outbox feeds the saga, and a channel only
-		// notifications consumes could hold the saga's messages back where no notifications node ever ran),
-		// so this one stays at most once.
-		"payment.failed": {
-			async handler(ctx: Context<{ payment: PublicPayment }>) {
-				await this.sendQuietly(this.paymentNotification("payment.failed", ctx.params.payment));
 			},
 		},
 	},

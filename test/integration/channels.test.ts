@@ -228,4 +228,27 @@ describe("NATS JetStream adapter (cluster mode)", () => {
 		expect(received).toEqual([1, 2]);
 		await Promise.all([producer.stop(), secondConsumer.stop()]);
 	}, 60_000);
+
+	it("takes a message for a channel no group has subscribed to yet, and keeps later ones for the group that does", async () => {
+		const channel = "test.unsubscribed";
+		const producer = natsBroker();
+		await producer.start();
+		// The stock adapter refused this (no stream before a subscription): an outbox relay would retry it forever.
+		await expect(producer.sendToChannel(channel, { n: 1 })).resolves.toBeUndefined();
+
+		const received: number[] = [];
+		const lateConsumer = natsBroker([consumer("js-late", channel, "js-late", (payload) => void received.push(payload.n))]);
+		await lateConsumer.start();
+		await producer.sendToChannel(channel, { n: 2 });
+		await until(() => received.includes(2));
+		await lateConsumer.stop();
+		// A group that has subscribed once keeps what is sent while it is down.
+		await producer.sendToChannel(channel, { n: 3 });
+		const returning = natsBroker([consumer("js-late", channel, "js-late", (payload) => void received.push(payload.n))]);
+		await returning.start();
+		await until(() => received.includes(3));
+		// Sent before the group existed: the group starts with what came after it (deliver policy "new").
+		expect(received).toEqual([2, 3]);
+		await Promise.all([producer.stop(), returning.stop()]);
+	}, 60_000);
 });

@@ -3,8 +3,8 @@
  * two nodes on NATS (gateway, identity, commerce; and the notifications domain), a real SMTP server and a
  * local webhook receiver. The notifications node is stopped, an order is paid through the payment saga, and
  * orders' outbox publishes `commerce.order.paid` to JetStream, where it waits. When a notifications node
- * starts again, the buyer gets the receipt by email and in the feed (with the settled payment), and the
- * tenant's endpoint gets one signed `order.paid`.
+ * starts again, the buyer gets the receipt by email and in the feed (with the failed first payment and the
+ * settled second one), and the tenant's endpoint gets one signed `order.paid`.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -113,6 +113,10 @@ describe("an order paid while no notifications node is up", () => {
 
 		const order = await api.post<{ id: string }>("/orders", { items: [{ productId: product.body.id, quantity: 1 }] }, { token });
 		expect(order.status, JSON.stringify(order.body)).toBe(201);
+		// A first payment fails, a second one pays the order.
+		const declined = await api.post<{ id: string }>("/payments", { orderId: order.body.id, method: "bank_transfer" }, { token });
+		expect(declined.status, JSON.stringify(declined.body)).toBe(201);
+		expect((await api.post(`/payments/${declined.body.id}/verify`, { outcome: "failed" }, { token: adminToken })).status).toBe(200);
 		const payment = await api.post<{ id: string }>("/payments", { orderId: order.body.id, method: "bank_transfer" }, { token });
 		expect(payment.status, JSON.stringify(payment.body)).toBe(201);
 		expect((await api.post(`/payments/${payment.body.id}/verify`, {}, { token: adminToken })).status).toBe(200);
@@ -142,18 +146,19 @@ describe("an order paid while no notifications node is up", () => {
 		expect(verified.data.order).toMatchObject({ id: order.body.id, status: "paid", tenantId: owner.body.tenant.id });
 		expect(delivery.headers["webhook-id"]).toBe(`order.paid:${order.body.id}`);
 
-		// The settled payment came through payments' outbox the same way.
+		// The failed and the settled payment came through payments' outbox the same way.
+		const announced = ["order.paid", "payment.succeeded", "payment.failed"];
 		const feed = await waitUntil("the feed", async () => {
 			const response = await api.get<{ rows: Array<{ type: string; body: string }> }>("/notifications", { token });
 			const types = response.body.rows.map((row) => row.type);
-			return types.includes("order.paid") && types.includes("payment.succeeded") ? response.body.rows : undefined;
+			return announced.every((type) => types.includes(type)) ? response.body.rows : undefined;
 		});
 		expect(feed.find((row) => row.type === "order.paid")?.body).toBe(`We received €12.50 for order ${order.body.id}.`);
 
 		// Nothing was sent twice.
 		await new Promise((resolve) => setTimeout(resolve, 500));
 		const after = await api.get<{ rows: Array<{ type: string }> }>("/notifications", { token });
-		expect(after.body.rows.filter((row) => row.type === "order.paid" || row.type === "payment.succeeded")).toHaveLength(2);
+		expect(after.body.rows.filter((row) => announced.includes(row.type))).toHaveLength(3);
 		expect(orderPaidDeliveries()).toHaveLength(1);
 		expect(smtp.received.filter((item) => /Payment received for order/.test(item.subject ?? ""))).toHaveLength(1);
 	});

@@ -10,11 +10,13 @@ export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 
 /**
  * Durable channels the outbox relay (mixins/outbox.mixin.ts) publishes to, with `{ paymentId, orderId, payment }`:
- * orders (group "orders") runs the saga on them, notifications (group "notifications") tells the payer and the tenant.
+ * orders (group "orders") runs the saga on settled and refunded, notifications (group "notifications") tells the
+ * payer and the tenant of all three.
  */
 export const PAYMENT_CHANNELS = {
 	settled: "commerce.payment.settled",
 	refunded: "commerce.payment.refunded",
+	failed: "commerce.payment.failed",
 } as const;
 
 export const PaymentModel: ModelDefinition = {
