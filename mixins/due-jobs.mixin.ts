@@ -15,6 +15,7 @@
  * claim before DbMixin has connected and migrated, and its `stopped` could drain after the pool is gone.
  */
 import type { ServiceSchema, Service } from "moleculer";
+import { RecurringPass } from "../lib/concurrency";
 
 export interface DueJobsOptions {
 	/** Names the loop in log lines. */
@@ -39,10 +40,9 @@ export interface DueJobsMethods {
 }
 
 interface LoopState {
-	timer?: NodeJS.Timeout;
-	pass?: Promise<void>;
-	again: boolean;
-	stopped: boolean;
+	/** The claiming passes: on a kick, and every pollIntervalMs. */
+	loop: RecurringPass;
+	/** Jobs started and not yet finished, by the controller that aborts them. */
 	running: Map<AbortController, Promise<void>>;
 }
 
@@ -58,7 +58,7 @@ export function DueJobsMixin(options: DueJobsOptions): Partial<ServiceSchema> {
 		const state = service.dueJobs;
 		const claim = service[options.claim] as (limit: number) => Promise<unknown[]>;
 		const run = service[options.run] as (job: unknown, signal: AbortSignal) => Promise<void>;
-		while (!state.stopped) {
+		while (!state.loop.stopped) {
 			const room = concurrency - state.running.size;
 			if (room <= 0) return;
 			const jobs = await claim.call(service, room);
@@ -72,7 +72,7 @@ export function DueJobsMixin(options: DueJobsOptions): Partial<ServiceSchema> {
 					} finally {
 						state.running.delete(controller);
 						// A slot freed up while work may be waiting.
-						if (!state.stopped) service.kickDueJobs();
+						if (!state.loop.stopped) service.kickDueJobs();
 					}
 				})();
 				state.running.set(controller, done);
@@ -84,41 +84,16 @@ export function DueJobsMixin(options: DueJobsOptions): Partial<ServiceSchema> {
 	return {
 		methods: {
 			kickDueJobs(this: DueJobsService): void {
-				const state = this.dueJobs;
-				if (state.stopped) return;
-				if (state.pass) {
-					state.again = true;
-					return;
-				}
-				state.pass = (async () => {
-					try {
-						do {
-							state.again = false;
-							await claimAndStart(this);
-						} while (state.again && !state.stopped);
-					} catch (err) {
-						if (!state.stopped) this.logger.warn(`${options.name}: claiming due jobs failed, will retry:`, (err as Error).message);
-					} finally {
-						state.pass = undefined;
-					}
-				})();
+				void this.dueJobs.loop.run();
 			},
 
 			startDueJobs(this: DueJobsService): void {
-				const state = this.dueJobs;
-				if (!state.stopped) return;
-				state.stopped = false;
-				state.timer = setInterval(() => this.kickDueJobs(), pollIntervalMs);
-				state.timer.unref();
-				this.kickDueJobs();
+				this.dueJobs.loop.start();
 			},
 
 			async stopDueJobs(this: DueJobsService): Promise<void> {
 				const state = this.dueJobs;
-				state.stopped = true;
-				if (state.timer) clearInterval(state.timer);
-				state.timer = undefined;
-				await state.pass;
+				await state.loop.stop();
 				const running = [...state.running.values()];
 				if (running.length === 0) return;
 				let graceTimer: NodeJS.Timeout | undefined;
@@ -131,7 +106,15 @@ export function DueJobsMixin(options: DueJobsOptions): Partial<ServiceSchema> {
 		},
 
 		created() {
-			(this as unknown as DueJobsService).dueJobs = { again: false, stopped: true, running: new Map() };
+			const service = this as unknown as DueJobsService;
+			service.dueJobs = {
+				loop: new RecurringPass({
+					pass: () => claimAndStart(service),
+					intervalMs: pollIntervalMs,
+					onError: (err) => service.logger.warn(`${options.name}: claiming due jobs failed, will retry:`, (err as Error).message),
+				}),
+				running: new Map(),
+			};
 		},
 	};
 }

@@ -24,6 +24,7 @@
 import type { ServiceSchema } from "moleculer";
 import { DataTypes, type Transaction } from "sequelize";
 import type { MigrationContext } from "../lib/database";
+import { RecurringPass } from "../lib/concurrency";
 import { plainRow, type DbService, type ModelDefinition } from "./db.mixin";
 
 /** The model's name in `this.models`, and its table in the service's schema. */
@@ -53,14 +54,7 @@ export interface OutboxMethods {
 	stopOutboxRelay(): Promise<void>;
 }
 
-interface RelayState {
-	timer?: NodeJS.Timeout;
-	pass?: Promise<void>;
-	again: boolean;
-	stopped: boolean;
-}
-
-type OutboxService = DbService & OutboxMethods & { outboxRelay: RelayState };
+type OutboxService = DbService & OutboxMethods & { outboxRelay: RecurringPass };
 
 interface OutboxRow {
 	id: string;
@@ -147,51 +141,32 @@ export function OutboxMixin(options: OutboxOptions): Partial<ServiceSchema> {
 			},
 
 			relayOutbox(this: OutboxService): Promise<void> {
-				const state = this.outboxRelay;
-				if (state.stopped) return Promise.resolve();
-				if (state.pass) {
-					state.again = true;
-					return state.pass;
-				}
-				state.pass = (async () => {
-					try {
-						do {
-							state.again = false;
-							while (!state.stopped && (await this.relayOutboxOnce()) === batchSize);
-						} while (state.again && !state.stopped);
-					} catch (err) {
-						if (!state.stopped) this.logger.warn(`${options.name}: relaying failed, will retry:`, (err as Error).message);
-					} finally {
-						state.pass = undefined;
-					}
-				})();
-				return state.pass;
+				return this.outboxRelay.run();
 			},
 
 			kickOutboxRelay(this: OutboxService): void {
-				void this.relayOutbox();
+				void this.outboxRelay.run();
 			},
 
 			startOutboxRelay(this: OutboxService): void {
-				const state = this.outboxRelay;
-				if (!state.stopped) return;
-				state.stopped = false;
-				state.timer = setInterval(() => this.kickOutboxRelay(), intervalMs);
-				state.timer.unref();
-				this.kickOutboxRelay();
+				this.outboxRelay.start();
 			},
 
-			async stopOutboxRelay(this: OutboxService): Promise<void> {
-				const state = this.outboxRelay;
-				state.stopped = true;
-				if (state.timer) clearInterval(state.timer);
-				state.timer = undefined;
-				await state.pass;
+			stopOutboxRelay(this: OutboxService): Promise<void> {
+				return this.outboxRelay.stop();
 			},
 		},
 
 		created() {
-			(this as unknown as OutboxService).outboxRelay = { again: false, stopped: true };
+			const service = this as unknown as OutboxService;
+			service.outboxRelay = new RecurringPass({
+				// Batches until one comes back short: nothing more to send now, or a publish failed.
+				pass: async () => {
+					while (!service.outboxRelay.stopped && (await service.relayOutboxOnce()) === batchSize);
+				},
+				intervalMs,
+				onError: (err) => service.logger.warn(`${options.name}: relaying failed, will retry:`, (err as Error).message),
+			});
 		},
 	};
 }
