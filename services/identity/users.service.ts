@@ -1,18 +1,31 @@
 /**
  * User accounts: profile (full name, phone, address), persona, status. The password hash never leaves
  * this service: other services ask it to check a password instead.
+ *
+ * Every account is created by `createAccount` (registration, OIDC sign-up, the bootstrap admin), and is
+ * announced durably: the row and an outbox row commit in ONE transaction (mixins/outbox.mixin.ts), and the
+ * relay publishes `{ userId, user }` to the channel `identity.user.created`, so the welcome doesn't depend
+ * on a notifications node being up at that moment. The plain `user.created` event stays for
+ * fire-and-forget listeners.
  */
 import path from "node:path";
 import { Op, type WhereOptions } from "sequelize";
 import type { Context } from "moleculer";
 import { DbMixin, PAGE_PARAMS, newestFirstPage, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
+import { OutboxMixin, outboxModel, type OutboxMethods } from "../../mixins/outbox.mixin";
 import { UserModel, USER_STATUSES, type UserStatus } from "../../models/identity/users/user.model";
 import { PERSONAS, type CallerMeta, type Persona } from "../../lib/caller";
 import { ConflictError, EntityNotFoundError } from "../../lib/errors";
 import { decoyPasswordHash, hashPassword, verifyPassword } from "../../lib/identity/secrets";
 
 export const USER_EVENTS = { statusChanged: "user.statusChanged", deleted: "user.deleted", created: "user.created" } as const;
+
+/**
+ * Durable channels the outbox relay publishes to, with `{ userId, user }` (the public user, as the
+ * `user.created` event carries it); notifications consumes them.
+ */
+export const USER_CHANNELS = { created: "identity.user.created" } as const;
 
 export interface PublicUser {
 	id: string;
@@ -65,10 +78,17 @@ const ADDRESS_RULE = {
 	},
 } as const;
 
-const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMethods> = {
+const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMethods & OutboxMethods> = {
 	name: "users",
 	mixins: [
-		DbMixin({ schema: "users", migrations: path.join(__dirname, "../../models/identity/users/migrations"), model: UserModel, entityName: "User" }),
+		DbMixin({
+			schema: "users",
+			migrations: path.join(__dirname, "../../models/identity/users/migrations"),
+			model: UserModel,
+			extraModels: [outboxModel()],
+			entityName: "User",
+		}),
+		OutboxMixin({ name: "Users outbox" }),
 		AuditMixin,
 	],
 
@@ -87,15 +107,25 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 				const email = ctx.params.email.toLowerCase();
 				const existing = await this.adapter.model.findOne({ where: { email } });
 				if (existing) throw new ConflictError("An account with this email already exists", "EMAIL_TAKEN");
-				const row = await this.adapter.model.create({
-					email,
-					passwordHash: ctx.params.password ? await hashPassword(ctx.params.password) : null,
-					fullName: ctx.params.fullName,
-					persona: ctx.params.persona ?? "end_user",
-					status: "active",
-					emailVerifiedAt: ctx.params.emailVerified ? new Date() : null,
+				// Hashed first: argon2 takes a while, and the transaction below holds a pooled connection.
+				const passwordHash = ctx.params.password ? await hashPassword(ctx.params.password) : null;
+				// The account and its announcement commit together: no account without its welcome, no welcome without its account.
+				const user = await this.adapter.db.transaction(async (transaction) => {
+					const row = await this.adapter.model.create(
+						{
+							email,
+							passwordHash,
+							fullName: ctx.params.fullName,
+							persona: ctx.params.persona ?? "end_user",
+							status: "active",
+							emailVerifiedAt: ctx.params.emailVerified ? new Date() : null,
+						},
+						{ transaction },
+					);
+					const created = this.toPublic(row.get({ plain: true }) as UserRow);
+					await this.writeOutbox(transaction, USER_CHANNELS.created, { userId: created.id, user: created });
+					return created;
 				});
-				const user = this.toPublic(row.get({ plain: true }) as UserRow);
 				ctx.emit(USER_EVENTS.created, { user });
 				return user;
 			},
@@ -338,6 +368,14 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 				updatedAt: iso(row.updatedAt) ?? "",
 			};
 		},
+	},
+
+	started() {
+		this.startOutboxRelay();
+	},
+
+	async stopped() {
+		await this.stopOutboxRelay();
 	},
 };
 

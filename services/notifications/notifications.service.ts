@@ -5,9 +5,11 @@
  *
  * Delivery is at least once and repeat-safe: every send carries an event id, and each (event, recipient,
  * channel) is recorded once delivered, so a producer that retries never doubles an email or a feed entry.
- * Broadcasts to every user run as a durable channel job that pages through users. Paid and refunded orders
- * and settled and refunded payments arrive on durable channels that orders' and payments' transactional
- * outboxes feed, so they reach the buyer and the tenant even when no notifications node was up at the time.
+ * Broadcasts to every user run as a durable channel job that pages through users. New accounts, paid and
+ * refunded orders and settled, failed and refunded payments arrive on durable channels that users', orders'
+ * and payments' transactional outboxes feed, so the welcome reaches a new user, and a receipt the buyer and
+ * the tenant, even when no notifications node was up at the time. Nothing here listens to plain broker
+ * events: they are at most once, and a notification would be lost whenever no notifications node is up.
  */
 import path from "node:path";
 import { randomUUID } from "node:crypto";
@@ -24,6 +26,7 @@ import { ConcurrencyLimit } from "../../lib/concurrency";
 import { platformConfigOf } from "../../lib/node";
 import type { PublicOrder } from "../commerce/orders.service";
 import type { PublicPayment } from "../commerce/payments.service";
+import type { PublicUser } from "../identity/users.service";
 
 /** Broadcast to every gateway node; each pushes to the sockets it holds (services/gateway/realtime.service.ts). */
 export const REALTIME_EVENT = "realtime.deliver";
@@ -111,7 +114,12 @@ interface NotificationsMethods {
 	paymentNotification(type: "payment.succeeded" | "payment.failed" | "payment.refunded", payment: PublicPayment): SendParams;
 	paymentOf(message: PaymentMessage): Promise<PublicPayment>;
 	sendDurably(params: SendParams): Promise<void>;
-	sendQuietly(params: SendParams): Promise<void>;
+}
+
+/** `identity.user.created`, from users' outbox: the public user, as the `user.created` event carries it. */
+interface UserMessage {
+	userId: string;
+	user: PublicUser;
 }
 
 /** `commerce.order.paid|refunded`, from orders' outbox: the public order, as the `order.*` events carry it. */
@@ -147,6 +155,17 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 	],
 
 	channels: {
+		/**
+		 * The welcome, from users' outbox: an account created while no notifications node is up is welcomed
+		 * when one starts. The event id derives from the user, so a redelivery sends nothing twice.
+		 */
+		"identity.user.created": {
+			group: "notifications",
+			maxRetries: 10,
+			async handler(message: UserMessage) {
+				await this.sendDurably({ userId: message.userId, type: "account.welcome", data: {}, eventId: `account.welcome:${message.userId}` });
+			},
+		},
 		/**
 		 * The durable path for commerce: orders' and payments' outboxes publish these after the change commits,
 		 * and JetStream keeps them for this group while no notifications node is up. At least once: every
@@ -320,18 +339,6 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 		},
 	},
 
-	events: {
-		// Plain broker events are at most once: a notification is lost if no notifications node is up when
-		// the event is emitted. Everything after receipt is repeat-safe (event ids derive from the entity).
-		// Paid and refunded orders and payments come through the channels above instead.
-		"user.created": {
-			params: { user: { type: "object", props: { id: "uuid" } } },
-			async handler(ctx: Context<{ user: { id: string } }>) {
-				await this.sendQuietly({ userId: ctx.params.user.id, type: "account.welcome", data: {}, eventId: `account.welcome:${ctx.params.user.id}` });
-			},
-		},
-	},
-
 	methods: {
 		requireUser(ctx: Context<unknown, CallerMeta>): string {
 			const userId = ctx.meta.user?.id;
@@ -484,15 +491,6 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 			} catch (err) {
 				if (!isFinalRefusal(err)) throw err;
 				this.logger.error(`Notification ${params.type} (${params.eventId ?? "no event id"}) refused, not retried:`, err);
-			}
-		},
-
-		/** For event reactions: a failure is logged, never thrown back at the emitter. */
-		async sendQuietly(params: SendParams) {
-			try {
-				await this.broker.call("notifications.send", params, systemCall());
-			} catch (err) {
-				this.logger.error(`Notification ${params.type} (${params.eventId ?? "no event id"}) failed:`, err);
 			}
 		},
 	},

@@ -15,3 +15,23 @@ export async function removeStreams(...namespaces: string[]): Promise<void> {
 		await connection.close();
 	}
 }
+
+/**
+ * The consumer groups that have a durable consumer on a channel's stream: from its first subscription on, a
+ * group gets every message of the channel, also those published while none of its nodes is up.
+ */
+export async function durableGroups(namespace: string, channel: string): Promise<string[]> {
+	const connection = await connect({ servers: inject("testEnv").natsUrl });
+	try {
+		const manager = await connection.jetstreamManager();
+		const name = `${namespace}.${channel}`.split(".").join("_");
+		const groups: string[] = [];
+		for await (const stream of manager.streams.list()) {
+			if (stream.config.name !== name) continue;
+			for await (const consumer of manager.consumers.list(name)) groups.push(consumer.name);
+		}
+		return groups;
+	} finally {
+		await connection.close();
+	}
+}

@@ -4,7 +4,9 @@
  * local webhook receiver. The notifications node is stopped, an order is paid through the payment saga, and
  * orders' outbox publishes `commerce.order.paid` to JetStream, where it waits. When a notifications node
  * starts again, the buyer gets the receipt by email and in the feed (with the failed first payment and the
- * settled second one), and the tenant's endpoint gets one signed `order.paid`.
+ * settled second one), and the tenant's endpoint gets one signed `order.paid`. The same way, a user who
+ * registers while notifications is stopped is welcomed (users' outbox, `identity.user.created`) once it
+ * starts again.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -12,11 +14,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { Webhook } from "standardwebhooks";
 import { startNode, type RunningNode } from "../helpers/nodes";
-import { removeStreams } from "../helpers/jetstream";
+import { durableGroups, removeStreams } from "../helpers/jetstream";
 import { apiClient, loginWhenReady, uniqueEmail, uniqueIp, type ApiClient } from "../helpers/api";
 import { waitForOrderStatus } from "../helpers/commerce";
 import { sql } from "../helpers/db";
-import { startSmtpServer, type SmtpFixture } from "../fixtures/smtp-server";
+import { firstAddress, startSmtpServer, type SmtpFixture } from "../fixtures/smtp-server";
 
 const ADMIN = { email: "root@lattice.test", password: "bootstrap-secret-1" };
 const testEnv = inject("testEnv");
@@ -52,6 +54,11 @@ async function waitUntil<T>(what: string, probe: () => T | undefined | Promise<T
 		if (Date.now() - started > timeoutMs) throw new Error(`Timed out waiting for ${what}`);
 		await new Promise((resolve) => setTimeout(resolve, 50));
 	}
+}
+
+async function stopNotifications(): Promise<void> {
+	await notifications?.stop();
+	notifications = undefined;
 }
 
 const orderPaidDeliveries = () => received.filter((item) => (JSON.parse(item.body) as { type: string }).type === "order.paid");
@@ -108,8 +115,7 @@ describe("an order paid while no notifications node is up", () => {
 		const endpoint = await api.post<{ id: string; secret: string }>("/webhook-endpoints", { url: receiverUrl, events: ["order.paid"] }, { token });
 		expect(endpoint.status, JSON.stringify(endpoint.body)).toBe(201);
 
-		await notifications!.stop();
-		notifications = undefined;
+		await stopNotifications();
 
 		const order = await api.post<{ id: string }>("/orders", { items: [{ productId: product.body.id, quantity: 1 }] }, { token });
 		expect(order.status, JSON.stringify(order.body)).toBe(201);
@@ -161,5 +167,54 @@ describe("an order paid while no notifications node is up", () => {
 		expect(after.body.rows.filter((row) => announced.includes(row.type))).toHaveLength(3);
 		expect(orderPaidDeliveries()).toHaveLength(1);
 		expect(smtp.received.filter((item) => /Payment received for order/.test(item.subject ?? ""))).toHaveLength(1);
+	});
+});
+
+describe("an account created while no notifications node is up", () => {
+	const welcomesTo = (email: string) =>
+		smtp.received.filter((mail) => firstAddress(mail.to)?.address === email && /^Welcome to Lattice$/.test(mail.subject ?? ""));
+
+	it("is welcomed by email and in its feed, once, when a notifications node starts", async () => {
+		notifications ??= await startNotifications();
+		// The group subscribed when its node first started (beforeAll): JetStream keeps the channel's messages for it from then on.
+		expect(await durableGroups(namespace, "identity.user.created")).toContain("notifications");
+		await stopNotifications();
+
+		const email = uniqueEmail("newcomer");
+		const newcomer = await api.post<{ accessToken: string; user: { id: string } }>(
+			"/auth/register",
+			{ email, password: "correct horse battery", fullName: "Nia Newcomer" },
+			{ ip: uniqueIp() },
+		);
+		expect(newcomer.status, JSON.stringify(newcomer.body)).toBe(201);
+		const userId = newcomer.body.user.id;
+
+		// Users' outbox handed the message to JetStream; nobody has welcomed the user yet.
+		const [row] = await waitUntil("the user.created outbox row to be published", async () => {
+			const rows = await sql<{ channel: string; published_at: Date | null; payload: { userId: string; user: { id: string; email: string } } }>(
+				"SELECT channel, published_at, payload FROM users.outbox WHERE payload->>'userId' = $1",
+				[userId],
+			);
+			return rows[0]?.published_at ? rows : undefined;
+		});
+		expect(row.channel).toBe("identity.user.created");
+		expect(row.payload.user).toMatchObject({ id: userId, email, fullName: "Nia Newcomer", status: "active" });
+		expect(welcomesTo(email)).toEqual([]);
+
+		notifications = await startNotifications();
+
+		const welcome = await smtp.waitForMail(email, /^Welcome to Lattice$/, 20_000);
+		expect(welcome.text).toContain("Nia Newcomer");
+		const token = newcomer.body.accessToken;
+		await waitUntil("the welcome in the feed", async () => {
+			const response = await api.get<{ rows: Array<{ type: string }> }>("/notifications", { token });
+			return response.body.rows.some((item) => item.type === "account.welcome") ? true : undefined;
+		});
+
+		// Nothing was sent twice.
+		await new Promise((resolve) => setTimeout(resolve, 500));
+		const feed = await api.get<{ rows: Array<{ type: string }> }>("/notifications", { token });
+		expect(feed.body.rows.filter((item) => item.type === "account.welcome")).toHaveLength(1);
+		expect(welcomesTo(email)).toHaveLength(1);
 	});
 });
