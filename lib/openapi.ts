@@ -4,6 +4,7 @@
  * (regenerateAutoAliases, parseActionRestString, parseActionRestObject, Alias) quirks included; the unit
  * test compares the result with the aliases moleculer-web itself builds.
  */
+import { IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_TTL_MS } from "./idempotency";
 
 export type HttpMethod = "get" | "put" | "post" | "delete" | "options" | "head" | "patch" | "trace";
 export type AuthMode = "required" | "public" | "optional";
@@ -44,6 +45,10 @@ export interface RegistryAction {
 	rawBody?: boolean;
 	/** Request headers the gateway hands to the action. */
 	headers?: string[];
+	/** Request cookies the gateway hands to the action. */
+	cookies?: string[];
+	/** The gateway honours an Idempotency-Key header (mixins/idempotency.mixin.ts stores and replays answers). */
+	idempotent?: boolean;
 	summary?: string;
 	description?: string;
 	openapi?: ActionOpenApi;
@@ -155,6 +160,7 @@ const BINARY_MEDIA_TYPE = "application/octet-stream";
 const MULTIPART_FILE_PARAMS: ReadonlySet<string> = new Set(["$fieldname", "$filename", "$encoding", "$mimetype"]);
 /** Headers OpenAPI won't describe as parameters (Accept, Content-Type, Authorization), or that HTTP clients set themselves. */
 const UNDOCUMENTED_HEADERS: ReadonlySet<string> = new Set(["accept", "content-type", "authorization", "content-length"]);
+const IDEMPOTENCY_HEADER = "Idempotency-Key";
 const PRIVATE_SECURITY: SecurityRequirement[] = [{ bearerAuth: [] }, { apiKeyAuth: [] }];
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -747,11 +753,39 @@ function headerName(name: string): string {
 		.join("-");
 }
 
+function isIdempotent(action: RegistryAction): boolean {
+	return action.idempotent === true;
+}
+
 function headerParameters(action: RegistryAction): OpenApiParameter[] {
 	const declared = Array.isArray(action.headers) ? action.headers.filter((name) => typeof name === "string").map((name) => name.toLowerCase()) : [];
+	// An idempotent action's key gets its own, fuller parameter: names must be unique per location.
+	const own = isIdempotent(action) ? IDEMPOTENCY_HEADER.toLowerCase() : undefined;
 	return [...new Set(declared)]
-		.filter((name) => !UNDOCUMENTED_HEADERS.has(name))
+		.filter((name) => !UNDOCUMENTED_HEADERS.has(name) && name !== own)
 		.map((name) => ({ name: headerName(name), in: "header", required: false, description: "Handed to the action: see the operation's description.", schema: { type: "string" } }));
+}
+
+/** What the gateway and mixins/idempotency.mixin.ts do with the key, so a client knows when a retry is safe. */
+function idempotencyParameter(): OpenApiParameter {
+	const hours = IDEMPOTENCY_TTL_MS / 3_600_000;
+	return {
+		name: IDEMPOTENCY_HEADER,
+		in: "header",
+		required: false,
+		description:
+			`Makes a retry safe. The first request with a key runs; a repeat with the same key and the same parameters (path, query and body) within ${hours} hours answers the stored response (status, Location and body) without running again, and no header marks it as a replay. ` +
+			"The same key with other parameters is refused with 422 IDEMPOTENCY_KEY_REUSED, and while the first request still runs with 409 IDEMPOTENCY_REQUEST_IN_PROGRESS. A request that fails gives its key up, so it may be retried with the same key. " +
+			"Keys belong to the caller (and the tenant) and to this operation. A malformed key is refused with 400 INVALID_IDEMPOTENCY_KEY.",
+		// The same rule the gateway checks (lib/idempotency.ts); the lengths say in words what the pattern says.
+		schema: { type: "string", minLength: 1, maxLength: 255, pattern: IDEMPOTENCY_KEY_PATTERN.source },
+	};
+}
+
+function cookieParameters(action: RegistryAction): OpenApiParameter[] {
+	// Cookie names are case-sensitive: the gateway hands over exactly the ones declared.
+	const declared = Array.isArray(action.cookies) ? action.cookies.filter((name) => typeof name === "string" && name !== "") : [];
+	return [...new Set(declared)].map((name) => ({ name, in: "cookie", required: false, description: "Handed to the action: see the operation's description.", schema: { type: "string" } }));
 }
 
 function operationParameters(action: RegistryAction, route: ResolvedRoute, model: ParamsModel): OpenApiParameter[] {
@@ -764,6 +798,8 @@ function operationParameters(action: RegistryAction, route: ResolvedRoute, model
 		}
 	}
 	parameters.push(...headerParameters(action));
+	if (isIdempotent(action)) parameters.push(idempotencyParameter());
+	parameters.push(...cookieParameters(action));
 	return parameters;
 }
 
@@ -816,10 +852,13 @@ function operationResponses(action: RegistryAction, route: ResolvedRoute, model:
 		"200": { description: "Successful response", content: { [JSON_MEDIA_TYPE]: { schema: {} } } },
 	};
 	const errors: Array<[string, string]> = [];
-	// A parsed body can be malformed (JSON, a form without its file) even where no field is validated.
-	if (model.hasRules || (body && route.type !== "stream")) errors.push(["400", "BadRequest"]);
+	// A parsed body can be malformed (JSON, a form without its file) even where no field is validated, and so can an Idempotency-Key.
+	if (model.hasRules || (body && route.type !== "stream") || isIdempotent(action)) errors.push(["400", "BadRequest"]);
 	if (auth !== "public") errors.push(["401", "Unauthorized"], ["403", "Forbidden"]);
 	if (route.pathParams.length > 0) errors.push(["404", "NotFound"]);
+	if (isIdempotent(action)) errors.push(["409", "IdempotencyInProgress"], ["422", "IdempotencyKeyReused"]);
+	// The gateway's JSON and form parsers stop at BODY_LIMIT.
+	if (body && route.type === "call") errors.push(["413", "PayloadTooLarge"]);
 	if (route.type === "multipart") {
 		if (fileSizeLimit(route) !== undefined) errors.push(["413", "PayloadTooLarge"]);
 		// The gateway refuses any other body on a multipart route (services/gateway/api.service.ts).
@@ -909,6 +948,8 @@ function components(): OpenApiDocument["components"] {
 			Unauthorized: problemResponse("Authentication is missing or invalid."),
 			Forbidden: problemResponse("The caller lacks the required permission."),
 			NotFound: problemResponse("The resource does not exist."),
+			IdempotencyInProgress: problemResponse("A request with this Idempotency-Key is still being processed (IDEMPOTENCY_REQUEST_IN_PROGRESS): retry later for its answer."),
+			IdempotencyKeyReused: problemResponse("This Idempotency-Key was already used with other parameters (IDEMPOTENCY_KEY_REUSED); the operation's description names any other reason for a 422."),
 			PayloadTooLarge: problemResponse("The body, or a file in it, is larger than allowed."),
 			UnsupportedMediaType: problemResponse("The body, or a file in it, is of a type that isn't accepted."),
 			TooManyRequests: problemResponse("Rate limit exceeded.", {

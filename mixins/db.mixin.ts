@@ -311,6 +311,21 @@ export interface Page<T> {
 	totalPages: number;
 }
 
+/** A Page<T> as it leaves the API, for an action's OpenAPI responses; `item` is one row's JSON Schema. */
+export function pageSchema(item: Record<string, unknown>): Record<string, unknown> {
+	return {
+		type: "object",
+		properties: {
+			rows: { type: "array", items: item },
+			total: { type: "integer", minimum: 0, description: "Rows matching the query, on all pages." },
+			page: { type: "integer", minimum: 1 },
+			pageSize: { type: "integer", minimum: 1 },
+			totalPages: { type: "integer", minimum: 0 },
+		},
+		required: ["rows", "total", "page", "pageSize", "totalPages"],
+	};
+}
+
 /** A list answer in moleculer-db's shape, for actions that query on their own. */
 export function toPage<T>(rows: T[], total: number, page: number, pageSize: number): Page<T> {
 	return { rows, total, page, pageSize, totalPages: Math.ceil(total / pageSize) };

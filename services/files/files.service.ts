@@ -12,7 +12,7 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { QueryTypes, type WhereOptions } from "sequelize";
-import { DbMixin, PAGE_PARAMS, newestFirstPage, plainRow, type DbMixinSettings, type DbService, type DbServiceSchema } from "../../mixins/db.mixin";
+import { DbMixin, PAGE_PARAMS, newestFirstPage, pageSchema, plainRow, type DbMixinSettings, type DbService, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
 import { roleRank, systemCall, type CallerMeta } from "../../lib/caller";
 import { platformConfigOf } from "../../lib/node";
@@ -22,7 +22,7 @@ import { S3ObjectStore, storageConnectionOf, type ObjectStore } from "../../lib/
 import { SNIFF_BYTES, acceptContentType, normalizeMediaType, sniffContentTypes, typeFromExtension } from "../../lib/storage/content-type";
 import { ingestStream, tooLarge, UploadInterruptedError } from "../../lib/storage/ingest";
 import { sanitizeFileName } from "../../lib/storage/file-name";
-import { FileModel, PUBLIC_FILE_SCHEMA, toPublicFile, type FileRow, type FileStatus, type PublicFile, type UploaderKind } from "../../models/files/files/file.model";
+import { FileModel, PRESIGNED_UPLOAD_SCHEMA, PUBLIC_FILE_SCHEMA, toPublicFile, type FileRow, type FileStatus, type PublicFile, type UploaderKind } from "../../models/files/files/file.model";
 
 export const FILE_EVENTS = { created: "file.created", deleted: "file.deleted" } as const;
 
@@ -163,7 +163,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 				size: "number|integer|min:0|convert",
 				contentType: MEDIA_TYPE,
 			},
-			openapi: { responses: { "201": { description: "The pending file's id, the presigned URL and when it expires" } } },
+			openapi: { responses: { "201": { description: "The pending file's id, the presigned URL and when it expires", content: { "application/json": { schema: PRESIGNED_UPLOAD_SCHEMA } } } } },
 			async handler(this: FilesThis, ctx: FilesContext<{ name: string; size: number; contentType: string }>) {
 				const tenantId = this.requireTenant(ctx);
 				const storage = this.storage();
@@ -196,6 +196,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			permissions: ["tenant:member"],
 			summary: "Check a presigned upload (size, sniffed type) and make the file ready",
 			params: { id: "string|max:64" },
+			openapi: { responses: { "200": { description: "The ready file (also when it was already complete)", content: { "application/json": { schema: PUBLIC_FILE_SCHEMA } } } } },
 			async handler(this: FilesThis, ctx: FilesContext<{ id: string }>) {
 				const row = await this.loadFile(ctx, ctx.params.id);
 				if (row.status === "ready") return this.toPublic(row);
@@ -243,6 +244,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 				status: { type: "enum", values: ["ready", "pending", "all"], optional: true, default: "ready" },
 				$$strict: "remove",
 			},
+			openapi: { responses: { "200": { description: "A page of files", content: { "application/json": { schema: pageSchema(PUBLIC_FILE_SCHEMA) } } } } },
 			async handler(this: FilesThis, ctx: FilesContext<{ page: number; pageSize: number; status: FileStatus | "all" }>) {
 				const { page, pageSize, status } = ctx.params;
 				const where: Record<string, unknown> = { ...this.tenantFilter(ctx) };
@@ -256,6 +258,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			permissions: ["tenant:viewer"],
 			summary: "A file's metadata",
 			params: { id: "string|max:64" },
+			openapi: { responses: { "200": { description: "The file", content: { "application/json": { schema: PUBLIC_FILE_SCHEMA } } } } },
 			async handler(this: FilesThis, ctx: FilesContext<{ id: string }>) {
 				return this.toPublic(await this.loadFile(ctx, ctx.params.id));
 			},

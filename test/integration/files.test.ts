@@ -326,6 +326,48 @@ describe("presigned uploads", () => {
 	});
 });
 
+/** Checks an answer against a documented schema: the same keys at every level, and the declared types and values. */
+function expectShape(value: unknown, schema: Record<string, unknown>, where: string): void {
+	const types = ([] as unknown[]).concat(schema.type ?? []);
+	if (types.length > 0) {
+		const actual = value === null ? "null" : Array.isArray(value) ? "array" : Number.isInteger(value) ? "integer" : typeof value;
+		expect(types, `${where}: ${JSON.stringify(value)}`).toContain(actual === "integer" && !types.includes("integer") ? "number" : actual);
+	}
+	if (Array.isArray(schema.enum)) expect(schema.enum, where).toContain(value);
+	if ("const" in schema) expect(value, where).toEqual(schema.const);
+	const properties = schema.properties as Record<string, Record<string, unknown>> | undefined;
+	if (properties && value !== null && typeof value === "object") {
+		expect(Object.keys(value).sort(), where).toEqual(Object.keys(properties).sort());
+		for (const [key, property] of Object.entries(properties)) expectShape((value as Record<string, unknown>)[key], property, `${where}.${key}`);
+	}
+	const items = schema.items as Record<string, unknown> | undefined;
+	if (items && Array.isArray(value)) value.forEach((item, index) => expectShape(item, items, `${where}[${index}]`));
+}
+
+describe("the OpenAPI document", () => {
+	it("describes what the files endpoints really answer", async () => {
+		type Operation = { responses: Record<string, { content?: Record<string, { schema: Record<string, unknown> }> }> };
+		const document = (await (await fetch(`${node.url}/api/openapi.json`)).json()) as { paths: Record<string, Record<string, Operation>> };
+		const schemaOf = (pathKey: string, method: string, status: string) => document.paths[pathKey][method].responses[status].content!["application/json"].schema;
+		const kim = await register("kim");
+		const bytes = Buffer.from("a,b\n1,2\n");
+
+		const reserved = await api.post("/files/upload-url", { name: "kim.csv", size: bytes.length, contentType: "text/csv" }, { token: kim.accessToken });
+		expect(reserved.status).toBe(201);
+		expectShape(reserved.body, schemaOf("/api/v1/files/upload-url", "post", "201"), "upload-url");
+		const id = String(reserved.body.id);
+		expect((await fetch(String(reserved.body.uploadUrl), { method: "PUT", body: bytes })).status).toBe(200);
+		const completed = await api.post(`/files/${id}/complete`, {}, { token: kim.accessToken });
+		expect(completed.status).toBe(200);
+		expectShape(completed.body, schemaOf("/api/v1/files/{id}/complete", "post", "200"), "complete");
+		const file = await api.get(`/files/${id}`, { token: kim.accessToken });
+		expectShape(file.body, schemaOf("/api/v1/files/{id}", "get", "200"), "get");
+		const page = await api.get<{ rows: unknown[] }>("/files", { token: kim.accessToken });
+		expect(page.body.rows).toHaveLength(1);
+		expectShape(page.body, schemaOf("/api/v1/files", "get", "200"), "list");
+	});
+});
+
 describe("listing, tenancy and deletion", () => {
 	it("pages through a tenant's files, newest first", async () => {
 		const kim = await register("kim");

@@ -80,6 +80,16 @@ describe("ops endpoints", () => {
 		expect((await fetch(`${node.url}/ws`)).status).toBe(404);
 	});
 
+	it("documents the live actions' opt-ins: Idempotency-Key, cookies, and 413 where a JSON body goes", async () => {
+		const document = (await (await fetch(`${node.url}/api/openapi.json`)).json()) as { paths: Record<string, Record<string, OpenApiOperation>> };
+		const operations = new Map(Object.values(document.paths).flatMap((item) => Object.values(item).map((op) => [op.operationId, op] as const)));
+		const keyed = [...operations.values()].filter((op) => op.parameters?.some((item) => item.in === "header" && item.name === "Idempotency-Key"));
+		expect(keyed.map((op) => op.operationId).sort()).toEqual(["orders.createOrder", "payments.createPayment"]);
+		for (const op of keyed) expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(["409", "413", "422"]));
+		expect(operations.get("oauth.callback")?.parameters).toContainEqual(expect.objectContaining({ name: "lattice_oidc_state", in: "cookie" }));
+		for (const op of operations.values()) if (op.requestBody?.content["application/json"]) expect(op.responses["413"], op.operationId).toBeDefined();
+	});
+
 	it("serves a docs page that renders the document from local assets", async () => {
 		const page = await fetch(`${node.url}/api/docs`);
 		expect(page.status).toBe(200);

@@ -8,7 +8,7 @@ import type { Context } from "moleculer";
 import { startNode, type RunningNode } from "../helpers/nodes";
 import { IdempotencyMixin, type IdempotencyMeta } from "../../mixins/idempotency.mixin";
 import { BadRequestError } from "../../lib/errors";
-import { canonicalJson, requestHash } from "../../lib/idempotency";
+import { IDEMPOTENCY_KEY_PATTERN, canonicalJson, requestHash } from "../../lib/idempotency";
 
 let node: RunningNode;
 const state = { runs: 0, failNext: false, slow: false };
@@ -168,6 +168,15 @@ describe("Idempotency-Key", () => {
 		expect(a).not.toBe(b);
 		expect(idempotencyScope({ tenantId: "t1", apiKeyId: "k1" }, "orders.create")).toBe("tenant:t1|apikey:k1|action:orders.create");
 		expect(idempotencyScope({ ip: "203.0.113.9" }, "widgets.create")).toBe("ip:203.0.113.9|action:widgets.create");
+	});
+
+	it("is documented where it is honoured, with the pattern the gateway checks and the answers above", async () => {
+		type Operation = { parameters?: Array<{ name: string; in: string; schema: { pattern?: string } }>; responses: Record<string, unknown> };
+		const document = (await (await fetch(`${node.url}/api/openapi.json`)).json()) as { paths: Record<string, Record<string, Operation>> };
+		const create = document.paths["/api/v1/widgets"].post;
+		expect(create.parameters).toEqual([expect.objectContaining({ name: "Idempotency-Key", in: "header", schema: expect.objectContaining({ pattern: IDEMPOTENCY_KEY_PATTERN.source }) })]);
+		expect(create.responses).toMatchObject({ "400": {}, "409": {}, "413": {}, "422": {} });
+		expect(document.paths["/api/v1/status/ping"].get.parameters ?? []).not.toContainEqual(expect.objectContaining({ name: "Idempotency-Key" }));
 	});
 
 	it("ignores the header on actions that don't opt in", async () => {

@@ -12,6 +12,10 @@ import {
 } from "../../lib/openapi";
 import { renderApiDocsPage, renderApiDocsInitScript, swaggerUiAssetsDir } from "../../lib/api-docs";
 import { CLOSE_CODES, REALTIME_PATH, REALTIME_PATH_ITEM } from "../../services/gateway/realtime.service";
+import { IDEMPOTENCY_KEY_PATTERN } from "../../lib/idempotency";
+import { pageSchema } from "../../mixins/db.mixin";
+import FilesService from "../../services/files/files.service";
+import { PRESIGNED_UPLOAD_SCHEMA, PUBLIC_FILE_SCHEMA } from "../../models/files/files/file.model";
 import fs from "node:fs";
 import path from "node:path";
 
@@ -138,6 +142,20 @@ const uploads: ServiceSchema = {
 	},
 };
 
+/** Opt-ins the gateway honours per action: an Idempotency-Key, and the cookies an action reads. */
+const shop: ServiceSchema = {
+	name: "shop",
+	actions: {
+		// Declaring the key as a header too must not document it twice.
+		place: { rest: "POST /orders", idempotent: true, headers: ["Idempotency-Key", "x-trace"], params: { sku: "string" }, handler: noop },
+		// No params and no body: only the key can be malformed.
+		touch: { rest: "POST /touch", idempotent: true, handler: noop },
+		callback: { rest: "GET /callback", auth: "public", cookies: ["oauth_state", "oauth_state", "Theme"], params: { code: "string|optional" }, handler: noop },
+		// What the action declares still wins over the generic entries.
+		claim: { rest: "POST /claims", idempotent: true, params: { code: "string" }, openapi: { responses: { "201": { description: "Claimed" }, "409": { description: "Already claimed" } } }, handler: noop },
+	},
+};
+
 const internalService: ServiceSchema = {
 	name: "$internal",
 	actions: { ping: { rest: "GET /ping", auth: "public", handler: noop } },
@@ -194,7 +212,7 @@ beforeAll(async () => {
 	let markRegenerated: () => void = () => undefined;
 	const regenerated = new Promise<void>((resolve) => (markRegenerated = resolve));
 	broker.createService({ name: "aliasWatcher", events: { "$api.aliases.regenerated": () => markRegenerated() } });
-	for (const schema of [greeter, users, custom, catalog, uploads, internalService]) broker.createService(schema);
+	for (const schema of [greeter, users, custom, catalog, uploads, shop, internalService]) broker.createService(schema);
 	broker.createService({
 		name: "api",
 		mixins: [ApiGateway],
@@ -314,7 +332,7 @@ describe("buildOpenApiDocument", () => {
 			properties: { label: { type: "string" } },
 			required: ["label"],
 		});
-		expect(Object.keys(put.responses).sort()).toEqual(["200", "400", "401", "403", "404", "429", "503", "default"]);
+		expect(Object.keys(put.responses).sort()).toEqual(["200", "400", "401", "403", "404", "413", "429", "503", "default"]);
 	});
 
 	it("handles an array of rest objects", () => {
@@ -484,6 +502,92 @@ describe("buildOpenApiDocument", () => {
 		expect(hook.parameters).toEqual([{ name: "X-Signature", in: "header", required: false, description: expect.any(String), schema: { type: "string" } }]);
 		expect(hook.responses["400"]).toEqual({ $ref: "#/components/responses/BadRequest" });
 		expect(hook.security).toEqual([]);
+	});
+
+	it("documents an idempotent action's Idempotency-Key as the gateway checks it, and its conflicts", () => {
+		const place = operation("/api/v1/shop/orders", "post");
+		expect(place.parameters?.map((item) => `${item.in} ${item.name}`)).toEqual(["header X-Trace", "header Idempotency-Key"]);
+		const key = parameter(place, "Idempotency-Key");
+		expect(key).toMatchObject({ in: "header", required: false, schema: { type: "string", minLength: 1, maxLength: 255, pattern: IDEMPOTENCY_KEY_PATTERN.source } });
+		for (const words of ["24 hours", "same parameters", "IDEMPOTENCY_KEY_REUSED", "IDEMPOTENCY_REQUEST_IN_PROGRESS", "INVALID_IDEMPOTENCY_KEY", "no header marks it as a replay"]) {
+			expect(key?.description).toContain(words);
+		}
+		// The document's pattern accepts and refuses what the gateway does.
+		const pattern = new RegExp(String(key?.schema.pattern), "u");
+		for (const sample of ["k", "k".repeat(255), "order 42: ~!"]) expect(pattern.test(sample)).toBe(true);
+		for (const sample of ["", "k".repeat(256), "caf\u00e9", "tab\there"]) expect(pattern.test(sample)).toBe(false);
+		expect(place.responses).toMatchObject({
+			"400": { $ref: "#/components/responses/BadRequest" },
+			"409": { $ref: "#/components/responses/IdempotencyInProgress" },
+			"413": { $ref: "#/components/responses/PayloadTooLarge" },
+			"422": { $ref: "#/components/responses/IdempotencyKeyReused" },
+		});
+		expect(doc.components.responses.IdempotencyInProgress.description).toContain("IDEMPOTENCY_REQUEST_IN_PROGRESS");
+		expect(doc.components.responses.IdempotencyKeyReused.description).toContain("IDEMPOTENCY_KEY_REUSED");
+
+		// A malformed key is a 400 even where nothing else can be.
+		const touch = operation("/api/v1/shop/touch", "post");
+		expect(touch.requestBody).toBeUndefined();
+		expect(Object.keys(touch.responses)).toEqual(["200", "400", "401", "403", "409", "422", "429", "503", "default"]);
+		expect(operation("/api/v1/shop/claims", "post").responses["409"]).toEqual({ description: "Already claimed" });
+
+		// Actions that don't opt in neither read the header nor answer its conflicts.
+		const create = operation("/api/v1/v2/users", "post");
+		expect(parameter(create, "Idempotency-Key")).toBeUndefined();
+		expect(create.responses["409"]).toBeUndefined();
+		expect(create.responses["422"]).toBeUndefined();
+	});
+
+	it("documents the cookies an action reads as cookie parameters", () => {
+		const callback = operation("/api/v1/shop/callback", "get");
+		expect(callback.parameters).toEqual([
+			{ name: "code", in: "query", required: false, schema: { type: "string" } },
+			{ name: "oauth_state", in: "cookie", required: false, description: expect.any(String), schema: { type: "string" } },
+			// Cookie names are case-sensitive: kept as declared.
+			{ name: "Theme", in: "cookie", required: false, description: expect.any(String), schema: { type: "string" } },
+		]);
+		expect(operation("/api/v1/greeter/hello", "get").parameters?.some((item) => item.in === "cookie")).toBe(false);
+	});
+
+	it("lists 413 on every operation with a JSON body, and only there", () => {
+		const tooLarge = { $ref: "#/components/responses/PayloadTooLarge" };
+		for (const [pathKey, method] of [
+			["/api/v1/v2/users", "post"],
+			["/api/v1/greeter/welcome", "post"],
+			["/api/v1/greeter/things/{id}", "put"],
+			["/api/v1/uploads/hook", "post"],
+		] as const) {
+			expect(operation(pathKey, method).requestBody?.content["application/json"]).toBeDefined();
+			expect(operation(pathKey, method).responses["413"]).toEqual(tooLarge);
+		}
+		// No body (a GET, a POST without params), or a body the JSON parser never reads.
+		expect(operation("/api/v1/greeter/welcome", "get").responses["413"]).toBeUndefined();
+		expect(operation("/api/v1/shop/touch", "post").responses["413"]).toBeUndefined();
+		expect(operation("/api/v1/uploads/{id}/raw", "put").responses["413"]).toBeUndefined();
+		for (const [pathKey, item] of Object.entries(doc.paths)) {
+			for (const op of Object.values(item) as OpenApiOperation[]) {
+				if (op.requestBody?.content["application/json"]) expect(op.responses["413"], `${pathKey} ${op.operationId}`).toEqual(tooLarge);
+			}
+		}
+	});
+
+	it("documents the files endpoints' answers as the file entity, or a page of them", async () => {
+		// The real files actions as the registry lists them; their routes don't need a running files node.
+		const actions = Object.fromEntries(Object.entries(FilesService.actions ?? {}).map(([rawName, action]) => [rawName, { ...(action as object), name: `files.${rawName}`, rawName }]));
+		const filesDoc = buildOpenApiDocument([{ name: "files", settings: {}, actions }], { title: "Files", version: "1", basePath: BASE });
+		const answer = (pathKey: string, method: HttpMethod, status: string) => {
+			const response = filesDoc.paths[pathKey]?.[method]?.responses[status];
+			return response && "content" in response ? response.content?.["application/json"]?.schema : undefined;
+		};
+		expect(answer("/api/v1/files/{id}", "get", "200")).toEqual(PUBLIC_FILE_SCHEMA);
+		expect(answer("/api/v1/files/{id}/complete", "post", "200")).toEqual(PUBLIC_FILE_SCHEMA);
+		expect(answer("/api/v1/files", "get", "200")).toEqual(pageSchema(PUBLIC_FILE_SCHEMA));
+		expect(answer("/api/v1/files/upload-url", "post", "201")).toEqual(PRESIGNED_UPLOAD_SCHEMA);
+		expect(PRESIGNED_UPLOAD_SCHEMA.properties.file).toBe(PUBLIC_FILE_SCHEMA);
+		expect(pageSchema(PUBLIC_FILE_SCHEMA)).toMatchObject({ properties: { rows: { type: "array", items: PUBLIC_FILE_SCHEMA } }, required: ["rows", "total", "page", "pageSize", "totalPages"] });
+		const result = await new Validator().validate(JSON.parse(JSON.stringify(filesDoc)));
+		expect(result.errors).toBeUndefined();
+		expect(result.valid).toBe(true);
 	});
 
 	it("documents the WebSocket handshake, its refusals and its messages", () => {

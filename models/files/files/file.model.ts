@@ -83,6 +83,19 @@ export const PUBLIC_FILE_SCHEMA = {
 	required: ["id", "tenantId", "name", "size", "contentType", "checksum", "status", "uploadedBy", "uploaderKind", "createdAt", "updatedAt"],
 };
 
+/** What `POST /files/upload-url` answers: where to PUT the bytes, and the pending file they will become. */
+export const PRESIGNED_UPLOAD_SCHEMA = {
+	type: "object",
+	properties: {
+		id: { type: "string", format: "uuid" },
+		uploadUrl: { type: "string", format: "uri", description: "Send the bytes here with a PUT, before expiresAt, then POST /files/{id}/complete." },
+		method: { const: "PUT" },
+		expiresAt: { type: "string", format: "date-time" },
+		file: PUBLIC_FILE_SCHEMA,
+	},
+	required: ["id", "uploadUrl", "method", "expiresAt", "file"],
+};
+
 export function toPublicFile(row: FileRow): PublicFile {
 	return {
 		id: row.id,
