@@ -110,22 +110,29 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 				// Hashed first: argon2 takes a while, and the transaction below holds a pooled connection.
 				const passwordHash = ctx.params.password ? await hashPassword(ctx.params.password) : null;
 				// The account and its announcement commit together: no account without its welcome, no welcome without its account.
-				const user = await this.adapter.db.transaction(async (transaction) => {
-					const row = await this.adapter.model.create(
-						{
-							email,
-							passwordHash,
-							fullName: ctx.params.fullName,
-							persona: ctx.params.persona ?? "end_user",
-							status: "active",
-							emailVerifiedAt: ctx.params.emailVerified ? new Date() : null,
-						},
-						{ transaction },
-					);
-					const created = this.toPublic(row.get({ plain: true }) as UserRow);
-					await this.writeOutbox(transaction, USER_CHANNELS.created, { userId: created.id, user: created });
-					return created;
-				});
+				let user: PublicUser;
+				try {
+					user = await this.adapter.db.transaction(async (transaction) => {
+						const row = await this.adapter.model.create(
+							{
+								email,
+								passwordHash,
+								fullName: ctx.params.fullName,
+								persona: ctx.params.persona ?? "end_user",
+								status: "active",
+								emailVerifiedAt: ctx.params.emailVerified ? new Date() : null,
+							},
+							{ transaction },
+						);
+						const created = this.toPublic(row.get({ plain: true }) as UserRow);
+						await this.writeOutbox(transaction, USER_CHANNELS.created, { userId: created.id, user: created });
+						return created;
+					});
+				} catch (err) {
+					// Two sign-ups with one email can both pass the check above; the unique index stops the second.
+					if ((err as Error).name === "SequelizeUniqueConstraintError") throw new ConflictError("An account with this email already exists", "EMAIL_TAKEN");
+					throw err;
+				}
 				ctx.emit(USER_EVENTS.created, { user });
 				return user;
 			},

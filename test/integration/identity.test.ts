@@ -75,6 +75,13 @@ describe("sign-up and login", () => {
 		const duplicate = await api.post("/auth/register", { email: bob.user.email.toUpperCase(), password: PASSWORD, fullName: "Bob Again" }, { ip: uniqueIp() });
 		expect(duplicate.status).toBe(409);
 		expect(duplicate.body).toMatchObject({ code: "EMAIL_TAKEN" });
+		// Racing sign-ups with one email: one account, and the other is told why.
+		const raced = uniqueEmail("race");
+		const racing = await Promise.all(
+			[1, 2, 3].map(() => api.post<{ code?: string }>("/auth/register", { email: raced, password: PASSWORD, fullName: "Racer" }, { ip: uniqueIp() })),
+		);
+		expect(racing.map((answer) => answer.status).sort()).toEqual([201, 409, 409]);
+		expect(racing.filter((answer) => answer.status === 409).map((answer) => answer.body.code)).toEqual(["EMAIL_TAKEN", "EMAIL_TAKEN"]);
 		const email = uniqueEmail("weak");
 		const short = await api.post<{ errors: Array<{ field: string }> }>("/auth/register", { email, password: "short", fullName: "Weak" }, { ip: uniqueIp() });
 		expect(short.status).toBe(400);
