@@ -110,6 +110,9 @@ export function OutboxMixin(options: OutboxOptions): Partial<ServiceSchema> {
 			},
 
 			async relayOutboxOnce(this: OutboxService): Promise<number> {
+				// The channels connect after every service has started (the middleware's `started` hook); rows
+				// written before that (a bootstrap admin's account) wait for the next sweep instead of a failed publish.
+				if ((this.broker as { channelAdapter?: { connected?: boolean } }).channelAdapter?.connected === false) return 0;
 				const outbox = this.models[OUTBOX];
 				return this.adapter.db.transaction(async (transaction) => {
 					const rows = (
