@@ -14,7 +14,7 @@
 import path from "node:path";
 import { randomUUID } from "node:crypto";
 import type { Context } from "moleculer";
-import { Op, type WhereOptions } from "sequelize";
+import { Op, QueryTypes, type Transaction, type WhereOptions } from "sequelize";
 import { DbMixin, PAGE_PARAMS, newestFirstPage, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { DispatchModel, NotificationModel } from "../../models/notifications/notifications/notification.models";
 import { NOTIFICATION_CHANNELS, NOTIFICATION_TYPES, NOTIFICATION_TYPE_NAMES, type NotificationChannel, type NotificationType } from "../../lib/notifications/catalog";
@@ -29,6 +29,8 @@ import type { PublicPayment } from "../commerce/payments.service";
 import type { PublicUser } from "../identity/users.service";
 
 /** Broadcast to every gateway node; each pushes to the sockets it holds (services/gateway/realtime.service.ts). */
+const SCHEMA = "notifications";
+
 export const REALTIME_EVENT = "realtime.deliver";
 const BROADCAST_CHANNEL = "notifications.broadcast";
 const RECIPIENT_PAGE = 200;
@@ -114,6 +116,7 @@ interface NotificationsMethods {
 	paymentNotification(type: "payment.succeeded" | "payment.failed" | "payment.refunded", payment: PublicPayment): SendParams;
 	paymentOf(message: PaymentMessage): Promise<PublicPayment>;
 	sendDurably(params: SendParams): Promise<void>;
+	claimDispatches(eventId: string, channel: NotificationChannel, recipientIds: string[], transaction: Transaction): Promise<Set<string>>;
 }
 
 /** `identity.user.created`, from users' outbox: the public user, as the `user.created` event carries it. */
@@ -146,7 +149,7 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 	name: "notifications",
 	mixins: [
 		DbMixin({
-			schema: "notifications",
+			schema: SCHEMA,
 			migrations: path.join(__dirname, "../../models/notifications/notifications/migrations"),
 			entityName: "Notification",
 			model: NotificationModel,
@@ -389,12 +392,16 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 				else if (pending(recipient, "realtime")) realtimeOnly.push(recipient);
 			}
 
-			const dispatched: Array<{ eventId: string; recipientId: string; channel: NotificationChannel }> = [];
 			const realtime: NonNullable<RealtimeDelivery["users"]> = [];
 			if (feedRows.length > 0) {
-				const created = await this.adapter.model.bulkCreate(feedRows);
+				// An entry and its dispatch record commit together, and only the delivery whose record went in writes
+				// the entry: neither a crash between the two nor two deliveries of one event at once doubles it.
+				const created = await this.adapter.db.transaction(async (transaction) => {
+					const claimed = await this.claimDispatches(job.eventId, "in_app", feedRows.map((row) => row.userId), transaction);
+					const rows = feedRows.filter((row) => claimed.has(row.userId));
+					return rows.length > 0 ? this.adapter.model.bulkCreate(rows, { transaction }) : [];
+				});
 				for (const row of created.map((item) => this.toPublic(item.get({ plain: true }) as PublicNotification))) {
-					dispatched.push({ eventId: job.eventId, recipientId: row.userId, channel: "in_app" });
 					result.delivered.in_app += 1;
 					if ((wanted[row.userId]?.channels ?? []).includes("realtime") && !done.has(`${row.userId}:realtime`)) realtime.push({ userId: row.userId, message: { kind: "notification", notification: row } });
 				}
@@ -406,9 +413,15 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 					message: { kind: "notification", notification: { id: null, readAt: null, userId: recipient.id, tenantId: job.tenantId ?? null, type: job.type, title: message.title, body: message.body, data: job.data, createdAt: new Date() } },
 				});
 			}
-			for (const item of realtime) dispatched.push({ eventId: job.eventId, recipientId: item.userId, channel: "realtime" });
 			result.delivered.realtime = realtime.length;
-			if (realtime.length > 0) this.pushRealtime({ users: realtime });
+			if (realtime.length > 0) {
+				this.pushRealtime({ users: realtime });
+				// Pushes are fire-and-forget; recorded so that a redelivery doesn't push the same notification again.
+				await this.models.dispatch.bulkCreate(
+					realtime.map((item) => ({ eventId: job.eventId, recipientId: item.userId, channel: "realtime" })),
+					{ ignoreDuplicates: true },
+				);
+			}
 
 			const emailRecipients = recipients.filter((recipient) => pending(recipient, "email"));
 			const emailLimit = new ConcurrencyLimit(EMAIL_CONCURRENCY);
@@ -419,22 +432,35 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 						if (!email) return;
 						try {
 							await this.broker.call("mail.send", { to: recipient.email, subject: email.subject, text: email.text, html: email.html, template: email.template }, systemCall());
-							dispatched.push({ eventId: job.eventId, recipientId: recipient.id, channel: "email" });
-							result.delivered.email += 1;
 						} catch (err) {
 							result.failed += 1;
 							this.logger.warn(`Notification ${job.type} (${job.eventId}) could not be emailed to user ${recipient.id}:`, (err as Error).message);
+							return;
 						}
+						result.delivered.email += 1;
+						// Recorded as soon as it is sent, not after the others: only a crash right here sends it twice (mail is at least once).
+						await this.models.dispatch.bulkCreate([{ eventId: job.eventId, recipientId: recipient.id, channel: "email" }], { ignoreDuplicates: true });
 					}),
 				),
 			);
-			if (dispatched.length > 0) await this.models.dispatch.bulkCreate(dispatched, { ignoreDuplicates: true });
 
 			result.webhooks = await this.dispatchWebhooks(job.eventId, job.type, job.tenantId, job.data);
 			if (result.failed > 0 && result.failed === emailRecipients.length && result.delivered.in_app === 0 && result.delivered.realtime === 0) {
 				this.logger.warn(`Notification ${job.type} (${job.eventId}) reached no channel`);
 			}
 			return result;
+		},
+
+		/** Records (event, recipient, channel) for the recipients that don't have it yet, and answers those. */
+		async claimDispatches(eventId: string, channel: NotificationChannel, recipientIds: string[], transaction: Transaction): Promise<Set<string>> {
+			// A concurrent insert of the same key waits for the other transaction, then does nothing: one claim wins.
+			const rows = await this.adapter.db.query<{ recipient_id: string }>(
+				`INSERT INTO "${SCHEMA}".dispatches (event_id, recipient_id, channel, created_at)
+				 SELECT :eventId, recipient, :channel, now() FROM unnest(ARRAY[:recipientIds]::uuid[]) AS recipient
+				 ON CONFLICT DO NOTHING RETURNING recipient_id`,
+				{ replacements: { eventId, channel, recipientIds }, type: QueryTypes.SELECT, transaction },
+			);
+			return new Set(rows.map((row) => row.recipient_id));
 		},
 
 		/** Tenant events go to the tenant's webhook endpoints and to every socket acting in the tenant. */

@@ -134,6 +134,15 @@ describe("sending", () => {
 		expect(feed.body.total).toBe(1);
 	});
 
+	it("writes one feed entry for an event delivered twice at the same moment", async () => {
+		const eventId = `test:${randomUUID()}`;
+		const before = (await api.get<Feed>("/notifications?type=order.refunded", { token: bob.token })).body.total;
+		const both = await Promise.all([1, 2].map(() => send({ userId: bob.id, type: "order.refunded", data: orderData(), eventId, channels: ["in_app"] })));
+		expect(both.map((result) => result.delivered.in_app).sort()).toEqual([0, 1]);
+		const feed = await api.get<Feed>("/notifications?type=order.refunded", { token: bob.token });
+		expect(feed.body.total).toBe(before + 1);
+	});
+
 	it("answers a bad target or type with a 4xx", async () => {
 		await expect(send({ type: "order.paid", data: orderData() })).rejects.toMatchObject({ code: 400, type: "INVALID_TARGET" });
 		await expect(send({ userId: bob.id, broadcast: true, type: "announcement", data: { title: "t", body: "b" } })).rejects.toMatchObject({ code: 400 });
