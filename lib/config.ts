@@ -85,6 +85,8 @@ export interface PlatformConfig {
 		allowedContentTypes: string[];
 		/** Lifetime of presigned upload and download URLs. */
 		presignTtlSeconds: number;
+		/** How long an upload through the gateway may take, body included (other calls: REQUEST_TIMEOUT_MS). */
+		uploadTimeoutMs: number;
 	};
 	outbound: {
 		/** Hosts (or host:port) that outbound requests may reach even when they resolve to private addresses. */
@@ -327,7 +329,15 @@ function storage(env: Env): PlatformConfig["storage"] {
 		maxFileBytes: bytes(env, "FILES_MAX_BYTES", 100 * 1024 ** 2),
 		allowedContentTypes: allowed,
 		presignTtlSeconds: integer(env, "FILES_PRESIGN_TTL_SECONDS", 300, 10, 7 * 86_400),
+		uploadTimeoutMs: uploadTimeout(env),
 	};
+}
+
+/** A 100 MB file takes over a minute on a slow uplink: far beyond a service call's timeout, so uploads get their own. */
+function uploadTimeout(env: Env): number {
+	const value = duration(env, "FILES_UPLOAD_TIMEOUT", "5m");
+	if (value < 1_000 || value > 6 * 3_600_000) throw new ConfigError("FILES_UPLOAD_TIMEOUT", "must be between 1s and 6h");
+	return value;
 }
 
 function outboundAllowHosts(env: Env): string[] {

@@ -111,13 +111,16 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 
 	/**
 	 * The gateway's multipart parser takes its limits from the route, which travels to every gateway as
-	 * plain data: one file part of at most FILES_MAX_BYTES, and a few small fields before it.
+	 * plain data: one file part of at most FILES_MAX_BYTES, and a few small fields before it. The action's
+	 * timeout travels the same way, and is what the gateway's call waits for: the whole body, not a service
+	 * call's REQUEST_TIMEOUT_MS.
 	 */
 	merged(this: Service, schema: ServiceSchema) {
-		const { maxFileBytes } = platformConfigOf(this.broker).storage;
+		const { maxFileBytes, uploadTimeoutMs } = platformConfigOf(this.broker).storage;
 		const actions = schema.actions as Record<string, Record<string, unknown>>;
 		actions.upload = {
 			...actions.upload,
+			timeout: uploadTimeoutMs,
 			rest: { method: "POST", path: "/", type: "multipart", busboyConfig: { limits: { files: 1, fileSize: maxFileBytes, fields: 4, fieldSize: 1024, parts: 5, headerPairs: 20 } } },
 		};
 	},

@@ -275,7 +275,8 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 					json: { strict: true, limit: config.http.bodyLimit, verify: (req: GatewayRequest, _res: unknown, buffer: Buffer) => (req.rawBody = buffer) },
 					urlencoded: { extended: true, limit: config.http.bodyLimit },
 				},
-				callOptions: { timeout: config.requestTimeoutMs },
+				// No call timeout of the route's own: each action's `timeout` applies (the broker's REQUEST_TIMEOUT_MS
+				// unless it sets one, as uploads do).
 			},
 			{
 				path: "",
@@ -326,6 +327,8 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 		this.securityHeaders = apiSecurityHeaders();
 		this.securityHeaderList = this.securityHeaders.flat();
 		this.fastPath = new GatewayFastPath(this as unknown as GatewayInternals, apiRoute, config.log.level === "debug" || config.log.level === "trace");
+		// Node ends a request whose body takes longer than requestTimeout (5 min); an upload may take FILES_UPLOAD_TIMEOUT.
+		this.server.requestTimeout = Math.max(this.server.requestTimeout, config.storage.uploadTimeoutMs + 5_000);
 
 		// moleculer-web runs every HTTP request as a call of its private `rest` action, so each request
 		// crossed the whole middleware chain twice (once for `rest`, once for the real action). The real

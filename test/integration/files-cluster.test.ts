@@ -4,7 +4,9 @@
  * the gateway to the files node; the download is a redirect to the object store.
  */
 import { createHash, randomBytes } from "node:crypto";
+import http from "node:http";
 import fs from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Logger } from "moleculer";
@@ -41,6 +43,9 @@ beforeAll(async () => {
 		// Nodes reach the store at 127.0.0.1, clients at "localhost": presigned URLs are signed for the latter.
 		S3_PUBLIC_URL: s3.connection.endpoint.replace("127.0.0.1", "localhost"),
 		RATE_LIMIT_MAX: "100000",
+		// Short for service calls, long for uploads: a slow upload must outlast the former (see below).
+		REQUEST_TIMEOUT_MS: "3000",
+		FILES_UPLOAD_TIMEOUT: "60s",
 	};
 	processes.push(spawnNode(baseEnv({ ...clusterEnv, SERVICES: "gateway", NODE_ID: `gw-files-${testEnv.runId}`, PORT: String(port) })));
 	processes.push(spawnNode(baseEnv({ ...clusterEnv, SERVICES: "identity,platform", NODE_ID: `id-files-${testEnv.runId}`, OPS_PORT: String(identityOps) })));
@@ -98,6 +103,38 @@ describe("files behind a gateway on another node", () => {
 		expect((await api.delete(`/files/${uploaded.body.id}`, { token: stranger.accessToken })).status).toBe(404);
 		expect((await api.get<{ total: number }>("/files", { token: stranger.accessToken })).body.total).toBe(0);
 		expect((await api.get<{ total: number }>("/files", { token: owner.accessToken })).body.total).toBe(1);
+	}, 60_000);
+
+	it("takes an upload slower than a service call may be (FILES_UPLOAD_TIMEOUT, not REQUEST_TIMEOUT_MS)", async () => {
+		const owner = await register("slow");
+		const bytes = Buffer.concat([PNG, randomBytes(256 * 1024)]);
+		const boundary = `lattice-${randomBytes(8).toString("hex")}`;
+		const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="slow.png"\r\nContent-Type: image/png\r\n\r\n`);
+		const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+		const answer = await new Promise<{ status: number; body: { size?: number; checksum?: string } }>((resolve, reject) => {
+			const request = http.request(`${url}/api/v1/files`, {
+				method: "POST",
+				headers: { Authorization: `Bearer ${owner.accessToken}`, "Content-Type": `multipart/form-data; boundary=${boundary}`, "Content-Length": head.length + bytes.length + tail.length },
+			});
+			request.on("response", (response) => {
+				let text = "";
+				response.on("data", (chunk: Buffer) => (text += chunk.toString()));
+				response.on("end", () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as { size?: number; checksum?: string } }));
+			});
+			request.on("error", reject);
+			void (async () => {
+				request.write(head);
+				// The file arrives over ~4.5 s, past the 3 s that every other call of this cluster gets.
+				const slice = Math.ceil(bytes.length / 9);
+				for (let offset = 0; offset < bytes.length; offset += slice) {
+					request.write(bytes.subarray(offset, offset + slice));
+					await sleep(500);
+				}
+				request.end(tail);
+			})();
+		});
+		expect(answer.status, JSON.stringify(answer.body)).toBe(201);
+		expect(answer.body).toMatchObject({ size: bytes.length, checksum: createHash("sha256").update(bytes).digest("hex") });
 	}, 60_000);
 
 	it("refuses a disallowed type across the cluster with 415 and stores nothing", async () => {
