@@ -50,6 +50,12 @@ const PURGE_INTERVAL_MS = 3600_000;
 /** After a rotation, deliveries carry signatures with both secrets for this long (Standard Webhooks). */
 const ROTATION_GRACE_MS = 24 * 3600 * 1000;
 const USER_AGENT = "Lattice-Webhooks/1.0";
+/** Prometheus: lattice_webhooks_attempts_total, lattice_webhooks_attempt_duration_seconds, lattice_webhooks_endpoints_disabled_total. */
+const WEBHOOK_METRICS = {
+	attempts: "lattice.webhooks.attempts.total",
+	duration: "lattice.webhooks.attempt.duration.seconds",
+	endpointsDisabled: "lattice.webhooks.endpoints.disabled.total",
+} as const;
 const EVENT_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,255}$/;
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Tenant admins, and API keys holding the action's scope (keys act as members, below tenant:admin). */
@@ -457,13 +463,19 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 			if (outcome === "aborted") return this.store.release(job);
 			const retryInMs = outcome.succeeded ? undefined : retryDelay(this.settings.retryScheduleMs, job.attempts, job.maxAttempts);
 			const { recorded, status } = await this.store.recordOutcome(job, outcome, retryInMs);
+			if (recorded) {
+				this.broker.metrics.increment(WEBHOOK_METRICS.attempts, { result: status });
+				this.broker.metrics.observe(WEBHOOK_METRICS.duration, outcome.durationMs / 1000, { result: status });
+			}
 			if (recorded && status === "exhausted") await this.endpointFailed(job, outcome);
 		},
 
 		async endpointFailed(job: DeliveryJob, outcome: AttemptOutcome): Promise<void> {
 			const reason = `No successful delivery for the configured period; delivery ${job.id} (${job.eventType}) failed ${job.attempts} times, last: ${outcome.error ?? "unknown"}`;
 			const disabled = await this.store.disableIfFailing(job.endpointId, this.settings.disableAfterMs, reason.slice(0, 500));
-			if (disabled) await this.announceDisabled(disabled, reason);
+			if (!disabled) return;
+			this.broker.metrics.increment(WEBHOOK_METRICS.endpointsDisabled);
+			await this.announceDisabled(disabled, reason);
 		},
 
 		/** Audit and tell the tenant's admins; neither may fail the delivery loop. */
@@ -483,6 +495,10 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 	},
 
 	created() {
+		// What an operator alerts on: endpoints failing (attempts by result, slow receivers) and endpoints given up on.
+		this.broker.metrics.register({ type: "counter", name: WEBHOOK_METRICS.attempts, labelNames: ["result"], description: "Webhook delivery attempts by result (succeeded, failed: retried later, exhausted)" });
+		this.broker.metrics.register({ type: "histogram", name: WEBHOOK_METRICS.duration, labelNames: ["result"], unit: "seconds", buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15], quantiles: false, description: "Time a receiver took to answer a webhook attempt" });
+		this.broker.metrics.register({ type: "counter", name: WEBHOOK_METRICS.endpointsDisabled, description: "Webhook endpoints disabled after failing for WEBHOOK_DISABLE_AFTER" });
 		const config = platformConfigOf(this.broker);
 		this.settings.retryScheduleMs = config.webhooks.retryScheduleMs;
 		this.settings.timeoutMs = config.webhooks.timeoutMs;

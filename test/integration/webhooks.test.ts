@@ -343,6 +343,19 @@ describe("webhook endpoints", () => {
 		const again = await api.post<{ code: string }>(`/webhook-deliveries/${delivery.id}/retry`, {}, { token: owner.token });
 		expect(again.status).toBe(409);
 		expect(again.body.code).toBe("DELIVERY_NOT_RETRYABLE");
+
+		// What operators alert on, in the node's Prometheus text.
+		const metrics = await (await fetch(`${node.url}/metrics`)).text();
+		// Every series also carries the node's namespace and nodeID labels.
+		const value = (name: string, result?: string) => {
+			const line = metrics.split("\n").find((text) => text.startsWith(`${name}{`) && (result === undefined || text.includes(`result="${result}"`)));
+			return Number(line?.split(" ").pop() ?? NaN);
+		};
+		expect(value("lattice_webhooks_attempts_total", "failed")).toBeGreaterThanOrEqual(3);
+		expect(value("lattice_webhooks_attempts_total", "exhausted")).toBeGreaterThanOrEqual(1);
+		expect(value("lattice_webhooks_attempts_total", "succeeded")).toBeGreaterThanOrEqual(1);
+		expect(value("lattice_webhooks_endpoints_disabled_total")).toBeGreaterThanOrEqual(1);
+		expect(metrics).toMatch(/^lattice_webhooks_attempt_duration_seconds_bucket\{[^}]*result="succeeded"/m);
 	});
 
 	it("refuses private targets and bad input at registration, and enforces the plan's limit", async () => {
