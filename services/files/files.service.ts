@@ -199,7 +199,16 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			permissions: ["tenant:member"],
 			summary: "Check a presigned upload (size, sniffed type) and make the file ready",
 			params: { id: "string|max:64" },
-			openapi: { responses: { "200": { description: "The ready file (also when it was already complete)", content: { "application/json": { schema: PUBLIC_FILE_SCHEMA } } } } },
+			openapi: {
+				responses: {
+					"200": { description: "The ready file (also when it was already complete)", content: { "application/json": { schema: PUBLIC_FILE_SCHEMA } } },
+					"409": { $ref: "#/components/responses/Problem", description: "Nothing has been uploaded to the URL yet (UPLOAD_INCOMPLETE)" },
+					"422": {
+						$ref: "#/components/responses/Problem",
+						description: "The bytes are not what was reserved (SIZE_MISMATCH, CONTENT_TYPE_MISMATCH, with what was declared and found); they are deleted, and the URL may be used again until it expires",
+					},
+				},
+			},
 			async handler(this: FilesThis, ctx: FilesContext<{ id: string }>) {
 				const row = await this.loadFile(ctx, ctx.params.id);
 				if (row.status === "ready") return this.toPublic(row);

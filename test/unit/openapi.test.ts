@@ -581,6 +581,10 @@ describe("buildOpenApiDocument", () => {
 		};
 		expect(answer("/api/v1/files/{id}", "get", "200")).toEqual(PUBLIC_FILE_SCHEMA);
 		expect(answer("/api/v1/files/{id}/complete", "post", "200")).toEqual(PUBLIC_FILE_SCHEMA);
+		expect(filesDoc.paths["/api/v1/files/{id}/complete"]?.post?.responses).toMatchObject({
+			"409": { $ref: "#/components/responses/Problem", description: expect.stringContaining("UPLOAD_INCOMPLETE") },
+			"422": { $ref: "#/components/responses/Problem", description: expect.stringContaining("SIZE_MISMATCH") },
+		});
 		expect(answer("/api/v1/files", "get", "200")).toEqual(pageSchema(PUBLIC_FILE_SCHEMA));
 		expect(answer("/api/v1/files/upload-url", "post", "201")).toEqual(PRESIGNED_UPLOAD_SCHEMA);
 		expect(PRESIGNED_UPLOAD_SCHEMA.properties.file).toBe(PUBLIC_FILE_SCHEMA);
