@@ -22,13 +22,14 @@
  * `stopped` could still be relaying after the pool is gone.
  */
 import type { ServiceSchema } from "moleculer";
-import { DataTypes, type Transaction } from "sequelize";
+import { DataTypes, Op, type Transaction } from "sequelize";
 import type { MigrationContext } from "../lib/database";
 import { RecurringPass } from "../lib/concurrency";
 import { plainRow, type DbService, type ModelDefinition } from "./db.mixin";
 
 /** The model's name in `this.models`, and its table in the service's schema. */
 const OUTBOX = "outbox";
+const PURGE_EVERY_MS = 3_600_000;
 
 export interface OutboxOptions {
 	/** Names the relay in log lines. */
@@ -37,6 +38,8 @@ export interface OutboxOptions {
 	intervalMs?: number;
 	/** Rows taken (and locked) per transaction. */
 	batchSize?: number;
+	/** How long published rows are kept (for inspecting what was sent) before a sweep deletes them. */
+	retentionMs?: number;
 }
 
 export interface OutboxMethods {
@@ -48,6 +51,8 @@ export interface OutboxMethods {
 	relayOutbox(): Promise<void>;
 	/** A pass now instead of at the next sweep. */
 	kickOutboxRelay(): void;
+	/** Deletes rows published longer than `retentionMs` ago; answers how many. */
+	purgeOutbox(): Promise<number>;
 	/** Call from the service's own `started`, once its database is up. */
 	startOutboxRelay(): void;
 	/** Call from the service's own `stopped`, while its database is still up; waits for a running pass. */
@@ -100,6 +105,7 @@ export async function dropOutboxTable({ queryInterface, schema }: MigrationConte
 export function OutboxMixin(options: OutboxOptions): Partial<ServiceSchema> {
 	const intervalMs = options.intervalMs ?? 1000;
 	const batchSize = options.batchSize ?? 50;
+	const retentionMs = options.retentionMs ?? 7 * 86_400_000;
 
 	return {
 		methods: {
@@ -143,6 +149,10 @@ export function OutboxMixin(options: OutboxOptions): Partial<ServiceSchema> {
 				});
 			},
 
+			async purgeOutbox(this: OutboxService): Promise<number> {
+				return this.models[OUTBOX].destroy({ where: { publishedAt: { [Op.lt]: new Date(Date.now() - retentionMs) } } });
+			},
+
 			relayOutbox(this: OutboxService): Promise<void> {
 				return this.outboxRelay.run();
 			},
@@ -162,10 +172,16 @@ export function OutboxMixin(options: OutboxOptions): Partial<ServiceSchema> {
 
 		created() {
 			const service = this as unknown as OutboxService;
+			// Published rows would pile up forever; an hourly sweep (on every node, harmlessly) keeps the table small.
+			let purgedAt = Date.now();
 			service.outboxRelay = new RecurringPass({
 				// Batches until one comes back short: nothing more to send now, or a publish failed.
 				pass: async () => {
 					while (!service.outboxRelay.stopped && (await service.relayOutboxOnce()) === batchSize);
+					if (Date.now() - purgedAt >= PURGE_EVERY_MS) {
+						purgedAt = Date.now();
+						await service.purgeOutbox();
+					}
 				},
 				intervalMs,
 				onError: (err) => service.logger.warn(`${options.name}: relaying failed, will retry:`, (err as Error).message),

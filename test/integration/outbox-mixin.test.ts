@@ -116,6 +116,19 @@ describe("OutboxMixin", () => {
 		expect(new Set(raced).size).toBe(titles.length);
 	});
 
+	it("deletes published rows once they are past their retention (7 days), and only those", async () => {
+		const rows = await sql<{ id: string }>(
+			`INSERT INTO "${schema}".outbox (id, channel, payload, published_at, created_at, updated_at)
+			 SELECT gen_random_uuid(), $1, jsonb_build_object('title', 'retention ' || age), now() - (age || ' days')::interval, now() - (age || ' days')::interval, now()
+			 FROM unnest(ARRAY[8, 6]) AS age RETURNING id`,
+			[LEDGER_CHANNEL],
+		);
+		expect(rows).toHaveLength(2);
+		expect(await first.purgeOutbox()).toBeGreaterThanOrEqual(1);
+		const left = await sql<{ title: string }>(`SELECT payload->>'title' AS title FROM "${schema}".outbox WHERE payload->>'title' LIKE 'retention %'`);
+		expect(left.map((row) => row.title)).toEqual(["retention 6"]);
+	});
+
 	it("sweeps rows left by a crash on its own, without a kick", async () => {
 		await leaveRows(["left by a crash"]);
 		const { broker } = await startBroker({ intervalMs: 100 });
