@@ -81,7 +81,10 @@ export function outboxModel(): ModelDefinition {
 	};
 }
 
-/** The outbox table of a schema, for that service's migrations. */
+/**
+ * The outbox table of a schema, for that service's migrations. Applied migrations call it, so what it creates
+ * must never change: a later change to the table is a new migration of its own.
+ */
 export async function createOutboxTable({ queryInterface, sequelize, schema }: MigrationContext): Promise<void> {
 	await queryInterface.createTable(
 		{ tableName: OUTBOX, schema },
