@@ -5,6 +5,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { SECRET_KEY_BYTES } from "./secret-box";
 
 export const PROJECT_ROOT = path.resolve(__dirname, "..");
 export const SERVICES_DIR = path.join(PROJECT_ROOT, "services");
@@ -99,6 +100,11 @@ export interface PlatformConfig {
 		/** An endpoint failing without a single success for this long, with a delivery out of retries, is disabled. */
 		disableAfterMs: number;
 	};
+	/**
+	 * The application key that seals secrets stored in PostgreSQL (lib/secret-box.ts), and earlier keys that
+	 * still open values sealed before a rotation. No key (development and tests only): stored readable.
+	 */
+	secrets: { key?: Buffer; previousKeys: Buffer[] };
 }
 
 export type OidcClientAuthMethod = "client_secret_basic" | "client_secret_post";
@@ -354,6 +360,27 @@ function secret(env: Env, name: string, minLength: number): string | undefined {
 	return value;
 }
 
+/** 32 bytes as 64 hex characters or base64 (standard or url-safe). */
+function secretsKeyBytes(name: string, value: string): Buffer {
+	const key = /^[0-9a-f]{64}$/i.test(value) ? Buffer.from(value, "hex") : /^[A-Za-z0-9+/_-]{43}=?$/.test(value) ? Buffer.from(value, "base64") : undefined;
+	if (key?.length !== SECRET_KEY_BYTES) {
+		throw new ConfigError(name, `must be ${SECRET_KEY_BYTES} random bytes as 64 hex characters or base64 (e.g. \`openssl rand -base64 32\`)`);
+	}
+	return key;
+}
+
+function secrets(env: Env, production: boolean): PlatformConfig["secrets"] {
+	const value = read(env, "SECRETS_KEY");
+	const previous = list(env, "SECRETS_KEY_PREVIOUS", []);
+	// Without it a database dump would hold every webhook secret and JWT private key in the clear.
+	if (value === undefined && production) throw new ConfigError("SECRETS_KEY", "is required when NODE_ENV is production: it seals the secrets stored in PostgreSQL");
+	if (value === undefined && previous.length > 0) throw new ConfigError("SECRETS_KEY", "is required when SECRETS_KEY_PREVIOUS is set (previous keys only open values; the current one seals)");
+	return {
+		key: value === undefined ? undefined : secretsKeyBytes("SECRETS_KEY", value),
+		previousKeys: previous.map((item) => secretsKeyBytes("SECRETS_KEY_PREVIOUS", item)),
+	};
+}
+
 function mailFrom(env: Env): string {
 	const value = read(env, "MAIL_FROM") ?? "Lattice <no-reply@lattice.local>";
 	if (!/^(?:[^<>]*<)?[^@\s<>]+@[^@\s<>]+>?$/.test(value)) throw new ConfigError("MAIL_FROM", `must be an address like "Lattice <no-reply@example.com>" (got "${value}")`);
@@ -508,6 +535,7 @@ export function loadConfig(env: Env = process.env): PlatformConfig {
 			timeoutMs: duration(env, "WEBHOOK_TIMEOUT", "15s"),
 			disableAfterMs: duration(env, "WEBHOOK_DISABLE_AFTER", "5d"),
 		},
+		secrets: secrets(env, nodeEnv === "production"),
 	};
 }
 

@@ -93,6 +93,10 @@ export async function createNode(config: PlatformConfig, overrides: Partial<Brok
 		config,
 		prepareDatabase,
 		async start() {
+			// Once per node, where it matters: these domains store secrets that a dump of the database would then hold readable.
+			if (!config.secrets.key && (runsDomain(config, "identity") || runsDomain(config, "notifications"))) {
+				broker.getLogger("secrets").warn("SECRETS_KEY is not set: webhook signing secrets and JWT signing keys are stored readable in PostgreSQL (allowed outside production only)");
+			}
 			await prepareDatabase();
 			await prepareStorage();
 			await broker.start();

@@ -37,6 +37,7 @@ describe("loadConfig", () => {
 			NAMESPACE: "prod",
 			TRACING_EXPORTER: "jaeger",
 			TRACING_ENDPOINT: "http://jaeger:14268/api/traces",
+			SECRETS_KEY: "a".repeat(64),
 		});
 		expect(config).toMatchObject({
 			transporter: "nats://nats:4222",
@@ -172,5 +173,31 @@ describe("payment settings", () => {
 	it.each([
 		[{ PAYMENTS_BANK_CALLBACK_SECRET: "short" }, "PAYMENTS_BANK_CALLBACK_SECRET"],
 		[{ STRIPE_API_BASE: "ftp://x" }, "STRIPE_API_BASE"],
+	])("refuses %o naming %s", (env, variable) => expectConfigErrorNaming(env, variable));
+});
+
+describe("secrets key", () => {
+	const hex = "0123456789abcdef".repeat(4);
+	const base64 = Buffer.from(hex, "hex").toString("base64");
+
+	it("reads the key as hex or base64, and previous keys for rotation", () => {
+		const config = loadConfig({ SECRETS_KEY: hex, SECRETS_KEY_PREVIOUS: `${Buffer.alloc(32, 7).toString("base64url")}, ${"f".repeat(64)}` });
+		expect(config.secrets.key).toEqual(Buffer.from(hex, "hex"));
+		expect(config.secrets.previousKeys).toEqual([Buffer.alloc(32, 7), Buffer.alloc(32, 0xff)]);
+		expect(loadConfig({ SECRETS_KEY: base64 }).secrets.key).toEqual(Buffer.from(hex, "hex"));
+	});
+
+	it("stores secrets readable without a key outside production only", () => {
+		expect(loadConfig({}).secrets).toEqual({ key: undefined, previousKeys: [] });
+		expectConfigErrorNaming({ NODE_ENV: "production" }, "SECRETS_KEY");
+		expect(loadConfig({ NODE_ENV: "production", SECRETS_KEY: hex }).secrets.key).toHaveLength(32);
+	});
+
+	it.each([
+		[{ SECRETS_KEY: "too-short" }, "SECRETS_KEY"],
+		[{ SECRETS_KEY: "ab".repeat(31) }, "SECRETS_KEY"],
+		[{ SECRETS_KEY: Buffer.alloc(31).toString("base64") }, "SECRETS_KEY"],
+		[{ SECRETS_KEY: hex, SECRETS_KEY_PREVIOUS: "nope" }, "SECRETS_KEY_PREVIOUS"],
+		[{ SECRETS_KEY_PREVIOUS: hex }, "SECRETS_KEY"],
 	])("refuses %o naming %s", (env, variable) => expectConfigErrorNaming(env, variable));
 });
