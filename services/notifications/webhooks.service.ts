@@ -16,7 +16,7 @@
 import { randomUUID } from "node:crypto";
 import path from "node:path";
 import type { Context } from "moleculer";
-import type { WhereOptions } from "sequelize";
+import { QueryTypes, type WhereOptions } from "sequelize";
 import { DbMixin, PAGE_PARAMS, newestFirstPage, toPage, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
 import { DueJobsMixin, type DueJobsMethods } from "../../mixins/due-jobs.mixin";
@@ -24,6 +24,7 @@ import { platformConfigOf } from "../../lib/node";
 import { systemCall, type CallerMeta } from "../../lib/caller";
 import { ConflictError, EntityNotFoundError, ForbiddenError, PayloadTooLargeError, UnprocessableEntityError } from "../../lib/errors";
 import { OutboundClient } from "../../lib/outbound/client";
+import { SecretBox } from "../../lib/secret-box";
 import { OutboundFailedError } from "../../lib/outbound/errors";
 import { WEBHOOK_EVENT_TYPES } from "../../lib/notifications/catalog";
 import { newWebhookSecret } from "../../lib/notifications/webhook-signature";
@@ -115,6 +116,7 @@ interface EndpointInput {
 
 interface WebhooksLocals {
 	outbound: OutboundClient;
+	secretBox: SecretBox;
 	store: WebhookDeliveryStore;
 	purgeTimer?: NodeJS.Timeout;
 }
@@ -125,6 +127,9 @@ interface WebhooksMethods {
 	loadEndpoint(ctx: Context<unknown, CallerMeta>, id: string): Promise<EndpointRow>;
 	validateUrl(value: string): Promise<string>;
 	toPublic(row: EndpointRow): PublicEndpoint;
+	sealSecret(endpointId: string, column: SecretColumn, secret: string): string;
+	openSecret(endpointId: string, column: SecretColumn, stored: string): string;
+	resealSecrets(): Promise<void>;
 	enqueue(input: DispatchParams & { eventId: string; endpointId?: string }): Promise<DispatchResult & { deliveryIds: string[] }>;
 	claimDeliveries(limit: number): Promise<DeliveryJob[]>;
 	attemptDelivery(job: DeliveryJob, signal: AbortSignal): Promise<void>;
@@ -133,6 +138,7 @@ interface WebhooksMethods {
 }
 
 type WebhooksContext<P = Record<string, unknown>> = Context<P, CallerMeta>;
+type SecretColumn = "secret" | "previous_secret";
 
 const ENDPOINT_FIELDS = {
 	url: { type: "string", trim: true, min: 1, max: 2048 },
@@ -187,13 +193,16 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 					if (!check.allowed) {
 						throw new ForbiddenError(`The plan allows ${check.maximum} webhook endpoints`, "PLAN_LIMIT_REACHED", { limit: "webhookEndpoints", maximum: check.maximum, current });
 					}
+					// The id is chosen here because the sealed secret is bound to it.
+					const id = randomUUID();
 					const created = await this.models.endpoint.create(
 						{
+							id,
 							tenantId,
 							url,
 							description: ctx.params.description ?? null,
 							events: ctx.params.events,
-							secret: newWebhookSecret(),
+							secret: this.sealSecret(id, "secret", newWebhookSecret()),
 							status: "enabled",
 							enabledAt: new Date(),
 							createdBy: ctx.meta.user?.id ?? null,
@@ -205,7 +214,7 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 				await this.audit(ctx, { action: "webhook_endpoint.created", targetType: "webhook_endpoint", targetId: row.id, data: { url, events: row.events } });
 				ctx.meta.$statusCode = 201;
 				ctx.meta.$location = `/api/v1/webhook-endpoints/${row.id}`;
-				return { ...this.toPublic(row), secret: row.secret };
+				return { ...this.toPublic(row), secret: this.openSecret(row.id, "secret", row.secret) };
 			},
 		},
 
@@ -241,7 +250,7 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 			params: { id: "string|max:64" },
 			async handler(ctx: WebhooksContext<{ id: string }>) {
 				const row = await this.loadEndpoint(ctx, ctx.params.id);
-				return { secret: row.secret };
+				return { secret: this.openSecret(row.id, "secret", row.secret) };
 			},
 		},
 
@@ -254,8 +263,9 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 			async handler(ctx: WebhooksContext<{ id: string }>) {
 				const row = await this.loadEndpoint(ctx, ctx.params.id);
 				const secret = newWebhookSecret();
+				const previousSecret = this.sealSecret(row.id, "previous_secret", this.openSecret(row.id, "secret", row.secret));
 				await this.models.endpoint.update(
-					{ secret, previousSecret: row.secret, previousSecretExpiresAt: new Date(Date.now() + ROTATION_GRACE_MS) },
+					{ secret: this.sealSecret(row.id, "secret", secret), previousSecret, previousSecretExpiresAt: new Date(Date.now() + ROTATION_GRACE_MS) },
 					{ where: { id: row.id } },
 				);
 				await this.audit(ctx, { action: "webhook_endpoint.secret_rotated", targetType: "webhook_endpoint", targetId: row.id });
@@ -438,6 +448,46 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 			};
 		},
 
+		/** Bound to its endpoint and column, so a sealed secret copied into another row or column doesn't open. */
+		sealSecret(endpointId: string, column: SecretColumn, secret: string): string {
+			return this.secretBox.seal(secret, `webhook-endpoint:${endpointId}:${column}`);
+		},
+
+		openSecret(endpointId: string, column: SecretColumn, stored: string): string {
+			return this.secretBox.open(stored, `webhook-endpoint:${endpointId}:${column}`);
+		},
+
+		/**
+		 * Seals, with the current SECRETS_KEY, the secrets still readable or sealed with a previous key. Each
+		 * update is guarded by the values it read, so nodes starting together (or a rotation meanwhile) never
+		 * overwrite each other: the loser's update matches nothing. A row no configured key opens is logged and left.
+		 */
+		async resealSecrets(): Promise<void> {
+			const prefix = this.secretBox.currentPrefix;
+			if (prefix === undefined) return;
+			const rows = await this.adapter.db.query<{ id: string; secret: string; previousSecret: string | null }>(
+				`SELECT id, secret, previous_secret AS "previousSecret" FROM webhooks.endpoints
+				 WHERE secret NOT LIKE :sealed OR previous_secret NOT LIKE :sealed`,
+				{ replacements: { sealed: `${prefix}%` }, type: QueryTypes.SELECT },
+			);
+			let resealed = 0;
+			for (const row of rows) {
+				try {
+					const secret = this.sealSecret(row.id, "secret", this.openSecret(row.id, "secret", row.secret));
+					const previousSecret = row.previousSecret === null ? null : this.sealSecret(row.id, "previous_secret", this.openSecret(row.id, "previous_secret", row.previousSecret));
+					const [, count] = await this.adapter.db.query(
+						`UPDATE webhooks.endpoints SET secret = :secret, previous_secret = :previousSecret
+						 WHERE id = :id AND secret = :oldSecret AND previous_secret IS NOT DISTINCT FROM :oldPrevious`,
+						{ replacements: { id: row.id, secret, previousSecret, oldSecret: row.secret, oldPrevious: row.previousSecret }, type: QueryTypes.UPDATE },
+					);
+					resealed += count;
+				} catch (err) {
+					this.logger.error(`Webhook endpoint ${row.id}: its secret could not be sealed again:`, (err as Error).message);
+				}
+			}
+			if (resealed > 0) this.logger.info(`Sealed the secrets of ${resealed} webhook endpoints with the current SECRETS_KEY`);
+		},
+
 		/** The Standard Webhooks payload `{type, timestamp, data}`, stored once and sent byte for byte on every attempt. */
 		async enqueue(input: DispatchParams & { eventId: string; endpointId?: string }) {
 			const body = JSON.stringify({ type: input.eventType, timestamp: new Date().toISOString(), data: input.data });
@@ -459,7 +509,12 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 		},
 
 		async attemptDelivery(job: DeliveryJob, signal: AbortSignal): Promise<void> {
-			const outcome = await sendWebhookAttempt(this.outbound, job, { timeoutMs: this.settings.timeoutMs, signal });
+			const opened = {
+				...job,
+				secret: this.openSecret(job.endpointId, "secret", job.secret),
+				previousSecret: job.previousSecret === null ? null : this.openSecret(job.endpointId, "previous_secret", job.previousSecret),
+			};
+			const outcome = await sendWebhookAttempt(this.outbound, opened, { timeoutMs: this.settings.timeoutMs, signal });
 			if (outcome === "aborted") return this.store.release(job);
 			const retryInMs = outcome.succeeded ? undefined : retryDelay(this.settings.retryScheduleMs, job.attempts, job.maxAttempts);
 			const { recorded, status } = await this.store.recordOutcome(job, outcome, retryInMs);
@@ -505,11 +560,14 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 		this.settings.disableAfterMs = config.webhooks.disableAfterMs;
 		this.settings.requireHttps = config.env === "production";
 		this.outbound = new OutboundClient({ allowHosts: config.outbound.allowHosts, userAgent: USER_AGENT });
+		this.secretBox = new SecretBox(config.secrets.key, config.secrets.previousKeys);
 		// The pool exists once the adapter connects (started); the store asks for it on each query.
 		this.store = new WebhookDeliveryStore(() => this.adapter.db);
 	},
 
-	started() {
+	async started() {
+		// Before deliveries start; a failure here leaves secrets as they were, which deliveries still open.
+		await this.resealSecrets().catch((err: Error) => this.logger.error("Sealing webhook secrets with the current SECRETS_KEY failed:", err.message));
 		this.startDueJobs();
 		this.purgeTimer = setInterval(() => {
 			this.store.purge(RETENTION_MS).catch((err: Error) => this.logger.warn("Purging old webhook messages failed:", err.message));

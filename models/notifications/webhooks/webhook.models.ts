@@ -11,7 +11,10 @@ export type EndpointStatus = (typeof ENDPOINT_STATUSES)[number];
 export const DELIVERY_STATUSES = ["pending", "sending", "succeeded", "failed", "exhausted"] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
-/** A tenant's receiver. `secret` must stay readable: it is the HMAC key every delivery is signed with. */
+/**
+ * A tenant's receiver. `secret` is the HMAC key every delivery is signed with, so it is sealed (recoverable
+ * with SECRETS_KEY, lib/secret-box.ts) rather than hashed.
+ */
 export const EndpointModel: ModelDefinition = {
 	name: "endpoint",
 	define: {
@@ -21,9 +24,9 @@ export const EndpointModel: ModelDefinition = {
 		description: { type: DataTypes.STRING(500), allowNull: true },
 		/** Subscribed event types; empty: every event. */
 		events: { type: DataTypes.JSONB, allowNull: false, defaultValue: [] },
-		secret: { type: DataTypes.STRING(100), allowNull: false },
-		/** The secret before the last rotation, still signed with until previousSecretExpiresAt. */
-		previousSecret: { type: DataTypes.STRING(100), allowNull: true },
+		secret: { type: DataTypes.TEXT, allowNull: false },
+		/** The secret before the last rotation, still signed with until previousSecretExpiresAt; sealed like `secret`. */
+		previousSecret: { type: DataTypes.TEXT, allowNull: true },
 		previousSecretExpiresAt: { type: DataTypes.DATE, allowNull: true },
 		status: { type: DataTypes.STRING(20), allowNull: false, defaultValue: "enabled" },
 		/** When the endpoint was created or last re-enabled: the start of its failure window. */
