@@ -5,6 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { SignJWT, exportJWK, generateKeyPair, importJWK, jwtVerify, type JWK, type JWTPayload, type CryptoKey } from "jose";
 import type { Persona, TenantRole } from "../caller";
+import type { SecretBox } from "../secret-box";
 
 export const ACCESS_TOKEN_TTL_SECONDS = 15 * 60;
 export const TOKEN_ISSUER = "lattice";
@@ -26,6 +27,22 @@ export interface StoredSigningKey {
 	privateJwk: JWK;
 	publicJwk: JWK;
 	status: "active" | "retired";
+}
+
+/**
+ * The private key as the `private_jwk` column holds it: sealed with SECRETS_KEY into a JSON string, bound to
+ * its kid; as a JWK object when no key is configured (development), as before sealing existed.
+ */
+export function sealPrivateJwk(box: SecretBox, kid: string, jwk: JWK): JWK | string {
+	return box.sealing ? box.seal(JSON.stringify(jwk), privateJwkContext(kid)) : jwk;
+}
+
+export function openPrivateJwk(box: SecretBox, kid: string, stored: JWK | string): JWK {
+	return typeof stored === "string" ? (JSON.parse(box.open(stored, privateJwkContext(kid))) as JWK) : stored;
+}
+
+function privateJwkContext(kid: string): string {
+	return `signing-key:${kid}:private-jwk`;
 }
 
 export async function generateSigningKey(): Promise<StoredSigningKey> {

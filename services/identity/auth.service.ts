@@ -4,12 +4,14 @@
  * gateway's `resolveCredentials`, so every request's caller is checked against current account state.
  */
 import path from "node:path";
-import { Op } from "sequelize";
+import { Op, QueryTypes } from "sequelize";
+import type { JWK } from "jose";
 import type { Context } from "moleculer";
 import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
 import { SessionModel, RefreshTokenModel, OneTimeTokenModel, LoginFailureModel, SigningKeyModel, type OneTimePurpose } from "../../models/identity/auth/auth.models";
-import { ACCESS_TOKEN_TTL_SECONDS, KeyRing, generateSigningKey, peekKid, type StoredSigningKey } from "../../lib/identity/access-tokens";
+import { ACCESS_TOKEN_TTL_SECONDS, KeyRing, generateSigningKey, openPrivateJwk, peekKid, sealPrivateJwk, type StoredSigningKey } from "../../lib/identity/access-tokens";
+import { SecretBox } from "../../lib/secret-box";
 import { LoginThrottle, accountKey, addressKey } from "../../lib/identity/login-throttle";
 import { checkPasswordPolicy, hashToken, randomToken } from "../../lib/identity/secrets";
 import { PERSONAS, systemCall, type CallerMeta, type Persona, type TenantRole } from "../../lib/caller";
@@ -51,7 +53,9 @@ export interface TokenSet {
 interface AuthMethods {
 	keyRing: KeyRing;
 	throttle: LoginThrottle;
+	secretBox: SecretBox;
 	ensureSigningKey(): Promise<void>;
+	resealSigningKeys(): Promise<void>;
 	reloadKeys(): Promise<void>;
 	startSession(ctx: Context<unknown, CallerMeta>, user: PublicUser, tenantId?: string | null): Promise<{ tokens: TokenSet; tenant: Membership | null }>;
 	issueTokens(session: SessionRow, user: PublicUser, role: TenantRole | null): Promise<TokenSet>;
@@ -379,7 +383,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 				const key = await generateSigningKey();
 				await this.adapter.db.transaction(async (transaction) => {
 					await this.models.signingKey.update({ status: "retired" }, { where: { status: "active" }, transaction });
-					await this.models.signingKey.create({ ...key }, { transaction });
+					await this.models.signingKey.create({ ...key, privateJwk: sealPrivateJwk(this.secretBox, key.kid, key.privateJwk) }, { transaction });
 				});
 				this.broker.broadcast("auth.signingKeysRotated", { kid: key.kid });
 				await this.reloadKeys();
@@ -465,12 +469,34 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 				// Nodes starting together must not each create an "active" key.
 				await this.adapter.db.query("SELECT pg_advisory_xact_lock(hashtext('lattice:auth:signing-key'))", { transaction });
 				const active = await this.models.signingKey.count({ where: { status: "active" }, transaction });
-				if (active === 0) await this.models.signingKey.create({ ...(await generateSigningKey()) }, { transaction });
+				if (active === 0) {
+					const key = await generateSigningKey();
+					await this.models.signingKey.create({ ...key, privateJwk: sealPrivateJwk(this.secretBox, key.kid, key.privateJwk) }, { transaction });
+				}
 			});
 		},
 
+		/**
+		 * Seals, with the current SECRETS_KEY, private keys still readable or sealed with a previous key. Each
+		 * update is guarded by the value it read, so nodes starting together never overwrite each other.
+		 */
+		async resealSigningKeys() {
+			if (!this.secretBox.sealing) return;
+			const rows = await this.adapter.db.query<{ kid: string; privateJwk: JWK | string }>(`SELECT kid, private_jwk AS "privateJwk" FROM auth.signing_keys`, { type: QueryTypes.SELECT });
+			for (const row of rows) {
+				if (typeof row.privateJwk === "string" && !this.secretBox.needsReseal(row.privateJwk)) continue;
+				const sealed = sealPrivateJwk(this.secretBox, row.kid, openPrivateJwk(this.secretBox, row.kid, row.privateJwk));
+				await this.adapter.db.query("UPDATE auth.signing_keys SET private_jwk = to_jsonb(CAST(:sealed AS text)) WHERE kid = :kid AND private_jwk = CAST(:old AS jsonb)", {
+					replacements: { kid: row.kid, sealed, old: JSON.stringify(row.privateJwk) },
+				});
+			}
+		},
+
 		async reloadKeys() {
-			const keys = (await this.models.signingKey.findAll()).map((row) => row.get({ plain: true }) as StoredSigningKey);
+			const keys = (await this.models.signingKey.findAll()).map((row) => {
+				const key = row.get({ plain: true }) as Omit<StoredSigningKey, "privateJwk"> & { privateJwk: JWK | string };
+				return { ...key, privateJwk: openPrivateJwk(this.secretBox, key.kid, key.privateJwk) };
+			});
 			await this.keyRing.load(keys);
 		},
 
@@ -566,11 +592,14 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 	created() {
 		this.keyRing = new KeyRing();
+		const { secrets } = platformConfigOf(this.broker);
+		this.secretBox = new SecretBox(secrets.key, secrets.previousKeys);
 	},
 
 	async started() {
 		this.throttle = new LoginThrottle(this.models.loginFailure);
 		await this.ensureSigningKey();
+		await this.resealSigningKeys();
 		await this.reloadKeys();
 		// Not awaited: users and tenants may live on other nodes that start later.
 		this.bootstrapAdmin().catch((err: Error) => this.logger.error("Creating the bootstrap super admin failed", err));
