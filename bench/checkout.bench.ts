@@ -21,7 +21,7 @@ import { promisify } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect } from "nats";
 import { freePort } from "../test/helpers/net";
-import { BENCH_POSTGRES_ADMIN_URL, databaseUrl, waitForOk, withAdminClient } from "./support";
+import { BENCH_POSTGRES_ADMIN_URL, BENCH_SECRETS_KEY, databaseUrl, waitForOk, withAdminClient } from "./support";
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, "..");
@@ -55,7 +55,7 @@ function startNode(env: Record<string, string>): ChildProcess {
 	return spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "server.ts")], {
 		cwd: ROOT,
 		stdio: ["ignore", "ignore", "inherit"],
-		env: { ...process.env, NODE_ENV: "production", HOST: "127.0.0.1", LOG_LEVEL: "warn", TRACING_EXPORTER: "none", TRANSPORTER, CACHER, ...env },
+		env: { ...process.env, NODE_ENV: "production", SECRETS_KEY: BENCH_SECRETS_KEY, HOST: "127.0.0.1", LOG_LEVEL: "warn", TRACING_EXPORTER: "none", TRANSPORTER, CACHER, ...env },
 	});
 }
 

@@ -33,6 +33,7 @@ import { createHistogram, type RecordableHistogram } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
 import { freePort } from "../test/helpers/net";
+import { BENCH_SECRETS_KEY } from "./support";
 
 const ROOT = path.resolve(__dirname, "..");
 const PING_PATH = "/api/v1/status/ping";
@@ -443,6 +444,7 @@ function platformEnv(overrides: Record<string, string>): NodeJS.ProcessEnv {
 	const env: NodeJS.ProcessEnv = {
 		...process.env,
 		NODE_ENV: process.env.NODE_ENV ?? "production",
+		SECRETS_KEY: BENCH_SECRETS_KEY,
 		LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
 		TRACING_EXPORTER: process.env.TRACING_EXPORTER ?? "none",
 		DATABASE_URL: process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres",

@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import autocannon from "autocannon";
 import { freePort } from "../test/helpers/net";
-import { databaseUrl, waitForOk, withAdminClient } from "./support";
+import { BENCH_SECRETS_KEY, databaseUrl, waitForOk, withAdminClient } from "./support";
 
 const ROOT = path.resolve(__dirname, "..");
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
@@ -50,7 +50,7 @@ async function main(): Promise<void> {
 		server = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "server.ts")], {
 			cwd: ROOT,
 			stdio: ["ignore", "ignore", "inherit"],
-			env: { ...process.env, NODE_ENV: "production", SERVICES: "gateway,identity,platform", DATABASE_URL: serverDatabaseUrl, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn", TRACING_EXPORTER: "none", RATE_LIMIT_MAX: "1000000", RATE_LIMIT_WINDOW_MS: "1000", NAMESPACE: `bench-login-${process.pid}` },
+			env: { ...process.env, NODE_ENV: "production", SECRETS_KEY: BENCH_SECRETS_KEY, SERVICES: "gateway,identity,platform", DATABASE_URL: serverDatabaseUrl, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn", TRACING_EXPORTER: "none", RATE_LIMIT_MAX: "1000000", RATE_LIMIT_WINDOW_MS: "1000", NAMESPACE: `bench-login-${process.pid}` },
 		});
 		await waitForOk(`${base}/readyz`);
 		await waitForOk(`${base}/api/v1/auth/jwks`);
