@@ -15,6 +15,12 @@ export type EnvOverrides = Record<string, string | undefined>;
 
 let sequence = 0;
 
+/**
+ * Every test node seals secrets at rest as production does (SECRETS_KEY is required there). One fixed key for
+ * all of them: nodes of different test files share the run's database and read each other's rows.
+ */
+export const TEST_SECRETS_KEY = "5d".repeat(32);
+
 /** The environment a test node starts from: the run's database and object store, quiet logs, no tracing output. */
 export function baseEnv(overrides: EnvOverrides = {}): Record<string, string | undefined> {
 	const testEnv = inject("testEnv");
@@ -35,6 +41,7 @@ export function baseEnv(overrides: EnvOverrides = {}): Record<string, string | u
 		HOST: "127.0.0.1",
 		OPS_PORT: "0",
 		TRACING_EXPORTER: "none",
+		SECRETS_KEY: TEST_SECRETS_KEY,
 		...overrides,
 	};
 }

@@ -131,7 +131,7 @@ afterAll(async () => {
 
 describe("secrets at rest", () => {
 	it("stores secrets readable without SECRETS_KEY (development), as rows written before sealing are", async () => {
-		await start({});
+		await start({ SECRETS_KEY: undefined });
 		state.email = uniqueEmail("sealed");
 		const registered = await api.post<{ accessToken: string }>(
 			"/auth/register",
