@@ -140,6 +140,11 @@ interface WebhooksMethods {
 type WebhooksContext<P = Record<string, unknown>> = Context<P, CallerMeta>;
 type SecretColumn = "secret" | "previous_secret";
 
+/** Bound to its endpoint and column, so a sealed secret copied into another row or column doesn't open. */
+function secretContext(endpointId: string, column: SecretColumn): string {
+	return `webhook-endpoint:${endpointId}:${column}`;
+}
+
 const ENDPOINT_FIELDS = {
 	url: { type: "string", trim: true, min: 1, max: 2048 },
 	events: { type: "array", items: { type: "enum", values: WEBHOOK_EVENT_TYPES }, unique: true, max: 100 },
@@ -448,13 +453,12 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 			};
 		},
 
-		/** Bound to its endpoint and column, so a sealed secret copied into another row or column doesn't open. */
 		sealSecret(endpointId: string, column: SecretColumn, secret: string): string {
-			return this.secretBox.seal(secret, `webhook-endpoint:${endpointId}:${column}`);
+			return this.secretBox.seal(secret, secretContext(endpointId, column));
 		},
 
 		openSecret(endpointId: string, column: SecretColumn, stored: string): string {
-			return this.secretBox.open(stored, `webhook-endpoint:${endpointId}:${column}`);
+			return this.secretBox.open(stored, secretContext(endpointId, column));
 		},
 
 		/**
@@ -473,8 +477,8 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 			let resealed = 0;
 			for (const row of rows) {
 				try {
-					const secret = this.sealSecret(row.id, "secret", this.openSecret(row.id, "secret", row.secret));
-					const previousSecret = row.previousSecret === null ? null : this.sealSecret(row.id, "previous_secret", this.openSecret(row.id, "previous_secret", row.previousSecret));
+					const secret = this.secretBox.reseal(row.secret, secretContext(row.id, "secret"));
+					const previousSecret = row.previousSecret === null ? null : this.secretBox.reseal(row.previousSecret, secretContext(row.id, "previous_secret"));
 					const [, count] = await this.adapter.db.query(
 						`UPDATE webhooks.endpoints SET secret = :secret, previous_secret = :previousSecret
 						 WHERE id = :id AND secret = :oldSecret AND previous_secret IS NOT DISTINCT FROM :oldPrevious`,
