@@ -43,6 +43,9 @@ const cluster = { TRANSPORTER: testEnv.natsUrl, CACHER: testEnv.redisUrl, NAMESP
 async function startNotifications(): Promise<RunningNode> {
 	const node = await startNode({ ...cluster, SERVICES: "notifications", OUTBOUND_ALLOW_HOSTS: "127.0.0.1", WEBHOOK_RETRY_SCHEDULE: "1s" });
 	await commerce.broker.waitForServices(["notifications", "webhooks", "notification-preferences"], 20_000);
+	// The gateway maps a newly joined service's routes a moment after the broker knows it (moleculer-web
+	// regenerates aliases on a short debounce): until then its routes answer 404 ROUTE_NOT_FOUND.
+	await waitUntil("the gateway to route /notifications", async () => ((await api.get("/notifications")).status === 404 ? undefined : true));
 	return node;
 }
 
