@@ -13,6 +13,7 @@ import { CoalescingNatsTransporter } from "./lib/nats-transporter";
 import { AccessControlMiddleware } from "./middlewares/access-control.middleware";
 import { LeanMetricsMiddleware } from "./middlewares/lean-metrics.middleware";
 import { LeanBulkheadMiddleware } from "./middlewares/lean-bulkhead.middleware";
+import { PlatformValidator } from "./lib/validator";
 
 type MoleculerError = InstanceType<typeof ErrorsNamespace.MoleculerError>;
 type MetricsReporter = Extract<NonNullable<NonNullable<BrokerOptions["metrics"]> extends infer M ? (M extends { reporter?: infer R } ? R : never) : never>, { type: string }>;
@@ -148,7 +149,8 @@ export function createBrokerOptions(config: PlatformConfig = loadConfig()): Brok
 			check: tripsBreaker,
 		},
 		bulkhead: { enabled: true, concurrency: 100, maxQueueSize: 1_000 },
-		validator: true,
+		// fastest-validator, with null refused in every field that does not declare `nullable: true` (lib/validator.ts).
+		validator: new PlatformValidator(),
 
 		// Moleculer resolves reporter instances at run time; its typings only list configuration objects.
 		metrics: { enabled: true, reporter: [new PrometheusTextReporter() as unknown as MetricsReporter] },
