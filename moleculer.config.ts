@@ -2,7 +2,7 @@
  * Broker options for every Lattice node, derived from the validated environment (lib/config.ts).
  * The policies below are deliberate; the README explains each one.
  */
-import type { BrokerOptions, Errors as ErrorsNamespace, Middleware } from "moleculer";
+import type { BrokerOptions, Middleware } from "moleculer";
 import { Errors } from "moleculer";
 import { Middleware as ChannelsMiddleware } from "@moleculer/channels";
 import { PostgresAdapter } from "./lib/channels/postgres.adapter";
@@ -13,8 +13,10 @@ import { CoalescingNatsTransporter } from "./lib/nats-transporter";
 import { AccessControlMiddleware } from "./middlewares/access-control.middleware";
 import { LeanMetricsMiddleware } from "./middlewares/lean-metrics.middleware";
 import { LeanBulkheadMiddleware } from "./middlewares/lean-bulkhead.middleware";
+import { PlatformValidator } from "./lib/validator";
+import { isInfrastructureFailure } from "./lib/failures";
+import { DatabaseErrorsMiddleware } from "./middlewares/database-errors.middleware";
 
-type MoleculerError = InstanceType<typeof ErrorsNamespace.MoleculerError>;
 type MetricsReporter = Extract<NonNullable<NonNullable<BrokerOptions["metrics"]> extends infer M ? (M extends { reporter?: infer R } ? R : never) : never>, { type: string }>;
 
 /**
@@ -25,6 +27,8 @@ type MetricsReporter = Extract<NonNullable<NonNullable<BrokerOptions["metrics"]>
 function middlewares(config: PlatformConfig): NonNullable<BrokerOptions["middlewares"]> {
 	return [
 		"ActionHook",
+		// Database errors become 4xx (or 503 DATABASE_UNAVAILABLE) after a service's own error hooks, before the breaker sees them.
+		DatabaseErrorsMiddleware,
 		"Validator",
 		// Moleculer's Bulkhead with its gauges set when metrics are read, not four times per call.
 		LeanBulkheadMiddleware as unknown as Middleware,
@@ -83,10 +87,13 @@ function isRetryable(err: Error): boolean {
 	return err instanceof Errors.ServiceNotAvailableError || err instanceof Errors.ServiceNotFoundError;
 }
 
-/** Only server-side faults count against a node's breaker; a flood of 4xx says nothing about its health. */
-function tripsBreaker(err: Error): boolean {
-	const code = (err as MoleculerError).code;
-	return !(typeof code === "number" && code >= 400 && code < 500);
+/**
+ * Only infrastructure failures count against a node's breaker: timeouts, lost connections, an unavailable
+ * database (lib/failures.ts). A caller's 4xx, or a 500 that a caller's input provoked, says nothing about the
+ * node's health, and must not let one caller switch an action off for everyone.
+ */
+export function tripsBreaker(err: Error): boolean {
+	return isInfrastructureFailure(err);
 }
 
 function tracing(config: PlatformConfig): BrokerOptions["tracing"] {
@@ -148,7 +155,8 @@ export function createBrokerOptions(config: PlatformConfig = loadConfig()): Brok
 			check: tripsBreaker,
 		},
 		bulkhead: { enabled: true, concurrency: 100, maxQueueSize: 1_000 },
-		validator: true,
+		// fastest-validator, with null refused in every field that does not declare `nullable: true` (lib/validator.ts).
+		validator: new PlatformValidator(),
 
 		// Moleculer resolves reporter instances at run time; its typings only list configuration objects.
 		metrics: { enabled: true, reporter: [new PrometheusTextReporter() as unknown as MetricsReporter] },

@@ -9,7 +9,7 @@
  * moleculer-db's CRUD actions are unpublished here (no `rest`): a service opts in per action, so a new
  * table never appears on the public API by accident.
  */
-import type { Context, ServiceSchema, ServiceSettingSchema, Service } from "moleculer";
+import type { ActionParams, Context, ServiceSchema, ServiceSettingSchema, Service } from "moleculer";
 import MoleculerDbService from "moleculer-db";
 import SequelizeDbAdapter from "moleculer-db-adapter-sequelize";
 import type { ModelAttributes, ModelOptions, Sequelize, ModelStatic, Model, WhereOptions } from "sequelize";
@@ -183,6 +183,7 @@ export function DbMixin(options: DbMixinOptions): Partial<ServiceSchema> {
 		 * every node cleans its own cache when any node changes the entity.
 		 */
 		merged(merged: ServiceSchema) {
+			publishedReadParams(merged);
 			if (tenantOwned) {
 				for (const name of READ_ACTIONS) {
 					const action = merged.actions?.[name];
@@ -297,11 +298,46 @@ export function DbMixin(options: DbMixinOptions): Partial<ServiceSchema> {
 	return schema;
 }
 
+/**
+ * The deepest page any list serves. Without a bound, `page=99999999999999999999` passed validation and made an
+ * OFFSET PostgreSQL can't hold (a 500); 100 000 pages of 100 rows is more than any list here holds.
+ */
+export const MAX_PAGE = 100_000;
+
 /** The page parameters of every paginated action (the shape of moleculer-db's `list`). */
 export const PAGE_PARAMS = {
-	page: { type: "number", integer: true, positive: true, convert: true, optional: true, default: 1 },
+	page: { type: "number", integer: true, positive: true, max: MAX_PAGE, convert: true, optional: true, default: 1 },
 	pageSize: { type: "number", integer: true, positive: true, max: 100, convert: true, optional: true, default: 20 },
 } as const;
+
+/**
+ * The parameters of moleculer-db's read actions once a service publishes one (gives it a `rest`): bounded
+ * pages, a sort on one of the entity's public fields (`settings.fields`), ascending or, with `-`, descending,
+ * and nothing else. moleculer-db's own params pass `sort`, `query`, `search`, `searchFields`, `populate`,
+ * `fields` and unbounded `page`/`offset` straight to SQL, which an internal caller may use but the API must
+ * not (`sort=nosuch` and a huge page were 500s); unknown parameters are dropped, as on every list.
+ */
+function publishedReadParams(merged: ServiceSchema): void {
+	const fields = (merged.settings as DbMixinSettings | undefined)?.fields ?? [];
+	const maxLimit = (merged.settings as DbMixinSettings | undefined)?.maxLimit ?? 1000;
+	const sort: ActionParams = fields.length > 0 ? { sort: { type: "enum", values: fields.flatMap((field) => [field, `-${field}`]), optional: true } } : {};
+	const params: Record<string, ActionParams> = {
+		list: { ...PAGE_PARAMS, ...sort, $$strict: "remove" },
+		find: {
+			limit: { type: "number", integer: true, positive: true, max: maxLimit, convert: true, optional: true },
+			offset: { type: "number", integer: true, min: 0, max: MAX_PAGE * 100, convert: true, optional: true },
+			...sort,
+			$$strict: "remove",
+		},
+		count: { $$strict: "remove" },
+		get: { id: { type: "string", min: 1, max: 64 }, $$strict: "remove" },
+	};
+	for (const name of READ_ACTIONS) {
+		const action = merged.actions?.[name];
+		if (!action || typeof action !== "object" || !action.rest) continue;
+		action.params = params[name];
+	}
+}
 
 export interface Page<T> {
 	rows: T[];

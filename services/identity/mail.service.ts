@@ -10,7 +10,7 @@
 import path from "node:path";
 import { DataTypes } from "sequelize";
 import type { Context, Service, ServiceSchema } from "moleculer";
-import { DbMixin, type DbMixinLocals, type DbMixinSettings, type ModelDefinition } from "../../mixins/db.mixin";
+import { DbMixin, PAGE_PARAMS, type DbMixinLocals, type DbMixinSettings, type ModelDefinition } from "../../mixins/db.mixin";
 import { platformConfigOf } from "../../lib/node";
 import { ServiceUnavailableError } from "../../lib/errors";
 import type { CallerMeta } from "../../lib/caller";
@@ -183,8 +183,7 @@ const MailService: ServiceSchema<MailSettings, MailMethods & DbListing, MailLoca
 			params: {
 				to: { ...recipient, optional: true },
 				status: { type: "enum", values: [...OUTBOX_STATUSES], optional: true },
-				page: { type: "number", integer: true, min: 1, optional: true, convert: true },
-				pageSize: { type: "number", integer: true, min: 1, max: 100, optional: true, convert: true },
+				...PAGE_PARAMS,
 			},
 			handler(this: MailThis, ctx: Context<OutboxParams, CallerMeta>): Promise<OutboxPage> {
 				return this.listOutbox(ctx, ctx.params);

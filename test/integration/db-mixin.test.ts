@@ -88,8 +88,12 @@ describe("tenant scoping", () => {
 		const listA = await first.call<{ rows: Note[]; total: number }, object>("notes.list", {}, { meta: tenantA });
 		expect(listA.rows.map((note) => note.slug)).toEqual(["plan"]);
 		expect(listA).toMatchObject({ total: 1, page: 1, pageSize: 20, totalPages: 1 });
+		// A published list drops moleculer-db's raw `query`; the unpublished find and count take it, still scoped.
 		const sneaky = await first.call<{ rows: Note[] }, object>("notes.list", { query: JSON.stringify({ tenantId: "tenant-b" }) }, { meta: tenantA });
 		expect(sneaky.rows.map((note) => note.slug)).toEqual(["plan"]);
+		const found = await first.call<Note[], object>("notes.find", { query: JSON.stringify({ tenantId: "tenant-b" }) }, { meta: tenantA });
+		expect(found.map((note) => note.slug)).toEqual(["plan"]);
+		expect(await first.call("notes.count", { query: { tenantId: "tenant-b" } }, { meta: tenantA })).toBe(1);
 	});
 
 	it("answers another tenant's id exactly like a missing one (404)", async () => {
@@ -113,7 +117,10 @@ describe("tenant scoping", () => {
 	});
 
 	it("turns bad input into 4xx, never 500", async () => {
-		await expect(first.call("notes.list", { query: "{oops" }, { meta: tenantA })).rejects.toMatchObject({ code: 400, type: "INVALID_QUERY" });
+		await expect(first.call("notes.find", { query: "{oops" }, { meta: tenantA })).rejects.toMatchObject({ code: 400, type: "INVALID_QUERY" });
+		// A published list validates like every other list (issue 11, finding 3).
+		await expect(first.call("notes.list", { sort: "nosuch" }, { meta: tenantA })).rejects.toMatchObject({ type: "VALIDATION_ERROR" });
+		await expect(first.call("notes.list", { page: "99999999999999999999" }, { meta: tenantA })).rejects.toMatchObject({ type: "VALIDATION_ERROR" });
 		await expect(first.call("notes.create", { title: "Again", slug: "plan" }, { meta: tenantA })).rejects.toMatchObject({ code: 409, type: "ALREADY_EXISTS" });
 		await expect(first.call("notes.create", { title: "" }, { meta: tenantA })).rejects.toMatchObject({ code: 422, type: "VALIDATION_ERROR" });
 	});
