@@ -44,6 +44,8 @@ export interface CardPaymentProvider {
 	readonly name: string;
 	createPaymentIntent(input: CreatePaymentIntentInput): Promise<CreatedPaymentIntent>;
 	refund(input: RefundInput): Promise<CreatedRefund>;
+	/** Cancels a PaymentIntent that hasn't taken money yet (its order was cancelled); Stripe refuses one that has. */
+	cancelPaymentIntent?(paymentIntentId: string): Promise<void>;
 	/** Verifies a webhook's signature over the raw body and returns the parsed event; 400 when it fails. */
 	verifyWebhook(rawBody: string, signatureHeader: string | undefined): Stripe.Event;
 }
@@ -105,6 +107,14 @@ export class StripeCardProvider implements CardPaymentProvider {
 				{ idempotencyKey: input.idempotencyKey },
 			);
 			return { id: refund.id, status: refund.status ?? "pending" };
+		} catch (err) {
+			throw mapStripeError(err);
+		}
+	}
+
+	async cancelPaymentIntent(paymentIntentId: string): Promise<void> {
+		try {
+			await this.client.paymentIntents.cancel(paymentIntentId, { cancellation_reason: "abandoned" }, { idempotencyKey: `cancel-${paymentIntentId}` });
 		} catch (err) {
 			throw mapStripeError(err);
 		}
