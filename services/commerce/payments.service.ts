@@ -30,7 +30,7 @@ import path from "node:path";
 import type { Context } from "moleculer";
 import { QueryTypes, type Transaction, type WhereOptions } from "sequelize";
 import type Stripe from "stripe";
-import { StripeCardProvider } from "../../lib/payments/stripe-provider";
+import { StripeCardProvider, toStripeAmount } from "../../lib/payments/stripe-provider";
 import { platformConfigOf } from "../../lib/node";
 import { DbMixin, PAGE_PARAMS, newestFirstPage, plainRow, type DbServiceSchema } from "../../mixins/db.mixin";
 import { OwnedEntityMixin } from "../../mixins/owned-entity.mixin";
@@ -422,7 +422,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 					if (!failed) return { received: true, paymentId: row.id, status: row.status } as WebhookOutcome;
 					return { received: true, paymentId: row.id, status: failed.status, changed: { row: failed, event: PAYMENT_EVENTS.failed } } as WebhookOutcome;
 				}
-				if (Number(intent.amount) !== Number(row.amount) || intent.currency.toUpperCase() !== row.currency) {
+				if (Number(intent.amount) !== toStripeAmount(Number(row.amount), row.currency) || intent.currency.toUpperCase() !== row.currency) {
 					this.logger.warn(`Stripe event ${event.id}: intent ${intent.id} is ${intent.amount} ${intent.currency}, payment ${row.id} is ${row.amount} ${row.currency}; not settled`);
 					return { received: true, ignored: "amount or currency mismatch", paymentId: row.id, status: row.status } as WebhookOutcome;
 				}
