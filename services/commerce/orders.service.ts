@@ -5,7 +5,7 @@
  *
  * `status` (fulfilment) and `paymentStatus` are separate fields, as in Saleor:
  *   status:        pending → paid → processing → completed, pending → cancelled, paid|processing → refunded
- *   paymentStatus: unpaid → paid → refunded
+ *   paymentStatus: unpaid → paid → refunded; a cancelled order: unpaid → refunded (money that came late, given back)
  * Every transition is one `UPDATE … WHERE id = :id AND status = :expected RETURNING *`, so when two nodes
  * race, exactly one applies it; the loser finds out what happened and answers accordingly (a replay of the
  * same payment is a no-op, anything else 409 INVALID_TRANSITION naming both states). Events are emitted
@@ -16,6 +16,11 @@
  * `commerce.order.paid` / `commerce.order.refunded`, so the buyer's notification and the tenant's webhook
  * don't depend on a notifications node being up at that moment. The plain events stay for fire-and-forget
  * listeners.
+ *
+ * Money and orders never disagree: a cancel also goes to `commerce.order.cancelled`, and payments fails the
+ * order's pending payment (at once, and durably from the channel); a settled payment that markPaid refuses
+ * (the order was cancelled, or paid otherwise) goes to `commerce.order.payment_rejected`, and payments
+ * refunds it (services/commerce/payments-reconciliation.ts). A cancelled order then shows that refund.
  *
  * Callers see their own orders; super admins (and platform work) see all. Someone else's order answers
  * 404, exactly like a missing or malformed id.
@@ -62,9 +67,7 @@ type AdminStatus = (typeof ADMIN_STATUSES)[number];
 
 export type { PublicOrder, PublicOrderLine } from "./orders.types";
 
-
 type OrdersContext<P = Record<string, unknown>> = Context<P, IdempotencyMeta>;
-
 
 /**
  * Why a settled payment that markPaid refused must go back, or undefined when the refusal isn't about the

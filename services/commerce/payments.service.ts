@@ -59,7 +59,6 @@ const SCHEMA = "payments";
 const REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 const NON_CARD_METHODS: readonly PaymentMethod[] = ["bank_transfer", "e_wallet", "virtual_account"];
 
-
 function iso(value: Date | string | null | undefined): string | null {
 	return value ? new Date(value).toISOString() : null;
 }
