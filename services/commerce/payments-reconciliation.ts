@@ -109,7 +109,15 @@ export const PaymentsReconciliation: Partial<ServiceSchema> = {
 
 	methods: {
 		async refuseIfOrderMovedOn(this: Host, row: PaymentRow): Promise<void> {
-			const order = await this.broker.call<OrderView, { id: string }>("orders.getOrder", { id: row.orderId }, systemCall());
+			let order: OrderView;
+			try {
+				order = await this.broker.call<OrderView, { id: string }>("orders.getOrder", { id: row.orderId }, systemCall());
+			} catch (err) {
+				// Orders answered a moment ago; failing the new payment now for want of a second answer would
+				// strand the buyer. Should the order have been cancelled meanwhile, money for this payment is refunded.
+				this.logger.warn(`Payment ${row.id}: could not read order ${row.orderId} again, going on: ${(err as Error).message}`);
+				return;
+			}
 			if (order.status === "pending" && order.paymentStatus === "unpaid") return;
 			const reason: PaymentStatusReason = order.status === "cancelled" ? "order_cancelled" : "order_not_payable";
 			await this.changeWithOutbox(row.id, "pending", { status: "failed", failedAt: new Date(), statusReason: reason });
