@@ -9,9 +9,10 @@
  */
 import Stripe from "stripe";
 import { BadRequestError, ServiceUnavailableError, UnprocessableEntityError } from "../errors";
+import { minorUnitDigits } from "../currency";
 
 export interface CreatePaymentIntentInput {
-	/** In the currency's smallest unit (cents). */
+	/** In the currency's minor unit by ISO 4217 (cents; yen; fils): the platform's amounts. Converted for Stripe. */
 	amount: number;
 	/** ISO 4217 code, any case; sent to Stripe lower-cased. */
 	currency: string;
@@ -44,6 +45,8 @@ export interface CardPaymentProvider {
 	readonly name: string;
 	createPaymentIntent(input: CreatePaymentIntentInput): Promise<CreatedPaymentIntent>;
 	refund(input: RefundInput): Promise<CreatedRefund>;
+	/** Cancels a PaymentIntent that hasn't taken money yet (its order was cancelled); Stripe refuses one that has. */
+	cancelPaymentIntent?(paymentIntentId: string): Promise<void>;
 	/** Verifies a webhook's signature over the raw body and returns the parsed event; 400 when it fails. */
 	verifyWebhook(rawBody: string, signatureHeader: string | undefined): Stripe.Event;
 }
@@ -53,6 +56,22 @@ export interface StripeCardProviderOptions {
 	webhookSecret?: string;
 	/** `https://api.stripe.com`, or a local server that speaks Stripe's API (tests). */
 	apiBase: string;
+}
+
+/**
+ * Where Stripe's amounts don't count in ISO 4217's minor unit: ISK is zero-decimal by ISO but two-decimal in
+ * Stripe's API (`100` is 1 króna), MGA two-decimal by ISO but zero-decimal at Stripe. Elsewhere (JPY 0, EUR
+ * 2, KWD 3) they agree. https://docs.stripe.com/currencies#special-cases
+ */
+const STRIPE_EXPONENT: Readonly<Record<string, number>> = { ISK: 2, MGA: 0 };
+
+/** Stripe's amount for a platform amount (ISO 4217 minor units), or undefined when Stripe can't express it. */
+export function toStripeAmount(amount: number, currency: string): number | undefined {
+	const code = currency.toUpperCase();
+	const shift = (STRIPE_EXPONENT[code] ?? minorUnitDigits(code)) - minorUnitDigits(code);
+	if (shift >= 0) return amount * 10 ** shift;
+	const factor = 10 ** -shift;
+	return amount % factor === 0 ? amount / factor : undefined;
 }
 
 /** Webhooks older than this (seconds) are refused, so a captured one can't be replayed later. */
@@ -79,10 +98,18 @@ export class StripeCardProvider implements CardPaymentProvider {
 	}
 
 	async createPaymentIntent(input: CreatePaymentIntentInput): Promise<CreatedPaymentIntent> {
+		const amount = toStripeAmount(input.amount, input.currency);
+		if (amount === undefined) {
+			throw new UnprocessableEntityError(`Stripe can't charge fractions of the main unit of ${input.currency.toUpperCase()}`, "PAYMENT_PROVIDER_REJECTED", {
+				provider: "stripe",
+				amount: input.amount,
+				currency: input.currency.toUpperCase(),
+			});
+		}
 		try {
 			const intent = await this.client.paymentIntents.create(
 				{
-					amount: input.amount,
+					amount,
 					currency: input.currency.toLowerCase(),
 					metadata: { paymentId: input.paymentId, orderId: input.orderId },
 					automatic_payment_methods: { enabled: true },
@@ -105,6 +132,14 @@ export class StripeCardProvider implements CardPaymentProvider {
 				{ idempotencyKey: input.idempotencyKey },
 			);
 			return { id: refund.id, status: refund.status ?? "pending" };
+		} catch (err) {
+			throw mapStripeError(err);
+		}
+	}
+
+	async cancelPaymentIntent(paymentIntentId: string): Promise<void> {
+		try {
+			await this.client.paymentIntents.cancel(paymentIntentId, { cancellation_reason: "abandoned" }, { idempotencyKey: `cancel-${paymentIntentId}` });
 		} catch (err) {
 			throw mapStripeError(err);
 		}

@@ -13,6 +13,7 @@ import { DbMixin, PAGE_PARAMS, toPage, type DbMixinSettings, type DbServiceSchem
 import { ProductModel, PRODUCT_STATUSES, type ProductStatus } from "../../models/commerce/catalog/product.model";
 import type { CallerMeta } from "../../lib/caller";
 import { BadRequestError, EntityNotFoundError } from "../../lib/errors";
+import { currencyRule } from "../../lib/currency";
 
 export const PRODUCT_EVENTS = { created: "product.created", updated: "product.updated", archived: "product.archived" } as const;
 
@@ -21,12 +22,14 @@ export type ProductSort = (typeof PRODUCT_SORTS)[number];
 
 const SCHEMA = "catalog";
 const TABLE = `"${SCHEMA}".products`;
-/** Below Number.MAX_SAFE_INTEGER with room to spare: 10 billion major units in a 2-decimal currency. */
+/**
+ * Below Number.MAX_SAFE_INTEGER with room to spare, in minor units whatever the currency's exponent (lib/currency.ts):
+ * 10 billion major units of a 2-decimal currency, a trillion yen, a billion Kuwaiti dinars.
+ */
 const MAX_PRICE_AMOUNT = 999_999_999_999;
 const MAX_FEATURES_BYTES = 16_384;
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CATEGORY_PATTERN = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
-const CURRENCY_PATTERN = /^[A-Z]{3}$/;
 const CACHE_TTL_SECONDS = 300;
 
 export interface PublicProduct {
@@ -95,7 +98,6 @@ interface CatalogMethods {
 }
 
 const priceRule = { type: "number", integer: true, min: 0, max: MAX_PRICE_AMOUNT } as const;
-const currencyRule = { type: "string", trim: true, uppercase: true, pattern: CURRENCY_PATTERN, messages: { stringPattern: "currency must be an ISO 4217 code of three letters" } } as const;
 const categoryRule = { type: "string", trim: true, lowercase: true, min: 1, max: 60, pattern: CATEGORY_PATTERN, messages: { stringPattern: "category must be a slug (a-z, 0-9, dashes)" } } as const;
 const imageRule = { type: "url", max: 2048, optional: true, nullable: true } as const;
 const featuresRule = { type: "object", optional: true } as const;

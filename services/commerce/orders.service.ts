@@ -5,7 +5,7 @@
  *
  * `status` (fulfilment) and `paymentStatus` are separate fields, as in Saleor:
  *   status:        pending → paid → processing → completed, pending → cancelled, paid|processing → refunded
- *   paymentStatus: unpaid → paid → refunded
+ *   paymentStatus: unpaid → paid → refunded; a cancelled order: unpaid → refunded (money that came late, given back)
  * Every transition is one `UPDATE … WHERE id = :id AND status = :expected RETURNING *`, so when two nodes
  * race, exactly one applies it; the loser finds out what happened and answers accordingly (a replay of the
  * same payment is a no-op, anything else 409 INVALID_TRANSITION naming both states). Events are emitted
@@ -16,6 +16,11 @@
  * `commerce.order.paid` / `commerce.order.refunded`, so the buyer's notification and the tenant's webhook
  * don't depend on a notifications node being up at that moment. The plain events stay for fire-and-forget
  * listeners.
+ *
+ * Money and orders never disagree: a cancel also goes to `commerce.order.cancelled`, and payments fails the
+ * order's pending payment (at once, and durably from the channel); a settled payment that markPaid refuses
+ * (the order was cancelled, or paid otherwise) goes to `commerce.order.payment_rejected`, and payments
+ * refunds it (services/commerce/payments-reconciliation.ts). A cancelled order then shows that refund.
  *
  * Callers see their own orders; super admins (and platform work) see all. Someone else's order answers
  * 404, exactly like a missing or malformed id.
@@ -34,9 +39,10 @@ import {
 	ORDER_STATUSES,
 	ORDER_TRANSITIONS,
 	type OrderStatus,
-	type PaymentStatus,
 } from "../../models/commerce/orders/order.models";
-import { systemCall, type CallerMeta } from "../../lib/caller";
+import type { PaymentStatusReason } from "../../models/commerce/payments/payment.model";
+import { systemCall } from "../../lib/caller";
+import type { CreateParams, ListParams, OrderLineRow, OrderRow, OrdersMethods, PaymentMessage, ProductSnapshot, PublicOrder, TransitionChanges } from "./orders.types";
 import { BadRequestError, ConflictError, EntityNotFoundError, UnprocessableEntityError, isFinalRefusal } from "../../lib/errors";
 
 export const ORDER_EVENTS = {
@@ -45,7 +51,10 @@ export const ORDER_EVENTS = {
 	cancelled: "order.cancelled",
 	completed: "order.completed",
 	refunded: "order.refunded",
-	/** A settled or refunded payment that the order can't follow (e.g. cancelled meanwhile): needs a refund or a human. */
+	/**
+	 * A settled or refunded payment that the order can't follow (e.g. cancelled meanwhile). With `refund`
+	 * (the reason), the saga refunds it; without, a human looks.
+	 */
 	paymentConflict: "order.payment_conflict",
 } as const;
 
@@ -56,105 +65,26 @@ const MAX_QUANTITY = 1000;
 const ADMIN_STATUSES = ["processing", "completed"] as const;
 type AdminStatus = (typeof ADMIN_STATUSES)[number];
 
-export interface PublicOrderLine {
-	productId: string;
-	name: string;
-	unitPriceAmount: number;
-	quantity: number;
-	totalAmount: number;
-	currency: string;
-}
-
-export interface PublicOrder {
-	id: string;
-	userId: string;
-	tenantId: string | null;
-	status: OrderStatus;
-	paymentStatus: PaymentStatus;
-	currency: string;
-	totalAmount: number;
-	paymentId: string | null;
-	lines: PublicOrderLine[];
-	createdAt: string;
-	updatedAt: string;
-	paidAt: string | null;
-	cancelledAt: string | null;
-	completedAt: string | null;
-	refundedAt: string | null;
-}
-
-interface OrderRow {
-	id: string;
-	userId: string;
-	tenantId: string | null;
-	status: OrderStatus;
-	paymentStatus: PaymentStatus;
-	currency: string;
-	/** BIGINT: node-postgres hands it over as a string. */
-	totalAmount: string | number;
-	paymentId: string | null;
-	paidAt: Date | null;
-	cancelledAt: Date | null;
-	completedAt: Date | null;
-	refundedAt: Date | null;
-	createdAt: Date;
-	updatedAt: Date;
-}
-
-interface OrderLineRow {
-	orderId: string;
-	position: number;
-	productId: string;
-	productName: string;
-	unitPriceAmount: string | number;
-	quantity: number;
-	totalAmount: string | number;
-	currency: string;
-}
-
-interface ProductSnapshot {
-	id: string;
-	name: string;
-	priceAmount: number;
-	currency: string;
-	status: string;
-}
-
-interface CreateParams {
-	items: Array<{ productId: string; quantity: number }>;
-}
-
-interface ListParams {
-	page: number;
-	pageSize: number;
-	status?: OrderStatus;
-	userId?: string;
-}
-
-interface TransitionChanges {
-	status: OrderStatus;
-	paymentStatus?: PaymentStatus;
-	paymentId?: string;
-	paidAt?: Date;
-	cancelledAt?: Date;
-	completedAt?: Date;
-	refundedAt?: Date;
-}
-
-interface OrdersMethods {
-	isPrivileged(meta: CallerMeta): boolean;
-	requireUser(meta: CallerMeta): string;
-	loadRow(id: string): Promise<OrderRow | undefined>;
-	loadVisible(ctx: Context<unknown, CallerMeta>, id: string): Promise<OrderRow>;
-	withLines(rows: OrderRow[], transaction?: Transaction): Promise<PublicOrder[]>;
-	toPublic(row: OrderRow, lines: OrderLineRow[]): PublicOrder;
-	transition(id: string, from: OrderStatus[], changes: TransitionChanges, extraWhere?: Record<string, unknown>, channel?: string): Promise<OrderRow | undefined>;
-	invalidTransition(order: OrderRow, to: OrderStatus): ConflictError;
-	announce(ctx: Context, event: string, row: OrderRow): Promise<PublicOrder>;
-	applyPayment(action: string, outcome: "paid" | "refunded", payload: { paymentId: string; orderId: string }): Promise<void>;
-}
+export type { PublicOrder, PublicOrderLine } from "./orders.types";
 
 type OrdersContext<P = Record<string, unknown>> = Context<P, IdempotencyMeta>;
+
+/**
+ * Why a settled payment that markPaid refused must go back, or undefined when the refusal isn't about the
+ * order (a human looks at it): the order was cancelled, is paid by another payment, moved on, or is gone.
+ */
+function rejectionReason(error: { type?: string; data?: { from?: string } }): PaymentStatusReason | undefined {
+	switch (error.type) {
+		case "INVALID_TRANSITION":
+			return error.data?.from === "cancelled" ? "order_cancelled" : "order_not_payable";
+		case "ORDER_ALREADY_PAID":
+			return "order_already_paid";
+		case "ENTITY_NOT_FOUND":
+			return "order_not_payable";
+		default:
+			return undefined;
+	}
+}
 
 function iso(value: Date | string | null | undefined): string | null {
 	return value ? new Date(value).toISOString() : null;
@@ -187,14 +117,14 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 		"commerce.payment.settled": {
 			group: "orders",
 			maxRetries: 10,
-			async handler(payload: { paymentId: string; orderId: string }) {
+			async handler(payload: PaymentMessage) {
 				await this.applyPayment("orders.markPaid", "paid", payload);
 			},
 		},
 		"commerce.payment.refunded": {
 			group: "orders",
 			maxRetries: 10,
-			async handler(payload: { paymentId: string; orderId: string }) {
+			async handler(payload: PaymentMessage) {
 				await this.applyPayment("orders.markRefunded", "refunded", payload);
 			},
 		},
@@ -325,11 +255,18 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 		cancelOrder: {
 			rest: "POST /:id/cancel",
 			summary: "Cancel an order while it is pending (after payment, only a refund undoes it)",
+			description:
+				"A pending payment of the order fails with it (`statusReason: order_cancelled`); money that arrives for it anyway is refunded automatically and shown on the order as `paymentStatus: refunded`.",
 			params: { id: "string|max:64" },
 			async handler(ctx: OrdersContext<{ id: string }>) {
 				const before = await this.loadVisible(ctx, ctx.params.id);
-				const row = await this.transition(before.id, ["pending"], { status: "cancelled", cancelledAt: new Date() });
+				// With an outbox row on commerce.order.cancelled: payments fails the order's pending payment durably.
+				const row = await this.transition(before.id, ["pending"], { status: "cancelled", cancelledAt: new Date() }, {}, ORDER_CHANNELS.cancelled);
 				if (!row) throw this.invalidTransition((await this.loadRow(before.id)) ?? before, "cancelled");
+				// And now, so the buyer who reads the payment next sees it failed; if payments is away, the channel does it.
+				await this.broker
+					.call("payments.voidForOrder", { orderId: row.id, reason: "order_cancelled" }, { ...systemCall(), requestID: ctx.requestID ?? undefined })
+					.catch((err: unknown) => this.logger.warn(`Order ${row.id} cancelled; its pending payment will be failed by the channel: ${(err as Error).message}`));
 				return this.announce(ctx, ORDER_EVENTS.cancelled, row);
 			},
 		},
@@ -377,14 +314,19 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 				// Lost a race or the order moved on: a concurrent delivery of this same payment is still a no-op.
 				const current = (await this.loadRow(before.id)) ?? before;
 				if (current.paymentId === paymentId) return (await this.withLines([current]))[0];
-				if (current.paymentId) {
+				// A cancelled order may show the refund of an earlier late payment: still cancelled, not paid.
+				if (current.paymentId && current.status !== "cancelled") {
 					throw new ConflictError(`Order ${current.id} was already paid by another payment`, "ORDER_ALREADY_PAID", { orderId: current.id, paymentId: current.paymentId });
 				}
 				throw this.invalidTransition(current, "paid");
 			},
 		},
 
-		/** Payment saga: the payment that paid the order was refunded. paid|processing → refunded; again: a no-op. */
+		/**
+		 * Payment saga: the payment that paid the order was refunded. paid|processing → refunded; again: a no-op.
+		 * A cancelled order records the refund of a payment that arrived after the cancel (`paymentStatus:
+		 * refunded`, `paymentId`, `refundedAt`; the status stays cancelled).
+		 */
 		markRefunded: {
 			visibility: "public",
 			permissions: ["super_admin"],
@@ -397,6 +339,21 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 					throw new ConflictError(`Order ${before.id} was paid by another payment`, "PAYMENT_MISMATCH", { orderId: before.id, paymentId });
 				}
 				if (before.status === "refunded") return (await this.withLines([before]))[0];
+				if (before.status === "cancelled") {
+					if (before.paymentStatus === "refunded") return (await this.withLines([before]))[0];
+					const [count, rows] = await this.models.order.update(
+						{ paymentStatus: "refunded", paymentId, refundedAt: new Date() },
+						{ where: { id: before.id, status: "cancelled", paymentStatus: "unpaid", paymentId: null } as WhereOptions, returning: true },
+					);
+					if (count === 1) {
+						const order = (await this.withLines([plainRow<OrderRow>(rows[0])!]))[0];
+						await this.entityChanged("updated", { id: order.id }, ctx);
+						return order;
+					}
+					const current = (await this.loadRow(before.id)) ?? before;
+					if (current.paymentId === paymentId) return (await this.withLines([current]))[0];
+					throw new ConflictError(`Order ${current.id} already shows the refund of another payment`, "PAYMENT_MISMATCH", { orderId: current.id, paymentId });
+				}
 				const row = await this.transition(
 					before.id,
 					["paid", "processing"],
@@ -483,21 +440,36 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 			return new ConflictError(`Order ${order.id} can't go from ${order.status} to ${to}`, "INVALID_TRANSITION", { orderId: order.id, from: order.status, to });
 		},
 
-		/** A saga message: apply it as platform work; a conflict that no retry can fix is announced and acknowledged. */
-		async applyPayment(action: string, outcome: "paid" | "refunded", payload: { paymentId: string; orderId: string }): Promise<void> {
+		/**
+		 * A saga message: apply it as platform work; a conflict that no retry can fix is announced and
+		 * acknowledged. Money the order refuses (it was cancelled, or paid by another payment) goes back: the
+		 * refusal is written to orders' outbox (`commerce.order.payment_rejected`), and payments refunds it.
+		 */
+		async applyPayment(action: string, outcome: "paid" | "refunded", payload: PaymentMessage): Promise<void> {
 			try {
 				await this.broker.call(action, { orderId: payload.orderId, paymentId: payload.paymentId }, systemCall());
 			} catch (err) {
 				// Only the order's own answer is final; a missing service or a 5xx is retried.
 				if (!isFinalRefusal(err)) throw err;
-				const error = err as Error & { type?: string };
-				this.logger.warn(`Payment ${payload.paymentId} can't mark order ${payload.orderId} ${outcome}: ${error.type ?? error.message}`);
+				const error = err as Error & { type?: string; data?: { from?: string } };
+				const reason = outcome === "paid" ? rejectionReason(error) : undefined;
+				if (reason) {
+					await this.adapter.db.transaction((transaction) =>
+						this.writeOutbox(transaction, ORDER_CHANNELS.paymentRejected, { orderId: payload.orderId, paymentId: payload.paymentId, reason, code: error.type ?? "UNKNOWN" }),
+					);
+				} else if (outcome === "refunded" && payload.payment?.statusReason === "order_already_paid" && error.type === "PAYMENT_MISMATCH") {
+					// The refund of a second payment, which the order (paid by the first) never took: nothing to record.
+					return;
+				}
+				if (reason) this.logger.info(`Payment ${payload.paymentId} can't pay order ${payload.orderId} (${error.type}): it is refunded (${reason})`);
+				else this.logger.warn(`Payment ${payload.paymentId} can't mark order ${payload.orderId} ${outcome}: ${error.type ?? error.message}`);
 				await this.broker.emit(ORDER_EVENTS.paymentConflict, {
 					orderId: payload.orderId,
 					paymentId: payload.paymentId,
 					outcome,
 					code: error.type ?? "UNKNOWN",
 					detail: error.message,
+					...(reason ? { refund: reason } : {}),
 				});
 			}
 		},

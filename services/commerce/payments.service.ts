@@ -19,22 +19,29 @@
  * what a crash left). The message carries the public payment: orders applies it (markPaid/markRefunded,
  * idempotent by paymentId), notifications tells the payer and the tenant. Delivery is at least once.
  *
- *   status: pending → succeeded → refunded, pending → failed
+ * Money and orders never disagree (payments-reconciliation.ts): cancelling an order fails its pending
+ * payment, and a settlement that arrives anyway (the transfer was on its way, a verify raced the cancel)
+ * is refunded by the saga, with the reason in `statusReason`.
+ *
+ *   status: pending → succeeded → refunded, pending → failed → succeeded (money that arrived after all)
  */
 import crypto from "node:crypto";
 import path from "node:path";
 import type { Context } from "moleculer";
 import { QueryTypes, type Transaction, type WhereOptions } from "sequelize";
 import type Stripe from "stripe";
-import { StripeCardProvider, type CardPaymentProvider } from "../../lib/payments/stripe-provider";
+import { StripeCardProvider, toStripeAmount } from "../../lib/payments/stripe-provider";
 import { platformConfigOf } from "../../lib/node";
-import { DbMixin, PAGE_PARAMS, newestFirstPage, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { DbMixin, PAGE_PARAMS, newestFirstPage, plainRow, type DbServiceSchema } from "../../mixins/db.mixin";
 import { OwnedEntityMixin } from "../../mixins/owned-entity.mixin";
 import { IdempotencyMixin, type IdempotencyMeta } from "../../mixins/idempotency.mixin";
 import { OutboxMixin, outboxModel, type OutboxMethods } from "../../mixins/outbox.mixin";
+import { PaymentsReconciliation, type ReconciliationMethods } from "./payments-reconciliation";
+import type { ListParams, OrderView, PaymentRow, PaymentsContext, PaymentsLocals, PaymentsMethods, PaymentsSettings, PublicPayment, WebhookOutcome } from "./payments.types";
 import {
 	PaymentModel,
 	PAYMENT_CHANNELS,
+	PAYMENT_EVENTS,
 	PAYMENT_METHODS,
 	PAYMENT_STATUSES,
 	type PaymentMethod,
@@ -43,120 +50,14 @@ import {
 import type { CallerMeta } from "../../lib/caller";
 import { BadRequestError, ConflictError, EntityNotFoundError, UnprocessableEntityError } from "../../lib/errors";
 
-export const PAYMENT_EVENTS = {
-	succeeded: "payment.succeeded",
-	failed: "payment.failed",
-	refunded: "payment.refunded",
-} as const;
+export { PAYMENT_EVENTS };
+export type { PaymentRow, PaymentsContext, PaymentsLocals, PaymentsMethods, PaymentsSettings, PublicPayment } from "./payments.types";
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const SCHEMA = "payments";
 /** No 0/O, 1/I/L: a reference is read aloud and typed into banking apps. */
 const REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 const NON_CARD_METHODS: readonly PaymentMethod[] = ["bank_transfer", "e_wallet", "virtual_account"];
-
-export interface PaymentsSettings extends DbMixinSettings {
-	/** Shown in bank-transfer instructions. Placeholders until a real account is configured. */
-	bankAccount: { bankName: string; accountName: string; iban: string; bic: string };
-	/** Virtual account numbers are this prefix plus 10 random digits. */
-	virtualAccountPrefix: string;
-	/** Base of the e-wallet deep link (and QR payload). */
-	walletDeepLinkBase: string;
-	/**
-	 * Shared secret a bank callback presents as `callbackSecret` to `POST /payments/:id/verify`. Unset: bank
-	 * callbacks are refused (super admins can still verify).
-	 */
-	bankCallbackSecret?: string;
-}
-
-export interface PublicPayment {
-	id: string;
-	orderId: string;
-	userId: string;
-	tenantId: string | null;
-	amount: number;
-	currency: string;
-	method: PaymentMethod;
-	status: PaymentStatus;
-	paymentReference: string;
-	instructions: Record<string, unknown>;
-	createdAt: string;
-	updatedAt: string;
-	settledAt: string | null;
-	failedAt: string | null;
-	refundedAt: string | null;
-	/** Card payments: the Stripe PaymentIntent id. */
-	providerReference: string | null;
-}
-
-interface PaymentRow {
-	id: string;
-	orderId: string;
-	userId: string;
-	tenantId: string | null;
-	amount: string | number;
-	currency: string;
-	method: PaymentMethod;
-	status: PaymentStatus;
-	paymentReference: string;
-	instructions: Record<string, unknown>;
-	settledAt: Date | null;
-	failedAt: Date | null;
-	refundedAt: Date | null;
-	providerReference: string | null;
-	createdAt: Date;
-	updatedAt: Date;
-}
-
-interface OrderView {
-	id: string;
-	userId: string;
-	tenantId: string | null;
-	status: string;
-	paymentStatus: string;
-	currency: string;
-	totalAmount: number;
-}
-
-interface ListParams {
-	page: number;
-	pageSize: number;
-	status?: PaymentStatus;
-	orderId?: string;
-}
-
-interface PaymentsLocals {
-	/** Set in created() when STRIPE_SECRET_KEY is configured; unset, credit_card answers 422. */
-	cardProvider?: CardPaymentProvider;
-}
-
-interface WebhookOutcome {
-	received: true;
-	duplicate?: true;
-	ignored?: string;
-	paymentId?: string;
-	status?: PaymentStatus;
-	/** Set when the payment changed: what to announce after the commit. */
-	changed?: { row: PaymentRow; event: string };
-}
-
-interface PaymentsMethods {
-	isPrivileged(meta: CallerMeta): boolean;
-	requireUser(meta: CallerMeta): string;
-	isBankCallback(ctx: Context<{ callbackSecret?: string }, CallerMeta>): boolean;
-	loadRow(id: string): Promise<PaymentRow | undefined>;
-	loadVisible(ctx: Context<unknown, CallerMeta>, id: string): Promise<PaymentRow>;
-	toPublic(row: PaymentRow): PublicPayment;
-	newReference(): string;
-	instructionsFor(method: PaymentMethod, reference: string, amount: number, currency: string): Record<string, unknown>;
-	changeWithOutbox(id: string, from: PaymentStatus, changes: Record<string, unknown>, channel?: string, transaction?: Transaction): Promise<PaymentRow | undefined>;
-	availableMethods(): PaymentMethod[];
-	startCardPayment(row: PaymentRow): Promise<PublicPayment>;
-	handleStripeEvent(event: Stripe.Event): Promise<WebhookOutcome>;
-	invalidTransition(row: PaymentRow, to: PaymentStatus): ConflictError;
-}
-
-type PaymentsContext<P = Record<string, unknown>> = Context<P, IdempotencyMeta>;
 
 function iso(value: Date | string | null | undefined): string | null {
 	return value ? new Date(value).toISOString() : null;
@@ -168,7 +69,7 @@ function randomChars(alphabet: string, length: number): string {
 	return out;
 }
 
-const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & OutboxMethods, PaymentsLocals> = {
+const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & OutboxMethods & ReconciliationMethods, PaymentsLocals> = {
 	name: "payments",
 	mixins: [
 		DbMixin({
@@ -181,6 +82,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 		OutboxMixin({ name: "Payments outbox" }),
 		IdempotencyMixin(),
 		OwnedEntityMixin({ model: "payment", entityName: "Payment", pluralName: "payments" }),
+		PaymentsReconciliation,
 	],
 
 	settings: {
@@ -255,6 +157,10 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 						if (attempt >= 3) throw err;
 					}
 				}
+				// The order may have been cancelled since it was read: its cancel fails pending payments, and one
+				// committed after that pass would be missed. Read again now that this one is visible: either the
+				// cancel's pass sees this payment or this read sees the cancel.
+				await this.refuseIfOrderMovedOn(row);
 				if (method === "credit_card") {
 					// Fails the payment (the order can be paid again) and throws Stripe's 422/503 when Stripe refuses.
 					const started = await this.startCardPayment(row);
@@ -304,7 +210,8 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 			auth: "optional",
 			permissions: ["super_admin", "$isBankCallback"],
 			summary: "Settle a pending non-card payment (super admins, or the bank's callback with its secret)",
-			description: "outcome `succeeded` (default) settles the payment and, through the durable saga, pays the order; `failed` closes it so the owner can pay again.",
+			description:
+				"outcome `succeeded` (default) settles the payment and, through the durable saga, pays the order; `failed` closes a pending one so the owner can pay again. Money that arrives for a failed payment (its order was cancelled) settles too, and is refunded automatically when the order can't take it (`statusReason`).",
 			params: {
 				id: "string|max:64",
 				outcome: { type: "enum", values: ["succeeded", "failed"], optional: true, default: "succeeded" },
@@ -318,8 +225,12 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 				const succeeded = ctx.params.outcome === "succeeded";
 				const to: PaymentStatus = succeeded ? "succeeded" : "failed";
 				if (before.status === to) return this.toPublic(before);
+				// Money that arrives for a failed payment (failed by its order's cancel, or too early by the bank) was
+				// received all the same: it settles, and the saga refunds it if the order can't take it.
+				const settle = { status: "succeeded", settledAt: new Date(), statusReason: null };
 				const row = succeeded
-					? await this.changeWithOutbox(before.id, "pending", { status: "succeeded", settledAt: new Date() }, PAYMENT_CHANNELS.settled)
+					? ((await this.changeWithOutbox(before.id, "pending", settle, PAYMENT_CHANNELS.settled)) ??
+						(await this.changeWithOutbox(before.id, "failed", settle, PAYMENT_CHANNELS.settled)))
 					: await this.changeWithOutbox(before.id, "pending", { status: "failed", failedAt: new Date() }, PAYMENT_CHANNELS.failed);
 				if (!row) {
 					const current = (await this.loadRow(before.id)) ?? before;
@@ -342,24 +253,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 			async handler(ctx: PaymentsContext<{ id: string }>) {
 				const before = await this.loadRow(ctx.params.id);
 				if (!before) throw new EntityNotFoundError("Payment", ctx.params.id);
-				if (before.status === "refunded") return this.toPublic(before);
-				if (before.method === "credit_card" && before.status === "succeeded") {
-					if (!this.cardProvider || !before.providerReference) {
-						throw new UnprocessableEntityError("Card refunds are not available: Stripe is not configured", "METHOD_NOT_AVAILABLE", { paymentId: before.id });
-					}
-					// The same key on every attempt: a retried or concurrent refund is one refund at Stripe.
-					await this.cardProvider.refund({ paymentIntentId: before.providerReference, idempotencyKey: `refund-${before.id}` });
-				}
-				const row = await this.changeWithOutbox(before.id, "succeeded", { status: "refunded", refundedAt: new Date() }, PAYMENT_CHANNELS.refunded);
-				if (!row) {
-					const current = (await this.loadRow(before.id)) ?? before;
-					if (current.status === "refunded") return this.toPublic(current);
-					throw this.invalidTransition(current, "refunded");
-				}
-				const payment = this.toPublic(row);
-				await this.entityChanged("updated", { id: row.id }, ctx);
-				await ctx.emit(PAYMENT_EVENTS.refunded, { payment });
-				return payment;
+				return this.refundSettled(ctx, before, null);
 			},
 		},
 
@@ -416,6 +310,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 				failedAt: iso(row.failedAt),
 				refundedAt: iso(row.refundedAt),
 				providerReference: row.providerReference ?? null,
+				statusReason: row.statusReason ?? null,
 			};
 		},
 
@@ -526,11 +421,11 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 					if (!failed) return { received: true, paymentId: row.id, status: row.status } as WebhookOutcome;
 					return { received: true, paymentId: row.id, status: failed.status, changed: { row: failed, event: PAYMENT_EVENTS.failed } } as WebhookOutcome;
 				}
-				if (Number(intent.amount) !== Number(row.amount) || intent.currency.toUpperCase() !== row.currency) {
+				if (Number(intent.amount) !== toStripeAmount(Number(row.amount), row.currency) || intent.currency.toUpperCase() !== row.currency) {
 					this.logger.warn(`Stripe event ${event.id}: intent ${intent.id} is ${intent.amount} ${intent.currency}, payment ${row.id} is ${row.amount} ${row.currency}; not settled`);
 					return { received: true, ignored: "amount or currency mismatch", paymentId: row.id, status: row.status } as WebhookOutcome;
 				}
-				const settle = { status: "succeeded", settledAt: new Date(), providerReference: intent.id };
+				const settle = { status: "succeeded", settledAt: new Date(), providerReference: intent.id, statusReason: null };
 				// A payment failed by an earlier attempt can still succeed at Stripe (the customer retried the
 				// intent): the money was taken, so it settles; a paid-otherwise order reports order.payment_conflict.
 				const settled =

@@ -27,6 +27,7 @@ import { platformConfigOf } from "../../lib/node";
 import type { PublicOrder } from "../commerce/orders.service";
 import type { PublicPayment } from "../commerce/payments.service";
 import type { PublicUser } from "../identity/users.service";
+import { formatMoney } from "../../lib/currency";
 
 /** Broadcast to every gateway node; each pushes to the sockets it holds (services/gateway/realtime.service.ts). */
 const SCHEMA = "notifications";
@@ -136,13 +137,6 @@ interface PaymentMessage {
 	paymentId: string;
 	orderId: string;
 	payment?: PublicPayment;
-}
-
-/** "€12.50" from minor units, with the currency's own number of decimals (JPY has none). */
-export function formatMoney(minorUnits: number, currency: string): string {
-	const format = new Intl.NumberFormat("en", { style: "currency", currency });
-	const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
-	return format.format(Number(minorUnits) / 10 ** digits);
 }
 
 const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethods> = {

@@ -178,4 +178,29 @@ describe("commerce across five nodes", () => {
 		expect(webhook.status, await webhook.clone().text()).toBe(200);
 		expect(await orderBecomes(token, second.body.id, "paid")).toMatchObject({ paymentStatus: "paid", paymentId: card.body.id });
 	}, 60_000);
+
+	it("finding 5: across nodes over JetStream, a transfer settling after the cancel is refunded and the cancelled order shows it", async () => {
+		const adminToken = await adminLogin();
+		const product = await api.post<Product>("/products", { name: `Cluster Refund ${tag}`, category: `${tag}-refund`, currency: "EUR", status: "active", priceAmount: 1500 }, { token: adminToken });
+		expect(product.status, JSON.stringify(product.body)).toBe(201);
+		const registered = await api.post<{ accessToken: string }>("/auth/register", { email: uniqueEmail("cc-late"), password: "correct horse battery", fullName: "Late Payer" }, { ip: uniqueIp() });
+		const token = registered.body.accessToken;
+		const order = await api.post<Order>("/orders", { items: [{ productId: product.body.id, quantity: 1 }] }, { token });
+		expect(order.status, JSON.stringify(order.body)).toBe(201);
+		const payment = await api.post<{ id: string }>("/payments", { orderId: order.body.id, method: "bank_transfer" }, { token });
+		expect(payment.status, JSON.stringify(payment.body)).toBe(201);
+
+		expect((await api.post(`/orders/${order.body.id}/cancel`, {}, { token })).status).toBe(200);
+		expect((await api.get<{ status: string; statusReason: string }>(`/payments/${payment.body.id}`, { token })).body).toMatchObject({ status: "failed", statusReason: "order_cancelled" });
+		expect((await api.post<{ status: string }>(`/payments/${payment.body.id}/verify`, {}, { token: adminToken })).body.status).toBe("succeeded");
+
+		const started = Date.now();
+		let seen = (await api.get<Order>(`/orders/${order.body.id}`, { token })).body;
+		while (seen.paymentStatus !== "refunded" && Date.now() - started < 30_000) {
+			await new Promise((resolve) => setTimeout(resolve, 200));
+			seen = (await api.get<Order>(`/orders/${order.body.id}`, { token })).body;
+		}
+		expect(seen, dump()).toMatchObject({ status: "cancelled", paymentStatus: "refunded", paymentId: payment.body.id });
+		expect((await api.get<{ status: string; statusReason: string }>(`/payments/${payment.body.id}`, { token })).body).toMatchObject({ status: "refunded", statusReason: "order_cancelled" });
+	}, 60_000);
 });

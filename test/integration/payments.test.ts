@@ -208,14 +208,19 @@ describe("paying an order", () => {
 		await orderBecomes(alice, order.id, "paid");
 	});
 
-	it("a payment settling for a cancelled order is acknowledged as order.payment_conflict, not retried forever", async () => {
+	it("a payment settling for a cancelled order is announced as order.payment_conflict and refunded, not retried forever", async () => {
 		const order = await placeOrder(alice);
 		const payment = (await pay(alice, { orderId: order.id, method: "bank_transfer" })).body;
 		expect((await api.post(`/orders/${order.id}/cancel`, {}, { token: alice.token })).status).toBe(200);
 		expect((await api.post(`/payments/${payment.id}/verify`, {}, { token: adminToken })).status).toBe(200);
 		const started = Date.now();
 		while (!conflicts.some((event) => event.paymentId === payment.id) && Date.now() - started < 10_000) await new Promise((resolve) => setTimeout(resolve, 100));
-		expect(conflicts.find((event) => event.paymentId === payment.id)).toMatchObject({ orderId: order.id, outcome: "paid", code: "INVALID_TRANSITION" });
+		expect(conflicts.find((event) => event.paymentId === payment.id)).toMatchObject({ orderId: order.id, outcome: "paid", code: "INVALID_TRANSITION", refund: "order_cancelled" });
+		// The saga gives the money back (issue 11, finding 5; hardening-commerce.test.ts covers the rest).
+		while ((await api.get<Payment>(`/payments/${payment.id}`, { token: alice.token })).body.status !== "refunded" && Date.now() - started < 10_000) {
+			await new Promise((resolve) => setTimeout(resolve, 100));
+		}
+		expect((await api.get<Payment>(`/payments/${payment.id}`, { token: alice.token })).body.status).toBe("refunded");
 		await new Promise((resolve) => setTimeout(resolve, 300));
 		const [pending] = await sql<{ n: number }>("SELECT count(*)::int AS n FROM channels.messages WHERE convert_from(payload, 'UTF8') LIKE $1", [`%${payment.id}%`]);
 		expect(pending.n).toBe(0);

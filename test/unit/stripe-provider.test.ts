@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import Stripe from "stripe";
-import { StripeCardProvider } from "../../lib/payments/stripe-provider";
+import { StripeCardProvider, toStripeAmount } from "../../lib/payments/stripe-provider";
 import { startStripeApiFixture, type StripeApiFixture } from "../fixtures/stripe-api";
 import { freePort } from "../helpers/net";
 
@@ -57,6 +57,15 @@ describe("StripeCardProvider against a Stripe-compatible API", () => {
 			automatic_payment_methods: { enabled: true },
 		});
 		expect(api.requests.at(-1)).toMatchObject({ method: "POST", path: "/v1/payment_intents", idempotencyKey: "pay-1" });
+	});
+
+	it("finding 9: amounts go to Stripe in Stripe's minor units: JPY and KWD as they are, ISK ×100, MGA ÷100 (fractions refused)", async () => {
+		expect([toStripeAmount(500, "JPY"), toStripeAmount(5000, "kwd"), toStripeAmount(1999, "EUR")]).toEqual([500, 5000, 1999]);
+		expect([toStripeAmount(1500, "ISK"), toStripeAmount(2500, "MGA"), toStripeAmount(2550, "MGA")]).toEqual([150_000, 25, undefined]);
+		const isk = await provider.createPaymentIntent({ amount: 1500, currency: "ISK", paymentId: "pay-isk", orderId: "ord-isk", idempotencyKey: "pay-isk" });
+		expect(api.intents.get(isk.id)).toMatchObject({ amount: 150_000, currency: "isk" });
+		const refused = await rejection(provider.createPaymentIntent({ amount: 2550, currency: "MGA", paymentId: "pay-mga", orderId: "ord-mga", idempotencyKey: "pay-mga" }));
+		expect(refused).toMatchObject({ code: 422, type: "PAYMENT_PROVIDER_REJECTED" });
 	});
 
 	it("answers the same intent for the same idempotency key", async () => {

@@ -8,6 +8,21 @@ export type PaymentMethod = (typeof PAYMENT_METHODS)[number];
 export const PAYMENT_STATUSES = ["pending", "succeeded", "failed", "refunded"] as const;
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 
+/** Events (fire and forget) a payment's changes emit, with `{ payment }`. */
+export const PAYMENT_EVENTS = {
+	succeeded: "payment.succeeded",
+	failed: "payment.failed",
+	refunded: "payment.refunded",
+} as const;
+
+/**
+ * Why the platform itself moved a payment (`statusReason`; null when the payer, the bank, Stripe or a super
+ * admin did): a pending payment failed because its order was cancelled, or a settled payment refunded
+ * because its order could not take it (cancelled meanwhile, already paid by another payment, or gone).
+ */
+export const PAYMENT_STATUS_REASONS = ["order_cancelled", "order_already_paid", "order_not_payable"] as const;
+export type PaymentStatusReason = (typeof PAYMENT_STATUS_REASONS)[number];
+
 /**
  * Durable channels the outbox relay (mixins/outbox.mixin.ts) publishes to, with `{ paymentId, orderId, payment }`:
  * orders (group "orders") runs the saga on settled and refunded, notifications (group "notifications") tells the
@@ -37,6 +52,8 @@ export const PaymentModel: ModelDefinition = {
 		refundedAt: { type: DataTypes.DATE, allowNull: true },
 		/** Card payments: the processor's id of what settles it (a Stripe PaymentIntent `pi_…`). Migration 0002. */
 		providerReference: { type: DataTypes.STRING(255), allowNull: true },
+		/** One of PAYMENT_STATUS_REASONS, or null. Migration 0003. */
+		statusReason: { type: DataTypes.STRING(40), allowNull: true },
 	},
 	options: { tableName: "payments" },
 };

@@ -1,0 +1,114 @@
+/**
+ * The shapes of orders: what callers get (PublicOrder), what the table holds (OrderRow), what the service's
+ * methods are, and the payment saga's messages as orders reads them. orders.service.ts holds the logic.
+ */
+import type { Context } from "moleculer";
+import type { Transaction } from "sequelize";
+import type { OrderStatus, PaymentStatus } from "../../models/commerce/orders/order.models";
+import type { CallerMeta } from "../../lib/caller";
+import type { ConflictError } from "../../lib/errors";
+
+export interface PublicOrderLine {
+	productId: string;
+	name: string;
+	unitPriceAmount: number;
+	quantity: number;
+	totalAmount: number;
+	currency: string;
+}
+
+export interface PublicOrder {
+	id: string;
+	userId: string;
+	tenantId: string | null;
+	status: OrderStatus;
+	paymentStatus: PaymentStatus;
+	currency: string;
+	totalAmount: number;
+	paymentId: string | null;
+	lines: PublicOrderLine[];
+	createdAt: string;
+	updatedAt: string;
+	paidAt: string | null;
+	cancelledAt: string | null;
+	completedAt: string | null;
+	refundedAt: string | null;
+}
+
+export interface OrderRow {
+	id: string;
+	userId: string;
+	tenantId: string | null;
+	status: OrderStatus;
+	paymentStatus: PaymentStatus;
+	currency: string;
+	/** BIGINT: node-postgres hands it over as a string. */
+	totalAmount: string | number;
+	paymentId: string | null;
+	paidAt: Date | null;
+	cancelledAt: Date | null;
+	completedAt: Date | null;
+	refundedAt: Date | null;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export interface OrderLineRow {
+	orderId: string;
+	position: number;
+	productId: string;
+	productName: string;
+	unitPriceAmount: string | number;
+	quantity: number;
+	totalAmount: string | number;
+	currency: string;
+}
+
+export interface ProductSnapshot {
+	id: string;
+	name: string;
+	priceAmount: number;
+	currency: string;
+	status: string;
+}
+
+export interface CreateParams {
+	items: Array<{ productId: string; quantity: number }>;
+}
+
+export interface ListParams {
+	page: number;
+	pageSize: number;
+	status?: OrderStatus;
+	userId?: string;
+}
+
+export interface TransitionChanges {
+	status: OrderStatus;
+	paymentStatus?: PaymentStatus;
+	paymentId?: string;
+	paidAt?: Date;
+	cancelledAt?: Date;
+	completedAt?: Date;
+	refundedAt?: Date;
+}
+
+export interface OrdersMethods {
+	isPrivileged(meta: CallerMeta): boolean;
+	requireUser(meta: CallerMeta): string;
+	loadRow(id: string): Promise<OrderRow | undefined>;
+	loadVisible(ctx: Context<unknown, CallerMeta>, id: string): Promise<OrderRow>;
+	withLines(rows: OrderRow[], transaction?: Transaction): Promise<PublicOrder[]>;
+	toPublic(row: OrderRow, lines: OrderLineRow[]): PublicOrder;
+	transition(id: string, from: OrderStatus[], changes: TransitionChanges, extraWhere?: Record<string, unknown>, channel?: string): Promise<OrderRow | undefined>;
+	invalidTransition(order: OrderRow, to: OrderStatus): ConflictError;
+	announce(ctx: Context, event: string, row: OrderRow): Promise<PublicOrder>;
+	applyPayment(action: string, outcome: "paid" | "refunded", payload: PaymentMessage): Promise<void>;
+}
+
+/** What payments' outbox publishes on commerce.payment.settled|refunded (rows from before `payment` carry ids only). */
+export interface PaymentMessage {
+	paymentId: string;
+	orderId: string;
+	payment?: { statusReason?: string | null };
+}
