@@ -13,6 +13,8 @@ import { CoalescingNatsTransporter } from "./lib/nats-transporter";
 import { AccessControlMiddleware } from "./middlewares/access-control.middleware";
 import { LeanMetricsMiddleware } from "./middlewares/lean-metrics.middleware";
 import { LeanBulkheadMiddleware } from "./middlewares/lean-bulkhead.middleware";
+import { isRetryableOnAnotherNode, ReplicaRetryMiddleware } from "./middlewares/replica-retry.middleware";
+import { QuickDiscoverer } from "./lib/discoverer";
 
 type MoleculerError = InstanceType<typeof ErrorsNamespace.MoleculerError>;
 type MetricsReporter = Extract<NonNullable<NonNullable<BrokerOptions["metrics"]> extends infer M ? (M extends { reporter?: infer R } ? R : never) : never>, { type: string }>;
@@ -20,7 +22,10 @@ type MetricsReporter = Extract<NonNullable<NonNullable<BrokerOptions["metrics"]>
 /**
  * Moleculer's own middlewares in its order, with access control placed outside the cacher and the
  * validator: an unauthenticated call is refused (401) before its parameters are judged (400), and a
- * cached answer is never served to a caller who may not see it.
+ * cached answer is never served to a caller who may not see it. The circuit breaker sits outside the
+ * timeout (Moleculer puts it inside): a timed-out call never settles below the Timeout middleware, so the
+ * breaker never counted timeouts and a node that hangs kept receiving calls. ReplicaRetry, inside Retry,
+ * marks the calls a departed node left unanswered that may go to another replica.
  */
 function middlewares(config: PlatformConfig): NonNullable<BrokerOptions["middlewares"]> {
 	return [
@@ -31,8 +36,9 @@ function middlewares(config: PlatformConfig): NonNullable<BrokerOptions["middlew
 		"Cacher",
 		AccessControlMiddleware,
 		"ContextTracker",
-		"CircuitBreaker",
 		"Timeout",
+		"CircuitBreaker",
+		ReplicaRetryMiddleware,
 		"Retry",
 		"Fallback",
 		"ErrorHandler",
@@ -47,6 +53,10 @@ function middlewares(config: PlatformConfig): NonNullable<BrokerOptions["middlew
 }
 
 type ChannelsAdapterOption = Parameters<typeof ChannelsMiddleware>[0]["adapter"];
+
+/** Heartbeats: see createBrokerOptions and lib/discoverer.ts. */
+export const HEARTBEAT_INTERVAL_S = 1;
+export const HEARTBEAT_TIMEOUT_S = 3;
 
 const SEVEN_DAYS_NS = 7 * 24 * 3600 * 1e9;
 const ACK_WAIT_NS = 10 * 1e9;
@@ -78,9 +88,13 @@ export function channelsAdapter(config: PlatformConfig): ChannelsAdapterOption {
 	return new PostgresAdapter(common) as unknown as ChannelsAdapterOption;
 }
 
-/** Retry only when no node could take the call; a timed-out write may have happened and must not repeat. */
+/**
+ * Retry when no node could take the call, or when the node that had it left and repeating it is safe (a read,
+ * or a call with an Idempotency-Key: middlewares/replica-retry.middleware.ts). A timed-out write may have
+ * happened and must not repeat.
+ */
 function isRetryable(err: Error): boolean {
-	return err instanceof Errors.ServiceNotAvailableError || err instanceof Errors.ServiceNotFoundError;
+	return err instanceof Errors.ServiceNotAvailableError || err instanceof Errors.ServiceNotFoundError || isRetryableOnAnotherNode(err);
 }
 
 /** Only server-side faults count against a node's breaker; a flood of 4xx says nothing about its health. */
@@ -133,12 +147,15 @@ export function createBrokerOptions(config: PlatformConfig = loadConfig()): Brok
 			check: isRetryable,
 		},
 		maxCallLevel: 20,
-		heartbeatInterval: 5,
-		heartbeatTimeout: 15,
+		// A crashed process is dropped within 1.5 to 2 s (a late heartbeat, then NATS says its connection is
+		// closed), a silent host within 3 s: lib/discoverer.ts. Each node publishes one small packet a second,
+		// which every other node reads: N nodes make N² packets a second on NATS (see the README).
+		heartbeatInterval: HEARTBEAT_INTERVAL_S,
+		heartbeatTimeout: HEARTBEAT_TIMEOUT_S,
 		contextParamsCloning: false,
 		tracking: { enabled: true, shutdownTimeout: 10_000 },
 		disableBalancer: false,
-		registry: { strategy: "RoundRobin", preferLocal: true },
+		registry: { strategy: "RoundRobin", preferLocal: true, discoverer: new QuickDiscoverer() },
 		circuitBreaker: {
 			enabled: true,
 			threshold: 0.5,
