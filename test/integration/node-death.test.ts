@@ -5,7 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
+import { Errors, ServiceBroker } from "moleculer";
 import { baseEnv, freePort, spawnNode, waitForHttp, type NodeProcess } from "../helpers/nodes";
+import { loadConfig } from "../../lib/config";
+import { createBrokerOptions } from "../../moleculer.config";
 
 const testEnv = inject("testEnv");
 const namespace = `${testEnv.namespace}-death`;
@@ -126,4 +129,29 @@ describe("finding 4: a service node killed with SIGKILL", () => {
 			expect(outcome.answeredAt - outcome.sentAt, JSON.stringify(outcome)).toBeLessThan(FAST_ANSWER_MS);
 		}
 	}, 60_000);
+});
+
+describe("finding 4: the circuit breaker and timeouts", () => {
+	it("finding 4: timed-out calls count against the circuit breaker, which opens and stops sending calls to the hanging action", async () => {
+		const config = loadConfig(baseEnv({ NAMESPACE: `${namespace}-breaker` }));
+		const broker = new ServiceBroker({ ...createBrokerOptions(config), logger: false, transporter: undefined });
+		// Answers after its 30 ms timeout (a stuck dependency); Moleculer's typings don't list an action's `timeout`.
+		const hang = { auth: "public" as const, timeout: 30, handler: () => new Promise((resolve) => setTimeout(resolve, 300)) };
+		broker.createService({ name: "stuck", actions: { hang } });
+		await broker.start();
+		try {
+			// The breaker's threshold: half of at least 20 calls failing.
+			for (let call = 0; call < 20; call++) {
+				await expect(broker.call("stuck.hang")).rejects.toBeInstanceOf(Errors.RequestTimeoutError);
+			}
+			const started = Date.now();
+			await expect(broker.call("stuck.hang")).rejects.toBeInstanceOf(Errors.ServiceNotAvailableError);
+			// Refused by the open breaker (and the retries' back-off), not after another timeout.
+			expect(Date.now() - started).toBeLessThan(1_000);
+			const store = (broker as unknown as { CircuitBreakerStore: Map<string, { state: string }> }).CircuitBreakerStore;
+			expect([...store.values()].map((item) => item.state)).toContain("open");
+		} finally {
+			await broker.stop();
+		}
+	});
 });
