@@ -168,7 +168,9 @@ export function createBrokerOptions(config: PlatformConfig = loadConfig()): Brok
 		validator: true,
 
 		// Moleculer resolves reporter instances at run time; its typings only list configuration objects.
-		metrics: { enabled: true, reporter: [new PrometheusTextReporter() as unknown as MetricsReporter] },
+		// Process metrics are collected in every environment (Moleculer skips them under NODE_ENV=test), so
+		// tests see what production exports; the reporter leaves out what identifies the host (lib/metrics.ts).
+		metrics: { enabled: true, collectProcessMetrics: true, reporter: [new PrometheusTextReporter() as unknown as MetricsReporter] },
 		tracing: tracing(config),
 
 		internalMiddlewares: false,
