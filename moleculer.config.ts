@@ -147,8 +147,8 @@ export function createBrokerOptions(config: PlatformConfig = loadConfig()): Brok
 			check: isRetryable,
 		},
 		maxCallLevel: 20,
-		// A crashed process is dropped within 1.5 to 2 s (a late heartbeat, then NATS says its connection is
-		// closed), a silent host within 3 s: lib/discoverer.ts. Each node publishes one small packet a second,
+		// A crashed process is dropped within 2 s (a late heartbeat, then NATS says its connection is closed),
+		// a silent host within 3 s: lib/discoverer.ts. Each node publishes one small packet a second,
 		// which every other node reads: N nodes make N² packets a second on NATS (see the README).
 		heartbeatInterval: HEARTBEAT_INTERVAL_S,
 		heartbeatTimeout: HEARTBEAT_TIMEOUT_S,
