@@ -3,7 +3,7 @@
  * nodes as separate OS processes on NATS. The gateway must stop sending calls to the dead node within
  * seconds, never let a call wait for the request timeout, and send reads to the surviving replica.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { inject } from "vitest";
 import { Errors, ServiceBroker } from "moleculer";
 import { baseEnv, freePort, spawnNode, waitForHttp, type NodeProcess } from "../helpers/nodes";
@@ -154,4 +154,62 @@ describe("finding 4: the circuit breaker and timeouts", () => {
 			await broker.stop();
 		}
 	});
+});
+
+describe("finding 4: calls a departed node left unanswered", () => {
+	it("finding 4: a read or a call with an Idempotency-Key goes to another replica; a plain write answers 503 at once and is not repeated", async () => {
+		const ns = `${namespace}-orphans`;
+		const brokerFor = (nodeID: string) =>
+			new ServiceBroker({ ...createBrokerOptions(loadConfig(baseEnv({ TRANSPORTER: testEnv.natsUrl, NAMESPACE: ns, NODE_ID: nodeID }))), logger: false });
+		const ran: Record<string, string[]> = { read: [], write: [], keyed: [] };
+		const stuck: Array<() => void> = [];
+		const workService = (nodeID: string, hang: boolean) => {
+			const handler = (name: string) => () => {
+				ran[name].push(nodeID);
+				// The first replica takes every call and never answers; the second answers at once.
+				return hang ? new Promise((resolve) => stuck.push(() => resolve(null))) : { answeredBy: nodeID };
+			};
+			return {
+				name: "work",
+				actions: {
+					read: { auth: "public" as const, rest: "GET /read", handler: handler("read") },
+					write: { auth: "public" as const, rest: "POST /write", handler: handler("write") },
+					keyed: { auth: "public" as const, rest: "POST /keyed", idempotent: true, handler: handler("keyed") },
+				},
+			};
+		};
+		const caller = brokerFor(`orphans-caller-${testEnv.runId}`);
+		const doomed = brokerFor(`orphans-doomed-${testEnv.runId}`);
+		const survivor = brokerFor(`orphans-survivor-${testEnv.runId}`);
+		doomed.createService(workService(doomed.nodeID, true));
+		survivor.createService(workService(survivor.nodeID, false));
+		try {
+			await Promise.all([caller.start(), doomed.start()]);
+			await caller.waitForServices(["work"], 15_000);
+			const calls = {
+				read: caller.call("work.read", {}, { timeout: 20_000 }),
+				write: caller.call("work.write", {}, { timeout: 20_000 }),
+				keyed: caller.call("work.keyed", {}, { timeout: 20_000, meta: { idempotencyKey: "key-1" } }),
+			};
+			for (const call of Object.values(calls)) call.catch(() => undefined);
+			await vi.waitFor(() => expect(Object.values(ran).map((list) => list.length)).toEqual([1, 1, 1]), { timeout: 5_000 });
+			await survivor.start();
+			await vi.waitFor(() => expect(caller.registry.nodes.get(survivor.nodeID)?.available).toBe(true), { timeout: 10_000 });
+			// The doomed node's connection closes without a DISCONNECT packet, as when its process is killed.
+			const diedAt = Date.now();
+			await (doomed.transit as unknown as { tx: { client: { close(): Promise<void> } } }).tx.client.close();
+
+			await expect(calls.read).resolves.toEqual({ answeredBy: survivor.nodeID });
+			await expect(calls.keyed).resolves.toEqual({ answeredBy: survivor.nodeID });
+			await expect(calls.write).rejects.toMatchObject({ name: "RequestRejectedError", code: 503 });
+			expect(Date.now() - diedAt).toBeLessThan(DETECTION_BOUND_MS + RETRY_BACKOFF_MS);
+			expect(ran.write).toEqual([doomed.nodeID]);
+			expect(ran.read).toEqual([doomed.nodeID, survivor.nodeID]);
+			expect(ran.keyed).toEqual([doomed.nodeID, survivor.nodeID]);
+		} finally {
+			// The doomed node's handlers end, so its broker stops without waiting for them.
+			for (const release of stuck) release();
+			await Promise.allSettled([caller.stop(), survivor.stop(), doomed.stop()]);
+		}
+	}, 60_000);
 });
