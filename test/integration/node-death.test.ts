@@ -92,6 +92,31 @@ afterAll(async () => {
 });
 
 describe("finding 4: a service node killed with SIGKILL", () => {
+	it("finding 4: a node that stops answering but keeps its connection (SIGSTOP) is dropped after 3 s of silence, its reads go to the replica, and it rejoins when it resumes", async () => {
+		let stoppedAt = 0;
+		const outcomes = await loadWhile(6_000, () => {
+			replicas[0].child.kill("SIGSTOP");
+			stoppedAt = Date.now();
+		});
+		replicas[0].child.kill("SIGCONT");
+		for (const outcome of outcomes) {
+			expect(outcome, JSON.stringify(outcome)).toMatchObject({ status: 200 });
+			// Held until the silent node is dropped (3 s without a heartbeat), then answered by the replica.
+			expect(outcome.answeredAt - outcome.sentAt, JSON.stringify(outcome)).toBeLessThan(DETECTION_BOUND_MS + RETRY_BACKOFF_MS);
+		}
+		const late = outcomes.filter((outcome) => outcome.sentAt >= stoppedAt + DETECTION_BOUND_MS + RETRY_BACKOFF_MS);
+		expect(late.length).toBeGreaterThan(5);
+		for (const outcome of late) expect(outcome.nodeID).toBe(replicaIds[1]);
+		// Its next heartbeat brings it back.
+		await vi.waitFor(
+			async () => {
+				const answers = await Promise.all([ping(), ping(), ping(), ping()]);
+				expect(answers.map((answer) => answer.nodeID)).toContain(replicaIds[0]);
+			},
+			{ timeout: 15_000, interval: 250 },
+		);
+	}, 60_000);
+
 	it("finding 4: with a surviving replica, every read succeeds, none waits for the timeout, and within 3.5 s of the kill calls stop going to the dead node", async () => {
 		let killedAt = 0;
 		const outcomes = await loadWhile(7_000, () => (killedAt = kill(replicas[0])));
