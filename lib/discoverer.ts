@@ -15,7 +15,7 @@
  * waits for the request timeout. A node dropped while alive comes back with its next heartbeat.
  *
  * When this node's own event loop was held up, heartbeats may be waiting unread in its socket: a check that
- * runs late judges nobody, and the next one (after the waiting packets have been read) does.
+ * runs late judges nobody, and the next one (after the waiting packets have been read) does, late or not.
  */
 import { Discoverers } from "moleculer";
 import type { ProbeResult } from "./nats-transporter";
@@ -58,6 +58,7 @@ export class QuickDiscoverer extends LocalDiscoverer {
 	/** performance.now() of the last probe sent to each node. */
 	private readonly lastProbe = new Map<string, number>();
 	private lastCheck = 0;
+	private skippedLast = false;
 
 	constructor(options: QuickDiscovererOptions = {}) {
 		super();
@@ -112,8 +113,14 @@ export class QuickDiscoverer extends LocalDiscoverer {
 		const now = performance.now();
 		const late = now - this.lastCheck - this.checkIntervalMs;
 		this.lastCheck = now;
-		// This node was held up: what arrived meanwhile is still unread. Judge at the next check.
-		if (late > this.checkIntervalMs * 2) return;
+		// This node was held up: what arrived meanwhile is still unread (timers run before the loop reads its
+		// sockets). Judge at the next check, which comes after a read; only once, so a node that is always
+		// late still judges.
+		if (late > this.checkIntervalMs * 2 && !this.skippedLast) {
+			this.skippedLast = true;
+			return;
+		}
+		this.skippedLast = false;
 
 		for (const node of this.registry.nodes.toArray() as RemoteNode[]) {
 			if (node.local || !node.available) continue;
