@@ -16,13 +16,18 @@ import { LeanBulkheadMiddleware } from "./middlewares/lean-bulkhead.middleware";
 import { PlatformValidator } from "./lib/validator";
 import { isInfrastructureFailure } from "./lib/failures";
 import { DatabaseErrorsMiddleware } from "./middlewares/database-errors.middleware";
+import { isRetryableOnAnotherNode, ReplicaRetryMiddleware } from "./middlewares/replica-retry.middleware";
+import { QuickDiscoverer } from "./lib/discoverer";
 
 type MetricsReporter = Extract<NonNullable<NonNullable<BrokerOptions["metrics"]> extends infer M ? (M extends { reporter?: infer R } ? R : never) : never>, { type: string }>;
 
 /**
  * Moleculer's own middlewares in its order, with access control placed outside the cacher and the
  * validator: an unauthenticated call is refused (401) before its parameters are judged (400), and a
- * cached answer is never served to a caller who may not see it.
+ * cached answer is never served to a caller who may not see it. The circuit breaker sits outside the
+ * timeout (Moleculer puts it inside): a timed-out call never settles below the Timeout middleware, so the
+ * breaker never counted timeouts and a node that hangs kept receiving calls. ReplicaRetry, inside Retry,
+ * marks the calls a departed node left unanswered that may go to another replica.
  */
 function middlewares(config: PlatformConfig): NonNullable<BrokerOptions["middlewares"]> {
 	return [
@@ -35,8 +40,9 @@ function middlewares(config: PlatformConfig): NonNullable<BrokerOptions["middlew
 		"Cacher",
 		AccessControlMiddleware,
 		"ContextTracker",
-		"CircuitBreaker",
 		"Timeout",
+		"CircuitBreaker",
+		ReplicaRetryMiddleware,
 		"Retry",
 		"Fallback",
 		"ErrorHandler",
@@ -51,6 +57,10 @@ function middlewares(config: PlatformConfig): NonNullable<BrokerOptions["middlew
 }
 
 type ChannelsAdapterOption = Parameters<typeof ChannelsMiddleware>[0]["adapter"];
+
+/** Heartbeats: see createBrokerOptions and lib/discoverer.ts. */
+export const HEARTBEAT_INTERVAL_S = 1;
+export const HEARTBEAT_TIMEOUT_S = 3;
 
 const SEVEN_DAYS_NS = 7 * 24 * 3600 * 1e9;
 const ACK_WAIT_NS = 10 * 1e9;
@@ -82,9 +92,13 @@ export function channelsAdapter(config: PlatformConfig): ChannelsAdapterOption {
 	return new PostgresAdapter(common) as unknown as ChannelsAdapterOption;
 }
 
-/** Retry only when no node could take the call; a timed-out write may have happened and must not repeat. */
+/**
+ * Retry when no node could take the call, or when the node that had it left and repeating it is safe (a read,
+ * or a call with an Idempotency-Key: middlewares/replica-retry.middleware.ts). A timed-out write may have
+ * happened and must not repeat.
+ */
 function isRetryable(err: Error): boolean {
-	return err instanceof Errors.ServiceNotAvailableError || err instanceof Errors.ServiceNotFoundError;
+	return err instanceof Errors.ServiceNotAvailableError || err instanceof Errors.ServiceNotFoundError || isRetryableOnAnotherNode(err);
 }
 
 /**
@@ -140,12 +154,15 @@ export function createBrokerOptions(config: PlatformConfig = loadConfig()): Brok
 			check: isRetryable,
 		},
 		maxCallLevel: 20,
-		heartbeatInterval: 5,
-		heartbeatTimeout: 15,
+		// A crashed process is dropped within 2 s (a late heartbeat, then NATS says its connection is closed),
+		// a silent host within 3 s: lib/discoverer.ts. Each node publishes one small packet a second,
+		// which every other node reads: N nodes make N² packets a second on NATS (see the README).
+		heartbeatInterval: HEARTBEAT_INTERVAL_S,
+		heartbeatTimeout: HEARTBEAT_TIMEOUT_S,
 		contextParamsCloning: false,
 		tracking: { enabled: true, shutdownTimeout: 10_000 },
 		disableBalancer: false,
-		registry: { strategy: "RoundRobin", preferLocal: true },
+		registry: { strategy: "RoundRobin", preferLocal: true, discoverer: new QuickDiscoverer() },
 		circuitBreaker: {
 			enabled: true,
 			threshold: 0.5,
@@ -159,7 +176,9 @@ export function createBrokerOptions(config: PlatformConfig = loadConfig()): Brok
 		validator: new PlatformValidator(),
 
 		// Moleculer resolves reporter instances at run time; its typings only list configuration objects.
-		metrics: { enabled: true, reporter: [new PrometheusTextReporter() as unknown as MetricsReporter] },
+		// Process metrics are collected in every environment (Moleculer skips them under NODE_ENV=test), so
+		// tests see what production exports; the reporter leaves out what identifies the host (lib/metrics.ts).
+		metrics: { enabled: true, collectProcessMetrics: true, reporter: [new PrometheusTextReporter() as unknown as MetricsReporter] },
 		tracing: tracing(config),
 
 		internalMiddlewares: false,

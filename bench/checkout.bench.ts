@@ -129,7 +129,7 @@ async function main(): Promise<void> {
 		created.push(latticeDb);
 		const [port, ...opsPorts] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
 		const common = { DATABASE_URL: databaseUrl(latticeDb), NAMESPACE: namespace, TRUST_PROXY: "true" };
-		children.push(startNode({ ...common, SERVICES: "gateway", NODE_ID: `gw-${id}`, PORT: String(port), RATE_LIMIT_MAX: "1000000", RATE_LIMIT_WINDOW_MS: "1000" }));
+		children.push(startNode({ ...common, SERVICES: "gateway", NODE_ID: `gw-${id}`, PORT: String(port), OPS_PORT: "0", RATE_LIMIT_MAX: "1000000", RATE_LIMIT_WINDOW_MS: "1000" }));
 		children.push(startNode({ ...common, SERVICES: "identity,platform", NODE_ID: `id-${id}`, OPS_PORT: String(opsPorts[0]), BOOTSTRAP_ADMIN_EMAIL: ADMIN.email, BOOTSTRAP_ADMIN_PASSWORD: ADMIN.password }));
 		children.push(startNode({ ...common, SERVICES: "commerce/catalog", NODE_ID: `cat-${id}`, OPS_PORT: String(opsPorts[1]) }));
 		children.push(startNode({ ...common, SERVICES: "commerce/orders", NODE_ID: `ord-${id}`, OPS_PORT: String(opsPorts[2]) }));

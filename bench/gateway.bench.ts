@@ -485,7 +485,7 @@ async function startTargets(options: BenchOptions): Promise<Target[]> {
 	if (options.targets.includes("local")) {
 		const port = await freePort();
 		const nodeID = `bench-local-${tag}`;
-		const local = startChild("local", "server.ts", platformEnv({ PORT: String(port), NODE_ID: nodeID, NAMESPACE: `bench-local-${tag}`, SERVICES: "gateway,platform" }), options.nodeArgs);
+		const local = startChild("local", "server.ts", platformEnv({ PORT: String(port), NODE_ID: nodeID, NAMESPACE: `bench-local-${tag}`, SERVICES: "gateway,platform", OPS_PORT: "0" }), options.nodeArgs);
 		const base = `http://127.0.0.1:${port}`;
 		targets.push({ name: "local", url: base + PING_PATH, description: "gateway → local action", pids: { gateway: local.process.pid } });
 		waits.push(
@@ -502,7 +502,7 @@ async function startTargets(options: BenchOptions): Promise<Target[]> {
 		const serviceID = `bench-svc-${tag}`;
 		const cluster = { TRANSPORTER: natsUrl, NAMESPACE: namespace };
 		const service = startChild("remote-service", "server.ts", platformEnv({ ...cluster, NODE_ID: serviceID, SERVICES: "platform", PORT: "0", OPS_PORT: "0" }), options.nodeArgs);
-		const gateway = startChild("remote-gateway", "server.ts", platformEnv({ ...cluster, NODE_ID: `bench-gw-${tag}`, SERVICES: "gateway", PORT: String(port) }), options.nodeArgs);
+		const gateway = startChild("remote-gateway", "server.ts", platformEnv({ ...cluster, NODE_ID: `bench-gw-${tag}`, SERVICES: "gateway", PORT: String(port), OPS_PORT: "0" }), options.nodeArgs);
 		const base = `http://127.0.0.1:${port}`;
 		targets.push({
 			name: "remote",

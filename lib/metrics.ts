@@ -1,14 +1,26 @@
 /**
  * Moleculer's Prometheus reporter always opens its own HTTP port. Several nodes share a machine in
- * development and tests, and the gateway already serves /metrics, so this reporter renders the text on
- * demand and never listens by itself.
+ * development and tests, and every node's ops listener (lib/ops-server.ts) already serves /metrics, so this
+ * reporter renders the text on demand and never listens by itself.
  */
 import { MetricReporters, type ServiceBroker } from "moleculer";
 
 const PrometheusReporter = MetricReporters.Prometheus;
 type MetricRegistry = Parameters<InstanceType<typeof PrometheusReporter>["init"]>[0];
 
+/**
+ * Moleculer's common metrics that describe the host rather than the service: its name, addresses, MACs, OS
+ * user, home directory, CPU model and the process's command line. Nothing a dashboard needs (CPU and memory
+ * use come from process_* and the container's own metrics), and a reconnaissance gift if /metrics ever leaks.
+ */
+export const HOST_IDENTITY_METRICS = ["os.**", "process.arguments"];
+
 export class PrometheusTextReporter extends PrometheusReporter {
+	constructor(options: ConstructorParameters<typeof PrometheusReporter>[0] = {}) {
+		const excludes = ([] as string[]).concat(options?.excludes ?? [], HOST_IDENTITY_METRICS);
+		super({ ...options, excludes });
+	}
+
 	override init(registry: MetricRegistry): void {
 		// Skip PrometheusReporter.init (it listens); run the base reporter's init and set the labels it would.
 		Object.getPrototypeOf(PrometheusReporter.prototype).init.call(this, registry);

@@ -20,6 +20,8 @@ export interface LatticeNode {
 	prepareDatabase(): Promise<void>;
 	start(): Promise<void>;
 	stop(): Promise<void>;
+	/** The port of this node's ops listener (/healthz, /readyz, /metrics) once started, unless OPS_PORT is off. */
+	readonly opsPort: number | undefined;
 }
 
 /** Service files of a domain: *.service.ts under tsx, *.service.js once compiled. */
@@ -92,6 +94,9 @@ export async function createNode(config: PlatformConfig, overrides: Partial<Brok
 		broker,
 		config,
 		prepareDatabase,
+		get opsPort() {
+			return ops?.port;
+		},
 		async start() {
 			// Once per node, where it matters: these domains store secrets that a dump of the database would then hold readable.
 			if (!config.secrets.key && (runsDomain(config, "identity") || runsDomain(config, "notifications"))) {
@@ -100,13 +105,15 @@ export async function createNode(config: PlatformConfig, overrides: Partial<Brok
 			await prepareDatabase();
 			await prepareStorage();
 			await broker.start();
-			// Nodes without the gateway still answer probes and scrapes, on their own small listener.
-			if (!runsDomain(config, "gateway") && config.opsPort !== undefined) {
+			// Every node answers probes and scrapes on its own small listener; /metrics lives only there, off the
+			// gateway's public port (it shows every action's traffic).
+			if (config.opsPort !== undefined) {
 				ops = await startOpsServer(broker, config, config.opsPort);
 			}
 		},
 		async stop() {
 			await ops?.close();
+			ops = undefined;
 			if (broker.started) await broker.stop();
 			await embedded?.stop();
 			embedded = undefined;

@@ -1,6 +1,7 @@
 /**
- * /healthz, /readyz and /metrics for nodes that don't run the gateway, so every node role can have
- * Kubernetes probes and a Prometheus scrape target.
+ * /healthz, /readyz and /metrics on OPS_PORT, on every node (gateway nodes included), so every node role has
+ * Kubernetes probes and a Prometheus scrape target. /metrics is served here only, never on the gateway's
+ * public port: it shows every action's traffic, which is for operators (see lib/metrics.ts for what it omits).
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";

@@ -13,7 +13,6 @@ import { toProblem, type ProblemResponse } from "../../lib/problem";
 import { BadRequestError, NotFoundError, ServiceUnavailableError, UnsupportedMediaTypeError } from "../../lib/errors";
 import { IDEMPOTENCY_KEY_PATTERN } from "../../lib/idempotency";
 import { checkReadiness, closeProbePools } from "../../lib/readiness";
-import { renderNodeMetrics } from "../../lib/metrics";
 import { MemoryRateLimitStore, RateLimiter, RedisRateLimitStore } from "../../lib/rate-limit";
 import { buildOpenApiDocument } from "../../lib/openapi";
 import { renderApiDocsPage, renderApiDocsInitScript, swaggerUiAssetsDir } from "../../lib/api-docs";
@@ -25,8 +24,8 @@ import { REALTIME_PATH, REALTIME_PATH_ITEM } from "./realtime.service";
 export const API_BASE_PATH = "/api/v1";
 const DOCS_ASSETS_PATH = "/api/docs/assets";
 const DOCS_ASSETS = new Set(["swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "favicon-32x32.png", "favicon-16x16.png"]);
-/** Probes and scrapes must never be throttled away. */
-const UNLIMITED_PATHS = new Set(["/healthz", "/readyz", "/metrics"]);
+/** Probes must never be throttled away. (/metrics is not served here: lib/ops-server.ts, on OPS_PORT.) */
+const UNLIMITED_PATHS = new Set(["/healthz", "/readyz"]);
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 /** The docs page loads its own scripts and styles: it needs a page's policy, not the API's load-nothing one. */
 const DOCUMENT_SECURITY_HEADERS = documentSecurityHeaders();
@@ -291,10 +290,6 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 						Object.assign(problem.body, { checks: report.checks, errors: report.errors });
 						this.sendProblem(req, res, problem);
 					},
-					"GET /metrics": (req: GatewayRequest, res: GatewayResponse) => {
-						res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
-						res.end(renderNodeMetrics(this.broker) ?? "");
-					},
 					"GET /api/openapi.json": (req: GatewayRequest, res: GatewayResponse) => {
 						const services = this.broker.registry.getServiceList({ withActions: true, grouping: true });
 						sendJson(res, 200, buildOpenApiDocument(services as never, { title: "Lattice API", version: "1", basePath: API_BASE_PATH, extraPaths: OPS_PATHS }));
@@ -362,7 +357,10 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 	},
 };
 
-/** Ops endpoints live outside /api/v1; they are documented beside the generated API. */
+/**
+ * Ops endpoints live outside /api/v1; they are documented beside the generated API. /metrics is not among
+ * them: it is served on each node's OPS_PORT only (lib/ops-server.ts), not on this port.
+ */
 const OPS_PATHS: Record<string, unknown> = {
 	"/healthz": { get: { operationId: "ops.healthz", tags: ["ops"], summary: "Liveness", security: [], responses: { "200": { description: "The process is alive" } } } },
 	"/readyz": {
@@ -374,7 +372,6 @@ const OPS_PATHS: Record<string, unknown> = {
 			responses: { "200": { description: "Ready" }, "503": { $ref: "#/components/responses/Problem" } },
 		},
 	},
-	"/metrics": { get: { operationId: "ops.metrics", tags: ["ops"], summary: "Prometheus metrics", security: [], responses: { "200": { description: "Prometheus text format" } } } },
 	// Served on this HTTP server's upgrade event (realtime.service.ts), not by a route: no alias would list it.
 	[REALTIME_PATH]: REALTIME_PATH_ITEM,
 };

@@ -54,6 +54,8 @@ export function embeddedStorageEnv(dataDir: string): EnvOverrides {
 export interface RunningNode extends LatticeNode {
 	/** http://127.0.0.1:<port> of the gateway, when this node runs it. */
 	url: string;
+	/** http://127.0.0.1:<port> of the node's ops listener (/healthz, /readyz, /metrics). */
+	opsUrl: string;
 }
 
 export async function startNode(overrides: EnvOverrides = {}): Promise<RunningNode> {
@@ -61,7 +63,10 @@ export async function startNode(overrides: EnvOverrides = {}): Promise<RunningNo
 	await node.start();
 	const gateway = node.broker.getLocalService("api") as unknown as { server?: Server } | undefined;
 	const address = gateway?.server?.address() as AddressInfo | null | undefined;
-	return Object.assign(node, { url: address ? `http://127.0.0.1:${address.port}` : "" });
+	return Object.assign(node, {
+		url: address ? `http://127.0.0.1:${address.port}` : "",
+		opsUrl: node.opsPort !== undefined ? `http://127.0.0.1:${node.opsPort}` : "",
+	});
 }
 
 export interface NodeProcess {

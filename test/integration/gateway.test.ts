@@ -1,6 +1,7 @@
 /**
  * The gateway as a client sees it: one in-process node (gateway + platform) on the run's real PostgreSQL.
  */
+import os from "node:os";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import type { OpenApiOperation } from "../../lib/openapi";
@@ -34,14 +35,54 @@ describe("ops endpoints", () => {
 		expect(await response.json()).toMatchObject({ status: "ready", checks: { database: "up", transporter: "not_configured", cacher: "not_configured" } });
 	});
 
-	it("exposes Moleculer metrics in Prometheus text", async () => {
+	it("finding 6: /metrics is not served on the API port, for anyone", async () => {
+		for (const path of ["/metrics", "/metrics/", "/METRICS", "/metrics?format=text", "/api/v1/metrics"]) {
+			for (const headers of [{}, { "X-Forwarded-For": "127.0.0.1" }, { Authorization: "Bearer nothing" }]) {
+				const response = await fetch(`${node.url}${path}`, { headers });
+				expect(response.status, path).toBe(404);
+				const problem = await problemOf(response);
+				expect(problem.status).toBe(404);
+				expect(JSON.stringify(problem)).not.toMatch(/moleculer_|process_/);
+			}
+		}
+		const head = await fetch(`${node.url}/metrics`, { method: "HEAD" });
+		expect(head.status).toBe(404);
+		const document = (await (await fetch(`${node.url}/api/openapi.json`)).json()) as { paths: Record<string, unknown> };
+		expect(Object.keys(document.paths)).not.toContain("/metrics");
+	});
+
+	it("finding 6: the ops port serves Moleculer metrics in Prometheus text, without the host's identity", async () => {
 		await fetch(`${node.url}/api/v1/status/ping`);
-		const response = await fetch(`${node.url}/metrics`);
-		expect(response.status).toBe(200);
-		expect(response.headers.get("content-type")).toMatch(/^text\/plain/);
-		const text = await response.text();
+		expect(node.opsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+		expect(node.opsUrl).not.toBe(node.url);
+		// Moleculer fills its process and host metrics in every few seconds: wait for the first fill.
+		const text = await vi.waitFor(
+			async () => {
+				const response = await fetch(`${node.opsUrl}/metrics`);
+				expect(response.status).toBe(200);
+				expect(response.headers.get("content-type")).toMatch(/^text\/plain/);
+				const body = await response.text();
+				expect(body).toMatch(/^process_memory_rss\{/m);
+				return body;
+			},
+			{ timeout: 15_000, interval: 250 },
+		);
 		expect(text).toMatch(/^moleculer_request_total\{/m);
 		expect(text).toContain(`nodeID="${node.broker.nodeID}"`);
+		// No os_* metric (host name, addresses, MACs, user, home directory, CPU model) and no command line.
+		expect(text).not.toMatch(/^(# (HELP|TYPE) )?os_/m);
+		expect(text).not.toContain("process_arguments");
+		const interfaces = Object.values(os.networkInterfaces()).flat().filter((item) => item !== undefined);
+		const leaks = [
+			os.hostname(),
+			os.homedir(),
+			process.argv.slice(1).join(" "),
+			...interfaces.filter((item) => !item.internal).map((item) => item.address),
+			...interfaces.map((item) => item.mac).filter((mac) => mac !== "00:00:00:00:00:00"),
+		].filter((value) => value.length >= 4);
+		for (const leak of leaks) expect(text, leak).not.toContain(leak);
+		expect(text).not.toMatch(/(?:^|[^\d.])(?:10\.\d{1,3}|192\.168|172\.(?:1[6-9]|2\d|3[01]))\.\d{1,3}\.\d{1,3}(?![\d.])/);
+		expect(text).not.toMatch(/username|homedir|hostname/i);
 	});
 
 	it("generates an OpenAPI 3.1 document that lists the live actions", async () => {

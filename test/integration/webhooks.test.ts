@@ -345,7 +345,7 @@ describe("webhook endpoints", () => {
 		expect(again.body.code).toBe("DELIVERY_NOT_RETRYABLE");
 
 		// What operators alert on, in the node's Prometheus text.
-		const metrics = await (await fetch(`${node.url}/metrics`)).text();
+		const metrics = await (await fetch(`${node.opsUrl}/metrics`)).text();
 		// Every series also carries the node's namespace and nodeID labels.
 		const value = (name: string, result?: string) => {
 			const line = metrics.split("\n").find((text) => text.startsWith(`${name}{`) && (result === undefined || text.includes(`result="${result}"`)));

@@ -299,6 +299,16 @@ describe("docker-compose.yml", () => {
 		}
 	});
 
+	it("finding 6: every role serves /metrics on an ops port of its own, which compose does not publish", () => {
+		for (const { name, service } of roles) {
+			const config = configFor(name);
+			expect(config.opsPort, `${name} has an ops listener`).toBeDefined();
+			if (config.services.includes("gateway")) expect(config.opsPort, `${name}: ops and API on one port`).not.toBe(config.http.port);
+			const published = list(service.ports).map((port) => String(port).split(":").pop()?.split("/")[0]);
+			expect(published, `${name} publishes its ops port`).not.toContain(String(config.opsPort));
+		}
+	});
+
 	it("gives every domain under services/ a role that runs it", () => {
 		const hosted = new Set(roles.flatMap(({ name }) => configFor(name).services));
 		for (const domain of availableDomains()) expect(hosted.has(domain), `domain ${domain} has no compose role`).toBe(true);
@@ -394,6 +404,27 @@ describe("k8s manifests", () => {
 				const container = containers(gateway)[0]!;
 				const targets = list(obj(service.body.spec, "spec").ports).map((p) => resolvePort(obj(p, "port").targetPort, container));
 				expect(targets, `${service.name} targets the gateway port`).toContain(configFor(gateway, container).http.port);
+			}
+		}
+	});
+
+	it("finding 6: Prometheus scrapes /metrics on each pod's ops port, which no Service exposes", () => {
+		const services = manifests.filter((m) => m.kind === "Service");
+		for (const deployment of deployments) {
+			const template = obj(obj(deployment.body.spec, "spec").template, "template");
+			const annotations = isObj(template.metadata) && isObj(template.metadata.annotations) ? template.metadata.annotations : {};
+			for (const container of containers(deployment)) {
+				const config = configFor(deployment, container);
+				expect(config.opsPort, `${deployment.name} has an ops listener`).toBeDefined();
+				expect(annotations["prometheus.io/scrape"], deployment.name).toBe("true");
+				expect(annotations["prometheus.io/path"], deployment.name).toBe("/metrics");
+				expect(Number(annotations["prometheus.io/port"]), deployment.name).toBe(config.opsPort);
+				expect(resolvePort("ops", container), `${deployment.name} names its ops port`).toBe(config.opsPort);
+				if (config.services.includes("gateway")) expect(config.opsPort, deployment.name).not.toBe(config.http.port);
+				for (const service of services.filter((s) => selects(obj(obj(s.body.spec, "spec").selector, `${s.name} selector`), podLabels(deployment)))) {
+					const targets = list(obj(service.body.spec, "spec").ports).map((p) => resolvePort(obj(p, "port").targetPort, container));
+					expect(targets, `${service.name} exposes ${deployment.name}'s ops port`).not.toContain(config.opsPort);
+				}
 			}
 		}
 	});
