@@ -39,8 +39,10 @@ function middlewares(config: PlatformConfig): NonNullable<BrokerOptions["middlew
 		LeanBulkheadMiddleware as unknown as Middleware,
 		"Cacher",
 		AccessControlMiddleware,
-		"ContextTracker",
 		"Timeout",
+		// Outside Timeout: a remote call that timed out never settles below it, and would stay tracked forever
+		// (a leak, and a graceful stop waiting its whole shutdown timeout for it).
+		"ContextTracker",
 		"CircuitBreaker",
 		ReplicaRetryMiddleware,
 		"Retry",

@@ -238,3 +238,22 @@ describe("finding 4: calls a departed node left unanswered", () => {
 		}
 	}, 60_000);
 });
+
+describe("remote calls that time out", () => {
+	it("leave nothing tracked on the caller, so a graceful stop doesn't wait for them", async () => {
+		const ns = `${namespace}-tracked`;
+		const brokerFor = (nodeID: string) =>
+			new ServiceBroker({ ...createBrokerOptions(loadConfig(baseEnv({ TRANSPORTER: testEnv.natsUrl, NAMESPACE: ns, NODE_ID: nodeID }))), logger: false });
+		const caller = brokerFor(`tracked-caller-${testEnv.runId}`);
+		const worker = brokerFor(`tracked-worker-${testEnv.runId}`);
+		worker.createService({ name: "late", actions: { answer: { auth: "public" as const, handler: () => new Promise((resolve) => setTimeout(() => resolve("late"), 400)) } } });
+		try {
+			await Promise.all([caller.start(), worker.start()]);
+			await caller.waitForServices(["late"], 15_000);
+			await expect(caller.call("late.answer", {}, { timeout: 50, retries: 0 })).rejects.toBeInstanceOf(Errors.RequestTimeoutError);
+			expect((caller as unknown as { _trackedContexts: unknown[] })._trackedContexts).toEqual([]);
+		} finally {
+			await Promise.allSettled([caller.stop(), worker.stop()]);
+		}
+	}, 30_000);
+});
