@@ -197,6 +197,21 @@ describe("finding 3: lying Content-Encoding and malformed multipart", () => {
 	});
 });
 
+describe("finding 3: multipart the files service reads in part", () => {
+	it("finding 3: a second file part and fields over the limit are ignored, never a 5xx: the first file is stored alone", async () => {
+		const session = await register("extra-parts");
+		const field = (name: string, value: string) => `--b\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+		const file = (name: string, content: string) => `--b\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\nContent-Type: text/plain\r\n\r\n${content}\r\n`;
+		const body = field("a", "1") + field("b", "2") + field("c", "3") + field("d", "4") + field("e", "5") + file("first.txt", "first") + file("second.txt", "second") + "--b--\r\n";
+		const answer = await raw(node.url, "POST", "/api/v1/files", { Authorization: `Bearer ${session.accessToken}`, "Content-Type": "multipart/form-data; boundary=b" }, body);
+		expect(answer.status).toBeLessThan(500);
+		const stored = await sql<{ name: string }>("SELECT name FROM files.files WHERE tenant_id = $1", [session.tenant.id]);
+		expect(stored.length).toBeLessThanOrEqual(1);
+		if (answer.status === 201) expect(stored).toEqual([{ name: "first.txt" }]);
+		else expectProblem(answer, answer.status);
+	});
+});
+
 describe("finding 9: misleading answers, missing headers, noisy logs", () => {
 	it("finding 9: a service's own NotFoundError keeps its code; only an unknown route is ROUTE_NOT_FOUND", async () => {
 		const session = await register("invitee");
