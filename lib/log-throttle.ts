@@ -29,22 +29,28 @@ export class LogThrottle {
 	}
 }
 
-/** Moleculer's per-call warnings for an action no node can run ("Service 'x' is not available."). */
-const UNAVAILABLE_WARNING = /^Service '[^']+' is not (registered|available|found)/;
+/**
+ * Moleculer's per-call warnings about an action that no node answers: none to run it ("Service 'x' is not
+ * available."), no answer in time ("Request 'x' is timed out."), and the retries of such a call. Each
+ * pattern matches the part of the message that names the action, which is what they are counted by.
+ */
+const PER_CALL_WARNINGS = [/^Service '[^']+' is not (registered|available|found)[^.]*\./, /^Request '[^']+' is timed out\./, /^Retry to call '[^']+' action/];
 
 /**
- * The broker warns on every call to an action without a live node. Those warnings are kept, once per
- * action and window, with the count of the ones left out; every other broker warning passes as it is.
+ * The broker warns on every call to an action without a live node, on every timed-out call and every
+ * retry. Those warnings are kept, once per action and window, with the count of the ones left out; every
+ * other broker warning passes as it is.
  */
 export function throttleUnavailableWarnings(broker: ServiceBroker, throttle = new LogThrottle()): void {
 	const logger = broker.logger;
 	const warn = logger.warn.bind(logger);
 	logger.warn = (...args: unknown[]) => {
 		const message = args[0];
-		if (typeof message !== "string" || !UNAVAILABLE_WARNING.test(message)) return warn(...args);
-		const admitted = throttle.admit(message);
+		const key = typeof message === "string" ? PER_CALL_WARNINGS.map((pattern) => pattern.exec(message)?.[0]).find(Boolean) : undefined;
+		if (!key) return warn(...args);
+		const admitted = throttle.admit(key);
 		if (!admitted) return;
 		const earlier = admitted.suppressed > 0 ? ` (${admitted.suppressed} more since the last report)` : "";
-		return warn(`${message}${earlier}; repeats are counted, not logged, for ${throttle.windowMs / 1000} s`, ...args.slice(1));
+		return warn(`${String(message)}${earlier}; repeats are counted, not logged, for ${throttle.windowMs / 1000} s`, ...args.slice(1));
 	};
 }
