@@ -1,5 +1,6 @@
 /**
- * The gateway's checks on a multipart route's body (uploads), made before moleculer-web hands it to busboy.
+ * The gateway's checks on the body of a multipart route (uploads) or a stream route, made before
+ * moleculer-web hands it to busboy or to the action.
  */
 import type { EventEmitter } from "node:events";
 import type { IncomingMessage } from "node:http";
@@ -8,6 +9,17 @@ import { BadRequestError, UnsupportedMediaTypeError } from "../errors";
 
 /** RFC 2046: a boundary parameter of 1 to 70 characters, quoted or not. */
 const MULTIPART_BOUNDARY = /;\s*boundary=(?:"[^"]{1,70}"|[^\s";]{1,70})\s*(?:;|$)/i;
+
+/**
+ * Multipart and stream routes hand the body to their reader as sent, never decoded: an encoded (or falsely
+ * labelled) one is refused rather than stored as it came.
+ */
+export function refuseEncodedBody(req: IncomingMessage): void {
+	const encoding = req.headers["content-encoding"];
+	if (encoding !== undefined && encoding.trim().toLowerCase() !== "identity") {
+		throw new UnsupportedMediaTypeError("Send this body without a Content-Encoding", "UNSUPPORTED_ENCODING", { encoding });
+	}
+}
 
 /**
  * moleculer-web pipes a multipart route's body into busboy, which throws (a 500) on a body of another type
@@ -20,11 +32,7 @@ export function guardMultipartBody(req: IncomingMessage): void {
 	if (typeof type !== "string" || !/^multipart\/form-data\s*;/i.test(type)) {
 		throw new UnsupportedMediaTypeError("Send this request as multipart/form-data", "MULTIPART_REQUIRED");
 	}
-	// The parser reads the bytes as sent: an encoded (or falsely labelled) upload is refused, not stored.
-	const encoding = req.headers["content-encoding"];
-	if (encoding !== undefined && encoding.trim().toLowerCase() !== "identity") {
-		throw new UnsupportedMediaTypeError("Send uploads without a Content-Encoding", "UNSUPPORTED_ENCODING", { encoding });
-	}
+	refuseEncodedBody(req);
 	// RFC 2046: a boundary of 1 to 70 characters. busboy throws on a missing one and on one over 256 characters.
 	if (!MULTIPART_BOUNDARY.test(type)) {
 		throw new BadRequestError("multipart/form-data needs a boundary parameter of 1 to 70 characters", "INVALID_MULTIPART");

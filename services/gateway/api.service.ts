@@ -22,7 +22,7 @@ import { GatewayFastPath, type GatewayInternals, type GatewayRoute } from "../..
 import { apiSecurityHeaders, documentSecurityHeaders } from "../../lib/gateway/security-headers";
 import { answerClientErrors } from "../../lib/gateway/client-error";
 import { LogThrottle } from "../../lib/log-throttle";
-import { guardMultipartBody } from "../../lib/gateway/multipart-guard";
+import { guardMultipartBody, refuseEncodedBody } from "../../lib/gateway/multipart-guard";
 import { REALTIME_PATH, REALTIME_PATH_ITEM } from "./realtime.service";
 
 export const API_BASE_PATH = "/api/v1";
@@ -249,7 +249,9 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 		 */
 		async authenticate(this: GatewayThis, ctx: Context<unknown, CallerMeta>, _route: unknown, req: GatewayRequest) {
 			// Runs before moleculer-web reads a multipart route's body (uploads): see guardMultipartBody.
-			if ((req as GatewayRequest & { $alias?: { type?: string } }).$alias?.type === "multipart") guardMultipartBody(req);
+			const aliasType = (req as GatewayRequest & { $alias?: { type?: string } }).$alias?.type;
+			if (aliasType === "multipart") guardMultipartBody(req);
+			else if (aliasType === "stream") refuseEncodedBody(req);
 			ctx.meta.ip = this.clientAddress(req);
 			// Cookies, declared headers, the Idempotency-Key and the raw body reach only the actions that ask for them, never the
 			// rest of the cluster.

@@ -170,6 +170,32 @@ describe("finding 3: lying Content-Encoding and malformed multipart", () => {
 		expectProblem(upload, 415, "UNSUPPORTED_ENCODING");
 	});
 
+	it("finding 3: a raw-stream body with any Content-Encoding answers 415 and never reaches the action", async () => {
+		let reached = 0;
+		node.broker.createService({
+			name: "hardening-stream",
+			settings: { rest: "/hardening-stream" },
+			actions: {
+				take: {
+					rest: { method: "POST", path: "/", type: "stream" },
+					auth: "public",
+					handler() {
+						reached += 1;
+						return { ok: true };
+					},
+				},
+			},
+		});
+		await node.broker.waitForServices("hardening-stream");
+		await vi.waitFor(async () => expect((await raw(node.url, "POST", "/api/v1/hardening-stream", { "Content-Type": "application/octet-stream" }, "abc")).status).toBe(200), { timeout: 5_000 });
+		reached = 0;
+		for (const encoding of ["gzip", "br", "deflate", "foo"]) {
+			expectProblem(await raw(node.url, "POST", "/api/v1/hardening-stream", { "Content-Type": "application/octet-stream", "Content-Encoding": encoding }, "abc"), 415, "UNSUPPORTED_ENCODING");
+		}
+		expect(reached).toBe(0);
+		await node.broker.destroyService(node.broker.getLocalService("hardening-stream")!);
+	});
+
 	it("finding 3: malformed multipart on POST /files answers 400 problem+json and stores nothing", async () => {
 		const session = await register("multipart");
 		const auth = { Authorization: `Bearer ${session.accessToken}` };
