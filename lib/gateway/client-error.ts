@@ -38,7 +38,9 @@ export function rawProblemMessage(problem: ProblemResponse, headers: Array<[stri
  */
 export function answerClientErrors(server: Server, logger: Logger, headers: Array<[string, string]> = [], newRequestId?: () => string): void {
 	server.on("clientError", (err: Error & { code?: string }, socket: Duplex) => {
-		if (err.code === "ECONNRESET" || !socket.writable) {
+		// As Node's own handler: nothing can be written to a connection that is gone, or in the middle of an answer.
+		const answering = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+		if (err.code === "ECONNRESET" || !socket.writable || answering) {
 			socket.destroy();
 			return;
 		}

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { baseEnv, freePort, spawnNode, startNode, waitForHttp, type NodeProcess, type RunningNode } from "../helpers/nodes";
 import { apiClient, uniqueEmail, uniqueIp, type ApiClient } from "../helpers/api";
 import { sql } from "../helpers/db";
+import { startOpsServer } from "../../lib/ops-server";
 
 interface RawAnswer {
 	status: number;
@@ -266,6 +267,18 @@ describe("finding 9: misleading answers, missing headers, noisy logs", () => {
 			expect(JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4))).toMatchObject({ status: 400, code: "MALFORMED_REQUEST" });
 		}
 		expect((await fetch(`${node.url}/healthz`)).status).toBe(200);
+		// The ops listener of nodes without the gateway answers the same way.
+		const ops = await startOpsServer(node.broker, node.config, 0);
+		try {
+			const opsUrl = `http://127.0.0.1:${ops.port}`;
+			const tooLong = await raw(opsUrl, "GET", `/healthz?q=${"a".repeat(17_000)}`);
+			expect(tooLong.status).toBe(431);
+			expect(tooLong.headers["content-type"]).toMatch(/^application\/problem\+json/);
+			expect(tooLong.body).toMatchObject({ status: 431, code: "REQUEST_HEADERS_TOO_LARGE" });
+			expect((await raw(opsUrl, "GET", "/healthz")).status).toBe(200);
+		} finally {
+			await ops.close();
+		}
 	});
 
 	it("finding 9: file downloads from the store carry X-Content-Type-Options: nosniff", async () => {
