@@ -4,7 +4,7 @@
  * header; a request that took too long to arrive). Without a 'clientError' listener Node answers these with
  * a bare status line; with this one they are problem+json like every other error.
  */
-import type { Server } from "node:http";
+import { maxHeaderSize, type Server } from "node:http";
 import type { Duplex } from "node:stream";
 import { Errors, type Logger } from "moleculer";
 import { toProblem, type ProblemResponse } from "../problem";
@@ -13,7 +13,7 @@ import { BadRequestError } from "../errors";
 /** Node's parser errors as client errors: too large (431), too slow (408), anything else malformed (400). */
 export function parserError(err: Error & { code?: string }): Error {
 	if (err.code === "HPE_HEADER_OVERFLOW") {
-		return new Errors.MoleculerClientError("The request line and headers are larger than this server accepts (16 KB)", 431, "REQUEST_HEADERS_TOO_LARGE");
+		return new Errors.MoleculerClientError(`The request line and headers are larger than this server accepts (${Math.round(maxHeaderSize / 1024)} KB)`, 431, "REQUEST_HEADERS_TOO_LARGE");
 	}
 	if (err.code === "ERR_HTTP_REQUEST_TIMEOUT") return new Errors.MoleculerClientError("The request took too long to arrive", 408, "REQUEST_TIMEOUT");
 	return new BadRequestError("The request is not well-formed HTTP/1.1", "MALFORMED_REQUEST");

@@ -92,6 +92,12 @@ describe("finding 1: invalid percent-escapes in a path", () => {
 				expectProblem(answer, 400, "INVALID_PATH_ENCODING", { body: method !== "HEAD" });
 			}
 		}
+		// In the query string an invalid escape is kept as it was sent (qs decodes leniently): never a 5xx.
+		for (const escape of BAD_ESCAPES) {
+			const listed = await raw(node.url, "GET", `/api/v1/products?search=${escape}&page=${escape}`);
+			expect(listed.status).toBeGreaterThanOrEqual(200);
+			expect(listed.status).toBeLessThan(500);
+		}
 		// A CORS preflight for such a path is refused the same way.
 		const preflight = await raw(node.url, "OPTIONS", "/api/v1/products/%ff", { Origin: "https://app.example.com", "Access-Control-Request-Method": "PUT" });
 		expectProblem(preflight, 400, "INVALID_PATH_ENCODING");
