@@ -31,6 +31,13 @@ async function main(): Promise<void> {
 				process.exit(1);
 			});
 	};
+	// Node ends the process on a rejection nobody handled. Every request path answers its own errors (the
+	// gateway's httpHandler catches whatever its handlers throw), so one reaching here is a bug in a single
+	// request or background task: the node and every other request in flight are fine, and taking them down
+	// (with the embedded database, on a single node) would turn that bug into an outage anyone could trigger.
+	// It is logged with its stack instead. Uncaught exceptions still end the process: one thrown out of
+	// synchronous code may have left shared state half-changed.
+	process.on("unhandledRejection", (reason) => node.broker.logger.error("Unhandled rejection (the node keeps running):", reason));
 	process.on("SIGINT", () => shutdown("SIGINT"));
 	process.on("SIGTERM", () => shutdown("SIGTERM"));
 

@@ -12,6 +12,7 @@ import { setStorageConnection, usesObjectStorage } from "./storage/object-store"
 import { createBrokerOptions } from "../moleculer.config";
 import { usesDatabase } from "../mixins/db.mixin";
 import { startOpsServer, type OpsServer } from "./ops-server";
+import { throttleUnavailableWarnings } from "./log-throttle";
 
 export interface LatticeNode {
 	broker: ServiceBroker;
@@ -57,6 +58,8 @@ export async function createNode(config: PlatformConfig, overrides: Partial<Brok
 	const broker = new ServiceBroker({ ...createBrokerOptions(config), ...overrides });
 	// The runtime config travels with the broker so services read validated values, never the environment.
 	(broker as ServiceBroker & { platformConfig?: PlatformConfig }).platformConfig = config;
+	// A node that left would otherwise be reported once per request that wanted it.
+	throttleUnavailableWarnings(broker);
 	await loadDomainServices(broker, config.services);
 
 	let embedded: EmbeddedDatabase | undefined;

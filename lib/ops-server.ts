@@ -11,6 +11,7 @@ import { renderNodeMetrics } from "./metrics";
 import { checkReadiness } from "./readiness";
 import { toProblem } from "./problem";
 import { NotFoundError, ServiceUnavailableError } from "./errors";
+import { answerClientErrors } from "./gateway/client-error";
 
 export interface OpsServer {
 	port: number;
@@ -50,6 +51,7 @@ export function startOpsServer(broker: ServiceBroker, config: PlatformConfig, po
 		}
 		sendProblem(res, new NotFoundError(`No route for ${req.method} ${url}`), url);
 	});
+	answerClientErrors(server, broker.logger);
 	return new Promise((resolve, reject) => {
 		server.once("error", reject);
 		server.listen(port, config.http.host, () => {

@@ -37,11 +37,13 @@ const TITLES: Record<number, string> = {
 	403: "Forbidden",
 	404: "Not Found",
 	405: "Method Not Allowed",
+	408: "Request Timeout",
 	409: "Conflict",
 	413: "Content Too Large",
 	415: "Unsupported Media Type",
 	422: "Unprocessable Content",
 	429: "Too Many Requests",
+	431: "Request Header Fields Too Large",
 	500: "Internal Server Error",
 	502: "Bad Gateway",
 	503: "Service Unavailable",
@@ -84,15 +86,58 @@ function isUnavailable(err: ErrorLike): boolean {
 	);
 }
 
+/**
+ * The request-reading errors of the HTTP libraries (body-parser and raw-body by `type`; a decompression
+ * stream's by its zlib code; the multipart parser's by its message, the only thing it sets), each a client's
+ * mistake with a code of its own. Mapped here once, for the gateway's body parsers and its multipart route.
+ */
 const BODY_PARSER_CODES: Record<string, { code: string; detail: string }> = {
 	"entity.too.large": { code: "PAYLOAD_TOO_LARGE", detail: "The request body is larger than this API accepts" },
 	"entity.parse.failed": { code: "INVALID_JSON", detail: "The request body is not valid JSON" },
-	"encoding.unsupported": { code: "UNSUPPORTED_ENCODING", detail: "The request body encoding is not supported" },
+	"encoding.unsupported": { code: "UNSUPPORTED_ENCODING", detail: "The request body's Content-Encoding is not supported (use gzip, deflate, br or none)" },
 	"charset.unsupported": { code: "UNSUPPORTED_CHARSET", detail: "The request body charset is not supported" },
+	"parameters.too.many": { code: "TOO_MANY_PARAMETERS", detail: "The form has more fields than this API accepts" },
+	"querystring.parse.rangeError": { code: "TOO_MANY_PARAMETERS", detail: "The form nests deeper than this API accepts" },
+	"request.size.invalid": { code: "INVALID_CONTENT_LENGTH", detail: "The request body is not as long as its Content-Length says" },
+	"request.aborted": { code: "REQUEST_ABORTED", detail: "The request body ended early" },
+};
+const INVALID_ENCODED_BODY = { code: "INVALID_ENCODED_BODY", detail: "The request body is not encoded as its Content-Encoding says" };
+const INVALID_MULTIPART = { code: "INVALID_MULTIPART", detail: "The multipart/form-data body is malformed or cut short" };
+/** @fastify/busboy's parse errors (plain Errors, known only by their wording). */
+const MULTIPART_PARSER_MESSAGES = /^(Multipart: Boundary not found|Unexpected end of multipart data|(Part|Preamble) terminated early due to unexpected end of multipart data|Malformed part header)$/;
+
+/** moleculer-web's own client errors, under the platform's names. */
+const GATEWAY_CODES: Record<string, { status: number; code: string; detail: string }> = {
+	UNABLE_DECODE_PARAM: { status: 400, code: "INVALID_PATH_ENCODING", detail: "The URL path has an invalid percent-escape: a % must start the %XX escapes of a character's UTF-8 bytes" },
 };
 
+/** An error of a zlib, brotli or zstd decompression stream: the body is not data of its Content-Encoding. */
+function isDecompressionError(err: ErrorLike & { errno?: unknown }): boolean {
+	return typeof err.errno === "number" && typeof err.code === "string" && /^(Z_|ERR__ERROR|ZSTD_)/.test(err.code);
+}
+
+/** The multipart parser's errors, which carry no status or code of their own. */
+export function isMultipartParserError(err: unknown): boolean {
+	const error = err as ErrorLike | undefined;
+	return Boolean(error) && error!.code === undefined && typeof error!.message === "string" && MULTIPART_PARSER_MESSAGES.test(error!.message);
+}
+
+/**
+ * A body parser's error as a typed client error. moleculer-web passes a route middleware's error on as a
+ * new MoleculerError of `err.code || err.status`, so a decompression error (code "Z_DATA_ERROR") would
+ * become a 500; the gateway hands every body parser's error to this first. Server-side errors pass as they are.
+ */
+export function bodyParserError(error: unknown): unknown {
+	const err = (error && typeof error === "object" ? error : {}) as ErrorLike & { errno?: unknown };
+	const status = typeof err.status === "number" ? err.status : typeof err.statusCode === "number" ? err.statusCode : undefined;
+	if (status === undefined || status < 400 || status >= 500) return error;
+	const known = (typeof err.type === "string" && Object.hasOwn(BODY_PARSER_CODES, err.type) ? BODY_PARSER_CODES[err.type] : undefined) ?? (isDecompressionError(err) ? INVALID_ENCODED_BODY : undefined);
+	const { code, detail } = known ?? httpLibraryError(err, status);
+	return new Errors.MoleculerClientError(detail, status, code);
+}
+
 function httpLibraryError(err: ErrorLike, status: number): { status: number; code: string; detail: string } {
-	const known = typeof err.type === "string" ? BODY_PARSER_CODES[err.type] : undefined;
+	const known = typeof err.type === "string" && Object.hasOwn(BODY_PARSER_CODES, err.type) ? BODY_PARSER_CODES[err.type] : undefined;
 	if (known) return { status, ...known };
 	return { status, code: (TITLES[status] ?? "BAD_REQUEST").toUpperCase().replace(/ /g, "_"), detail: err.message || TITLES[status] || "Bad request" };
 }
@@ -114,8 +159,10 @@ function classify(err: ErrorLike): { status: number; code: string; detail: strin
 	if (err instanceof Errors.RequestTimeoutError || err.type === "REQUEST_TIMEOUT") {
 		return { status: 504, code: "REQUEST_TIMEOUT", detail: "The service did not answer in time" };
 	}
+	if (typeof err.type === "string" && Object.hasOwn(GATEWAY_CODES, err.type)) return GATEWAY_CODES[err.type];
+	if (isMultipartParserError(err)) return { status: 400, ...INVALID_MULTIPART };
 	// moleculer-web re-wraps body-parser's errors, keeping its `type`; recognise them either way.
-	if (typeof err.type === "string" && BODY_PARSER_CODES[err.type]) {
+	if (typeof err.type === "string" && Object.hasOwn(BODY_PARSER_CODES, err.type)) {
 		const status = typeof err.code === "number" ? err.code : typeof err.status === "number" ? err.status : 400;
 		return { status, ...BODY_PARSER_CODES[err.type] };
 	}

@@ -317,10 +317,9 @@ export class GatewayFastPath {
 	}
 
 	private fail(req: FastRequest, res: ServerResponse, err: unknown, headers: string[]): void {
-		// moleculer-web drops a rejection without a reason the same way.
-		if (!err) return;
 		if (!res.headersSent) this.applyHeaders(res, headers);
-		this.gateway.errorHandler(req, res, err);
+		// A rejection without a reason is still answered (a 500), never left to hang.
+		this.gateway.errorHandler(req, res, err ?? new Error("The request failed without a reason"));
 	}
 
 	private applyHeaders(res: ServerResponse, headers: string[]): void {

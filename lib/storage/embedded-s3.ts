@@ -36,6 +36,10 @@ export async function startEmbeddedS3(dataDir: string, port: number, logger: Log
 	const handle = s3rver.callback();
 
 	const server = http.createServer((req, res) => {
+		// What the store serves is a tenant's upload: a browser must take it as the type it is labelled with
+		// (signed into a download's URL) and never sniff it into HTML or script. S3 has no parameter for this
+		// header; in front of a real S3, the CDN or proxy that serves the bucket should add it.
+		res.setHeader("X-Content-Type-Options", "nosniff");
 		const refusal = verifySignatureV4(req, ACCESS_KEY, secretKey, Date.now());
 		if (refusal) return sendS3Error(res, refusal);
 		// A client that follows a redirect to a presigned URL may still send its own Authorization (a bearer

@@ -9,8 +9,8 @@ import type { Context, ServiceSchema, ServiceSettingSchema, Service } from "mole
 import ApiGateway from "moleculer-web";
 import { parse as parseCookie } from "cookie";
 import { platformConfigOf } from "../../lib/node";
-import { toProblem, type ProblemResponse } from "../../lib/problem";
-import { BadRequestError, NotFoundError, ServiceUnavailableError, UnsupportedMediaTypeError } from "../../lib/errors";
+import { bodyParserError, toProblem, type ProblemResponse } from "../../lib/problem";
+import { BadRequestError, NotFoundError, ServiceUnavailableError } from "../../lib/errors";
 import { IDEMPOTENCY_KEY_PATTERN } from "../../lib/idempotency";
 import { checkReadiness, closeProbePools } from "../../lib/readiness";
 import { MemoryRateLimitStore, RateLimiter, RedisRateLimitStore } from "../../lib/rate-limit";
@@ -19,6 +19,9 @@ import { renderApiDocsPage, renderApiDocsInitScript, swaggerUiAssetsDir } from "
 import type { CallerMeta } from "../../lib/caller";
 import { GatewayFastPath, type GatewayInternals, type GatewayRoute } from "../../lib/gateway/fast-path";
 import { apiSecurityHeaders, documentSecurityHeaders } from "../../lib/gateway/security-headers";
+import { answerClientErrors } from "../../lib/gateway/client-error";
+import { LogThrottle } from "../../lib/log-throttle";
+import { guardMultipartBody, refuseEncodedBody } from "../../lib/gateway/multipart-guard";
 import { REALTIME_PATH, REALTIME_PATH_ITEM } from "./realtime.service";
 
 export const API_BASE_PATH = "/api/v1";
@@ -27,6 +30,8 @@ const DOCS_ASSETS = new Set(["swagger-ui.css", "swagger-ui-bundle.js", "swagger-
 /** Probes must never be throttled away. (/metrics is not served here: lib/ops-server.ts, on OPS_PORT.) */
 const UNLIMITED_PATHS = new Set(["/healthz", "/readyz"]);
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+const GatewayNotFoundError = ApiGateway.Errors.NotFoundError;
+const INVALID_PATH_ENCODING_DETAIL = "The URL path has an invalid percent-escape: a % must start the %XX escapes of a character's UTF-8 bytes";
 /** The docs page loads its own scripts and styles: it needs a page's policy, not the API's load-nothing one. */
 const DOCUMENT_SECURITY_HEADERS = documentSecurityHeaders();
 
@@ -43,7 +48,10 @@ interface GatewaySettings extends ServiceSettingSchema {
 }
 
 interface GatewayMethods {
+	failRequest(req: GatewayRequest, res: GatewayResponse, err: unknown, rateLimitHeaders: string[]): void;
+	errorHandler(req: GatewayRequest, res: GatewayResponse, err: Error): void;
 	sendError(req: GatewayRequest, res: GatewayResponse, err: Error): void;
+	logFailure(req: GatewayRequest, err: Error, status: number): void;
 	sendProblem(req: GatewayRequest, res: GatewayResponse, problem: ProblemResponse): void;
 	setCommonHeaders(res: GatewayResponse, rateLimitHeaders: string[]): void;
 	clientAddress(req: GatewayRequest): string;
@@ -59,6 +67,8 @@ interface GatewayLocals {
 	fastPath: GatewayFastPath;
 	aliases: Alias[];
 	server: import("node:http").Server;
+	/** 503/504 failures, logged once per action and minute. */
+	unavailableLog: LogThrottle;
 }
 
 type GatewayThis = Service<GatewaySettings> & GatewayMethods & GatewayLocals;
@@ -66,24 +76,13 @@ type GatewayThis = Service<GatewaySettings> & GatewayMethods & GatewayLocals;
 const originalHttpHandler = ApiGateway.methods!.httpHandler as (this: GatewayThis, req: GatewayRequest, res: GatewayResponse, next?: unknown) => Promise<void>;
 const originalRegenerateAutoAliases = ApiGateway.methods!.regenerateAutoAliases as (this: GatewayThis, route: unknown) => void;
 
-/**
- * moleculer-web pipes a multipart route's body into busboy, which throws (a 500) on a body of another type
- * and never learns that a client went away mid-upload, since pipe() doesn't pass an abort on: the action
- * would wait for file bytes that never come. Other types are refused here, and an aborted request ends the
- * parser, which fails the unfinished file part and so the upload.
- */
-function guardMultipartBody(req: GatewayRequest): void {
-	const type = req.headers["content-type"];
-	if (typeof type !== "string" || !/^multipart\/form-data\s*;/i.test(type)) {
-		throw new UnsupportedMediaTypeError("Send this request as multipart/form-data", "MULTIPART_REQUIRED");
+function isDecodable(path: string): boolean {
+	try {
+		decodeURIComponent(path);
+		return true;
+	} catch {
+		return false;
 	}
-	const pipe = req.pipe.bind(req);
-	req.pipe = ((destination: NodeJS.WritableStream, options?: { end?: boolean }) => {
-		req.once("close", () => {
-			if (!req.complete) destination.end();
-		});
-		return pipe(destination, options);
-	}) as typeof req.pipe;
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -123,32 +122,62 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 		 * rate limit apply to all answers, 404s included.
 		 */
 		async httpHandler(this: GatewayThis, req: GatewayRequest, res: GatewayResponse, next?: unknown) {
-			const incomingId = req.headers["x-request-id"];
-			if (typeof incomingId !== "string" || !REQUEST_ID_PATTERN.test(incomingId)) delete req.headers["x-request-id"];
-			delete req.headers["x-correlation-id"];
-
-			const url = (req.url ?? "/").split("?")[0];
 			let rateLimitHeaders: string[] = [];
-			if (!UNLIMITED_PATHS.has(url)) {
-				const decision = await this.rateLimiter.consume(this.clientAddress(req));
-				rateLimitHeaders = ["X-RateLimit-Limit", String(decision.limit), "X-RateLimit-Remaining", String(decision.remaining), "X-RateLimit-Reset", String(decision.resetEpochSeconds)];
-				if (!decision.allowed) {
-					this.setCommonHeaders(res, rateLimitHeaders);
-					const problem = toProblem(
-						{ code: 429, type: "RATE_LIMITED", message: "Too many requests: slow down and retry after the window resets", retryAfterSeconds: decision.retryAfterSeconds },
-						this.broker.generateUid(),
-						url,
-					);
-					res.setHeader("X-Request-ID", problem.body.requestId ?? "");
-					return this.sendProblem(req, res, problem);
+			// Nothing thrown while handling a request may escape: an async request listener's rejection is an
+			// unhandled one, which ends the process. It is the request's error and answered as such.
+			try {
+				const incomingId = req.headers["x-request-id"];
+				if (typeof incomingId !== "string" || !REQUEST_ID_PATTERN.test(incomingId)) delete req.headers["x-request-id"];
+				delete req.headers["x-correlation-id"];
+
+				const url = (req.url ?? "/").split("?")[0];
+				if (!UNLIMITED_PATHS.has(url)) {
+					const decision = await this.rateLimiter.consume(this.clientAddress(req));
+					rateLimitHeaders = ["X-RateLimit-Limit", String(decision.limit), "X-RateLimit-Remaining", String(decision.remaining), "X-RateLimit-Reset", String(decision.resetEpochSeconds)];
+					if (!decision.allowed) {
+						this.setCommonHeaders(res, rateLimitHeaders);
+						const problem = toProblem(
+							{ code: 429, type: "RATE_LIMITED", message: "Too many requests: slow down and retry after the window resets", retryAfterSeconds: decision.retryAfterSeconds },
+							this.broker.generateUid(),
+							url,
+						);
+						res.setHeader("X-Request-ID", problem.body.requestId ?? "");
+						return this.sendProblem(req, res, problem);
+					}
 				}
+				// A path that can't be decoded is malformed whatever route or method it is sent to (routing would
+				// throw on it only where a parameter takes the escape, and answer 404 elsewhere).
+				if (url.includes("%") && !isDecodable(url)) throw new BadRequestError(INVALID_PATH_ENCODING_DETAIL, "INVALID_PATH_ENCODING");
+				// Auto-aliased API calls are answered by the fast path (lib/gateway/fast-path.ts), which writes these
+				// headers together with the answer's own in one go; everything else goes to moleculer-web.
+				const fast = next === undefined ? this.fastPath.match(req) : undefined;
+				if (fast) return await this.fastPath.handle(req, res, fast, this.securityHeaderList.concat(rateLimitHeaders));
+				this.setCommonHeaders(res, rateLimitHeaders);
+				return await originalHttpHandler.call(this, req, res, next);
+			} catch (err) {
+				this.failRequest(req, res, err, rateLimitHeaders);
 			}
-			// Auto-aliased API calls are answered by the fast path (lib/gateway/fast-path.ts), which writes these
-			// headers together with the answer's own in one go; everything else goes to moleculer-web.
-			const fast = next === undefined ? this.fastPath.match(req) : undefined;
-			if (fast) return this.fastPath.handle(req, res, fast, this.securityHeaderList.concat(rateLimitHeaders));
-			this.setCommonHeaders(res, rateLimitHeaders);
-			return originalHttpHandler.call(this, req, res, next);
+		},
+
+		/**
+		 * The last resort for an error no handler answered: problem+json with the usual headers, or, when the
+		 * answer had already begun, a closed connection (the client sees it cut short rather than wait).
+		 */
+		failRequest(this: GatewayThis, req: GatewayRequest, res: GatewayResponse, err: unknown, rateLimitHeaders: string[]) {
+			try {
+				const error = err instanceof Error ? err : new Error(String(err));
+				if (res.headersSent) {
+					this.logger.error(`${req.method} ${req.url} failed after its answer began:`, error);
+					res.destroy();
+					return;
+				}
+				this.setCommonHeaders(res, rateLimitHeaders);
+				if (!res.hasHeader("X-Request-ID")) res.setHeader("X-Request-ID", req.$ctx?.requestID ?? this.broker.generateUid());
+				this.sendError(req, res, error);
+			} catch (fatal) {
+				this.logger.error(`${req.method} ${req.url} could not be answered:`, fatal);
+				res.destroy();
+			}
 		},
 
 		/** Security and rate-limit headers, which every answer carries. */
@@ -157,17 +186,45 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 			for (let index = 0; index < rateLimitHeaders.length; index += 2) res.setHeader(rateLimitHeaders[index], rateLimitHeaders[index + 1]);
 		},
 
+		/**
+		 * moleculer-web's errorHandler logs a failed request's stack and then calls sendError; sendError logs
+		 * it here, once, so the gateway's own entry point is all that is left.
+		 */
+		errorHandler(this: GatewayThis, req: GatewayRequest, res: GatewayResponse, err: Error) {
+			this.sendError(req, res, err);
+		},
+
 		sendError(this: GatewayThis, req: GatewayRequest, res: GatewayResponse, err: Error) {
-			const requestId = req.$ctx?.requestID ?? undefined;
+			const requestId = req.$ctx?.requestID ?? (res.getHeader("X-Request-ID") as string | undefined) ?? undefined;
 			const instance = req.originalUrl ?? req.url;
 			let error: Error = err;
-			if (err && err.name === "NotFoundError" && !(err as { type?: string }).type?.startsWith("ENTITY")) {
+			// Only moleculer-web's own "no alias matches" is a missing route; a service's NotFoundError keeps its code.
+			if (err instanceof GatewayNotFoundError) {
 				error = new NotFoundError(`No route matches ${req.method} ${(instance ?? "").split("?")[0]}`, "ROUTE_NOT_FOUND");
 			}
 			const problem = toProblem(error, requestId, instance);
 			// A client that went away (an upload cut off mid-body) can't be answered, and its parser errors are no server fault.
-			if (problem.status >= 500 && !res.destroyed) this.logger.error(`${req.method} ${instance} failed:`, err);
+			if (problem.status >= 500 && !res.destroyed) this.logFailure(req, err, problem.status);
 			this.sendProblem(req, res, problem);
+		},
+
+		/**
+		 * One log line per failure, with its stack only for a real fault (500). A service with no node to run it
+		 * (503) or no answer in time (504) is the cluster's state, not a bug: it is logged as a warning once per
+		 * action and minute, with the number of requests it failed since, instead of once per request.
+		 */
+		logFailure(this: GatewayThis, req: GatewayRequest, err: Error, status: number) {
+			const path = (req.originalUrl ?? req.url ?? "").split("?")[0];
+			if (status !== 503 && status !== 504) {
+				this.logger.error(`${req.method} ${path} failed:`, err);
+				return;
+			}
+			const subject = (req as GatewayRequest & { $alias?: { action?: unknown } }).$alias?.action;
+			const what = typeof subject === "string" ? subject : `${req.method} ${path}`;
+			const admitted = this.unavailableLog.admit(`${status} ${what}`);
+			if (!admitted) return;
+			const earlier = admitted.suppressed > 0 ? ` (${admitted.suppressed} more since the last report)` : "";
+			this.logger.warn(`${what} answered ${status}: ${err.message}${earlier}; repeats are counted, not logged, for ${this.unavailableLog.windowMs / 1000} s`);
 		},
 
 		sendProblem(this: GatewayThis, req: GatewayRequest, res: GatewayResponse, problem: ProblemResponse) {
@@ -191,7 +248,9 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 		 */
 		async authenticate(this: GatewayThis, ctx: Context<unknown, CallerMeta>, _route: unknown, req: GatewayRequest) {
 			// Runs before moleculer-web reads a multipart route's body (uploads): see guardMultipartBody.
-			if ((req as GatewayRequest & { $alias?: { type?: string } }).$alias?.type === "multipart") guardMultipartBody(req);
+			const aliasType = (req as GatewayRequest & { $alias?: { type?: string } }).$alias?.type;
+			if (aliasType === "multipart") guardMultipartBody(req);
+			else if (aliasType === "stream") refuseEncodedBody(req);
 			ctx.meta.ip = this.clientAddress(req);
 			// Cookies, declared headers, the Idempotency-Key and the raw body reach only the actions that ask for them, never the
 			// rest of the cluster.
@@ -308,12 +367,20 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 						if (!DOCS_ASSETS.has(file)) return this.sendError(req, res, new NotFoundError(`No asset ${file}`, "ASSET_NOT_FOUND"));
 						const type = file.endsWith(".css") ? "text/css" : file.endsWith(".js") ? "text/javascript" : "image/png";
 						res.writeHead(200, { "Content-Type": type, "Cache-Control": "public, max-age=86400" });
-						fs.createReadStream(path.join(swaggerUiAssetsDir(), file)).pipe(res);
+						fs.createReadStream(path.join(swaggerUiAssetsDir(), file))
+							.on("error", (err) => this.failRequest(req, res, err, []))
+							.pipe(res);
 					},
 				},
 			},
 		];
 		const [apiRoute] = routes.map((route) => (this as unknown as { addRoute(route: unknown): GatewayRoute }).addRoute(route));
+		// A body parser's error reaches the error handler as a typed client error (lib/problem.ts bodyParserError):
+		// moleculer-web would re-wrap a decompression error into a 500.
+		apiRoute.middlewares = apiRoute.middlewares.map(
+			(middleware) => (req: GatewayRequest, res: GatewayResponse, next: (err?: unknown) => void) =>
+				(middleware as (req: GatewayRequest, res: GatewayResponse, next: (err?: unknown) => void) => void)(req, res, (err?: unknown) => next(err ? bodyParserError(err) : undefined)),
+		);
 
 		const store = config.rateLimit.redisUrl
 			? new RedisRateLimitStore(config.rateLimit.redisUrl, `${config.namespace}:ratelimit`)
@@ -321,6 +388,9 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 		this.rateLimiter = new RateLimiter(store, config.rateLimit.max, config.rateLimit.windowMs);
 		this.securityHeaders = apiSecurityHeaders();
 		this.securityHeaderList = this.securityHeaders.flat();
+		this.unavailableLog = new LogThrottle(60_000);
+		// Requests Node's parser refuses (headers over 16 KB, a malformed request line) answer problem+json too.
+		answerClientErrors(this.server, this.logger, this.securityHeaders, () => this.broker.generateUid());
 		this.fastPath = new GatewayFastPath(this as unknown as GatewayInternals, apiRoute, config.log.level === "debug" || config.log.level === "trace");
 		// Node ends a request whose body takes longer than requestTimeout (5 min); an upload may take FILES_UPLOAD_TIMEOUT.
 		this.server.requestTimeout = Math.max(this.server.requestTimeout, config.storage.uploadTimeoutMs + 5_000);

@@ -242,7 +242,12 @@ const RealtimeService: ServiceSchema<ServiceSettingSchema, RealtimeMethods, Real
 			return;
 		}
 		this.gateway = gateway;
-		this.upgradeListener = (req, socket, head) => void this.handleUpgrade(req, socket, head);
+		// handleUpgrade answers its own refusals; anything else it throws must not become an unhandled rejection.
+		this.upgradeListener = (req, socket, head) =>
+			void this.handleUpgrade(req, socket, head).catch((err: Error) => {
+				this.logger.error("A WebSocket upgrade failed:", err);
+				socket.destroy();
+			});
 		gateway.server.on("upgrade", this.upgradeListener);
 		// Half-open connections (a laptop lid closed) are found by a missed pong and dropped.
 		this.heartbeat = setInterval(() => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Errors } from "moleculer";
-import { toProblem } from "../../lib/problem";
+import ApiGateway from "moleculer-web";
+import { bodyParserError, toProblem } from "../../lib/problem";
 import { ConflictError, TooManyRequestsError } from "../../lib/errors";
 
 describe("toProblem", () => {
@@ -49,5 +50,27 @@ describe("toProblem", () => {
 	it("understands body-parser's errors", () => {
 		expect(toProblem(Object.assign(new Error("too large"), { status: 413, type: "entity.too.large" })).body.code).toBe("PAYLOAD_TOO_LARGE");
 		expect(toProblem(Object.assign(new Error("bad"), { status: 400, type: "entity.parse.failed" })).body.code).toBe("INVALID_JSON");
+	});
+
+	it("finding 3: a body that isn't data of its Content-Encoding, or broken multipart, is a 4xx of its own", () => {
+		const zlibError = Object.assign(new Error("incorrect header check"), { errno: -3, code: "Z_DATA_ERROR", status: 400 });
+		const mapped = bodyParserError(zlibError);
+		expect(mapped).toBeInstanceOf(Errors.MoleculerClientError);
+		expect(toProblem(mapped).body).toMatchObject({ status: 400, code: "INVALID_ENCODED_BODY" });
+		const brotli = Object.assign(new Error("Decompression failed"), { errno: -15, code: "ERR__ERROR_FORMAT_PADDING_2", status: 400 });
+		expect(toProblem(bodyParserError(brotli)).body.code).toBe("INVALID_ENCODED_BODY");
+		const unknown = Object.assign(new Error('unsupported content encoding "foo"'), { status: 415, type: "encoding.unsupported" });
+		expect(toProblem(bodyParserError(unknown)).body).toMatchObject({ status: 415, code: "UNSUPPORTED_ENCODING" });
+		// A server-side error passes as it is.
+		const internal = Object.assign(new Error("stream encoding should not be set"), { status: 500, type: "stream.encoding.set" });
+		expect(bodyParserError(internal)).toBe(internal);
+		for (const message of ["Unexpected end of multipart data", "Part terminated early due to unexpected end of multipart data", "Multipart: Boundary not found"]) {
+			expect(toProblem(new Error(message)).body).toMatchObject({ status: 400, code: "INVALID_MULTIPART" });
+		}
+	});
+
+	it("finding 1: moleculer-web's undecodable path parameter is 400 INVALID_PATH_ENCODING", () => {
+		const err = new ApiGateway.Errors.BadRequestError("UNABLE_DECODE_PARAM", { param: "%ff" });
+		expect(toProblem(err).body).toMatchObject({ status: 400, code: "INVALID_PATH_ENCODING" });
 	});
 });
