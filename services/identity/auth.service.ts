@@ -9,10 +9,10 @@ import type { JWK } from "jose";
 import type { Context } from "moleculer";
 import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
-import { SessionModel, RefreshTokenModel, OneTimeTokenModel, LoginFailureModel, SigningKeyModel, type OneTimePurpose } from "../../models/identity/auth/auth.models";
+import { SessionModel, RefreshTokenModel, OneTimeTokenModel, LoginThrottleModel, KnownAddressModel, SigningKeyModel, type OneTimePurpose } from "../../models/identity/auth/auth.models";
 import { ACCESS_TOKEN_TTL_SECONDS, KeyRing, generateSigningKey, openPrivateJwk, peekKid, sealPrivateJwk, type StoredSigningKey } from "../../lib/identity/access-tokens";
 import { SecretBox } from "../../lib/secret-box";
-import { LoginThrottle, accountKey, addressKey } from "../../lib/identity/login-throttle";
+import { LoginThrottle } from "../../lib/identity/login-throttle";
 import { checkPasswordPolicy, hashToken, randomToken } from "../../lib/identity/secrets";
 import { PERSONAS, systemCall, type CallerMeta, type Persona, type TenantRole } from "../../lib/caller";
 import { BadRequestError, EntityNotFoundError, ForbiddenError, TooManyRequestsError, UnauthorizedError } from "../../lib/errors";
@@ -78,7 +78,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 			schema: "auth",
 			migrations: path.join(__dirname, "../../models/identity/auth/migrations"),
 			model: SessionModel,
-			extraModels: [RefreshTokenModel, OneTimeTokenModel, LoginFailureModel, SigningKeyModel],
+			extraModels: [RefreshTokenModel, OneTimeTokenModel, LoginThrottleModel, KnownAddressModel, SigningKeyModel],
 			entityName: "Session",
 		}),
 		AuditMixin,
@@ -114,21 +114,28 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 			auth: "public",
 			params: { email: "string|trim|min:3|max:320", password: "string|min:1|max:1024" },
 			async handler(ctx: AuthContext<{ email: string; password: string }>) {
-				const keys = [accountKey(ctx.params.email), ...(ctx.meta.ip ? [addressKey(ctx.meta.ip)] : [])];
-				const wait = await this.throttle.retryAfterSeconds(keys);
-				if (wait > 0) throw new TooManyRequestsError(wait, "Too many failed sign-in attempts; try again later", "LOGIN_THROTTLED");
-				const result = await this.broker.call<{ valid: boolean; user: PublicUser | null }, object>("users.verifyCredentials", ctx.params, systemCall());
+				// Claimed before the password is checked (lib/identity/login-throttle.ts); the same answer whether the account exists or not.
+				const attempt = await this.throttle.claim(ctx.params.email, ctx.meta.ip);
+				if (!attempt.allowed) throw new TooManyRequestsError(attempt.retryAfterSeconds, "Too many failed sign-in attempts; try again later", "LOGIN_THROTTLED");
+				let result: { valid: boolean; user: PublicUser | null };
+				try {
+					result = await this.broker.call<{ valid: boolean; user: PublicUser | null }, object>("users.verifyCredentials", ctx.params, systemCall());
+				} catch (err) {
+					// No verdict on the password: the attempt isn't a failure.
+					await this.throttle.release(attempt).catch((releaseErr: Error) => this.logger.warn("Releasing a login attempt failed", releaseErr));
+					throw err;
+				}
 				if (!result.valid || !result.user) {
-					await this.throttle.recordFailure(keys);
 					await this.audit(ctx, { action: "auth.login", outcome: "failure", actorEmail: ctx.params.email.toLowerCase() });
 					// One answer for an unknown email and a wrong password.
 					throw new UnauthorizedError("The email or password is incorrect", "INVALID_CREDENTIALS");
 				}
 				if (result.user.status !== "active") {
+					await this.throttle.release(attempt);
 					await this.audit(ctx, { action: "auth.login", outcome: "failure", actorId: result.user.id, actorEmail: result.user.email, data: { reason: "suspended" } });
 					throw new ForbiddenError("This account is suspended", "ACCOUNT_SUSPENDED");
 				}
-				await this.throttle.clear([accountKey(ctx.params.email)]);
+				await this.throttle.succeeded(attempt, result.user.id);
 				const { tokens, tenant } = await this.startSession(ctx, result.user);
 				await this.broker.call("users.recordLogin", { id: result.user.id }, systemCall());
 				await this.audit(ctx, { action: "auth.login", actorId: result.user.id, actorEmail: result.user.email, tenantId: tenant?.id ?? null });
@@ -300,7 +307,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 				if (violation) throw new Errors.ValidationError("Parameters validation error!", "VALIDATION_ERROR", [violation]);
 				await this.broker.call("users.setPassword", { id: userId, password: ctx.params.password }, systemCall());
 				await this.revokeSessions({ userId }, "password_reset");
-				await this.throttle.clear([accountKey(user.email)]);
+				await this.throttle.clear({ email: user.email });
 				await this.broker.call("notifications.send", { userId, type: "security.password_changed", data: {} }, systemCall()).catch((err: Error) => {
 					this.logger.warn(`Password-changed notice to user ${userId} was not sent:`, err.message);
 				});
@@ -353,12 +360,11 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 		clearThrottle: {
 			rest: "DELETE /throttles",
 			permissions: ["super_admin"],
-			summary: "Lift a login lock for an account or an address",
+			summary: "Lift the login waits of an account (from every address) or of an address (for every account)",
 			params: { email: { type: "string", optional: true, max: 320 }, ip: { type: "string", optional: true, max: 64 } },
 			async handler(ctx: AuthContext<{ email?: string; ip?: string }>) {
-				const keys = [...(ctx.params.email ? [accountKey(ctx.params.email)] : []), ...(ctx.params.ip ? [addressKey(ctx.params.ip)] : [])];
-				if (keys.length === 0) throw new BadRequestError("Name an email or an ip", "NOTHING_TO_CLEAR");
-				const cleared = await this.throttle.clear(keys);
+				if (!ctx.params.email && !ctx.params.ip) throw new BadRequestError("Name an email or an ip", "NOTHING_TO_CLEAR");
+				const cleared = await this.throttle.clear(ctx.params);
 				await this.audit(ctx, { action: "auth.throttle_cleared", data: { email: ctx.params.email, ip: ctx.params.ip } });
 				return { cleared };
 			},
@@ -452,6 +458,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 			params: { userId: "uuid" },
 			async handler(ctx: Context<{ userId: string }>) {
 				await this.revokeSessions({ userId: ctx.params.userId }, "account_deleted").catch((err: Error) => this.logger.error("Revoking sessions failed", err));
+				await this.throttle.forgetUser(ctx.params.userId).catch((err: Error) => this.logger.error("Forgetting known addresses failed", err));
 			},
 		},
 		"user.statusChanged": {
@@ -597,7 +604,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 	},
 
 	async started() {
-		this.throttle = new LoginThrottle(this.models.loginFailure);
+		this.throttle = new LoginThrottle(this.adapter.db, this.models.loginThrottle, this.models.knownAddress, platformConfigOf(this.broker).secrets.key);
 		await this.ensureSigningKey();
 		await this.resealSigningKeys();
 		await this.reloadKeys();
