@@ -246,7 +246,11 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 			rest: "PUT /update-persona",
 			summary: "Change a persona; super_admin is granted by super admins only",
 			params: { persona: { type: "enum", values: PERSONAS }, userId: { type: "uuid", optional: true } },
-			async handler(ctx: AuthContext<{ persona: Persona; userId?: string }>) {
+			async handler(ctx: AuthContext<{ persona: Persona; userId?: string | null }>) {
+				// `optional` lets null through; null is not a way to say "myself" (leave userId out for that).
+				if (ctx.params.userId === null) {
+					throw new Errors.ValidationError("Parameters validation error!", "VALIDATION_ERROR", [{ field: "userId", type: "uuid", message: "The 'userId' field must be a user id, or left out to change your own persona" }]);
+				}
 				const caller = await this.currentUser(ctx);
 				const targetId = ctx.params.userId ?? caller.id;
 				const callerIsSuperAdmin = caller.persona === "super_admin";
