@@ -18,6 +18,7 @@ import { PERSONAS, systemCall, type CallerMeta, type Persona, type TenantRole } 
 import { BadRequestError, EntityNotFoundError, ForbiddenError, TooManyRequestsError, UnauthorizedError } from "../../lib/errors";
 import { Errors } from "moleculer";
 import { platformConfigOf } from "../../lib/node";
+import { startBootstrapAdmin } from "../../lib/identity/bootstrap-admin";
 import type { PublicUser } from "./users.service";
 
 const REFRESH_TOKEN_TTL_MS = 30 * 86_400_000;
@@ -65,7 +66,7 @@ interface AuthMethods {
 	createOneTimeToken(userId: string, purpose: OneTimePurpose): Promise<string>;
 	consumeOneTimeToken(token: string, purpose: OneTimePurpose): Promise<string>;
 	sendVerificationEmail(user: PublicUser): Promise<void>;
-	bootstrapAdmin(): Promise<void>;
+	stopBootstrap?: () => void;
 	currentUser(ctx: Context<unknown, CallerMeta>): Promise<PublicUser>;
 }
 
@@ -581,24 +582,6 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 			if (!ctx.meta.user) throw new UnauthorizedError("Sign in first", "UNAUTHORIZED");
 			return this.broker.call<PublicUser, object>("users.profile", { id: ctx.meta.user.id }, systemCall());
 		},
-
-		/** The super admin named by BOOTSTRAP_ADMIN_EMAIL exists after the first start, once. */
-		async bootstrapAdmin() {
-			const admin = platformConfigOf(this.broker).bootstrapAdmin;
-			if (!admin) return;
-			await this.broker.waitForServices(["users", "tenants"], 60_000);
-			const existing = await this.broker.call<PublicUser | null, object>("users.findByEmail", { email: admin.email }, systemCall());
-			if (existing) return;
-			try {
-				const user = await this.broker.call<PublicUser, object>("users.createAccount", { email: admin.email, password: admin.password, fullName: "Platform administrator", persona: "super_admin", emailVerified: true }, systemCall());
-				await this.broker.call("tenants.createForOwner", { name: "Platform", ownerId: user.id }, systemCall());
-				await this.audit(undefined, { action: "auth.bootstrap_admin_created", actorId: user.id, actorEmail: user.email });
-				this.logger.info(`Created the bootstrap super admin ${admin.email}`);
-			} catch (err) {
-				// Another node won the race: the account exists, which is all that matters.
-				if ((err as { type?: string }).type !== "EMAIL_TAKEN") throw err;
-			}
-		},
 	},
 
 	created() {
@@ -612,8 +595,11 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 		await this.ensureSigningKey();
 		await this.resealSigningKeys();
 		await this.reloadKeys();
-		// Not awaited: users and tenants may live on other nodes that start later.
-		this.bootstrapAdmin().catch((err: Error) => this.logger.error("Creating the bootstrap super admin failed", err));
+		this.stopBootstrap = startBootstrapAdmin(this.broker, this.logger, (entry) => this.audit(undefined, entry));
+	},
+
+	stopped() {
+		this.stopBootstrap?.();
 	},
 };
 
