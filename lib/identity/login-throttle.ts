@@ -120,6 +120,10 @@ export class LoginThrottle {
 		return createHmac("sha256", this.secret).update(parts.join("\n")).digest("hex");
 	}
 
+	private knownKey(email: string, ip: string | undefined): string {
+		return this.hash("known", normalizeEmail(email), addressBucket(ip));
+	}
+
 	private accountHash(email: string): string {
 		return this.hash("account", normalizeEmail(email));
 	}
@@ -135,7 +139,7 @@ export class LoginThrottle {
 	async claim(email: string, ip: string | undefined, at?: Date): Promise<LoginAttempt> {
 		const account = this.accountHash(email);
 		const address = this.addressHash(ip);
-		const knownKey = this.hash("known", normalizeEmail(email), addressBucket(ip));
+		const knownKey = this.knownKey(email, ip);
 		const known = await this.knownAddresses.count({ where: { keyHash: knownKey, lastSeenAt: { [Op.gt]: new Date((at ?? new Date()).getTime() - KNOWN_ADDRESS_TTL_MS) } } });
 		// Sorted by key: inserts and row locks are taken in one order, so concurrent claims never deadlock.
 		const wanted: (ClaimedKey & { accountHash: string | null; addressHash: string | null })[] = [
@@ -179,6 +183,11 @@ export class LoginThrottle {
 		if (!attempt.allowed) return;
 		await this.release(attempt, true);
 		await this.knownAddresses.upsert({ keyHash: attempt.knownKey, userId, lastSeenAt: now });
+	}
+
+	/** The account was just created, or signed in another way (OpenID Connect), from this address: it is known from now on. */
+	async remember(email: string, ip: string | undefined, userId: string, now = new Date()): Promise<void> {
+		await this.knownAddresses.upsert({ keyHash: this.knownKey(email, ip), userId, lastSeenAt: now });
 	}
 
 	/**

@@ -102,6 +102,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 				const user = await this.broker.call<PublicUser, object>("users.createAccount", { email: ctx.params.email, password: ctx.params.password, fullName: ctx.params.fullName }, systemCall());
 				const tenant = await this.broker.call<Membership, object>("tenants.createForOwner", { name: ctx.params.organization ?? `${ctx.params.fullName}'s organization`, ownerId: user.id }, systemCall());
 				const { tokens } = await this.startSession(ctx, user, tenant.id);
+				await this.throttle.remember(user.email, ctx.meta.ip, user.id);
 				await this.sendVerificationEmail(user);
 				await this.audit(ctx, { action: "auth.signup", actorId: user.id, actorEmail: user.email, tenantId: tenant.id, targetType: "user", targetId: user.id });
 				ctx.meta.$statusCode = 201;
@@ -447,6 +448,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 				ctx.meta.ip = ctx.params.ip ?? ctx.meta.ip;
 				ctx.meta.userAgent = ctx.params.userAgent ?? ctx.meta.userAgent;
 				const { tokens, tenant } = await this.startSession(ctx, user);
+				await this.throttle.remember(user.email, ctx.meta.ip, user.id);
 				await this.broker.call("users.recordLogin", { id: user.id }, systemCall());
 				return { user, tenant, ...tokens };
 			},

@@ -50,9 +50,9 @@ function login(email: string, password: string, ip: string) {
 	return api.post<Session & { code?: string; title?: string; detail?: string }>("/auth/login", { email, password }, { ip });
 }
 
-async function register(label: string): Promise<{ email: string; id: string; token: string }> {
+async function register(label: string, ip = address()): Promise<{ email: string; id: string; token: string }> {
 	const email = uniqueEmail(label);
-	const response = await api.post<Session>("/auth/register", { email, password: PASSWORD, fullName: `${label} Tester` }, { ip: address() });
+	const response = await api.post<Session>("/auth/register", { email, password: PASSWORD, fullName: `${label} Tester` }, { ip });
 	expect(response.status).toBe(201);
 	return { email, id: response.body.user.id, token: response.body.accessToken };
 }
@@ -199,6 +199,7 @@ describe("findings 7 and 8 on one node", () => {
 		const regular = await register("regular");
 		expect((await login(regular.email, PASSWORD, office)).status).toBe(200);
 		const colleagues = await Promise.all([register("colleague1"), register("colleague2"), register("colleague3")]);
+		const signedUpHere = await register("local", office);
 		// 30 failures over 30 accounts from the office address: 6 times what used to lock every account behind it.
 		for (let attempt = 0; attempt < 30; attempt += 1) expect((await login(uniqueEmail("sprayed"), "wrong password", office)).status).toBe(401);
 		for (const colleague of colleagues.slice(0, 2)) expect((await login(colleague.email, PASSWORD, office)).status).toBe(200);
@@ -211,6 +212,8 @@ describe("findings 7 and 8 on one node", () => {
 		expect(newcomer.body).toMatchObject({ code: "LOGIN_THROTTLED" });
 		expect((await login(regular.email, PASSWORD, office)).status).toBe(200);
 		expect((await login(colleagues[0].email, PASSWORD, office)).status).toBe(200);
+		// An account created from the address counts as having signed in from it.
+		expect((await login(signedUpHere.email, PASSWORD, office)).status).toBe(200);
 	}, 60_000);
 
 	it("finding 7: the super admin is no exception: an attacker's wrong passwords don't keep them out", async () => {
