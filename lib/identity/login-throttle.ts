@@ -178,7 +178,7 @@ export class LoginThrottle {
 		return attempt;
 	}
 
-	/** A correct password: the attempt wasn't a failure, the (account, address) pair starts afresh, and the address is known from now on. */
+	/** A correct password: the attempt and the typos before it from this address weren't attacks, and the address is known from now on. */
 	async succeeded(attempt: LoginAttempt, userId: string, now = new Date()): Promise<void> {
 		if (!attempt.allowed) return;
 		await this.release(attempt, true);
@@ -191,23 +191,27 @@ export class LoginThrottle {
 	}
 
 	/**
-	 * Gives a claimed attempt back (no verdict on the password, or a correct one): its failure leaves every
-	 * scope; with `clearPair` the (account, address) counter starts afresh. Account and address counters only
-	 * lose this attempt, so signing in to one's own account doesn't wipe a spray from the same address.
+	 * Gives a claimed attempt back: with no verdict on the password, its failure leaves every scope. With a
+	 * correct password (`vouched`), the failures of its (account, address) before it are taken as the owner's
+	 * typos: that counter starts afresh and the account and address counters lose them too. Failures on other
+	 * accounts stay, so signing in to one's own account doesn't wipe a spray from the same address.
 	 */
-	async release(attempt: LoginAttempt, clearPair = false): Promise<void> {
+	async release(attempt: LoginAttempt, vouched = false): Promise<void> {
 		if (!attempt.allowed) return;
 		await this.db.transaction(async (transaction) => {
-			for (const key of attempt.keys) {
-				const row = (await this.throttles.findByPk(key.keyHash, { lock: transaction.LOCK.UPDATE, transaction }))?.get({ plain: true }) as ThrottleRow | undefined;
-				if (!row) continue;
-				if (key.scope === "pair" && clearPair) {
-					await this.throttles.destroy({ where: { keyHash: key.keyHash }, transaction });
+			const rows = (
+				await this.throttles.findAll({ where: { keyHash: attempt.keys.map((key) => key.keyHash) }, order: [["keyHash", "ASC"]], lock: transaction.LOCK.UPDATE, transaction })
+			).map((row) => row.get({ plain: true }) as ThrottleRow);
+			// The pair's count includes this attempt's own claim.
+			const givenBack = vouched ? Math.max(rows.find((row) => row.scope === "pair")?.failures ?? 1, 1) : 1;
+			for (const row of rows) {
+				if (row.scope === "pair" && vouched) {
+					await this.throttles.destroy({ where: { keyHash: row.keyHash }, transaction });
 					continue;
 				}
-				const failures = Math.max(row.failures - 1, 0);
+				const failures = Math.max(row.failures - givenBack, 0);
 				const from = row.lastFailureAt?.getTime() ?? Date.now();
-				await this.throttles.update({ failures, blockedUntil: blockedAfter(from, waitAfter(this.policies[key.scope], failures)) }, { where: { keyHash: key.keyHash }, transaction });
+				await this.throttles.update({ failures, blockedUntil: blockedAfter(from, waitAfter(this.policies[row.scope], failures)) }, { where: { keyHash: row.keyHash }, transaction });
 			}
 		});
 	}

@@ -147,6 +147,19 @@ describe("findings 7 and 8 on one node", () => {
 		expect((await login(owner.email, PASSWORD, fresh)).status).toBe(200);
 	});
 
+	it("finding 7: an owner's own typos, once they sign in, don't pile up against the account", async () => {
+		const owner = await register("typist");
+		// 16 typos over four new addresses, each followed by the right password: without these being given back,
+		// four more failures would reach the account's ceiling (20) and make new addresses wait.
+		for (let place = 0; place < 4; place += 1) {
+			const ip = address();
+			for (let typo = 0; typo < 4; typo += 1) expect((await login(owner.email, "wrong password", ip)).status).toBe(401);
+			expect((await login(owner.email, PASSWORD, ip)).status).toBe(200);
+		}
+		for (let typo = 0; typo < 4; typo += 1) expect((await login(owner.email, "wrong password", address())).status).toBe(401);
+		expect((await login(owner.email, PASSWORD, address())).status).toBe(200);
+	});
+
 	it("finding 7: the wait grows with each failure, attempts during a wait don't lengthen it, and it reads the same for an unknown account", async () => {
 		const victim = await register("victim");
 		const ip = address();
