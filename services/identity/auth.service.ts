@@ -247,6 +247,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 		updatePersona: {
 			rest: "PUT /update-persona",
 			summary: "Change a persona; super_admin is granted by super admins only",
+			description: "Without `userId`, the caller's own persona (`null` is refused). The last active super admin can't lose the persona: 409 `LAST_SUPER_ADMIN`.",
 			params: { persona: { type: "enum", values: PERSONAS }, userId: { type: "uuid", optional: true } },
 			async handler(ctx: AuthContext<{ persona: Persona; userId?: string | null }>) {
 				// `optional` lets null through; null is not a way to say "myself" (leave userId out for that).
