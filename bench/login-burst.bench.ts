@@ -2,7 +2,10 @@
  * Does a burst of logins starve everyone else? One node (gateway + identity + platform) in a child
  * process; the bench measures a cheap route (GET /api/v1/status/ping) alone, then again while a second
  * load generator hammers POST /api/v1/auth/login with a correct password, and prints the ratio.
- * Password hashing runs on libuv's thread pool, so the ping rate should hold up.
+ * Password hashing runs on libuv's thread pool, so the ping rate should hold up. The logins go to as many
+ * accounts as connections, in turn: login throttling checks at most 5 attempts for one account from one
+ * address at once (lib/identity/login-throttle.ts), so one account hammered by every connection would
+ * measure 429s.
  *
  * Settings (environment): BENCH_DURATION (s, 10), BENCH_CONNECTIONS (ping connections, 20),
  * BENCH_LOGIN_CONNECTIONS (16), DATABASE_URL (default: a fresh database on 127.0.0.1:5432, dropped after).
@@ -54,14 +57,31 @@ async function main(): Promise<void> {
 		});
 		await waitForOk(`${base}/readyz`);
 		await waitForOk(`${base}/api/v1/auth/jwks`);
-		const email = `bench.${Date.now()}@example.com`;
-		const registered = await fetch(`${base}/api/v1/auth/register`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email, password: PASSWORD, fullName: "Bench User" }) });
-		if (registered.status !== 201) throw new Error(`register answered ${registered.status}: ${await registered.text()}`);
+		const emails: string[] = [];
+		for (let index = 0; index < LOGIN_CONNECTIONS; index += 1) {
+			const email = `bench.${Date.now()}.${index}@example.com`;
+			const registered = await fetch(`${base}/api/v1/auth/register`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email, password: PASSWORD, fullName: "Bench User" }) });
+			if (registered.status !== 201) throw new Error(`register answered ${registered.status}: ${await registered.text()}`);
+			emails.push(email);
+		}
+		let nextEmail = 0;
 
 		const ping = { url: `${base}/api/v1/status/ping`, connections: PING_CONNECTIONS, duration: DURATION };
 		await measure({ ...ping, duration: 2 });
 		const alone = await measure(ping);
-		const login = { url: `${base}/api/v1/auth/login`, method: "POST" as const, connections: LOGIN_CONNECTIONS, duration: DURATION, headers: { "content-type": "application/json" }, body: JSON.stringify({ email, password: PASSWORD }) };
+		const login: autocannon.Options = {
+			url: `${base}/api/v1/auth/login`,
+			connections: LOGIN_CONNECTIONS,
+			duration: DURATION,
+			requests: [
+				{
+					method: "POST",
+					headers: { "content-type": "application/json" },
+					// Round robin over as many accounts as connections: about one attempt per account at a time.
+					setupRequest: (request) => ({ ...request, body: JSON.stringify({ email: emails[nextEmail++ % emails.length], password: PASSWORD }) }),
+				},
+			],
+		};
 		const [during, logins] = await Promise.all([measure(ping), measure(login)]);
 
 		const row = (name: string, m: Measured) => `${name.padEnd(28)} ${m.requestsPerSecond.toFixed(0).padStart(8)} req/s   p50 ${String(m.p50).padStart(4)} ms   p99 ${String(m.p99).padStart(5)} ms   non-2xx ${m.non2xx}`;

@@ -1,5 +1,6 @@
 /**
- * Readiness of a node: each dependency it was configured with must answer now. Liveness (/healthz) asks
+ * Readiness of a node: each dependency it was configured with must answer now, and each service's own
+ * start-up work (addReadinessCheck, e.g. the bootstrap super admin) must be done. Liveness (/healthz) asks
  * nothing of dependencies, so a database outage makes nodes unready, never restarts them.
  */
 import type { ServiceBroker } from "moleculer";
@@ -11,7 +12,7 @@ export type CheckStatus = "up" | "down" | "not_configured";
 export interface ReadinessReport {
 	status: "ready" | "not_ready";
 	nodeID: string;
-	checks: { database: CheckStatus; transporter: CheckStatus; cacher: CheckStatus; storage: CheckStatus };
+	checks: { database: CheckStatus; transporter: CheckStatus; cacher: CheckStatus; storage: CheckStatus } & Record<string, CheckStatus>;
 	errors: Record<string, string>;
 }
 
@@ -86,6 +87,27 @@ async function checkStorage(broker: ServiceBroker): Promise<CheckStatus> {
 	return "up";
 }
 
+/** A service's own readiness: "up" when its work is done, or throws saying what it waits for. */
+export type ReadinessCheck = () => CheckStatus | Promise<CheckStatus>;
+
+const serviceChecks = new WeakMap<ServiceBroker, Map<string, ReadinessCheck>>();
+
+/**
+ * Makes the node's readiness wait for a service's own work (the bootstrap super admin exists), on the
+ * gateway's /readyz and the ops listener alike. Answers the function that takes the check away again.
+ */
+export function addReadinessCheck(broker: ServiceBroker, name: string, check: ReadinessCheck): () => void {
+	let checks = serviceChecks.get(broker);
+	if (!checks) {
+		checks = new Map();
+		serviceChecks.set(broker, checks);
+	}
+	checks.set(name, check);
+	return () => {
+		if (serviceChecks.get(broker)?.get(name) === check) serviceChecks.get(broker)?.delete(name);
+	};
+}
+
 export async function checkReadiness(broker: ServiceBroker): Promise<ReadinessReport> {
 	const errors: Record<string, string> = {};
 	const run = async (name: string, check: (broker: ServiceBroker) => Promise<CheckStatus>): Promise<CheckStatus> => {
@@ -102,7 +124,9 @@ export async function checkReadiness(broker: ServiceBroker): Promise<ReadinessRe
 		run("cacher", checkCacher),
 		run("storage", checkStorage),
 	]);
-	const ready = broker.started && database !== "down" && transporter !== "down" && cacher !== "down" && storage !== "down";
+	const contributed = await Promise.all([...(serviceChecks.get(broker) ?? new Map<string, ReadinessCheck>())].map(async ([name, check]) => [name, await run(name, async () => withTimeout(Promise.resolve(check()), name))] as const));
+	const checks = { ...Object.fromEntries(contributed), database, transporter, cacher, storage };
+	const ready = broker.started && Object.values(checks).every((status) => status !== "down");
 	if (!broker.started) errors.broker = "the broker is not started";
-	return { status: ready ? "ready" : "not_ready", nodeID: broker.nodeID, checks: { database, transporter, cacher, storage }, errors };
+	return { status: ready ? "ready" : "not_ready", nodeID: broker.nodeID, checks, errors };
 }

@@ -9,15 +9,16 @@ import type { JWK } from "jose";
 import type { Context } from "moleculer";
 import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
-import { SessionModel, RefreshTokenModel, OneTimeTokenModel, LoginFailureModel, SigningKeyModel, type OneTimePurpose } from "../../models/identity/auth/auth.models";
+import { SessionModel, RefreshTokenModel, OneTimeTokenModel, LoginThrottleModel, KnownAddressModel, SigningKeyModel, type OneTimePurpose } from "../../models/identity/auth/auth.models";
 import { ACCESS_TOKEN_TTL_SECONDS, KeyRing, generateSigningKey, openPrivateJwk, peekKid, sealPrivateJwk, type StoredSigningKey } from "../../lib/identity/access-tokens";
 import { SecretBox } from "../../lib/secret-box";
-import { LoginThrottle, accountKey, addressKey } from "../../lib/identity/login-throttle";
+import { LoginThrottle } from "../../lib/identity/login-throttle";
 import { checkPasswordPolicy, hashToken, randomToken } from "../../lib/identity/secrets";
 import { PERSONAS, systemCall, type CallerMeta, type Persona, type TenantRole } from "../../lib/caller";
 import { BadRequestError, EntityNotFoundError, ForbiddenError, TooManyRequestsError, UnauthorizedError } from "../../lib/errors";
 import { Errors } from "moleculer";
 import { platformConfigOf } from "../../lib/node";
+import { startBootstrapAdmin } from "../../lib/identity/bootstrap-admin";
 import type { PublicUser } from "./users.service";
 
 const REFRESH_TOKEN_TTL_MS = 30 * 86_400_000;
@@ -65,7 +66,7 @@ interface AuthMethods {
 	createOneTimeToken(userId: string, purpose: OneTimePurpose): Promise<string>;
 	consumeOneTimeToken(token: string, purpose: OneTimePurpose): Promise<string>;
 	sendVerificationEmail(user: PublicUser): Promise<void>;
-	bootstrapAdmin(): Promise<void>;
+	stopBootstrap?: () => void;
 	currentUser(ctx: Context<unknown, CallerMeta>): Promise<PublicUser>;
 }
 
@@ -78,7 +79,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 			schema: "auth",
 			migrations: path.join(__dirname, "../../models/identity/auth/migrations"),
 			model: SessionModel,
-			extraModels: [RefreshTokenModel, OneTimeTokenModel, LoginFailureModel, SigningKeyModel],
+			extraModels: [RefreshTokenModel, OneTimeTokenModel, LoginThrottleModel, KnownAddressModel, SigningKeyModel],
 			entityName: "Session",
 		}),
 		AuditMixin,
@@ -101,6 +102,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 				const user = await this.broker.call<PublicUser, object>("users.createAccount", { email: ctx.params.email, password: ctx.params.password, fullName: ctx.params.fullName }, systemCall());
 				const tenant = await this.broker.call<Membership, object>("tenants.createForOwner", { name: ctx.params.organization ?? `${ctx.params.fullName}'s organization`, ownerId: user.id }, systemCall());
 				const { tokens } = await this.startSession(ctx, user, tenant.id);
+				await this.throttle.remember(user.email, ctx.meta.ip, user.id);
 				await this.sendVerificationEmail(user);
 				await this.audit(ctx, { action: "auth.signup", actorId: user.id, actorEmail: user.email, tenantId: tenant.id, targetType: "user", targetId: user.id });
 				ctx.meta.$statusCode = 201;
@@ -114,21 +116,28 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 			auth: "public",
 			params: { email: "string|trim|min:3|max:320", password: "string|min:1|max:1024" },
 			async handler(ctx: AuthContext<{ email: string; password: string }>) {
-				const keys = [accountKey(ctx.params.email), ...(ctx.meta.ip ? [addressKey(ctx.meta.ip)] : [])];
-				const wait = await this.throttle.retryAfterSeconds(keys);
-				if (wait > 0) throw new TooManyRequestsError(wait, "Too many failed sign-in attempts; try again later", "LOGIN_THROTTLED");
-				const result = await this.broker.call<{ valid: boolean; user: PublicUser | null }, object>("users.verifyCredentials", ctx.params, systemCall());
+				// Claimed before the password is checked (lib/identity/login-throttle.ts); the same answer whether the account exists or not.
+				const attempt = await this.throttle.claim(ctx.params.email, ctx.meta.ip);
+				if (!attempt.allowed) throw new TooManyRequestsError(attempt.retryAfterSeconds, "Too many failed sign-in attempts; try again later", "LOGIN_THROTTLED");
+				let result: { valid: boolean; user: PublicUser | null };
+				try {
+					result = await this.broker.call<{ valid: boolean; user: PublicUser | null }, object>("users.verifyCredentials", ctx.params, systemCall());
+				} catch (err) {
+					// No verdict on the password: the attempt isn't a failure.
+					await this.throttle.release(attempt).catch((releaseErr: Error) => this.logger.warn("Releasing a login attempt failed", releaseErr));
+					throw err;
+				}
 				if (!result.valid || !result.user) {
-					await this.throttle.recordFailure(keys);
 					await this.audit(ctx, { action: "auth.login", outcome: "failure", actorEmail: ctx.params.email.toLowerCase() });
 					// One answer for an unknown email and a wrong password.
 					throw new UnauthorizedError("The email or password is incorrect", "INVALID_CREDENTIALS");
 				}
 				if (result.user.status !== "active") {
+					await this.throttle.release(attempt);
 					await this.audit(ctx, { action: "auth.login", outcome: "failure", actorId: result.user.id, actorEmail: result.user.email, data: { reason: "suspended" } });
 					throw new ForbiddenError("This account is suspended", "ACCOUNT_SUSPENDED");
 				}
-				await this.throttle.clear([accountKey(ctx.params.email)]);
+				await this.throttle.succeeded(attempt, result.user.id);
 				const { tokens, tenant } = await this.startSession(ctx, result.user);
 				await this.broker.call("users.recordLogin", { id: result.user.id }, systemCall());
 				await this.audit(ctx, { action: "auth.login", actorId: result.user.id, actorEmail: result.user.email, tenantId: tenant?.id ?? null });
@@ -238,8 +247,13 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 		updatePersona: {
 			rest: "PUT /update-persona",
 			summary: "Change a persona; super_admin is granted by super admins only",
+			description: "Without `userId`, the caller's own persona (`null` is refused). The last active super admin can't lose the persona: 409 `LAST_SUPER_ADMIN`.",
 			params: { persona: { type: "enum", values: PERSONAS }, userId: { type: "uuid", optional: true } },
-			async handler(ctx: AuthContext<{ persona: Persona; userId?: string }>) {
+			async handler(ctx: AuthContext<{ persona: Persona; userId?: string | null }>) {
+				// `optional` lets null through; null is not a way to say "myself" (leave userId out for that).
+				if (ctx.params.userId === null) {
+					throw new Errors.ValidationError("Parameters validation error!", "VALIDATION_ERROR", [{ field: "userId", type: "uuid", message: "The 'userId' field must be a user id, or left out to change your own persona" }]);
+				}
 				const caller = await this.currentUser(ctx);
 				const targetId = ctx.params.userId ?? caller.id;
 				const callerIsSuperAdmin = caller.persona === "super_admin";
@@ -300,7 +314,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 				if (violation) throw new Errors.ValidationError("Parameters validation error!", "VALIDATION_ERROR", [violation]);
 				await this.broker.call("users.setPassword", { id: userId, password: ctx.params.password }, systemCall());
 				await this.revokeSessions({ userId }, "password_reset");
-				await this.throttle.clear([accountKey(user.email)]);
+				await this.throttle.clear({ email: user.email });
 				await this.broker.call("notifications.send", { userId, type: "security.password_changed", data: {} }, systemCall()).catch((err: Error) => {
 					this.logger.warn(`Password-changed notice to user ${userId} was not sent:`, err.message);
 				});
@@ -353,12 +367,11 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 		clearThrottle: {
 			rest: "DELETE /throttles",
 			permissions: ["super_admin"],
-			summary: "Lift a login lock for an account or an address",
+			summary: "Lift the login waits of an account (from every address) or of an address (for every account)",
 			params: { email: { type: "string", optional: true, max: 320 }, ip: { type: "string", optional: true, max: 64 } },
 			async handler(ctx: AuthContext<{ email?: string; ip?: string }>) {
-				const keys = [...(ctx.params.email ? [accountKey(ctx.params.email)] : []), ...(ctx.params.ip ? [addressKey(ctx.params.ip)] : [])];
-				if (keys.length === 0) throw new BadRequestError("Name an email or an ip", "NOTHING_TO_CLEAR");
-				const cleared = await this.throttle.clear(keys);
+				if (!ctx.params.email && !ctx.params.ip) throw new BadRequestError("Name an email or an ip", "NOTHING_TO_CLEAR");
+				const cleared = await this.throttle.clear(ctx.params);
 				await this.audit(ctx, { action: "auth.throttle_cleared", data: { email: ctx.params.email, ip: ctx.params.ip } });
 				return { cleared };
 			},
@@ -436,6 +449,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 				ctx.meta.ip = ctx.params.ip ?? ctx.meta.ip;
 				ctx.meta.userAgent = ctx.params.userAgent ?? ctx.meta.userAgent;
 				const { tokens, tenant } = await this.startSession(ctx, user);
+				await this.throttle.remember(user.email, ctx.meta.ip, user.id);
 				await this.broker.call("users.recordLogin", { id: user.id }, systemCall());
 				return { user, tenant, ...tokens };
 			},
@@ -452,6 +466,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 			params: { userId: "uuid" },
 			async handler(ctx: Context<{ userId: string }>) {
 				await this.revokeSessions({ userId: ctx.params.userId }, "account_deleted").catch((err: Error) => this.logger.error("Revoking sessions failed", err));
+				await this.throttle.forgetUser(ctx.params.userId).catch((err: Error) => this.logger.error("Forgetting known addresses failed", err));
 			},
 		},
 		"user.statusChanged": {
@@ -570,24 +585,6 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 			if (!ctx.meta.user) throw new UnauthorizedError("Sign in first", "UNAUTHORIZED");
 			return this.broker.call<PublicUser, object>("users.profile", { id: ctx.meta.user.id }, systemCall());
 		},
-
-		/** The super admin named by BOOTSTRAP_ADMIN_EMAIL exists after the first start, once. */
-		async bootstrapAdmin() {
-			const admin = platformConfigOf(this.broker).bootstrapAdmin;
-			if (!admin) return;
-			await this.broker.waitForServices(["users", "tenants"], 60_000);
-			const existing = await this.broker.call<PublicUser | null, object>("users.findByEmail", { email: admin.email }, systemCall());
-			if (existing) return;
-			try {
-				const user = await this.broker.call<PublicUser, object>("users.createAccount", { email: admin.email, password: admin.password, fullName: "Platform administrator", persona: "super_admin", emailVerified: true }, systemCall());
-				await this.broker.call("tenants.createForOwner", { name: "Platform", ownerId: user.id }, systemCall());
-				await this.audit(undefined, { action: "auth.bootstrap_admin_created", actorId: user.id, actorEmail: user.email });
-				this.logger.info(`Created the bootstrap super admin ${admin.email}`);
-			} catch (err) {
-				// Another node won the race: the account exists, which is all that matters.
-				if ((err as { type?: string }).type !== "EMAIL_TAKEN") throw err;
-			}
-		},
 	},
 
 	created() {
@@ -597,12 +594,15 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 	},
 
 	async started() {
-		this.throttle = new LoginThrottle(this.models.loginFailure);
+		this.throttle = new LoginThrottle(this.adapter.db, this.models.loginThrottle, this.models.knownAddress, platformConfigOf(this.broker).secrets.key);
 		await this.ensureSigningKey();
 		await this.resealSigningKeys();
 		await this.reloadKeys();
-		// Not awaited: users and tenants may live on other nodes that start later.
-		this.bootstrapAdmin().catch((err: Error) => this.logger.error("Creating the bootstrap super admin failed", err));
+		this.stopBootstrap = startBootstrapAdmin(this.broker, this.logger, (entry) => this.audit(undefined, entry));
+	},
+
+	stopped() {
+		this.stopBootstrap?.();
 	},
 };
 

@@ -345,10 +345,28 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 			return row;
 		},
 
-		/** Updates through moleculer-db's entityChanged so every node's cached auth state is cleaned. */
+		/**
+		 * Updates through moleculer-db's entityChanged so every node's cached auth state is cleaned. Every path
+		 * that can take a super admin away (persona, suspension, deletion) comes through here, and the last active
+		 * one can't be: a change that ends an active super admin runs under one advisory lock, so two super
+		 * admins demoting each other at once are serialised and the second is refused.
+		 */
 		async changeUser(ctx: Context, id: string, changes: Partial<UserRow>): Promise<PublicUser> {
 			await this.loadUser(id);
-			await this.adapter.model.update(changes, { where: { id } });
+			const mayEndSuperAdmin = (changes.persona !== undefined && changes.persona !== "super_admin") || (changes.status !== undefined && changes.status !== "active");
+			if (mayEndSuperAdmin) {
+				await this.adapter.db.transaction(async (transaction) => {
+					await this.adapter.db.query("SELECT pg_advisory_xact_lock(hashtext('lattice:users:super-admins'))", { transaction });
+					const target = (await this.adapter.model.findByPk(id, { transaction }))?.get({ plain: true }) as UserRow | undefined;
+					if (target?.persona === "super_admin" && target.status === "active") {
+						const others = await this.adapter.model.count({ where: { persona: "super_admin", status: "active", id: { [Op.ne]: id } }, transaction });
+						if (others === 0) throw new ConflictError("The last active super admin can't be demoted, suspended or deleted; make another user super admin first", "LAST_SUPER_ADMIN");
+					}
+					await this.adapter.model.update(changes, { where: { id }, transaction });
+				});
+			} else {
+				await this.adapter.model.update(changes, { where: { id } });
+			}
 			const row = await this.loadUser(id).catch(() => undefined);
 			const fresh = row ?? ((await this.adapter.model.findByPk(id))?.get({ plain: true }) as UserRow);
 			await this.entityChanged("updated", fresh, ctx);

@@ -27,6 +27,7 @@ export function apiClient(baseUrl: string) {
 		return { status: response.status, headers: response.headers, body: (text ? JSON.parse(text) : null) as T };
 	}
 	return {
+		baseUrl,
 		get: <T = Record<string, unknown>>(path: string, options?: CallOptions) => request<T>("GET", path, undefined, options),
 		post: <T = Record<string, unknown>>(path: string, body?: unknown, options?: CallOptions) => request<T>("POST", path, body ?? {}, options),
 		put: <T = Record<string, unknown>>(path: string, body?: unknown, options?: CallOptions) => request<T>("PUT", path, body ?? {}, options),
@@ -48,8 +49,19 @@ export function uniqueEmail(label: string): string {
 	return `${label}.${Date.now().toString(36)}${counter}@example.com`;
 }
 
-/** The bootstrap super admin is created just after a node starts: polls until it can log in. */
+/**
+ * The bootstrap super admin is created just after a node starts, and the node is ready once it exists: waits
+ * for /readyz (so no attempt before counts as a failed login against the account), then polls until it can log in.
+ */
 export async function loginWhenReady(api: ApiClient, credentials: { email: string; password: string }, attempts = 50): Promise<string> {
+	for (let attempt = 0; attempt < 300; attempt += 1) {
+		const ready = await fetch(`${api.baseUrl}/readyz`).then(
+			(response) => response.status === 200,
+			() => false,
+		);
+		if (ready) break;
+		await new Promise((resolve) => setTimeout(resolve, 100));
+	}
 	for (let attempt = 0; attempt < attempts; attempt += 1) {
 		const login = await api.post<{ accessToken: string }>("/auth/login", credentials, { ip: uniqueIp() });
 		if (login.status === 200) return login.body.accessToken;

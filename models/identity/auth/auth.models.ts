@@ -45,14 +45,30 @@ export const OneTimeTokenModel: ModelDefinition = {
 	options: { tableName: "one_time_tokens" },
 };
 
-export const LoginFailureModel: ModelDefinition = {
-	name: "loginFailure",
+/** Failures of one throttle scope (lib/identity/login-throttle.ts); keys are HMACs, never readable. */
+export const LoginThrottleModel: ModelDefinition = {
+	name: "loginThrottle",
 	define: {
-		id: { type: DataTypes.BIGINT, primaryKey: true, autoIncrement: true },
-		throttleKey: { type: DataTypes.STRING(400), allowNull: false },
-		failedAt: { type: DataTypes.DATE, allowNull: false },
+		keyHash: { type: DataTypes.STRING(64), primaryKey: true },
+		scope: { type: DataTypes.STRING(16), allowNull: false },
+		accountHash: { type: DataTypes.STRING(64), allowNull: true },
+		addressHash: { type: DataTypes.STRING(64), allowNull: true },
+		failures: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+		lastFailureAt: { type: DataTypes.DATE, allowNull: true },
+		blockedUntil: { type: DataTypes.DATE, allowNull: true },
 	},
-	options: { tableName: "login_failures", timestamps: false },
+	options: { tableName: "login_throttles", timestamps: false },
+};
+
+/** An address an account signed in from with its password (an HMAC of both). */
+export const KnownAddressModel: ModelDefinition = {
+	name: "knownAddress",
+	define: {
+		keyHash: { type: DataTypes.STRING(64), primaryKey: true },
+		userId: { type: DataTypes.UUID, allowNull: false },
+		lastSeenAt: { type: DataTypes.DATE, allowNull: false },
+	},
+	options: { tableName: "known_addresses", timestamps: false },
 };
 
 export const SigningKeyModel: ModelDefinition = {
