@@ -249,11 +249,8 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 			summary: "Change a persona; super_admin is granted by super admins only",
 			description: "Without `userId`, the caller's own persona (`null` is refused). The last active super admin can't lose the persona: 409 `LAST_SUPER_ADMIN`.",
 			params: { persona: { type: "enum", values: PERSONAS }, userId: { type: "uuid", optional: true } },
-			async handler(ctx: AuthContext<{ persona: Persona; userId?: string | null }>) {
-				// `optional` lets null through; null is not a way to say "myself" (leave userId out for that).
-				if (ctx.params.userId === null) {
-					throw new Errors.ValidationError("Parameters validation error!", "VALIDATION_ERROR", [{ field: "userId", type: "uuid", message: "The 'userId' field must be a user id, or left out to change your own persona" }]);
-				}
+			// The broker's validator refuses `null` (lib/validator.ts): it is not a way to say "myself".
+			async handler(ctx: AuthContext<{ persona: Persona; userId?: string }>) {
 				const caller = await this.currentUser(ctx);
 				const targetId = ctx.params.userId ?? caller.id;
 				const callerIsSuperAdmin = caller.persona === "super_admin";
