@@ -9,6 +9,7 @@ import { inject } from "vitest";
 import { baseEnv, freePort, spawnNode, waitForHttp, type NodeProcess } from "../helpers/nodes";
 import { apiClient, loginWhenReady, uniqueEmail, uniqueIp, type ApiClient, type ApiResponse } from "../helpers/api";
 import { sql } from "../helpers/db";
+import { connectRealtime } from "../helpers/realtime";
 
 const testEnv = inject("testEnv");
 const ADMIN = { email: "root@lattice.test", password: "bootstrap-secret-1" };
@@ -21,6 +22,7 @@ const processes: NodeProcess[] = [];
 let here: ApiClient;
 let there: ApiClient;
 let adminToken: string;
+let thereUrl: string;
 
 interface Session {
 	user: { id: string; email: string };
@@ -84,7 +86,8 @@ beforeAll(async () => {
 		await waitForHttp(`http://127.0.0.1:${port}/api/v1/auth/jwks`, 200, 60_000);
 	}
 	here = apiClient(`http://127.0.0.1:${portHere}`);
-	there = apiClient(`http://127.0.0.1:${portThere}`);
+	thereUrl = `http://127.0.0.1:${portThere}`;
+	there = apiClient(thereUrl);
 	adminToken = await loginWhenReady(here, ADMIN);
 }, 120_000);
 
@@ -195,5 +198,20 @@ describe("finding 12: the caller's current state on every gateway node", () => {
 		// is no longer an admin of its tenant, so the key doesn't authenticate once its cached answer is gone.
 		await sql("DELETE FROM tenants.memberships WHERE tenant_id = $1 AND user_id = $2", [owner.tenant.id, member.user.id]);
 		expect((await there.get(`/tenants/${owner.tenant.id}`, { apiKey: key.body.key })).status).toBe(401);
+	});
+
+	it("finding 12: realtime sockets on the other gateway leave a tenant with its member and close when their session ends", async () => {
+		const { owner, member, memberToken } = await teamWith("member");
+		const socket = await connectRealtime(thereUrl, memberToken);
+		expect(socket.frames[0]).toMatchObject({ kind: "ready", tenantId: owner.tenant.id });
+		expect((await here.delete(`/tenants/${owner.tenant.id}/members/${member.user.id}`, { token: owner.accessToken })).status).toBe(204);
+		const started = Date.now();
+		await socket.waitFor((frame) => frame.kind === "ready" && frame.tenantId === null, 5 * WITHIN_MS);
+		expect(Date.now() - started).toBeLessThanOrEqual(WITHIN_MS);
+
+		const closed = new Promise<number>((resolve) => socket.socket.once("close", (code) => resolve(code)));
+		const sessions = await here.get<Array<{ id: string; current: boolean }>>("/auth/sessions", { token: memberToken });
+		expect((await here.delete(`/auth/sessions/${sessions.body.find((session) => session.current)!.id}`, { token: memberToken })).status).toBe(204);
+		expect(await closed).toBe(4001);
 	});
 });
