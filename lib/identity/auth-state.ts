@@ -11,7 +11,7 @@
  * token it was resolved from. A gateway that reconnects to NATS forgets everything, since it may have
  * missed events meanwhile.
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { ServiceBroker } from "moleculer";
 import type { CallerMeta } from "../caller";
 
@@ -44,8 +44,9 @@ export function broadcastAuthStateChange(broker: ServiceBroker, change: AuthStat
 	}
 }
 
+/** SHA-256 of the credential, by kind (one-shot `crypto.hash`: half the cost of a Hash object per request). */
 export function credentialHash(kind: "token" | "key", credential: string): string {
-	return createHash("sha256").update(kind).update("\0").update(credential).digest("base64url");
+	return hash("sha256", `${kind}\0${credential}`, "base64url");
 }
 
 /** The `exp` of a JWT in ms, read without verifying: only used to cap how long an already verified answer is kept. */
@@ -92,10 +93,10 @@ export class CallerCache {
 	}
 
 	/**
-	 * The caller for a credential: remembered, or resolved by `resolve` and remembered until `notAfter` (ms,
-	 * the token's expiry) or the TTL, whichever is first. Failures are not remembered.
+	 * The caller for a credential: remembered, or resolved by `resolve` and remembered until `notAfter()` (ms,
+	 * the token's expiry; asked only when resolving) or the TTL, whichever is first. Failures are not remembered.
 	 */
-	get(key: string, resolve: () => Promise<CallerMeta>, notAfter?: number): Promise<CallerMeta> {
+	get(key: string, resolve: () => Promise<CallerMeta>, notAfter?: () => number | undefined): Promise<CallerMeta> {
 		const now = Date.now();
 		const entry = this.entries.get(key);
 		if (entry) {
@@ -108,7 +109,7 @@ export class CallerCache {
 		const resolution = resolve().then(
 			(caller) => {
 				this.pending.delete(key);
-				if (startedIn === this.epoch) this.store(key, caller, Math.min(Date.now() + this.ttlMs, notAfter ?? Number.POSITIVE_INFINITY));
+				if (startedIn === this.epoch) this.store(key, caller, Math.min(Date.now() + this.ttlMs, notAfter?.() ?? Number.POSITIVE_INFINITY));
 				return caller;
 			},
 			(err: unknown) => {

@@ -236,7 +236,7 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 			const caller = await this.callers.get(
 				token ? credentialHash("token", token) : credentialHash("key", apiKey as string),
 				() => this.broker.call<CallerMeta, object>("auth.resolveCredentials", { token, apiKey }, { meta: { $system: true }, requestID: ctx.requestID ?? undefined }),
-				token ? tokenExpiryMs(token) : undefined,
+				token ? () => tokenExpiryMs(token) : undefined,
 			);
 			Object.assign(ctx.meta, caller);
 			return caller.user ?? null;

@@ -54,7 +54,7 @@ describe("finding 12: resolved callers on a gateway node", () => {
 		await new Promise((wait) => setTimeout(wait, 80));
 		await cache.get("k", resolve);
 		expect(resolutions).toBe(2);
-		await cache.get("expired", resolve, Date.now() - 1);
+		await cache.get("expired", resolve, () => Date.now() - 1);
 		expect(cache.size).toBe(1);
 		await expect(cache.get("bad", () => Promise.reject(new Error("invalid")))).rejects.toThrow("invalid");
 		expect(cache.size).toBe(1);
