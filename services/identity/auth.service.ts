@@ -235,8 +235,11 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 			rest: "GET /me",
 			params: {},
 			async handler(ctx: AuthContext) {
-				const user = await this.currentUser(ctx);
-				const memberships = await this.broker.call<Membership[], object>("tenants.membershipsOf", { userId: user.id }, systemCall());
+				if (!ctx.meta.user) throw new UnauthorizedError("Sign in first", "UNAUTHORIZED");
+				const [user, memberships] = await Promise.all([
+					this.currentUser(ctx),
+					this.broker.call<Membership[], object>("tenants.membershipsOf", { userId: ctx.meta.user.id }, systemCall()),
+				]);
 				const active = memberships.find((item) => item.id === ctx.meta.tenantId) ?? null;
 				return { user, tenant: active, role: active?.role ?? null, persona: user.persona, memberships };
 			},
