@@ -106,14 +106,18 @@ export class CallerCache {
 		const inFlight = this.pending.get(key);
 		if (inFlight) return inFlight;
 		const startedIn = this.epoch;
-		const resolution = resolve().then(
+		const settle = () => {
+			// A change meanwhile may have let a newer resolution of this credential take the slot.
+			if (this.pending.get(key) === resolution) this.pending.delete(key);
+		};
+		const resolution: Promise<CallerMeta> = resolve().then(
 			(caller) => {
-				this.pending.delete(key);
+				settle();
 				if (startedIn === this.epoch) this.store(key, caller, Math.min(Date.now() + this.ttlMs, notAfter?.() ?? Number.POSITIVE_INFINITY));
 				return caller;
 			},
 			(err: unknown) => {
-				this.pending.delete(key);
+				settle();
 				throw err;
 			},
 		);
