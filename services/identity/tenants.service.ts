@@ -355,7 +355,9 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 		 */
 		async membershipChanged(ctx: Context, tenantId: string | undefined, userId: string, reason: string) {
 			await this.entityChanged("updated", { tenantId, userId }, ctx);
-			broadcastAuthStateChange(this.broker, { userId, tenantId, reason });
+			// All of the member's callers, not only those acting in this tenant: one whose token names the tenant
+			// but who had left it (and now rejoined) is cached as acting in no tenant.
+			broadcastAuthStateChange(this.broker, { userId, reason });
 		},
 
 		/**
