@@ -7,6 +7,9 @@
  *           a diagnostic that separates what the contract costs from what the platform adds
  * - local:  one platform node (SERVICES=gateway,platform, no transporter) → GET /api/v1/status/ping
  * - remote: a gateway node and a service node on NATS → the same URL, every request crossing NATS
+ * - products: one platform node (gateway, platform, identity, commerce; a database of its own) → GET
+ *           /api/v1/products (a cached list) with a bearer token, so each request authenticates
+ * - me:     the same node → GET /api/v1/auth/me with that token (the caller, their profile and memberships)
  *
  * Every server is a child process; the bench process only generates load (autocannon, one thread) and
  * measures. It reports req/s, p50 and p99 and their ratios to the baseline, and whether the throughput
@@ -33,7 +36,7 @@ import { createHistogram, type RecordableHistogram } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
 import { freePort } from "../test/helpers/net";
-import { BENCH_SECRETS_KEY } from "./support";
+import { BENCH_SECRETS_KEY, databaseUrl, withAdminClient } from "./support";
 
 const ROOT = path.resolve(__dirname, "..");
 const PING_PATH = "/api/v1/status/ping";
@@ -42,11 +45,12 @@ const STOP_TIMEOUT_MS = 15_000;
 /** Idle servers and this process stay under this (percent of one core); more means someone else is busy. */
 const QUIET_BUSY_PERCENT = 25;
 
-type TargetName = "raw" | "floor" | "local" | "remote";
+type TargetName = "raw" | "floor" | "local" | "remote" | "products" | "me";
 type GatewayTarget = Exclude<TargetName, "raw" | "floor">;
-const ALL_TARGETS: readonly TargetName[] = ["raw", "floor", "local", "remote"];
-/** Minimum throughput of each gateway target relative to raw. */
-const THRESHOLDS: Record<GatewayTarget, number> = { local: 0.75, remote: 0.3 };
+const ALL_TARGETS: readonly TargetName[] = ["raw", "floor", "local", "remote", "products", "me"];
+/** Minimum throughput of each gateway target relative to raw (products and me: issue 12's targets for authenticated requests). */
+const THRESHOLDS: Record<GatewayTarget, number> = { local: 0.75, remote: 0.3, products: 0.4, me: 0.25 };
+const AUTH_ADMIN = { email: "bench-admin@lattice.bench", password: "bench admin password 1" };
 
 interface BenchOptions {
 	durationSeconds: number;
@@ -328,11 +332,11 @@ interface LoadRun {
 	latency: RecordableHistogram;
 }
 
-function fire(url: string, seconds: number, connections: number): Promise<LoadRun> {
+function fire(url: string, seconds: number, connections: number, headers?: Record<string, string>): Promise<LoadRun> {
 	return new Promise((resolve, reject) => {
 		if (interrupted) return reject(new Error("interrupted"));
 		const latency = createHistogram();
-		const instance = autocannon({ url, connections, pipelining: 1, duration: seconds, timeout: 10 }, (err: unknown, result) => {
+		const instance = autocannon({ url, connections, pipelining: 1, duration: seconds, timeout: 10, headers }, (err: unknown, result) => {
 			currentLoad = undefined;
 			if (err) reject(err instanceof Error ? err : new Error(String(err)));
 			else if (interrupted) reject(new Error("interrupted"));
@@ -438,6 +442,42 @@ interface Target {
 	description: string;
 	/** Processes whose CPU is charged to this target, by role. */
 	pids: Record<string, number | undefined>;
+	/** Request headers (a bearer token). */
+	headers?: Record<string, string>;
+}
+
+/** Databases the bench created, dropped when it ends. */
+const createdDatabases: string[] = [];
+
+async function postJson<T>(url: string, body: unknown, token?: string): Promise<T> {
+	const response = await fetch(url, {
+		method: "POST",
+		headers: { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+		body: JSON.stringify(body),
+	});
+	const text = await response.text();
+	if (!response.ok) throw new Error(`POST ${url} answered ${response.status}: ${text.slice(0, 300)}`);
+	return JSON.parse(text) as T;
+}
+
+/**
+ * The authenticated targets' node: a user signs up (the bench's bearer token), and the bootstrap super admin
+ * adds a few active products so the cached list has something in it.
+ */
+async function prepareAuthenticatedNode(base: string): Promise<string> {
+	let admin: string | undefined;
+	for (let attempt = 0; attempt < 100 && !admin; attempt += 1) {
+		admin = await postJson<{ accessToken: string }>(`${base}/api/v1/auth/login`, AUTH_ADMIN).then(
+			(session) => session.accessToken,
+			() => sleep(200).then(() => undefined),
+		);
+	}
+	if (!admin) throw new Error("the bench's super admin could not log in");
+	for (let index = 1; index <= 5; index += 1) {
+		await postJson(`${base}/api/v1/products`, { name: `Bench product ${index}`, category: "bench", priceAmount: 1000 * index, currency: "EUR", status: "active" }, admin);
+	}
+	const user = await postJson<{ accessToken: string }>(`${base}/api/v1/auth/register`, { email: `bench-${Date.now().toString(36)}@lattice.bench`, password: "bench user password 1", fullName: "Bench User" });
+	return user.accessToken;
 }
 
 function platformEnv(overrides: Record<string, string>): NodeJS.ProcessEnv {
@@ -515,6 +555,43 @@ async function startTargets(options: BenchOptions): Promise<Target[]> {
 				await waitFor(`${base}/readyz`, (status) => status === 200, [gateway, service], "ready");
 				// The gateway has no status service of its own: an answer naming the service node crossed NATS.
 				await waitFor(base + PING_PATH, answeredBy(serviceID), [gateway, service], "answering the ping through NATS");
+			})(),
+		);
+	}
+
+	if (options.targets.includes("products") || options.targets.includes("me")) {
+		const port = await freePort();
+		const nodeID = `bench-auth-${tag}`;
+		const database = `lattice_bench_auth_${tag.replace(/[^a-z0-9]/gi, "_")}`.toLowerCase();
+		await withAdminClient((pg) => pg.query(`CREATE DATABASE ${database}`));
+		createdDatabases.push(database);
+		const node = startChild(
+			"auth",
+			"server.ts",
+			platformEnv({
+				PORT: String(port),
+				NODE_ID: nodeID,
+				NAMESPACE: `bench-auth-${tag}`,
+				SERVICES: "gateway,platform,identity,commerce",
+				DATABASE_URL: databaseUrl(database),
+				BOOTSTRAP_ADMIN_EMAIL: AUTH_ADMIN.email,
+				BOOTSTRAP_ADMIN_PASSWORD: AUTH_ADMIN.password,
+			}),
+			options.nodeArgs,
+		);
+		const base = `http://127.0.0.1:${port}`;
+		const headers: Record<string, string> = {};
+		if (options.targets.includes("products")) {
+			targets.push({ name: "products", url: `${base}/api/v1/products`, description: "gateway → cached product list, with a bearer token", pids: { gateway: node.process.pid }, headers });
+		}
+		if (options.targets.includes("me")) {
+			targets.push({ name: "me", url: `${base}/api/v1/auth/me`, description: "gateway → /auth/me, with a bearer token", pids: { gateway: node.process.pid }, headers });
+		}
+		waits.push(
+			(async () => {
+				await waitFor(`${base}/readyz`, (status) => status === 200, [node], "ready");
+				// Shared by both targets: filled in once the node can answer.
+				headers.Authorization = `Bearer ${await prepareAuthenticatedNode(base)}`;
 			})(),
 		);
 	}
@@ -606,7 +683,7 @@ async function main(): Promise<void> {
 	for (const target of targets) {
 		if (options.warmupSeconds === 0) break;
 		say(`warm-up ${target.name} (${options.warmupSeconds} s)`);
-		await fire(target.url, options.warmupSeconds, options.connections);
+		await fire(target.url, options.warmupSeconds, options.connections, target.headers);
 		await sleep(options.pauseMs);
 	}
 
@@ -618,7 +695,7 @@ async function main(): Promise<void> {
 			say(`round ${round + 1}/${options.rounds}: ${target.name} → ${target.url} (${options.durationSeconds} s)`);
 			await waitForQuietMachine(options.quietWaitMs, say);
 			const before = sampleCpu(target.pids);
-			const run = await fire(target.url, options.durationSeconds, options.connections);
+			const run = await fire(target.url, options.durationSeconds, options.connections, target.headers);
 			const cpu = cpuPercent(before, sampleCpu(target.pids));
 			const measurement = toMeasurement(run, cpu);
 			measured.get(target.name)?.push(measurement);
@@ -653,7 +730,7 @@ async function main(): Promise<void> {
 	for (const report of reports) {
 		const m = report.measurement;
 		const codes = Object.entries(m.statusCodes).map(([code, count]) => `${code}×${count}`).join(" ");
-		print(`${report.target.padEnd(6)} ${report.description}; ${m.requests2xx.toLocaleString("en-US")} × 2xx in ${fixed(m.seconds, 1)} s; status ${codes || "none"}; max ${fixed(m.maxMs, 1)} ms`);
+		print(`${report.target.padEnd(8)} ${report.description}; ${m.requests2xx.toLocaleString("en-US")} × 2xx in ${fixed(m.seconds, 1)} s; status ${codes || "none"}; max ${fixed(m.maxMs, 1)} ms`);
 		if (m.non2xx > 0 || m.errors > 0) print(`       WARNING: ${m.non2xx} non-2xx answers and ${m.errors} errors: figures for this target are not comparable`);
 		if ((m.cpu.other ?? 0) > QUIET_BUSY_PERCENT) print(`       WARNING: other processes used ${Math.round(m.cpu.other)}% of a core during this run: its figures are understated`);
 	}
@@ -700,6 +777,7 @@ let shuttingDown: Promise<void> | undefined;
 function shutdown(code: number): Promise<void> {
 	shuttingDown ??= (async () => {
 		await Promise.all(children.map((child) => stopChild(child).catch(() => undefined)));
+		for (const database of createdDatabases) await withAdminClient((pg) => pg.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)).catch(() => undefined);
 		process.exit(code);
 	})();
 	return shuttingDown;

@@ -18,6 +18,7 @@ import { buildOpenApiDocument } from "../../lib/openapi";
 import { renderApiDocsPage, renderApiDocsInitScript, swaggerUiAssetsDir } from "../../lib/api-docs";
 import type { CallerMeta } from "../../lib/caller";
 import { GatewayFastPath, type GatewayInternals, type GatewayRoute } from "../../lib/gateway/fast-path";
+import { AUTH_STATE_CHANGED, CallerCache, credentialHash, tokenExpiryMs, type AuthStateChange } from "../../lib/identity/auth-state";
 import { apiSecurityHeaders, documentSecurityHeaders } from "../../lib/gateway/security-headers";
 import { answerClientErrors } from "../../lib/gateway/client-error";
 import { LogThrottle } from "../../lib/log-throttle";
@@ -65,6 +66,8 @@ interface GatewayLocals {
 	/** The same headers as one flat [name, value, ...] list, for answers written with a single writeHead. */
 	securityHeaderList: string[];
 	fastPath: GatewayFastPath;
+	/** Resolved callers by credential hash, forgotten on auth.stateChanged (lib/identity/auth-state.ts). */
+	callers: CallerCache;
 	aliases: Alias[];
 	server: import("node:http").Server;
 	/** 503/504 failures, logged once per action and minute. */
@@ -287,7 +290,12 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 			if (!token && typeof apiKey !== "string") return null;
 			// With no identity node up this fails with 503: the credentials can't be judged, not judged wrong.
 			// broker.call, not ctx.call: a child's meta merges back into its parent, and $system must not.
-			const caller = (await this.broker.call("auth.resolveCredentials", { token, apiKey }, { meta: { $system: true }, requestID: ctx.requestID ?? undefined })) as CallerMeta;
+			// The answer is remembered on this node until the caller's state changes (or AUTH_STATE_TTL_MS).
+			const caller = await this.callers.get(
+				token ? credentialHash("token", token) : credentialHash("key", apiKey as string),
+				() => this.broker.call<CallerMeta, object>("auth.resolveCredentials", { token, apiKey }, { meta: { $system: true }, requestID: ctx.requestID ?? undefined }),
+				token ? () => tokenExpiryMs(token) : undefined,
+			);
 			Object.assign(ctx.meta, caller);
 			return caller.user ?? null;
 		},
@@ -391,6 +399,7 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 		this.unavailableLog = new LogThrottle(60_000);
 		// Requests Node's parser refuses (headers over 16 KB, a malformed request line) answer problem+json too.
 		answerClientErrors(this.server, this.logger, this.securityHeaders, () => this.broker.generateUid());
+		this.callers = new CallerCache();
 		this.fastPath = new GatewayFastPath(this as unknown as GatewayInternals, apiRoute, config.log.level === "debug" || config.log.level === "trace");
 		// Node ends a request whose body takes longer than requestTimeout (5 min); an upload may take FILES_UPLOAD_TIMEOUT.
 		this.server.requestTimeout = Math.max(this.server.requestTimeout, config.storage.uploadTimeoutMs + 5_000);
@@ -405,6 +414,18 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 	},
 
 	events: {
+		/** Broadcast by the identity domain whenever a caller's state changes: forget the callers it names. */
+		[AUTH_STATE_CHANGED]: {
+			handler(this: GatewayThis, ctx: Context<AuthStateChange>) {
+				this.callers.invalidate(ctx.params ?? { reason: "unknown" });
+			},
+		},
+		/** Changes announced while this node was cut off from NATS were missed: forget every caller. */
+		"$transporter.connected": {
+			handler(this: GatewayThis) {
+				this.callers.clear();
+			},
+		},
 		/**
 		 * moleculer-web builds aliases on a 500 ms debounce after services change; build them as soon as
 		 * the node has started so the first requests don't meet a 404.

@@ -18,6 +18,7 @@ import { toProblem } from "../../lib/problem";
 import { UnauthorizedError, TooManyRequestsError, ServiceUnavailableError } from "../../lib/errors";
 import type { RateLimiter } from "../../lib/rate-limit";
 import type { RealtimeDelivery } from "../notifications/notifications.service";
+import { AUTH_STATE_CHANGED, type AuthStateChange } from "../../lib/identity/auth-state";
 
 export const REALTIME_PATH = "/ws";
 const HEARTBEAT_MS = 30_000;
@@ -32,6 +33,9 @@ interface Connection {
 	socket: WebSocket;
 	userId?: string;
 	tenantId?: string;
+	sessionId?: string;
+	/** The token the socket was opened (or last re-authenticated) with, checked again when its caller's state changes. */
+	token: string;
 	alive: boolean;
 	expiryTimer?: NodeJS.Timeout;
 }
@@ -46,6 +50,8 @@ interface RealtimeMethods {
 	handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void>;
 	authenticateToken(token: string, req: IncomingMessage): Promise<CallerMeta>;
 	accept(socket: WebSocket, caller: CallerMeta, token: string): void;
+	recheck(connection: Connection): Promise<void>;
+	moveToTenant(connection: Connection, tenantId: string | undefined): void;
 	armExpiry(connection: Connection, token: string): void;
 	onClientMessage(connection: Connection, raw: RawData): Promise<void>;
 	send(connection: Connection, message: unknown): void;
@@ -120,6 +126,19 @@ const RealtimeService: ServiceSchema<ServiceSettingSchema, RealtimeMethods, Real
 				for (const connection of this.byUser.get(ctx.params.userId) ?? []) connection.socket.close(CLOSE_CODES.accountInactive, "account deleted");
 			},
 		},
+		/**
+		 * A caller's state changed (lib/identity/auth-state.ts): the sockets it concerns check their token again, so
+		 * an ended session closes them and a member who left an organization stops receiving its events.
+		 */
+		[AUTH_STATE_CHANGED]: {
+			async handler(this: RealtimeThis, ctx: Context<AuthStateChange>) {
+				const { userId, sessionId } = ctx.params ?? {};
+				if (userId === undefined && sessionId === undefined) return;
+				const candidates = userId !== undefined ? [...(this.byUser.get(userId) ?? [])] : [...this.byUser.values()].flatMap((set) => [...set]);
+				const affected = candidates.filter((connection) => sessionId === undefined || connection.sessionId === sessionId);
+				await Promise.all(affected.map((connection) => this.recheck(connection)));
+			},
+		},
 	},
 
 	methods: {
@@ -155,7 +174,7 @@ const RealtimeService: ServiceSchema<ServiceSettingSchema, RealtimeMethods, Real
 		},
 
 		accept(this: RealtimeThis, socket: WebSocket, caller: CallerMeta, token: string) {
-			const connection: Connection = { socket, userId: caller.user?.id, tenantId: caller.tenantId, alive: true };
+			const connection: Connection = { socket, userId: caller.user?.id, tenantId: caller.tenantId, sessionId: caller.sessionId as string | undefined, token, alive: true };
 			if (connection.userId && (this.byUser.get(connection.userId)?.size ?? 0) >= MAX_SOCKETS_PER_USER) {
 				socket.close(CLOSE_CODES.tooManySockets, "too many open sockets for this user");
 				return;
@@ -193,9 +212,9 @@ const RealtimeService: ServiceSchema<ServiceSettingSchema, RealtimeMethods, Real
 					if (caller.user?.id !== connection.userId) {
 						return this.send(connection, { kind: "error", code: "IDENTITY_MISMATCH", detail: "A socket can't change users; open a new one" });
 					}
-					removeFrom(this.byTenant, connection.tenantId, connection);
-					connection.tenantId = caller.tenantId;
-					addTo(this.byTenant, connection.tenantId, connection);
+					this.moveToTenant(connection, caller.tenantId);
+					connection.token = message.token;
+					connection.sessionId = caller.sessionId as string | undefined;
 					this.armExpiry(connection, message.token);
 					return this.send(connection, { kind: "ready", userId: connection.userId ?? null, tenantId: connection.tenantId ?? null });
 				} catch (err) {
@@ -204,6 +223,29 @@ const RealtimeService: ServiceSchema<ServiceSettingSchema, RealtimeMethods, Real
 				}
 			}
 			this.send(connection, { kind: "error", code: "UNKNOWN_MESSAGE", detail: 'Send {"type":"ping"} or {"type":"authenticate","token":"…"}' });
+		},
+
+		async recheck(this: RealtimeThis, connection: Connection) {
+			let caller: CallerMeta;
+			try {
+				caller = await this.authenticateToken(connection.token, { socket: { remoteAddress: "websocket" } } as IncomingMessage);
+			} catch (err) {
+				const error = err as Error & { code?: number; type?: string };
+				// Not checkable right now: the socket stays; its token's expiry still ends it.
+				if (error.code !== 401) return;
+				const inactive = error.type === "ACCOUNT_INACTIVE";
+				connection.socket.close(inactive ? CLOSE_CODES.accountInactive : CLOSE_CODES.tokenExpired, inactive ? "account inactive" : "token no longer valid");
+				return;
+			}
+			if (caller.tenantId === connection.tenantId) return;
+			this.moveToTenant(connection, caller.tenantId);
+			this.send(connection, { kind: "ready", userId: connection.userId ?? null, tenantId: connection.tenantId ?? null });
+		},
+
+		moveToTenant(this: RealtimeThis, connection: Connection, tenantId: string | undefined) {
+			removeFrom(this.byTenant, connection.tenantId, connection);
+			connection.tenantId = tenantId;
+			addTo(this.byTenant, connection.tenantId, connection);
 		},
 
 		send(this: RealtimeThis, connection: Connection, message: unknown) {
@@ -285,7 +327,7 @@ export const REALTIME_PATH_ITEM: Record<string, unknown> = {
 			"**Authentication**: an access token (API keys aren't accepted) in `Authorization: Bearer <token>`, or in `?access_token=<token>` where headers can't be set (browsers). A refused handshake is answered in HTTP as problem+json: 401 without a valid token, 429 over the rate limit the HTTP API counts too, 503 when credentials can't be checked right now.",
 			[
 				"**Server to client**: JSON objects told apart by `kind`.",
-				'- `{"kind":"ready","userId":"…","tenantId":"…"}`: the socket is open (and again after a fresh token is accepted); `tenantId` is null without a tenant.',
+				'- `{"kind":"ready","userId":"…","tenantId":"…"}`: the socket is open (and again after a fresh token is accepted, or when the user leaves the tenant it acts in); `tenantId` is null without a tenant.',
 				'- `{"kind":"notification","notification":{…}}`: one of the user\'s notifications (`id`, `userId`, `tenantId`, `type`, `title`, `body`, `data`, `readAt`, `createdAt`, as the notifications API lists them); `id` and `readAt` are null when it is delivered only in realtime, with no feed entry.',
 				'- `{"kind":"event","type":"…","eventId":"…","tenantId":"…","data":{…}}`: a tenant event (the types and data its webhooks carry), to every socket acting in the tenant.',
 				'- `{"kind":"read","ids":["…"]}`: notifications marked read elsewhere; `ids` is `"all"` after marking all read.',
@@ -297,7 +339,7 @@ export const REALTIME_PATH_ITEM: Record<string, unknown> = {
 				'- `{"type":"ping"}`',
 				'- `{"type":"authenticate","token":"…"}`: a fresh access token for the same user, before the current one expires; the socket then acts in that token\'s tenant.',
 			].join("\n"),
-			`**Closing**: ${CLOSE_CODES.tokenExpired} when the token expires with no fresh one sent, ${CLOSE_CODES.accountInactive} when the account stops being active or is deleted, ${CLOSE_CODES.tooManySockets} when the user already has ${MAX_SOCKETS_PER_USER} sockets open, 1001 when the server shuts down. The server pings every ${HEARTBEAT_MS / 1000} s and drops a socket that misses the pong.`,
+			`**Closing**: ${CLOSE_CODES.tokenExpired} when the token expires with no fresh one sent or its session ends (logout, a password change), ${CLOSE_CODES.accountInactive} when the account stops being active or is deleted, ${CLOSE_CODES.tooManySockets} when the user already has ${MAX_SOCKETS_PER_USER} sockets open, 1001 when the server shuts down. The server pings every ${HEARTBEAT_MS / 1000} s and drops a socket that misses the pong.`,
 		].join("\n\n"),
 		parameters: [
 			{

@@ -1,13 +1,17 @@
 /**
- * Organization API keys: shown once at creation, stored as a hash, scoped, and owned by the tenant (they
- * outlive the user who made them). A key authenticates with the `X-API-Key` header.
+ * Organization API keys: shown once at creation, stored as a hash, scoped, and owned by the tenant. A key
+ * authenticates with the `X-API-Key` header. Each records who made it (`createdBy`); like GitHub's tokens of
+ * an organization member, a key stops with its maker's right to make keys: leaving or being removed from the
+ * tenant, a demotion below admin or a deleted account revokes it (`revokeCreatedBy`, audited), and a key whose
+ * maker is no longer an admin of its tenant doesn't authenticate even if that revocation was missed.
  */
 import path from "node:path";
 import { DataTypes } from "sequelize";
 import type { Context } from "moleculer";
 import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
-import type { CallerMeta } from "../../lib/caller";
+import { roleRank, systemCall, type CallerMeta, type TenantRole } from "../../lib/caller";
+import { broadcastAuthStateChange } from "../../lib/identity/auth-state";
 import { ForbiddenError, UnauthorizedError } from "../../lib/errors";
 import { hashToken, randomToken } from "../../lib/identity/secrets";
 
@@ -93,9 +97,42 @@ const ApiKeysService: DbServiceSchema<DbMixinSettings, ApiKeysMethods & AuditMix
 			async handler(ctx: Context<{ id: string }, CallerMeta>) {
 				// Through `remove`, so the tenant check of DbMixin applies: another tenant's key is a 404.
 				await ctx.call("api-keys.remove", { id: ctx.params.id });
+				broadcastAuthStateChange(this.broker, { apiKeyId: ctx.params.id, reason: "api_key_revoked" });
 				await this.audit(ctx, { action: "api_key.deleted", targetType: "api_key", targetId: ctx.params.id });
 				ctx.meta.$statusCode = 204;
 				return null;
+			},
+		},
+
+		/** Internal: revokes the keys a member made, in one tenant or in all (see the top of this file). */
+		revokeCreatedBy: {
+			visibility: "public",
+			params: {
+				userId: "uuid",
+				tenantId: { type: "uuid", optional: true },
+				reason: "string|max:40",
+				actorId: { type: "uuid", optional: true },
+				actorEmail: { type: "string", optional: true, max: 320 },
+			},
+			async handler(ctx: Context<{ userId: string; tenantId?: string; reason: string; actorId?: string; actorEmail?: string }, CallerMeta>) {
+				const { userId, tenantId, reason, actorId, actorEmail } = ctx.params;
+				const rows = (await this.adapter.model.findAll({ where: { createdBy: userId, ...(tenantId ? { tenantId } : {}) } })).map((row) => row.get({ plain: true }) as ApiKeyRow);
+				if (rows.length === 0) return 0;
+				await this.adapter.model.destroy({ where: { id: rows.map((row) => row.id) } });
+				await this.entityChanged("removed", rows, ctx);
+				for (const row of rows) {
+					broadcastAuthStateChange(this.broker, { apiKeyId: row.id, reason });
+					await this.audit(ctx, {
+						action: "api_key.revoked",
+						actorId: actorId ?? null,
+						actorEmail: actorEmail ?? null,
+						tenantId: row.tenantId,
+						targetType: "api_key",
+						targetId: row.id,
+						data: { name: row.name, createdBy: row.createdBy, reason },
+					});
+				}
+				return rows.length;
 			},
 		},
 
@@ -106,6 +143,10 @@ const ApiKeysService: DbServiceSchema<DbMixinSettings, ApiKeysMethods & AuditMix
 			async handler(ctx: Context<{ key: string }>): Promise<CallerMeta> {
 				const row = (await this.adapter.model.findOne({ where: { keyHash: hashToken(ctx.params.key) } }))?.get({ plain: true }) as ApiKeyRow | undefined;
 				if (!row) throw new UnauthorizedError("The API key is invalid", "INVALID_API_KEY");
+				if (row.createdBy) {
+					const maker = await this.broker.call<{ role: TenantRole } | null, object>("tenants.membershipOf", { tenantId: row.tenantId, userId: row.createdBy }, systemCall());
+					if (!maker || roleRank(maker.role) > roleRank("admin")) throw new UnauthorizedError("The API key is invalid", "INVALID_API_KEY");
+				}
 				if (!row.lastUsedAt || Date.now() - new Date(row.lastUsedAt).getTime() > LAST_USED_RESOLUTION_MS) {
 					await this.adapter.model.update({ lastUsedAt: new Date() }, { where: { id: row.id } });
 				}

@@ -10,7 +10,8 @@ import type { Context } from "moleculer";
 import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
 import { SessionModel, RefreshTokenModel, OneTimeTokenModel, LoginThrottleModel, KnownAddressModel, SigningKeyModel, type OneTimePurpose } from "../../models/identity/auth/auth.models";
-import { ACCESS_TOKEN_TTL_SECONDS, KeyRing, generateSigningKey, openPrivateJwk, peekKid, sealPrivateJwk, type StoredSigningKey } from "../../lib/identity/access-tokens";
+import { ACCESS_TOKEN_TTL_SECONDS, KeyRing, generateSigningKey, openPrivateJwk, peekKid, sealPrivateJwk, type AccessClaims, type StoredSigningKey } from "../../lib/identity/access-tokens";
+import { VerifiedTokens, broadcastAuthStateChange, credentialHash } from "../../lib/identity/auth-state";
 import { SecretBox } from "../../lib/secret-box";
 import { LoginThrottle } from "../../lib/identity/login-throttle";
 import { checkPasswordPolicy, hashToken, randomToken } from "../../lib/identity/secrets";
@@ -25,6 +26,8 @@ const REFRESH_TOKEN_TTL_MS = 30 * 86_400_000;
 /** Two requests refreshing with the same token at once (two tabs) must not log the user out. */
 const REUSE_GRACE_MS = 10_000;
 const ONE_TIME_TTL_MS: Record<OneTimePurpose, number> = { password_reset: 3_600_000, email_verification: 2 * 86_400_000 };
+/** A token naming a key this node doesn't know reloads the key ring at most this often (rotations also broadcast). */
+const KEY_RELOAD_INTERVAL_MS = 5_000;
 
 interface SessionRow {
 	id: string;
@@ -53,11 +56,15 @@ export interface TokenSet {
 
 interface AuthMethods {
 	keyRing: KeyRing;
+	keysLoadedAt: number;
+	keysLoading?: Promise<void>;
+	verifiedTokens: VerifiedTokens<AccessClaims>;
 	throttle: LoginThrottle;
 	secretBox: SecretBox;
 	ensureSigningKey(): Promise<void>;
 	resealSigningKeys(): Promise<void>;
 	reloadKeys(): Promise<void>;
+	verifyAccessToken(token: string): Promise<AccessClaims>;
 	startSession(ctx: Context<unknown, CallerMeta>, user: PublicUser, tenantId?: string | null): Promise<{ tokens: TokenSet; tenant: Membership | null }>;
 	issueTokens(session: SessionRow, user: PublicUser, role: TenantRole | null): Promise<TokenSet>;
 	newRefreshToken(sessionId: string): Promise<string>;
@@ -237,8 +244,11 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 			rest: "GET /me",
 			params: {},
 			async handler(ctx: AuthContext) {
-				const user = await this.currentUser(ctx);
-				const memberships = await this.broker.call<Membership[], object>("tenants.membershipsOf", { userId: user.id }, systemCall());
+				if (!ctx.meta.user) throw new UnauthorizedError("Sign in first", "UNAUTHORIZED");
+				const [user, memberships] = await Promise.all([
+					this.currentUser(ctx),
+					this.broker.call<Membership[], object>("tenants.membershipsOf", { userId: ctx.meta.user.id }, systemCall()),
+				]);
 				const active = memberships.find((item) => item.id === ctx.meta.tenantId) ?? null;
 				return { user, tenant: active, role: active?.role ?? null, persona: user.persona, memberships };
 			},
@@ -410,27 +420,23 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 				if (ctx.params.apiKey && !ctx.params.token) {
 					return this.broker.call<CallerMeta, object>("api-keys.authenticate", { key: ctx.params.apiKey }, systemCall());
 				}
-				const token = ctx.params.token ?? "";
-				const kid = peekKid(token);
-				if (kid && !this.keyRing.has(kid)) await this.reloadKeys();
-				let claims;
-				try {
-					claims = await this.keyRing.verify(token);
-				} catch {
-					throw new UnauthorizedError("The access token is invalid or expired", "INVALID_TOKEN");
-				}
-				const [state, session] = await Promise.all([
+				const claims = await this.verifyAccessToken(ctx.params.token ?? "");
+				// The caller as things are now, not as the token said when it was issued: the account (suspension,
+				// persona), the session (logout, password change) and the membership in the token's tenant (removal,
+				// role change). The gateway remembers this answer until auth.stateChanged says it changed.
+				const [state, session, membership] = await Promise.all([
 					this.broker.call<{ status: string; persona: Persona; email: string } | null, object>("users.authState", { id: claims.sub }, systemCall()),
 					this.models.session.findByPk(claims.sid, { attributes: ["revokedAt"] }),
+					claims.tid ? this.broker.call<{ role: TenantRole } | null, object>("tenants.membershipOf", { tenantId: claims.tid, userId: claims.sub }, systemCall()) : null,
 				]);
 				if (!state || state.status !== "active") throw new UnauthorizedError("This account can't be used right now", "ACCOUNT_INACTIVE");
 				if (!session || session.get("revokedAt")) throw new UnauthorizedError("This session has ended", "SESSION_ENDED");
-				// The persona comes from the account as it is now, so a demotion takes effect at once.
+				// A member who left the token's tenant acts in no tenant: tenant-scoped actions answer 403 TENANT_REQUIRED.
 				return {
 					user: { id: claims.sub, email: state.email, persona: state.persona },
 					persona: state.persona,
-					tenantId: claims.tid ?? undefined,
-					role: claims.role ?? undefined,
+					tenantId: membership ? (claims.tid ?? undefined) : undefined,
+					role: membership?.role,
 					sessionId: claims.sid,
 				};
 			},
@@ -505,11 +511,37 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 		},
 
 		async reloadKeys() {
+			this.keysLoadedAt = Date.now();
 			const keys = (await this.models.signingKey.findAll()).map((row) => {
 				const key = row.get({ plain: true }) as Omit<StoredSigningKey, "privateJwk"> & { privateJwk: JWK | string };
 				return { ...key, privateJwk: openPrivateJwk(this.secretBox, key.kid, key.privateJwk) };
 			});
 			await this.keyRing.load(keys);
+		},
+
+		/**
+		 * Checks an access token's signature once: the claims are remembered by the token's hash until it
+		 * expires. A kid this node doesn't know reloads the key ring, at most once per KEY_RELOAD_INTERVAL_MS
+		 * (a rotation reloads every node through auth.signingKeysRotated), so tokens with made-up kids can't
+		 * make every request read the keys from PostgreSQL.
+		 */
+		async verifyAccessToken(token: string): Promise<AccessClaims> {
+			const key = credentialHash("token", token);
+			const known = this.verifiedTokens.get(key);
+			if (known) return known;
+			const kid = peekKid(token);
+			if (kid && !this.keyRing.has(kid) && Date.now() - this.keysLoadedAt >= KEY_RELOAD_INTERVAL_MS) {
+				this.keysLoading ??= this.reloadKeys().finally(() => (this.keysLoading = undefined));
+				await this.keysLoading.catch((err: Error) => this.logger.warn("Reloading signing keys failed", err));
+			}
+			let claims: AccessClaims & { exp?: number };
+			try {
+				claims = await this.keyRing.verify(token);
+			} catch {
+				throw new UnauthorizedError("The access token is invalid or expired", "INVALID_TOKEN");
+			}
+			if (typeof claims.exp === "number") this.verifiedTokens.set(key, claims, claims.exp * 1000);
+			return claims;
 		},
 
 		async startSession(ctx: Context<unknown, CallerMeta>, user: PublicUser, tenantId?: string | null) {
@@ -545,8 +577,11 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 			return memberships.find((item) => item.id === wanted) ?? memberships[0] ?? null;
 		},
 
+		/** Ends sessions and tells every gateway node, so their tokens stop working at once. */
 		async revokeSessions(where: Record<string, unknown>, reason: string) {
-			const [count] = await this.models.session.update({ revokedAt: new Date(), revokedReason: reason }, { where: { ...where, revokedAt: null } });
+			const [count, rows] = await this.models.session.update({ revokedAt: new Date(), revokedReason: reason }, { where: { ...where, revokedAt: null }, returning: true });
+			if (count > 0 && typeof where.userId === "string" && where.id === undefined) broadcastAuthStateChange(this.broker, { userId: where.userId, reason });
+			else for (const row of rows) broadcastAuthStateChange(this.broker, { sessionId: row.get("id") as string, reason });
 			return count;
 		},
 
@@ -586,6 +621,8 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 	created() {
 		this.keyRing = new KeyRing();
+		this.keysLoadedAt = 0;
+		this.verifiedTokens = new VerifiedTokens<AccessClaims>();
 		const { secrets } = platformConfigOf(this.broker);
 		this.secretBox = new SecretBox(secrets.key, secrets.previousKeys);
 	},

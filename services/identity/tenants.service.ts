@@ -14,6 +14,7 @@ import { ConflictError, EntityNotFoundError, ForbiddenError, NotFoundError, Unpr
 import { hashToken, randomToken } from "../../lib/identity/secrets";
 import { platformConfigOf } from "../../lib/node";
 import { PLAN_LIMITS, type LimitName } from "../../lib/identity/plans";
+import { broadcastAuthStateChange } from "../../lib/identity/auth-state";
 
 const INVITATION_TTL_DAYS = 7;
 
@@ -36,10 +37,12 @@ interface MembershipRow {
 
 interface TenantsMethods {
 	membership(tenantId: string, userId: string): Promise<MembershipRow | undefined>;
+	membershipChanged(ctx: Context, tenantId: string | undefined, userId: string, reason: string): Promise<void>;
+	revokeMemberKeys(ctx: TenantContext, userId: string, tenantId: string | undefined, reason: string): Promise<void>;
 	requireMembership(ctx: Context<unknown, CallerMeta>, tenantId: string, minimum: TenantRole): Promise<TenantRole>;
 	loadTenant(id: string): Promise<TenantRow>;
 	ownerCount(tenantId: string): Promise<number>;
-	createTenant(name: string, ownerId: string): Promise<TenantRow>;
+	createTenant(ctx: Context, name: string, ownerId: string): Promise<TenantRow>;
 	effectiveLimits(tenant: TenantRow): Record<string, number>;
 	toPublic(tenant: TenantRow, role?: TenantRole): Record<string, unknown>;
 }
@@ -69,7 +72,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 			params: { name: "string|trim|min:1|max:200" },
 			async handler(ctx: TenantContext<{ name: string }>) {
 				if (!ctx.meta.user) throw new ForbiddenError("Only users can create organizations", "USER_REQUIRED");
-				const tenant = await this.createTenant(ctx.params.name, ctx.meta.user.id);
+				const tenant = await this.createTenant(ctx, ctx.params.name, ctx.meta.user.id);
 				await this.audit(ctx, { action: "tenant.created", tenantId: tenant.id, targetType: "tenant", targetId: tenant.id });
 				ctx.meta.$statusCode = 201;
 				ctx.meta.$location = `/api/v1/tenants/${tenant.id}`;
@@ -82,7 +85,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 			visibility: "public",
 			params: { name: "string|trim|min:1|max:200", ownerId: "uuid" },
 			async handler(ctx: TenantContext<{ name: string; ownerId: string }>) {
-				return this.toPublic(await this.createTenant(ctx.params.name, ctx.params.ownerId), "owner");
+				return this.toPublic(await this.createTenant(ctx, ctx.params.name, ctx.params.ownerId), "owner");
 			},
 		},
 
@@ -98,6 +101,8 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		membershipsOf: {
 			visibility: "public",
+			// Answers /auth/me and sign-ins; every change of a tenant or a membership cleans it (membershipChanged, entityChanged).
+			cache: { keys: ["userId"], ttl: 60 },
 			params: { userId: "uuid" },
 			async handler(ctx: TenantContext<{ userId: string }>) {
 				const memberships = (await this.models.membership.findAll({ where: { userId: ctx.params.userId }, order: [["createdAt", "ASC"]] })).map((row) => plainRow<MembershipRow>(row)!);
@@ -132,6 +137,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 			async handler(ctx: TenantContext<{ id: string; name: string }>) {
 				const role = await this.requireMembership(ctx, ctx.params.id, "admin");
 				await this.models.tenant.update({ name: ctx.params.name }, { where: { id: ctx.params.id } });
+				await this.entityChanged("updated", { id: ctx.params.id }, ctx);
 				await this.audit(ctx, { action: "tenant.updated", tenantId: ctx.params.id, targetType: "tenant", targetId: ctx.params.id });
 				return this.toPublic(await this.loadTenant(ctx.params.id), role);
 			},
@@ -163,7 +169,12 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 				if (target.role === "owner" && ctx.params.role !== "owner" && (await this.ownerCount(ctx.params.id)) <= 1) {
 					throw new ConflictError("The last owner can't be demoted; make another member owner first", "LAST_OWNER");
 				}
+				// Keys are made by admins: a member who can no longer make them loses the ones they made.
+				if (roleRank(ctx.params.role) > roleRank("admin") && roleRank(target.role) <= roleRank("admin")) {
+					await this.revokeMemberKeys(ctx, ctx.params.userId, ctx.params.id, "member_demoted");
+				}
 				await this.models.membership.update({ role: ctx.params.role }, { where: { id: target.id } });
+				await this.membershipChanged(ctx, ctx.params.id, ctx.params.userId, "member_role_changed");
 				await this.audit(ctx, { action: "tenant.member_role_changed", tenantId: ctx.params.id, targetType: "user", targetId: ctx.params.userId, data: { from: target.role, to: ctx.params.role } });
 				return { userId: ctx.params.userId, role: ctx.params.role };
 			},
@@ -183,7 +194,9 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 				if (target.role === "owner" && (await this.ownerCount(ctx.params.id)) <= 1) {
 					throw new ConflictError("The last owner can't leave; make another member owner first", "LAST_OWNER");
 				}
+				await this.revokeMemberKeys(ctx, ctx.params.userId, ctx.params.id, leaving ? "member_left" : "member_removed");
 				await this.models.membership.destroy({ where: { id: target.id } });
+				await this.membershipChanged(ctx, ctx.params.id, ctx.params.userId, leaving ? "member_left" : "member_removed");
 				await this.audit(ctx, { action: leaving ? "tenant.member_left" : "tenant.member_removed", tenantId: ctx.params.id, targetType: "user", targetId: ctx.params.userId });
 				ctx.meta.$statusCode = 204;
 				return null;
@@ -247,6 +260,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 				if (claimed === 0) throw new NotFoundError("This invitation is invalid or has expired", "INVITATION_INVALID");
 				const existing = await this.membership(invitation.tenantId, user.id);
 				if (!existing) await this.models.membership.create({ tenantId: invitation.tenantId, userId: user.id, role: invitation.role });
+				await this.membershipChanged(ctx, invitation.tenantId, user.id, "member_joined");
 				await this.audit(ctx, { action: "tenant.invitation_accepted", tenantId: invitation.tenantId, targetType: "invitation", targetId: invitation.id });
 				return this.toPublic(await this.loadTenant(invitation.tenantId), existing?.role ?? invitation.role);
 			},
@@ -269,6 +283,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 				const tenant = await this.loadTenant(ctx.params.id);
 				const features = { ...tenant.features, ...ctx.params.features };
 				await this.models.tenant.update({ features }, { where: { id: tenant.id } });
+				await this.entityChanged("updated", { id: tenant.id }, ctx);
 				await this.audit(ctx, { action: "tenant.features_changed", tenantId: tenant.id, targetType: "tenant", targetId: tenant.id, data: { features: ctx.params.features } });
 				return features;
 			},
@@ -291,6 +306,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 			async handler(ctx: TenantContext<{ tenantId: string; plan: string; limits?: Record<string, number> }>) {
 				await this.loadTenant(ctx.params.tenantId);
 				await this.models.tenant.update({ plan: ctx.params.plan, limits: ctx.params.limits ?? {} }, { where: { id: ctx.params.tenantId } });
+				await this.entityChanged("updated", { id: ctx.params.tenantId }, ctx);
 				return this.effectiveLimits(await this.loadTenant(ctx.params.tenantId));
 			},
 		},
@@ -318,7 +334,9 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 			params: { userId: "uuid" },
 			async handler(ctx: Context<{ userId: string }>) {
 				try {
+					await this.revokeMemberKeys(ctx as TenantContext<{ userId: string }>, ctx.params.userId, undefined, "account_deleted");
 					await this.models.membership.destroy({ where: { userId: ctx.params.userId } });
+					await this.membershipChanged(ctx, undefined, ctx.params.userId, "account_deleted");
 				} catch (err) {
 					this.logger.error("Could not remove the memberships of a deleted user", err);
 				}
@@ -329,6 +347,29 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 	methods: {
 		async membership(tenantId: string, userId: string) {
 			return plainRow<MembershipRow>(await this.models.membership.findOne({ where: { tenantId, userId } }));
+		},
+
+		/**
+		 * After a membership changed: cached membership lists are cleaned on every node, and every gateway node
+		 * forgets the member's resolved credentials, so the role they act with is the new one from the next request.
+		 */
+		async membershipChanged(ctx: Context, tenantId: string | undefined, userId: string, reason: string) {
+			await this.entityChanged("updated", { tenantId, userId }, ctx);
+			// All of the member's callers, not only those acting in this tenant: one whose token names the tenant
+			// but who had left it (and now rejoined) is cached as acting in no tenant.
+			broadcastAuthStateChange(this.broker, { userId, reason });
+		},
+
+		/**
+		 * API keys a member made stop with their right to make them (leaving, removal, demotion below admin,
+		 * account deletion), in one tenant or all. Done before the membership changes, so a failure leaves both as they were.
+		 */
+		async revokeMemberKeys(ctx: TenantContext, userId: string, tenantId: string | undefined, reason: string) {
+			await this.broker.call(
+				"api-keys.revokeCreatedBy",
+				{ userId, tenantId, reason, actorId: ctx.meta.user?.id, actorEmail: ctx.meta.user?.email },
+				{ ...systemCall(), requestID: ctx.requestID ?? undefined },
+			);
 		},
 
 		async requireMembership(ctx: Context<unknown, CallerMeta>, tenantId: string, minimum: TenantRole): Promise<TenantRole> {
@@ -354,13 +395,15 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 			return this.models.membership.count({ where: { tenantId, role: "owner" } });
 		},
 
-		async createTenant(name: string, ownerId: string): Promise<TenantRow> {
+		async createTenant(ctx: Context, name: string, ownerId: string): Promise<TenantRow> {
 			const sequelize = this.adapter.db;
-			return sequelize.transaction(async (transaction) => {
+			const created = await sequelize.transaction(async (transaction) => {
 				const tenant = plainRow<TenantRow>(await this.models.tenant.create({ name, plan: "free", features: {}, limits: {}, createdBy: ownerId }, { transaction }))!;
 				await this.models.membership.create({ tenantId: tenant.id, userId: ownerId, role: "owner" }, { transaction });
 				return tenant;
 			});
+			await this.entityChanged("created", created, ctx);
+			return created;
 		},
 
 		effectiveLimits(tenant: TenantRow): Record<string, number> {

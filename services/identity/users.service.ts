@@ -18,6 +18,7 @@ import { UserModel, USER_STATUSES, type UserStatus } from "../../models/identity
 import { PERSONAS, type CallerMeta, type Persona } from "../../lib/caller";
 import { ConflictError, EntityNotFoundError } from "../../lib/errors";
 import { decoyPasswordHash, hashPassword, verifyPassword } from "../../lib/identity/secrets";
+import { broadcastAuthStateChange } from "../../lib/identity/auth-state";
 
 export const USER_EVENTS = { statusChanged: "user.statusChanged", deleted: "user.deleted", created: "user.created" } as const;
 
@@ -236,6 +237,8 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 			params: { id: "uuid" },
 			async handler(ctx: Context<{ id: string }>) {
 				await this.adapter.model.update({ lastLoginAt: new Date() }, { where: { id: ctx.params.id } });
+				// The profile is cached (it answers /auth/me); it shows lastLoginAt.
+				await this.entityChanged("updated", { id: ctx.params.id }, ctx);
 				return true;
 			},
 		},
@@ -265,6 +268,8 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 		profile: {
 			rest: "GET /:id",
 			permissions: ["$isSelf"],
+			// Cleaned on every change (changeUser, recordLogin); access control runs before the cacher.
+			cache: { keys: ["id"], ttl: 60 },
 			params: { id: "uuid" },
 			async handler(ctx: Context<{ id: string }>) {
 				return this.toPublic(await this.loadUser(ctx.params.id));
@@ -346,9 +351,10 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 		},
 
 		/**
-		 * Updates through moleculer-db's entityChanged so every node's cached auth state is cleaned. Every path
-		 * that can take a super admin away (persona, suspension, deletion) comes through here, and the last active
-		 * one can't be: a change that ends an active super admin runs under one advisory lock, so two super
+		 * Updates through moleculer-db's entityChanged so every node's cached auth state is cleaned, then tells
+		 * every gateway node to forget this user's resolved credentials (status, persona, email, password). Every
+		 * path that can take a super admin away (persona, suspension, deletion) comes through here, and the last
+		 * active one can't be: a change that ends an active super admin runs under one advisory lock, so two super
 		 * admins demoting each other at once are serialised and the second is refused.
 		 */
 		async changeUser(ctx: Context, id: string, changes: Partial<UserRow>): Promise<PublicUser> {
@@ -370,6 +376,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 			const row = await this.loadUser(id).catch(() => undefined);
 			const fresh = row ?? ((await this.adapter.model.findByPk(id))?.get({ plain: true }) as UserRow);
 			await this.entityChanged("updated", fresh, ctx);
+			broadcastAuthStateChange(this.broker, { userId: id, reason: "account_changed" });
 			return this.toPublic(fresh);
 		},
 

@@ -1,0 +1,195 @@
+/**
+ * The caller's auth state as every gateway node holds it: what `auth.resolveCredentials` answered for a
+ * credential (a bearer token or an API key), remembered by the credential's SHA-256 so the next request with
+ * it skips the round trip to the identity node, and dropped the moment something it depends on changes.
+ *
+ * Whatever changes a caller's state (an account suspended, deleted, its persona or password changed, a
+ * session ended, a membership removed or its role changed, an API key revoked) is announced with
+ * `broadcastAuthStateChange`, a broker *broadcast* (`auth.stateChanged`): every node that listens gets it,
+ * so every gateway forgets the affected callers within the time the event takes over NATS. An event a node
+ * misses (it was cut off from NATS) is bounded by the TTL: no entry outlives AUTH_STATE_TTL_MS, nor the
+ * token it was resolved from. A gateway that reconnects to NATS forgets everything, since it may have
+ * missed events meanwhile.
+ */
+import { hash } from "node:crypto";
+import type { ServiceBroker } from "moleculer";
+import type { CallerMeta } from "../caller";
+
+/** Broadcast whenever a caller's state changes; the payload says whose (see AuthStateChange). */
+export const AUTH_STATE_CHANGED = "auth.stateChanged";
+
+/** The safety net for a missed event: a resolved caller is asked again after this long at the latest. */
+export const AUTH_STATE_TTL_MS = 10_000;
+/** Callers a gateway node remembers; the oldest go first. */
+export const AUTH_STATE_MAX_ENTRIES = 20_000;
+
+/**
+ * Which callers changed: every cached caller matching all the given fields is forgotten (a change naming
+ * none forgets every caller). `reason` is for logs.
+ */
+export interface AuthStateChange {
+	userId?: string;
+	sessionId?: string;
+	tenantId?: string;
+	apiKeyId?: string;
+	reason: string;
+}
+
+/** Announces a change to every node; never throws (the TTL still bounds what a lost announcement leaves). */
+export function broadcastAuthStateChange(broker: ServiceBroker, change: AuthStateChange): void {
+	try {
+		void Promise.resolve(broker.broadcast(AUTH_STATE_CHANGED, change)).catch((err: Error) => broker.logger.warn("Broadcasting an auth state change failed:", err.message));
+	} catch (err) {
+		broker.logger.warn("Broadcasting an auth state change failed:", (err as Error).message);
+	}
+}
+
+/** SHA-256 of the credential, by kind (one-shot `crypto.hash`: half the cost of a Hash object per request). */
+export function credentialHash(kind: "token" | "key", credential: string): string {
+	return hash("sha256", `${kind}\0${credential}`, "base64url");
+}
+
+/** The `exp` of a JWT in ms, read without verifying: only used to cap how long an already verified answer is kept. */
+export function tokenExpiryMs(token: string): number | undefined {
+	try {
+		const payload = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")) as { exp?: unknown };
+		return typeof payload.exp === "number" ? payload.exp * 1000 : undefined;
+	} catch {
+		return undefined;
+	}
+}
+
+interface Entry {
+	caller: CallerMeta;
+	expiresAt: number;
+}
+
+function matches(caller: CallerMeta, change: AuthStateChange): boolean {
+	if (change.userId !== undefined && caller.user?.id !== change.userId) return false;
+	if (change.sessionId !== undefined && caller.sessionId !== change.sessionId) return false;
+	if (change.tenantId !== undefined && caller.tenantId !== change.tenantId) return false;
+	if (change.apiKeyId !== undefined && caller.apiKeyId !== change.apiKeyId) return false;
+	return true;
+}
+
+/**
+ * Resolved callers by credential hash. A resolution that was under way when a change arrived is not
+ * stored (it may have read the state from before the change): every change bumps an epoch, and an answer
+ * is kept only if the epoch it started in is still the current one. Concurrent requests with one
+ * credential share a single resolution.
+ */
+export class CallerCache {
+	private readonly entries = new Map<string, Entry>();
+	private readonly pending = new Map<string, Promise<CallerMeta>>();
+	private epoch = 0;
+
+	constructor(
+		private readonly ttlMs = AUTH_STATE_TTL_MS,
+		private readonly maxEntries = AUTH_STATE_MAX_ENTRIES,
+	) {}
+
+	get size(): number {
+		return this.entries.size;
+	}
+
+	/**
+	 * The caller for a credential: remembered, or resolved by `resolve` and remembered until `notAfter()` (ms,
+	 * the token's expiry; asked only when resolving) or the TTL, whichever is first. Failures are not remembered.
+	 */
+	get(key: string, resolve: () => Promise<CallerMeta>, notAfter?: () => number | undefined): Promise<CallerMeta> {
+		const now = Date.now();
+		const entry = this.entries.get(key);
+		if (entry) {
+			if (entry.expiresAt > now) return Promise.resolve(entry.caller);
+			this.entries.delete(key);
+		}
+		const inFlight = this.pending.get(key);
+		if (inFlight) return inFlight;
+		const startedIn = this.epoch;
+		const settle = () => {
+			// A change meanwhile may have let a newer resolution of this credential take the slot.
+			if (this.pending.get(key) === resolution) this.pending.delete(key);
+		};
+		const resolution: Promise<CallerMeta> = resolve().then(
+			(caller) => {
+				settle();
+				if (startedIn === this.epoch) this.store(key, caller, Math.min(Date.now() + this.ttlMs, notAfter?.() ?? Number.POSITIVE_INFINITY));
+				return caller;
+			},
+			(err: unknown) => {
+				settle();
+				throw err;
+			},
+		);
+		this.pending.set(key, resolution);
+		return resolution;
+	}
+
+	/** Forgets every caller the change concerns, and keeps resolutions under way from storing what they read. */
+	invalidate(change: AuthStateChange): number {
+		this.epoch += 1;
+		// Resolutions under way were started before the change: later requests must not join them.
+		this.pending.clear();
+		const everyone = change.userId === undefined && change.sessionId === undefined && change.tenantId === undefined && change.apiKeyId === undefined;
+		if (everyone) {
+			const count = this.entries.size;
+			this.entries.clear();
+			return count;
+		}
+		let count = 0;
+		for (const [key, entry] of this.entries) {
+			if (matches(entry.caller, change)) {
+				this.entries.delete(key);
+				count += 1;
+			}
+		}
+		return count;
+	}
+
+	clear(): void {
+		this.invalidate({ reason: "clear" });
+	}
+
+	private store(key: string, caller: CallerMeta, expiresAt: number): void {
+		if (expiresAt <= Date.now()) return;
+		// Frozen: on a single node the same object is handed to every request with this credential.
+		if (caller.user) Object.freeze(caller.user);
+		if (caller.scopes) Object.freeze(caller.scopes);
+		Object.freeze(caller);
+		this.entries.delete(key);
+		this.entries.set(key, { caller, expiresAt });
+		if (this.entries.size > this.maxEntries) {
+			// Map keeps insertion order: the first keys are the oldest.
+			for (const oldest of this.entries.keys()) {
+				this.entries.delete(oldest);
+				if (this.entries.size <= this.maxEntries) break;
+			}
+		}
+	}
+}
+
+/** Verified token claims by token hash until the token expires, so a signature is checked once per token. */
+export class VerifiedTokens<T> {
+	private readonly entries = new Map<string, { value: T; expiresAt: number }>();
+
+	constructor(private readonly maxEntries = AUTH_STATE_MAX_ENTRIES) {}
+
+	get(key: string): T | undefined {
+		const entry = this.entries.get(key);
+		if (!entry) return undefined;
+		if (entry.expiresAt > Date.now()) return entry.value;
+		this.entries.delete(key);
+		return undefined;
+	}
+
+	set(key: string, value: T, expiresAt: number): void {
+		if (expiresAt <= Date.now()) return;
+		this.entries.set(key, { value, expiresAt });
+		if (this.entries.size > this.maxEntries) {
+			for (const oldest of this.entries.keys()) {
+				this.entries.delete(oldest);
+				if (this.entries.size <= this.maxEntries) break;
+			}
+		}
+	}
+}
