@@ -2,8 +2,8 @@
  * The long form of the fuzz suite: `npm run fuzz -- --requests 50000 --seed 7`. Starts a node of its own
  * (server.ts on 127.0.0.1, a database of its own on the local PostgreSQL, an embedded S3 server in a
  * temporary folder), or fuzzes `--url http://127.0.0.1:<port>` (loopback only), sends the requests, prints
- * the figures and every failure grouped, and exits 1 when there was any. Bounded by `--requests` and
- * `--minutes`.
+ * the figures and every failure grouped (`--json <file>`: every failure, one object each), and exits 1 when
+ * there was any. Bounded by `--requests` and `--minutes`.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -11,7 +11,8 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { Client } from "pg";
 import { freePort } from "../test/helpers/net";
-import { formatFigures, formatGroups, groupFailures } from "../test/fuzz/report";
+import { KNOWN_FAILURE_CLASSES } from "../test/fuzz/known-failures";
+import { formatFigures, formatGroups, groupFailures, partition } from "../test/fuzz/report";
 import { runFuzz } from "../test/fuzz/session";
 import { existingTarget, spawnTarget, type FuzzTarget } from "../test/fuzz/target";
 
@@ -26,6 +27,7 @@ async function main(): Promise<void> {
 			concurrency: { type: "string", default: "8" },
 			minutes: { type: "string", default: "30" },
 			url: { type: "string" },
+			json: { type: "string" },
 			"admin-email": { type: "string" },
 			"admin-password": { type: "string" },
 		},
@@ -102,8 +104,12 @@ async function main(): Promise<void> {
 		});
 		console.log(`\n${formatFigures(run.stats, seed)}`);
 		console.log(`  operations: ${Object.keys(run.stats.perOperation).length} of ${run.operations.length} covered, 4 callers (anonymous, user, apiKey, superAdmin)`);
+		const { known, unknown } = partition(run.stats.failures, KNOWN_FAILURE_CLASSES);
+		for (const [failureClass, failures] of known) console.log(`  known (${failureClass.owner}): ${failureClass.description}: ${failures.length}`);
+		console.log(`  not in KNOWN_FAILURE_CLASSES: ${unknown.length}`);
+		if (values.json) fs.writeFileSync(values.json, JSON.stringify({ seed, requests, ...run.stats }, null, 1));
 		if (run.stats.failures.length > 0) {
-			console.log(`\nFailures, grouped (reproduce with --seed ${seed}):\n${formatGroups(groupFailures(run.stats.failures), 300)}`);
+			console.log(`\nFailures, grouped (reproduce with --seed ${seed}):\n${formatGroups(groupFailures(run.stats.failures), 2000)}`);
 			exitCode = 1;
 		}
 	} finally {

@@ -222,24 +222,37 @@ export function generateRound(operations: Operation[], options: GenerateOptions,
 			lists.push({ late: options.lateOperations?.has(operation.operationId) ?? false, cases: casesFor(operation, caller, random.fork(`${operation.key} ${caller}`), options) });
 		}
 	}
-	// How many of each list fit in the limit, taken position by position over every list.
 	const shuffled = shuffle(lists, random);
-	const taken = new Map<(typeof lists)[number], number>();
+	const chosen = new Set<Omit<FuzzCase, "index">>();
+	// First every operation's baseline for every caller and one case of each of its variant families (from a
+	// caller chosen in turn), so even a short run covers every (operation, family); then position by position.
+	const byOperation = new Map<string, typeof lists>();
+	for (const list of lists) byOperation.set(list.cases[0]?.operation ?? "", [...(byOperation.get(list.cases[0]?.operation ?? "") ?? []), list]);
+	for (const group of byOperation.values()) {
+		for (const list of group) if (list.cases[0] && chosen.size < limit) chosen.add(list.cases[0]);
+		const families = [...new Set(group.flatMap((list) => list.cases.map((fuzzCase) => fuzzCase.family)))];
+		families.forEach((family, turn) => {
+			for (let offset = 0; offset < group.length; offset += 1) {
+				const candidate = group[(turn + offset) % group.length].cases.find((fuzzCase) => fuzzCase.family === family);
+				if (candidate && chosen.size < limit) {
+					chosen.add(candidate);
+					return;
+				}
+			}
+		});
+	}
 	const longest = Math.max(0, ...lists.map((list) => list.cases.length));
-	let total = 0;
-	for (let position = 0; position < longest && total < limit; position += 1) {
+	for (let position = 0; position < longest && chosen.size < limit; position += 1) {
 		for (const list of shuffled) {
-			if (total >= limit) break;
-			if (!list.cases[position]) continue;
-			taken.set(list, position + 1);
-			total += 1;
+			if (chosen.size >= limit) break;
+			if (list.cases[position]) chosen.add(list.cases[position]);
 		}
 	}
 	const ordered: Omit<FuzzCase, "index">[] = [];
 	for (const late of [false, true]) {
 		const group = shuffled.filter((list) => list.late === late);
 		for (let position = 0; position < longest; position += 1) {
-			for (const list of group) if (position < (taken.get(list) ?? 0)) ordered.push(list.cases[position]);
+			for (const list of group) if (list.cases[position] && chosen.has(list.cases[position])) ordered.push(list.cases[position]);
 		}
 	}
 	return ordered.map((fuzzCase, index) => ({ ...fuzzCase, index }));

@@ -11,7 +11,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { baseEnv, freePort } from "../helpers/nodes";
-import { formatFigures, formatGroups, groupFailures, partition, type FailureClass } from "../fuzz/report";
+import { KNOWN_FAILURE_CLASSES } from "../fuzz/known-failures";
+import { formatFigures, formatGroups, groupFailures, partition } from "../fuzz/report";
 import type { Failure } from "../fuzz/runner";
 import { runFuzz, type FuzzRun } from "../fuzz/session";
 import { spawnTarget, type FuzzTarget } from "../fuzz/target";
@@ -19,55 +20,6 @@ import { spawnTarget, type FuzzTarget } from "../fuzz/target";
 const ADMIN = { email: "fuzz-root@lattice.test", password: "fuzz-bootstrap-secret-1" };
 const SEED = Number(process.env.FUZZ_SEED ?? 20261206);
 const REQUESTS = 3_600;
-
-const isAt = (operation: string) => (failure: Failure) => failure.operation === operation;
-
-/**
- * TEMPORARY: the failure classes that issue 11's findings 1-9 cover, fixed on other branches. Once those
- * are merged this list must be emptied: then any failure at all fails the test.
- */
-export const KNOWN_FAILURE_CLASSES: readonly FailureClass[] = [
-	{
-		owner: "finding 1",
-		description: "an invalid percent-escape in a path parameter ends the process (UNABLE_DECODE_PARAM unhandled)",
-		matches: (failure) => failure.family === "path-escape",
-	},
-	{
-		owner: "finding 2",
-		description: "null in a field (fastest-validator's optional lets it through) reaches a NOT NULL column: 500",
-		matches: (failure) => failure.kind === "5xx" && failure.status === 500 && (failure.family === "body-null" || failure.family === "body-nested-null"),
-	},
-	{
-		owner: "finding 2",
-		description: "the circuit breaker opened after such 500s: 503 SERVICE_UNAVAILABLE for everyone",
-		matches: (failure) => failure.kind === "5xx" && failure.status === 503 && failure.code === "SERVICE_UNAVAILABLE",
-	},
-	{
-		owner: "finding 3",
-		description: "Content-Encoding that the body doesn't have: 500 instead of 400/415",
-		matches: (failure) => failure.kind === "5xx" && failure.status === 500 && failure.family === "content-encoding",
-	},
-	{
-		owner: "finding 3",
-		description: "malformed multipart on POST /files: 500",
-		matches: (failure) => failure.kind === "5xx" && isAt("POST /api/v1/files")(failure) && (failure.family === "multipart" || failure.family === "oversized-body"),
-	},
-	{
-		owner: "finding 3",
-		description: "GET /api-keys passes moleculer-db's raw sort, query, searchFields and an unbounded page to SQL",
-		matches: (failure) => failure.kind === "5xx" && isAt("GET /api/v1/api-keys")(failure) && (failure.family === "query-extra" || failure.family === "query-type"),
-	},
-	{
-		owner: "finding 9",
-		description: "a URL or header block over 16 KB gets Node's bare 431 without problem+json",
-		matches: (failure) => failure.kind === "not-problem-json" && failure.status === 431 && failure.family === "oversized-url",
-	},
-	{
-		owner: "finding 9",
-		description: "sendError rewrites every NotFoundError as 404 ROUTE_NOT_FOUND (e.g. a bad invitation token)",
-		matches: (failure) => failure.kind === "route-not-found",
-	},
-];
 
 let target: FuzzTarget;
 let run: FuzzRun;
