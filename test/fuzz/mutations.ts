@@ -8,15 +8,16 @@ export const PATH_ESCAPES: Record<string, string> = {
 	ff: "%ff",
 	percent: "%",
 	truncated: "%E0%A4%A",
-	nul: "%00",
 	overlong: "%C0%AF",
 	surrogate: "%ED%A0%80",
 	"half-escape": "abc%2",
 	"bad-hex": "%zz",
 };
 
-/** Path-parameter values that are well-formed URLs but wrong in type or content. */
+/** Path-parameter values that are well-formed URLs but wrong in type or content (NUL is a valid escape). */
 export const PATH_ODDITIES: Record<string, string> = {
+	nul: "%00",
+	"nul-suffix": "00000000-0000-4000-8000-000000000000%00",
 	number: "12345",
 	negative: "-1",
 	boolean: "true",

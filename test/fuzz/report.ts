@@ -66,6 +66,9 @@ export function formatFigures(stats: RunStats, seed: number): string {
 	return [
 		`seed ${seed}: ${stats.sent} requests in ${seconds.toFixed(1)} s (${(stats.sent / Math.max(seconds, 0.001)).toFixed(0)} req/s), ${stats.skipped} skipped, ${stats.restarts} restarts`,
 		`  statuses: ${statuses}`,
+		`  by caller: ${Object.entries(stats.perCaller)
+			.map(([caller, classes]) => `${caller} ${Object.entries(classes).sort().map(([name, count]) => `${name} ${count}`).join(" ")}`)
+			.join("; ")}`,
 		`  failures: ${stats.failures.length}${classes ? `\n${classes}` : ""}`,
 		stats.quarantined.length ? `  families not sent again after ending the process: ${stats.quarantined.join(", ")}` : "",
 	]

@@ -30,6 +30,8 @@ export interface RunStats {
 	statuses: Record<string, number>;
 	/** Requests sent per operation. */
 	perOperation: Record<string, number>;
+	/** Answers per caller kind and status class (`2xx`, `4xx`, …): shows each caller's credentials worked. */
+	perCaller: Record<string, Record<string, number>>;
 	failures: Failure[];
 	restarts: number;
 	durationMs: number;
@@ -146,7 +148,7 @@ export function judge(fuzzCase: FuzzCase, answer: Answer, operations: ReadonlySe
 }
 
 function describe(fuzzCase: FuzzCase): string {
-	const body = fuzzCase.body ? ` body(${fuzzCase.body.length} B): ${fuzzCase.body.subarray(0, 160).toString("utf8")}` : "";
+	const body = fuzzCase.body ? ` body(${fuzzCase.body.length} B): ${JSON.stringify(fuzzCase.body.subarray(0, 160).toString("utf8"))}` : "";
 	const headers = Object.entries(fuzzCase.headers)
 		.map(([name, value]) => `${name}: ${value.length > 80 ? `${value.slice(0, 80)}…(${value.length})` : value}`)
 		.join("; ");
@@ -156,7 +158,7 @@ function describe(fuzzCase: FuzzCase): string {
 
 export async function runCases(target: FuzzTarget, cases: FuzzCase[], operationKeys: ReadonlySet<string>, options: RunOptions, stats?: RunStats): Promise<RunStats> {
 	const started = Date.now();
-	const result: RunStats = stats ?? { sent: 0, skipped: 0, statuses: {}, perOperation: {}, failures: [], restarts: 0, durationMs: 0, quarantined: [] };
+	const result: RunStats = stats ?? { sent: 0, skipped: 0, statuses: {}, perOperation: {}, perCaller: {}, failures: [], restarts: 0, durationMs: 0, quarantined: [] };
 	const quarantined = new Set(result.quarantined);
 	const timeoutMs = options.requestTimeoutMs ?? 15_000;
 	const healthEvery = options.healthEvery ?? 250;
@@ -179,6 +181,9 @@ export async function runCases(target: FuzzTarget, cases: FuzzCase[], operationK
 			return;
 		}
 		result.statuses[outcome.answer.status] = (result.statuses[outcome.answer.status] ?? 0) + 1;
+		const byClass = (result.perCaller[fuzzCase.caller] ??= {});
+		const statusClass = `${Math.floor(outcome.answer.status / 100)}xx`;
+		byClass[statusClass] = (byClass[statusClass] ?? 0) + 1;
 		const failure = judge(fuzzCase, outcome.answer, operationKeys);
 		if (failure) fail(fuzzCase, failure);
 	};

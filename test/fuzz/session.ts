@@ -50,9 +50,11 @@ export async function runFuzz(target: FuzzTarget, options: FuzzOptions): Promise
 	const callers = await provisionCallers(target.url, options.admin);
 	const deadline = options.timeBudgetMs ? Date.now() + options.timeBudgetMs : undefined;
 	let stats: RunStats | undefined;
-	for (let round = 0; (stats?.sent ?? 0) + (stats?.skipped ?? 0) < options.requests; round += 1) {
+	// Requests sent count, not cases skipped because their family ended the process.
+	for (let round = 0; (stats?.sent ?? 0) < options.requests; round += 1) {
 		if (deadline && Date.now() > deadline) break;
-		const remaining = options.requests - (stats?.sent ?? 0) - (stats?.skipped ?? 0);
+		const sentBefore = stats?.sent ?? 0;
+		const remaining = options.requests - sentBefore;
 		const cases: FuzzCase[] = generateRound(operations, { seed: options.seed, bodyLimit: options.bodyLimit, owned: callers.owned, lateOperations: LATE_OPERATIONS }, round, remaining);
 		if (cases.length === 0) break;
 		stats = await runCases(target, cases, operationKeys, {
@@ -62,6 +64,7 @@ export async function runFuzz(target: FuzzTarget, options: FuzzOptions): Promise
 			forwardedFor: nextAddress,
 		}, stats);
 		options.onRound?.(round, stats);
+		if (stats.sent === sentBefore) break;
 		// The late operations may have changed the callers: sign in again for the next round.
 		await refreshCallers(target.url, callers);
 	}
