@@ -39,6 +39,8 @@ export interface GenerateOptions {
 	owned: OwnedIds;
 	/** Operations whose real side effects on the caller (logout, persona, password) must run after everything else. */
 	lateOperations?: ReadonlySet<string>;
+	/** Variant families not to generate (those that ended the process earlier in the run). */
+	excludeFamilies?: ReadonlySet<string>;
 }
 
 /** Operations never sent with a caller's own ids: they would delete or lock out the caller. */
@@ -219,7 +221,8 @@ export function generateRound(operations: Operation[], options: GenerateOptions,
 	const lists: Array<{ late: boolean; cases: Omit<FuzzCase, "index">[] }> = [];
 	for (const operation of operations) {
 		for (const caller of CALLER_KINDS) {
-			lists.push({ late: options.lateOperations?.has(operation.operationId) ?? false, cases: casesFor(operation, caller, random.fork(`${operation.key} ${caller}`), options) });
+			const cases = casesFor(operation, caller, random.fork(`${operation.key} ${caller}`), options).filter((fuzzCase) => !options.excludeFamilies?.has(fuzzCase.family));
+			if (cases.length > 0) lists.push({ late: options.lateOperations?.has(operation.operationId) ?? false, cases });
 		}
 	}
 	const shuffled = shuffle(lists, random);

@@ -55,7 +55,13 @@ export async function runFuzz(target: FuzzTarget, options: FuzzOptions): Promise
 		if (deadline && Date.now() > deadline) break;
 		const sentBefore = stats?.sent ?? 0;
 		const remaining = options.requests - sentBefore;
-		const cases: FuzzCase[] = generateRound(operations, { seed: options.seed, bodyLimit: options.bodyLimit, owned: callers.owned, lateOperations: LATE_OPERATIONS }, round, remaining);
+		const cases: FuzzCase[] = generateRound(operations, {
+			seed: options.seed,
+			bodyLimit: options.bodyLimit,
+			owned: callers.owned,
+			lateOperations: LATE_OPERATIONS,
+			excludeFamilies: new Set(stats?.quarantined ?? []),
+		}, round, remaining);
 		if (cases.length === 0) break;
 		stats = await runCases(target, cases, operationKeys, {
 			concurrency: options.concurrency ?? 8,
