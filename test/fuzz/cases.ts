@@ -130,7 +130,14 @@ export function casesFor(operation: Operation, caller: CallerKind, random: Rando
 		const replacesAuth = "Authorization" in headers || "X-API-Key" in headers;
 		drafts.push({ variant: `header:${name}`, headers, bareAuth: replacesAuth, body: isJson ? JSON.stringify(baseBody) : undefined, useOwn: hasOwn && random.chance(0.5) });
 	}
-	drafts.push({ variant: `method:${random.pick(OTHER_METHODS.filter((method) => method !== operation.method))}`, method: random.pick(OTHER_METHODS.filter((method) => method !== operation.method)) });
+	const otherMethod = random.pick(OTHER_METHODS.filter((method) => method !== operation.method));
+	drafts.push({ variant: `method:${otherMethod}`, method: otherMethod });
+	drafts.push({ variant: "method:HEAD", method: "HEAD", useOwn: hasOwn && random.chance(0.5) });
+	drafts.push({ variant: "method:OPTIONS", method: "OPTIONS", headers: { Origin: "https://evil.example", "Access-Control-Request-Method": operation.method, "Access-Control-Request-Headers": "x-api-key, content-type, x-nosuch" } });
+	const escape = random.pick(Object.keys(PATH_ESCAPES));
+	if (pathParams.length > 0) {
+		for (const method of ["HEAD", "OPTIONS"]) drafts.push({ variant: `method:${method}-escape:${escape}`, method, pathValues: { [pathParams[0].name]: PATH_ESCAPES[escape] } });
+	}
 
 	return arrange(drafts, random).map((draft) => build(operation, caller, draft, own, baseBody, random));
 }

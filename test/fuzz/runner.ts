@@ -131,6 +131,10 @@ export function judge(fuzzCase: FuzzCase, answer: Answer, operations: ReadonlySe
 	const code = problem && typeof problem.code === "string" ? problem.code : null;
 	const excerpt = answer.body.slice(0, 300);
 	if (answer.status >= 500) return { kind: "5xx", status: answer.status, code, detail: excerpt };
+	// A HEAD answer has no body: its headers are all there is to judge.
+	if (fuzzCase.method === "HEAD") {
+		return answer.status >= 400 && !contentType.startsWith("application/problem+json") ? { kind: "not-problem-json", status: answer.status, code, detail: `HEAD: ${contentType || "no content type"}` } : null;
+	}
 	if (answer.status >= 400) {
 		const wellFormed =
 			contentType.startsWith("application/problem+json") &&
