@@ -60,7 +60,14 @@ async function main(): Promise<void> {
 		const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "lattice-fuzz-"));
 		const port = await freePort();
 		console.log(`Starting a node on 127.0.0.1:${port} (database ${database}, data in ${dataDir})`);
-		target = await spawnTarget({
+		const removeData = async () => {
+			fs.rmSync(dataDir, { recursive: true, force: true });
+			const client = new Client({ connectionString: adminUrl });
+			await client.connect();
+			await client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+			await client.end();
+		};
+		const started = await spawnTarget({
 			NODE_ENV: "test",
 			PORT: String(port),
 			HOST: "127.0.0.1",
@@ -80,14 +87,14 @@ async function main(): Promise<void> {
 			SECRETS_KEY: "6e".repeat(32),
 			BOOTSTRAP_ADMIN_EMAIL: ADMIN.email,
 			BOOTSTRAP_ADMIN_PASSWORD: ADMIN.password,
+		}).catch(async (err: unknown) => {
+			await removeData();
+			throw err;
 		});
+		target = started;
 		cleanup = async () => {
-			await target.stop();
-			fs.rmSync(dataDir, { recursive: true, force: true });
-			const client = new Client({ connectionString: adminUrl });
-			await client.connect();
-			await client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-			await client.end();
+			await started.stop();
+			await removeData();
 		};
 	}
 

@@ -72,7 +72,14 @@ export async function spawnTarget(env: Record<string, string | undefined>, start
 		child.once("exit", () => {
 			if (!stopping) exits += 1;
 		});
-		await waitReady(url, child, startTimeoutMs, output);
+		try {
+			await waitReady(url, child, startTimeoutMs, output);
+		} catch (err) {
+			// A node that never got ready isn't left running behind the error.
+			stopping = true;
+			child.kill("SIGKILL");
+			throw err;
+		}
 	};
 	await start();
 
