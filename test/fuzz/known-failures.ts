@@ -41,6 +41,11 @@ export const KNOWN_FAILURE_CLASSES: readonly FailureClass[] = [
 		matches: (failure) => failure.kind === "5xx" && isAt("GET /api/v1/api-keys")(failure) && (failure.family === "query-extra" || failure.family === "query-type"),
 	},
 	{
+		owner: "findings 2-3",
+		description: "page=99999999999999999999 passes the validator as an integer and reaches SQL as an OFFSET on every list: 500",
+		matches: (failure) => failure.kind === "5xx" && failure.variant === "query-extra:page-huge",
+	},
+	{
 		owner: "finding 9",
 		description: "a URL or header block over 16 KB gets Node's bare 431 without problem+json",
 		matches: (failure) => failure.kind === "not-problem-json" && failure.status === 431 && failure.family === "oversized-url",

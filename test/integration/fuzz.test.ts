@@ -73,13 +73,13 @@ describe("fuzz suite (short form)", () => {
 		expect(target.running()).toBe(true);
 	});
 
-	it("fuzz finding: a page no list has (page=99999999999999999999) answers 400 VALIDATION_ERROR on every list, never 500", async () => {
+	it("finding 3: a page no list has (page=99999999999999999999) answers 400 VALIDATION_ERROR on every list in the OpenAPI document, never 500", async () => {
 		expect(run, "the run above must have finished").toBeDefined();
 		const lists = run.operations.filter((operation) => operation.method === "GET" && operation.parameters.some((parameter) => parameter.in === "query" && parameter.name === "page"));
 		expect(lists.length).toBeGreaterThanOrEqual(10);
 		const answers: string[] = [];
 		for (const operation of lists) {
-			// A list that another branch fixes (finding 3: GET /api-keys) joins in once KNOWN_FAILURE_CLASSES no longer names it.
+			// Lists whose fix is on another branch (findings 2-3) join in once KNOWN_FAILURE_CLASSES no longer names them.
 			const probe: Failure = { kind: "5xx", index: -1, operation: operation.key, caller: "user", variant: "query-extra:page-huge", family: "query-extra", status: 500, code: "INTERNAL_ERROR", detail: "", request: "" };
 			if (KNOWN_FAILURE_CLASSES.some((failureClass) => failureClass.matches(probe))) continue;
 			const statuses: string[] = [];
