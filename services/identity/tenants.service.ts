@@ -5,7 +5,7 @@
  */
 import path from "node:path";
 import type { Context } from "moleculer";
-import { Op } from "sequelize";
+import { Op, type Transaction } from "sequelize";
 import { DbMixin, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
 import { TenantModel, MembershipModel, InvitationModel } from "../../models/identity/tenants/tenant.models";
@@ -41,7 +41,7 @@ interface TenantsMethods {
 	revokeMemberKeys(ctx: TenantContext, userId: string, tenantId: string | undefined, reason: string): Promise<void>;
 	requireMembership(ctx: Context<unknown, CallerMeta>, tenantId: string, minimum: TenantRole): Promise<TenantRole>;
 	loadTenant(id: string): Promise<TenantRow>;
-	ownerCount(tenantId: string): Promise<number>;
+	changeMember(tenantId: string, target: MembershipRow, change: { role: TenantRole } | "remove", beforeWrite: () => Promise<void>): Promise<void>;
 	createTenant(ctx: Context, name: string, ownerId: string): Promise<TenantRow>;
 	effectiveLimits(tenant: TenantRow): Record<string, number>;
 	toPublic(tenant: TenantRow, role?: TenantRole): Record<string, unknown>;
@@ -166,14 +166,12 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 				if ((ctx.params.role === "owner" || target.role === "owner") && callerRole !== "owner" && !isSuperAdmin(ctx.meta)) {
 					throw new ForbiddenError("Only an owner can grant or remove the owner role", "OWNER_REQUIRED");
 				}
-				if (target.role === "owner" && ctx.params.role !== "owner" && (await this.ownerCount(ctx.params.id)) <= 1) {
-					throw new ConflictError("The last owner can't be demoted; make another member owner first", "LAST_OWNER");
-				}
-				// Keys are made by admins: a member who can no longer make them loses the ones they made.
-				if (roleRank(ctx.params.role) > roleRank("admin") && roleRank(target.role) <= roleRank("admin")) {
-					await this.revokeMemberKeys(ctx, ctx.params.userId, ctx.params.id, "member_demoted");
-				}
-				await this.models.membership.update({ role: ctx.params.role }, { where: { id: target.id } });
+				await this.changeMember(ctx.params.id, target, { role: ctx.params.role }, async () => {
+					// Keys are made by admins: a member who can no longer make them loses the ones they made.
+					if (roleRank(ctx.params.role) > roleRank("admin") && roleRank(target.role) <= roleRank("admin")) {
+						await this.revokeMemberKeys(ctx, ctx.params.userId, ctx.params.id, "member_demoted");
+					}
+				});
 				await this.membershipChanged(ctx, ctx.params.id, ctx.params.userId, "member_role_changed");
 				await this.audit(ctx, { action: "tenant.member_role_changed", tenantId: ctx.params.id, targetType: "user", targetId: ctx.params.userId, data: { from: target.role, to: ctx.params.role } });
 				return { userId: ctx.params.userId, role: ctx.params.role };
@@ -191,11 +189,9 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 				if (target.role === "owner" && !leaving && callerRole !== "owner" && !isSuperAdmin(ctx.meta)) {
 					throw new ForbiddenError("Only an owner can remove an owner", "OWNER_REQUIRED");
 				}
-				if (target.role === "owner" && (await this.ownerCount(ctx.params.id)) <= 1) {
-					throw new ConflictError("The last owner can't leave; make another member owner first", "LAST_OWNER");
-				}
-				await this.revokeMemberKeys(ctx, ctx.params.userId, ctx.params.id, leaving ? "member_left" : "member_removed");
-				await this.models.membership.destroy({ where: { id: target.id } });
+				await this.changeMember(ctx.params.id, target, "remove", () =>
+					this.revokeMemberKeys(ctx, ctx.params.userId, ctx.params.id, leaving ? "member_left" : "member_removed"),
+				);
 				await this.membershipChanged(ctx, ctx.params.id, ctx.params.userId, leaving ? "member_left" : "member_removed");
 				await this.audit(ctx, { action: leaving ? "tenant.member_left" : "tenant.member_removed", tenantId: ctx.params.id, targetType: "user", targetId: ctx.params.userId });
 				ctx.meta.$statusCode = 204;
@@ -391,8 +387,35 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 			return tenant;
 		},
 
-		ownerCount(tenantId: string): Promise<number> {
-			return this.models.membership.count({ where: { tenantId, role: "owner" } });
+		/**
+		 * Changes or removes a membership. When that takes an owner away, the tenant's owners are counted and
+		 * changed under one advisory lock per tenant, so two owners demoting or removing each other at once are
+		 * serialised and the second is refused (409 LAST_OWNER) instead of leaving the tenant with none.
+		 * `beforeWrite` (revoking the member's keys) runs once the change is known to be allowed, before it is written.
+		 */
+		async changeMember(tenantId: string, target: MembershipRow, change: { role: TenantRole } | "remove", beforeWrite: () => Promise<void>) {
+			const write = (transaction?: Transaction) =>
+				change === "remove"
+					? this.models.membership.destroy({ where: { id: target.id }, transaction })
+					: this.models.membership.update({ role: change.role }, { where: { id: target.id }, transaction });
+			const endsOwner = target.role === "owner" && (change === "remove" || change.role !== "owner");
+			if (!endsOwner) {
+				await beforeWrite();
+				await write();
+				return;
+			}
+			await this.adapter.db.transaction(async (transaction) => {
+				await this.adapter.db.query("SELECT pg_advisory_xact_lock(hashtext('lattice:tenant-owners:' || $1))", { bind: [tenantId], transaction });
+				const others = await this.models.membership.count({ where: { tenantId, role: "owner", id: { [Op.ne]: target.id } }, transaction });
+				if (others === 0) {
+					throw new ConflictError(
+						change === "remove" ? "The last owner can't leave; make another member owner first" : "The last owner can't be demoted; make another member owner first",
+						"LAST_OWNER",
+					);
+				}
+				await beforeWrite();
+				await write(transaction);
+			});
 		},
 
 		async createTenant(ctx: Context, name: string, ownerId: string): Promise<TenantRow> {

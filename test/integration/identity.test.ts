@@ -304,6 +304,25 @@ describe("organizations", () => {
 		expect((await api.delete(`/tenants/${owner.tenant.id}/members/${invitee.user.id}`, { token: invitee.accessToken })).status).toBe(204);
 	});
 
+	it("two owners demoting or removing each other at once leave the organization one owner", async () => {
+		for (const action of ["demote", "remove"] as const) {
+			const first = await register(`own1${action}`, `Twin ${action}`);
+			const second = await register(`own2${action}`);
+			const invited = await api.post(`/tenants/${first.tenant.id}/invitations`, { email: second.user.email, role: "owner" }, { token: first.accessToken });
+			expect(invited.status).toBe(201);
+			expect((await api.post("/invitations/accept", { token: await tokenFromMail(second.user.email, "invitation") }, { token: second.accessToken })).status).toBe(200);
+			const act = (by: Session, target: Session) =>
+				action === "demote"
+					? api.put(`/tenants/${first.tenant.id}/members/${target.user.id}`, { role: "admin" }, { token: by.accessToken })
+					: api.delete(`/tenants/${first.tenant.id}/members/${target.user.id}`, { token: by.accessToken });
+			const answers = await Promise.all([act(first, second), act(second, first)]);
+			expect(answers.map((answer) => answer.status).sort(), action).toEqual([action === "demote" ? 200 : 204, 409]);
+			expect(answers.find((answer) => answer.status === 409)?.body).toMatchObject({ code: "LAST_OWNER" });
+			const owners = await sql<{ count: string }>("SELECT count(*) FROM tenants.memberships WHERE tenant_id = $1 AND role = 'owner'", [first.tenant.id]);
+			expect(Number(owners[0].count), action).toBe(1);
+		}
+	});
+
 	it("keeps feature flags and plan limits per organization", async () => {
 		const tara = await register("tara");
 		const features = await api.put(`/tenants/${tara.tenant.id}/features`, { features: { beta_editor: true } }, { token: tara.accessToken });
