@@ -30,7 +30,7 @@ import path from "node:path";
 import type { Context } from "moleculer";
 import { QueryTypes, type Transaction, type WhereOptions } from "sequelize";
 import type Stripe from "stripe";
-import { StripeCardProvider, toStripeAmount } from "../../lib/payments/stripe-provider";
+import { StripeCardProvider, toStripeAmount } from "./stripe-provider";
 import { platformConfigOf } from "../../lib/node";
 import { DbMixin, PAGE_PARAMS, newestFirstPage, plainRow, type DbServiceSchema } from "../../mixins/db.mixin";
 import { OwnedEntityMixin } from "../../mixins/owned-entity.mixin";

@@ -5,7 +5,7 @@
 import type { Context } from "moleculer";
 import type { Transaction } from "sequelize";
 import type Stripe from "stripe";
-import type { CardPaymentProvider } from "../../lib/payments/stripe-provider";
+import type { CardPaymentProvider } from "./stripe-provider";
 import type { CallerMeta } from "../../lib/caller";
 import type { ConflictError } from "../../lib/errors";
 import type { DbMixinSettings } from "../../mixins/db.mixin";

@@ -19,9 +19,9 @@ import { platformConfigOf } from "../../lib/node";
 import type { PlatformConfig } from "../../lib/config";
 import { BadRequestError, ConflictError, EntityNotFoundError, ForbiddenError, PayloadTooLargeError, ServiceUnavailableError, UnprocessableEntityError, UnsupportedMediaTypeError } from "../../lib/errors";
 import { S3ObjectStore, storageConnectionOf, type ObjectStore } from "../../lib/storage/object-store";
-import { SNIFF_BYTES, acceptContentType, normalizeMediaType, sniffContentTypes, typeFromExtension } from "../../lib/storage/content-type";
-import { ingestStream, tooLarge, UploadInterruptedError } from "../../lib/storage/ingest";
-import { sanitizeFileName } from "../../lib/storage/file-name";
+import { SNIFF_BYTES, acceptContentType, normalizeMediaType, sniffContentTypes, typeFromExtension } from "./content-type";
+import { ingestStream, tooLarge, UploadInterruptedError } from "./ingest";
+import { sanitizeFileName } from "./file-name";
 import { FileModel, PRESIGNED_UPLOAD_SCHEMA, PUBLIC_FILE_SCHEMA, toPublicFile, type FileRow, type FileStatus, type PublicFile, type UploaderKind } from "../../models/files/files/file.model";
 
 export const FILE_EVENTS = { created: "file.created", deleted: "file.deleted" } as const;

@@ -1,8 +1,8 @@
 /**
  * Webhooks as Standard Webhooks (and Svix) send them. A tenant registers endpoints (`/webhook-endpoints`)
- * subscribed to event types of lib/notifications/catalog.ts; producers call `webhooks.dispatch` with an
+ * subscribed to event types of services/notifications/catalog.ts; producers call `webhooks.dispatch` with an
  * event, and every subscribed enabled endpoint of the tenant gets a signed POST (`webhook-id`,
- * `webhook-timestamp`, `webhook-signature`; lib/notifications/webhook-signature.ts).
+ * `webhook-timestamp`, `webhook-signature`; services/notifications/webhook-signature.ts).
  *
  * Deliveries are durable jobs: rows of `webhooks.deliveries`, written with their message in one
  * transaction, claimed by the delivery loop of whichever node runs this service (mixins/due-jobs.mixin.ts,
@@ -26,10 +26,10 @@ import { ConflictError, EntityNotFoundError, ForbiddenError, PayloadTooLargeErro
 import { OutboundClient } from "../../lib/outbound/client";
 import { SecretBox } from "../../lib/secret-box";
 import { OutboundFailedError } from "../../lib/outbound/errors";
-import { WEBHOOK_EVENT_TYPES } from "../../lib/notifications/catalog";
-import { newWebhookSecret } from "../../lib/notifications/webhook-signature";
-import { retryDelay, sendWebhookAttempt } from "../../lib/notifications/webhook-attempt";
-import { WebhookDeliveryStore, type AttemptOutcome, type DeliveryJob } from "../../lib/notifications/webhook-deliveries";
+import { WEBHOOK_EVENT_TYPES } from "./catalog";
+import { newWebhookSecret } from "./webhook-signature";
+import { retryDelay, sendWebhookAttempt } from "./webhook-attempt";
+import { WebhookDeliveryStore, type AttemptOutcome, type DeliveryJob } from "./webhook-deliveries";
 import {
 	AttemptModel,
 	DELIVERY_STATUSES,

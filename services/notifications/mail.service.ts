@@ -14,8 +14,8 @@ import { DbMixin, PAGE_PARAMS, type DbMixinLocals, type DbMixinSettings, type Mo
 import { platformConfigOf } from "../../lib/node";
 import { ServiceUnavailableError } from "../../lib/errors";
 import type { CallerMeta } from "../../lib/caller";
-import { createMailTransport, type MailTransport, type MailTransportName } from "../../lib/mail/transports";
-import { renderTemplate, type TemplateName, type TemplateVariables } from "../../lib/mail/templates";
+import { createMailTransport, type MailTransport, type MailTransportName } from "./mail-transports";
+import { renderTemplate, type TemplateName, type TemplateVariables } from "./mail-templates";
 
 export type OutboxStatus = "sent" | "failed" | "stored";
 export const OUTBOX_STATUSES: readonly OutboxStatus[] = ["sent", "failed", "stored"];
@@ -123,7 +123,7 @@ const MailService: ServiceSchema<MailSettings, MailMethods & DbListing, MailLoca
 	mixins: [
 		DbMixin({
 			schema: "mail",
-			migrations: path.join(__dirname, "../../models/identity/mail/migrations"),
+			migrations: path.join(__dirname, "../../models/notifications/mail/migrations"),
 			entityName: "Outbox message",
 			model: OutboxModel,
 		}),
