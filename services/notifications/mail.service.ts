@@ -8,9 +8,9 @@
  * shows a super admin.
  */
 import path from "node:path";
-import { DataTypes } from "sequelize";
 import type { Context, Service, ServiceSchema } from "moleculer";
-import { DbMixin, PAGE_PARAMS, type DbMixinLocals, type DbMixinSettings, type ModelDefinition } from "../../mixins/db.mixin";
+import { DbMixin, PAGE_PARAMS, type DbMixinLocals, type DbMixinSettings } from "../../mixins/db.mixin";
+import { OutboxModel } from "../../models/notifications/mail/outbox.model";
 import { platformConfigOf } from "../../lib/node";
 import { ServiceUnavailableError } from "../../lib/errors";
 import type { CallerMeta } from "../../lib/caller";
@@ -98,23 +98,6 @@ interface DbListing {
 }
 
 type MailThis = Service<MailSettings> & MailMethods & MailLocals & DbListing;
-
-const OutboxModel: ModelDefinition = {
-	name: "mailOutbox",
-	define: {
-		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
-		toAddress: { type: DataTypes.STRING(320), allowNull: false },
-		subject: { type: DataTypes.TEXT, allowNull: false },
-		textBody: { type: DataTypes.TEXT, allowNull: false },
-		htmlBody: { type: DataTypes.TEXT, allowNull: true },
-		template: { type: DataTypes.STRING(100), allowNull: true },
-		transport: { type: DataTypes.STRING(16), allowNull: false },
-		status: { type: DataTypes.STRING(16), allowNull: false },
-		messageId: { type: DataTypes.TEXT, allowNull: true },
-		error: { type: DataTypes.TEXT, allowNull: true },
-	},
-	options: { tableName: "outbox" },
-};
 
 const recipient = { type: "email", max: 320 } as const;
 
