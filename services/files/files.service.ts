@@ -22,9 +22,11 @@ import { S3ObjectStore, storageConnectionOf, type ObjectStore } from "../../lib/
 import { SNIFF_BYTES, acceptContentType, normalizeMediaType, sniffContentTypes, typeFromExtension } from "./content-type";
 import { ingestStream, tooLarge, UploadInterruptedError } from "./ingest";
 import { sanitizeFileName } from "./file-name";
-import { FileModel, PRESIGNED_UPLOAD_SCHEMA, PUBLIC_FILE_SCHEMA, toPublicFile, type FileRow, type FileStatus, type PublicFile, type UploaderKind } from "../../models/files/files/file.model";
+import { FILE_EVENTS, type StoreParams } from "./contracts";
 
-export const FILE_EVENTS = { created: "file.created", deleted: "file.deleted" } as const;
+export { FILE_EVENTS };
+export type { StoreParams } from "./contracts";
+import { FileModel, PRESIGNED_UPLOAD_SCHEMA, PUBLIC_FILE_SCHEMA, toPublicFile, type FileRow, type FileStatus, type PublicFile, type UploaderKind } from "../../models/files/files/file.model";
 
 /** A stream that delivers nothing for this long is abandoned (a client gone without closing cleanly). */
 const UPLOAD_IDLE_TIMEOUT_MS = 30_000;
@@ -34,13 +36,6 @@ const MULTIPART_ENVELOPE_BYTES = 64 * 1024;
 const PENDING_GRACE_MS = 60_000;
 const SWEEP_INTERVAL_MS = 60_000;
 const MEDIA_TYPE = { type: "string", trim: true, max: 255, pattern: /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+(\s*;.*)?$/ } as const;
-
-export interface StoreParams {
-	name: string;
-	contentType?: string;
-	/** For platform callers ($system) that act for a tenant; others store into their own tenant. */
-	tenantId?: string;
-}
 
 interface UploadParams {
 	$fieldname: string;

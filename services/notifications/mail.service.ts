@@ -15,43 +15,17 @@ import { platformConfigOf } from "../../lib/node";
 import { ServiceUnavailableError } from "../../lib/errors";
 import type { CallerMeta } from "../../lib/caller";
 import { createMailTransport, type MailTransport, type MailTransportName } from "./mail-transports";
-import { renderTemplate, type TemplateName, type TemplateVariables } from "./mail-templates";
+import { renderTemplate } from "./mail-templates";
+import { OUTBOX_STATUSES, type MailSendParams as SendParams, type MailSendResult as SendResult, type MailSendTemplateParams as SendTemplateParams, type OutboxStatus } from "./contracts";
 
-export type OutboxStatus = "sent" | "failed" | "stored";
-export const OUTBOX_STATUSES: readonly OutboxStatus[] = ["sent", "failed", "stored"];
-
-export interface SendParams {
-	to: string;
-	subject: string;
-	text: string;
-	html?: string;
-	/** Recorded with the message; set by sendTemplate. */
-	template?: string;
-}
-
-/** `data` is typed per template when the caller names one: `SendTemplateParams<"verify-email">`. */
-export interface SendTemplateParams<T extends TemplateName = TemplateName> {
-	to: string;
-	template: T;
-	data: TemplateVariables[T];
-	/** "en" when absent or unknown; "de-AT" falls back to "de" first. */
-	locale?: string;
-}
+export { OUTBOX_STATUSES };
+export type { MailSendParams as SendParams, MailSendResult as SendResult, MailSendTemplateParams as SendTemplateParams, OutboxStatus } from "./contracts";
 
 export interface OutboxParams {
 	to?: string;
 	status?: OutboxStatus;
 	page?: number;
 	pageSize?: number;
-}
-
-export interface SendResult {
-	/** The outbox row. */
-	id: string;
-	transport: MailTransportName;
-	status: OutboxStatus;
-	/** The SMTP Message-ID; null when the message was only stored. */
-	messageId: string | null;
 }
 
 export interface OutboxMessage {

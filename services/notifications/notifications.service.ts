@@ -24,16 +24,23 @@ import { TENANT_ROLES, systemCall, type CallerMeta, type TenantRole } from "../.
 import { BadRequestError, EntityNotFoundError, ForbiddenError, isFinalRefusal } from "../../lib/errors";
 import { ConcurrencyLimit } from "../../lib/concurrency";
 import { platformConfigOf } from "../../lib/node";
-import type { PublicOrder } from "../commerce/orders.service";
-import type { PublicPayment } from "../commerce/payments.service";
-import type { PublicUser } from "../identity/users.service";
+import { ORDER_CHANNELS, PAYMENT_CHANNELS, type OrderMessage, type PaymentMessage, type PublicOrder, type PublicPayment } from "../commerce/contracts";
+import { USER_CHANNELS, type UserCreatedMessage } from "../identity/contracts";
+import {
+	NOTIFICATION_BROADCAST_CHANNEL,
+	REALTIME_EVENT,
+	type PublicNotification,
+	type RealtimeDelivery,
+	type SendParams,
+	type SendResult,
+} from "./contracts";
 import { formatMoney } from "../../lib/currency";
 
-/** Broadcast to every gateway node; each pushes to the sockets it holds (services/gateway/realtime.service.ts). */
+export { REALTIME_EVENT };
+export type { PublicNotification, RealtimeDelivery, RealtimeMessage, SendParams, SendResult } from "./contracts";
+
 const SCHEMA = "notifications";
 
-export const REALTIME_EVENT = "realtime.deliver";
-const BROADCAST_CHANNEL = "notifications.broadcast";
 const RECIPIENT_PAGE = 200;
 const EMAIL_CONCURRENCY = 4;
 
@@ -41,53 +48,6 @@ export interface Recipient {
 	id: string;
 	email: string;
 	fullName: string;
-}
-
-export interface SendParams {
-	userId?: string;
-	tenantId?: string;
-	roles?: TenantRole[];
-	broadcast?: boolean;
-	type: NotificationType;
-	data: Record<string, unknown>;
-	eventId?: string;
-	channels?: NotificationChannel[];
-}
-
-export interface SendResult {
-	eventId: string;
-	recipients: number;
-	delivered: Record<NotificationChannel, number>;
-	/** Email deliveries that failed (the mail service answered an error); the rest still went out. */
-	failed: number;
-	webhooks: number;
-	/** True when the recipients are paged through by a background job (broadcasts). */
-	queued?: boolean;
-}
-
-export interface PublicNotification {
-	id: string;
-	userId: string;
-	tenantId: string | null;
-	type: string;
-	title: string;
-	body: string;
-	data: Record<string, unknown>;
-	readAt: Date | null;
-	createdAt: Date;
-}
-
-/** What a WebSocket client receives; `kind` tells notifications, tenant events and read-state changes apart. */
-export type RealtimeMessage =
-	| { kind: "notification"; notification: PublicNotification | (Omit<PublicNotification, "id" | "readAt"> & { id: null; readAt: null }) }
-	| { kind: "event"; type: string; eventId: string; tenantId: string; data: Record<string, unknown> }
-	| { kind: "read"; ids: string[] | "all" };
-
-export interface RealtimeDelivery {
-	/** Per-user messages. */
-	users?: Array<{ userId: string; message: RealtimeMessage }>;
-	/** One message for every socket acting in the tenant. */
-	tenant?: { tenantId: string; message: RealtimeMessage };
 }
 
 interface BroadcastJob {
@@ -120,25 +80,6 @@ interface NotificationsMethods {
 	claimDispatches(eventId: string, channel: NotificationChannel, recipientIds: string[], transaction: Transaction): Promise<Set<string>>;
 }
 
-/** `identity.user.created`, from users' outbox: the public user, as the `user.created` event carries it. */
-interface UserMessage {
-	userId: string;
-	user: PublicUser;
-}
-
-/** `commerce.order.paid|refunded`, from orders' outbox: the public order, as the `order.*` events carry it. */
-interface OrderMessage {
-	orderId: string;
-	order: PublicOrder;
-}
-
-/** `commerce.payment.settled|refunded|failed`, from payments' outbox; rows written before the payment was added carry ids only. */
-interface PaymentMessage {
-	paymentId: string;
-	orderId: string;
-	payment?: PublicPayment;
-}
-
 const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethods> = {
 	name: "notifications",
 	mixins: [
@@ -156,10 +97,10 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 		 * The welcome, from users' outbox: an account created while no notifications node is up is welcomed
 		 * when one starts. The event id derives from the user, so a redelivery sends nothing twice.
 		 */
-		"identity.user.created": {
+		[USER_CHANNELS.created]: {
 			group: "notifications",
 			maxRetries: 10,
-			async handler(message: UserMessage) {
+			async handler(message: UserCreatedMessage) {
 				await this.sendDurably({ userId: message.userId, type: "account.welcome", data: {}, eventId: `account.welcome:${message.userId}` });
 			},
 		},
@@ -168,35 +109,35 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 		 * and JetStream keeps them for this group while no notifications node is up. At least once: every
 		 * send's event id derives from the entity (`order.paid:<orderId>`), so a redelivery doubles nothing.
 		 */
-		"commerce.order.paid": {
+		[ORDER_CHANNELS.paid]: {
 			group: "notifications",
 			maxRetries: 10,
 			async handler(message: OrderMessage) {
 				await this.sendDurably(this.orderNotification("order.paid", message.order));
 			},
 		},
-		"commerce.order.refunded": {
+		[ORDER_CHANNELS.refunded]: {
 			group: "notifications",
 			maxRetries: 10,
 			async handler(message: OrderMessage) {
 				await this.sendDurably(this.orderNotification("order.refunded", message.order));
 			},
 		},
-		"commerce.payment.settled": {
+		[PAYMENT_CHANNELS.settled]: {
 			group: "notifications",
 			maxRetries: 10,
 			async handler(message: PaymentMessage) {
 				await this.sendDurably(this.paymentNotification("payment.succeeded", await this.paymentOf(message)));
 			},
 		},
-		"commerce.payment.refunded": {
+		[PAYMENT_CHANNELS.refunded]: {
 			group: "notifications",
 			maxRetries: 10,
 			async handler(message: PaymentMessage) {
 				await this.sendDurably(this.paymentNotification("payment.refunded", await this.paymentOf(message)));
 			},
 		},
-		"commerce.payment.failed": {
+		[PAYMENT_CHANNELS.failed]: {
 			group: "notifications",
 			maxRetries: 10,
 			async handler(message: PaymentMessage) {
@@ -204,7 +145,7 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 			},
 		},
 		/** Broadcasts page through every user, which can take long: a durable job, resumed after a crash. */
-		[BROADCAST_CHANNEL]: {
+		[NOTIFICATION_BROADCAST_CHANNEL]: {
 			group: "notifications",
 			maxRetries: 5,
 			async handler(job: BroadcastJob) {
@@ -253,7 +194,7 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 
 				if (params.broadcast) {
 					const job: BroadcastJob = { eventId, type: params.type, data: params.data, tenantId: params.tenantId, roles: params.roles };
-					await this.broker.sendToChannel(BROADCAST_CHANNEL, job);
+					await this.broker.sendToChannel(NOTIFICATION_BROADCAST_CHANNEL, job);
 					return { eventId, recipients: 0, delivered: { email: 0, in_app: 0, realtime: 0 }, failed: 0, webhooks: 0, queued: true };
 				}
 				const recipients = await this.resolveRecipients(params);

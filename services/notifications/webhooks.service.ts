@@ -27,6 +27,9 @@ import { OutboundClient } from "../../lib/outbound/client";
 import { SecretBox } from "../../lib/secret-box";
 import { OutboundFailedError } from "../../lib/outbound/errors";
 import { WEBHOOK_EVENT_TYPES } from "./catalog";
+import type { DispatchParams, DispatchResult, PublicEndpoint } from "./contracts";
+
+export type { DispatchParams, DispatchResult, PublicEndpoint } from "./contracts";
 import { newWebhookSecret } from "./webhook-signature";
 import { retryDelay, sendWebhookAttempt } from "./webhook-attempt";
 import { WebhookDeliveryStore, type AttemptOutcome, type DeliveryJob } from "./webhook-deliveries";
@@ -72,39 +75,12 @@ export interface WebhooksSettings extends DbMixinSettings {
 	requireHttps: boolean;
 }
 
-export interface PublicEndpoint {
-	id: string;
-	tenantId: string;
-	url: string;
-	description: string | null;
-	events: string[];
-	status: EndpointStatus;
-	disabledAt: Date | null;
-	disabledReason: string | null;
-	lastSuccessAt: Date | null;
-	createdAt: Date;
-	updatedAt: Date;
-}
-
 interface EndpointRow extends PublicEndpoint {
 	secret: string;
 	previousSecret: string | null;
 	previousSecretExpiresAt: Date | null;
 	enabledAt: Date;
 	createdBy: string | null;
-}
-
-export interface DispatchParams {
-	tenantId: string;
-	eventType: string;
-	eventId?: string;
-	data: Record<string, unknown>;
-}
-
-export interface DispatchResult {
-	eventId: string;
-	deliveries: number;
-	duplicate?: true;
 }
 
 interface EndpointInput {
