@@ -21,11 +21,9 @@ import { NOTIFICATION_CHANNELS, NOTIFICATION_TYPES, NOTIFICATION_TYPE_NAMES, typ
 import { renderNotification, type RenderedNotification } from "./notification-templates";
 import type { RecipientChannels } from "./notification-preferences.service";
 import { TENANT_ROLES, systemCall, type CallerMeta, type TenantRole } from "../../lib/caller";
-import { BadRequestError, EntityNotFoundError, ForbiddenError, isFinalRefusal } from "../../lib/errors";
+import { BadRequestError, EntityNotFoundError, ForbiddenError } from "../../lib/errors";
 import { ConcurrencyLimit } from "../../lib/concurrency";
-import { platformConfigOf } from "../../lib/node";
-import { ORDER_CHANNELS, PAYMENT_CHANNELS, type OrderMessage, type PaymentMessage, type PublicOrder, type PublicPayment } from "../commerce/contracts";
-import { USER_CHANNELS, type UserCreatedMessage } from "../identity/contracts";
+import { NOTIFICATION_TRIGGERS, NotificationTriggers, type TriggerMethods } from "./notification-triggers";
 import {
 	NOTIFICATION_BROADCAST_CHANNEL,
 	REALTIME_EVENT,
@@ -34,7 +32,6 @@ import {
 	type SendParams,
 	type SendResult,
 } from "./contracts";
-import { formatMoney } from "../../lib/currency";
 
 export { REALTIME_EVENT };
 export type { PublicNotification, RealtimeDelivery, RealtimeMessage, SendParams, SendResult } from "./contracts";
@@ -73,14 +70,10 @@ interface NotificationsMethods {
 	dispatchWebhooks(eventId: string, type: NotificationType, tenantId: string | undefined, data: Record<string, unknown>): Promise<number>;
 	toPublic(row: PublicNotification): PublicNotification;
 	pushRealtime(delivery: RealtimeDelivery): void;
-	orderNotification(type: "order.paid" | "order.refunded", order: PublicOrder): SendParams;
-	paymentNotification(type: "payment.succeeded" | "payment.failed" | "payment.refunded", payment: PublicPayment): SendParams;
-	paymentOf(message: PaymentMessage): Promise<PublicPayment>;
-	sendDurably(params: SendParams): Promise<void>;
 	claimDispatches(eventId: string, channel: NotificationChannel, recipientIds: string[], transaction: Transaction): Promise<Set<string>>;
 }
 
-const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethods> = {
+const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethods & TriggerMethods> = {
 	name: "notifications",
 	mixins: [
 		DbMixin({
@@ -90,60 +83,11 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 			model: NotificationModel,
 			extraModels: [DispatchModel],
 		}),
+		NotificationTriggers,
 	],
 
 	channels: {
-		/**
-		 * The welcome, from users' outbox: an account created while no notifications node is up is welcomed
-		 * when one starts. The event id derives from the user, so a redelivery sends nothing twice.
-		 */
-		[USER_CHANNELS.created]: {
-			group: "notifications",
-			maxRetries: 10,
-			async handler(message: UserCreatedMessage) {
-				await this.sendDurably({ userId: message.userId, type: "account.welcome", data: {}, eventId: `account.welcome:${message.userId}` });
-			},
-		},
-		/**
-		 * The durable path for commerce: orders' and payments' outboxes publish these after the change commits,
-		 * and JetStream keeps them for this group while no notifications node is up. At least once: every
-		 * send's event id derives from the entity (`order.paid:<orderId>`), so a redelivery doubles nothing.
-		 */
-		[ORDER_CHANNELS.paid]: {
-			group: "notifications",
-			maxRetries: 10,
-			async handler(message: OrderMessage) {
-				await this.sendDurably(this.orderNotification("order.paid", message.order));
-			},
-		},
-		[ORDER_CHANNELS.refunded]: {
-			group: "notifications",
-			maxRetries: 10,
-			async handler(message: OrderMessage) {
-				await this.sendDurably(this.orderNotification("order.refunded", message.order));
-			},
-		},
-		[PAYMENT_CHANNELS.settled]: {
-			group: "notifications",
-			maxRetries: 10,
-			async handler(message: PaymentMessage) {
-				await this.sendDurably(this.paymentNotification("payment.succeeded", await this.paymentOf(message)));
-			},
-		},
-		[PAYMENT_CHANNELS.refunded]: {
-			group: "notifications",
-			maxRetries: 10,
-			async handler(message: PaymentMessage) {
-				await this.sendDurably(this.paymentNotification("payment.refunded", await this.paymentOf(message)));
-			},
-		},
-		[PAYMENT_CHANNELS.failed]: {
-			group: "notifications",
-			maxRetries: 10,
-			async handler(message: PaymentMessage) {
-				await this.sendDurably(this.paymentNotification("payment.failed", await this.paymentOf(message)));
-			},
-		},
+		...NOTIFICATION_TRIGGERS,
 		/** Broadcasts page through every user, which can take long: a durable job, resumed after a crash. */
 		[NOTIFICATION_BROADCAST_CHANNEL]: {
 			group: "notifications",
@@ -415,45 +359,9 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 			this.broker.broadcast(REALTIME_EVENT, delivery, { groups: ["realtime"] });
 		},
 
-		/** The buyer is told, the order's tenant gets the webhook; one event id per order and type. */
-		orderNotification(type: "order.paid" | "order.refunded", order: PublicOrder): SendParams {
-			const data = {
-				orderId: order.id,
-				total: formatMoney(order.totalAmount, order.currency),
-				link: `${platformConfigOf(this.broker).appUrl}/orders/${order.id}`,
-				order,
-			};
-			return { userId: order.userId, tenantId: order.tenantId ?? undefined, type, data, eventId: `${type}:${order.id}` };
-		},
 
-		paymentNotification(type: "payment.succeeded" | "payment.failed" | "payment.refunded", payment: PublicPayment): SendParams {
-			const data = {
-				paymentId: payment.id,
-				orderId: payment.orderId,
-				total: formatMoney(payment.amount, payment.currency),
-				link: `${platformConfigOf(this.broker).appUrl}/orders/${payment.orderId}`,
-				payment,
-			};
-			return { userId: payment.userId, tenantId: payment.tenantId ?? undefined, type, data, eventId: `${type}:${payment.id}` };
-		},
 
-		/** The payment a message announces; a row written before messages carried it is looked up (as it is now). */
-		async paymentOf(message: PaymentMessage): Promise<PublicPayment> {
-			return message.payment ?? this.broker.call<PublicPayment, { id: string }>("payments.getPayment", { id: message.paymentId }, systemCall());
-		},
 
-		/**
-		 * For channel messages: a failure that another delivery may get past is thrown, so the message comes
-		 * back (what was delivered is recorded and skipped then); a refusal is final, logged and acknowledged.
-		 */
-		async sendDurably(params: SendParams) {
-			try {
-				await this.broker.call("notifications.send", params, systemCall());
-			} catch (err) {
-				if (!isFinalRefusal(err)) throw err;
-				this.logger.error(`Notification ${params.type} (${params.eventId ?? "no event id"}) refused, not retried:`, err);
-			}
-		},
 	},
 };
 
