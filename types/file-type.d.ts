@@ -1,5 +1,5 @@
 /**
- * The part of file-type that lib/storage/content-type.ts uses. The package ships types, but only behind an
+ * The part of file-type that services/files/content-type.ts uses. The package ships types, but only behind an
  * ESM `exports` map that this CommonJS project's module resolution doesn't read.
  */
 declare module "file-type" {

@@ -14,8 +14,10 @@ import { ProductModel, PRODUCT_STATUSES, type ProductStatus } from "../../models
 import type { CallerMeta } from "../../lib/caller";
 import { BadRequestError, EntityNotFoundError } from "../../lib/errors";
 import { currencyRule } from "../../lib/currency";
+import { PRODUCT_EVENTS, type PublicProduct } from "./contracts";
 
-export const PRODUCT_EVENTS = { created: "product.created", updated: "product.updated", archived: "product.archived" } as const;
+export { PRODUCT_EVENTS };
+export type { PublicProduct } from "./contracts";
 
 export const PRODUCT_SORTS = ["relevance", "newest", "price", "-price"] as const;
 export type ProductSort = (typeof PRODUCT_SORTS)[number];
@@ -31,20 +33,6 @@ const MAX_FEATURES_BYTES = 16_384;
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CATEGORY_PATTERN = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 const CACHE_TTL_SECONDS = 300;
-
-export interface PublicProduct {
-	id: string;
-	name: string;
-	description: string;
-	category: string;
-	priceAmount: number;
-	currency: string;
-	features: Record<string, unknown>;
-	image: string | null;
-	status: ProductStatus;
-	createdAt: string;
-	updatedAt: string;
-}
 
 interface ProductRow {
 	id: string;

@@ -35,7 +35,6 @@ import { OutboxMixin, outboxModel, type OutboxMethods } from "../../mixins/outbo
 import {
 	OrderLineModel,
 	OrderModel,
-	ORDER_CHANNELS,
 	ORDER_STATUSES,
 	ORDER_TRANSITIONS,
 	type OrderStatus,
@@ -44,19 +43,7 @@ import type { PaymentStatusReason } from "../../models/commerce/payments/payment
 import { systemCall } from "../../lib/caller";
 import type { CreateParams, ListParams, OrderLineRow, OrderRow, OrdersMethods, PaymentMessage, ProductSnapshot, PublicOrder, TransitionChanges } from "./orders.types";
 import { BadRequestError, ConflictError, EntityNotFoundError, UnprocessableEntityError, isFinalRefusal } from "../../lib/errors";
-
-export const ORDER_EVENTS = {
-	created: "order.created",
-	paid: "order.paid",
-	cancelled: "order.cancelled",
-	completed: "order.completed",
-	refunded: "order.refunded",
-	/**
-	 * A settled or refunded payment that the order can't follow (e.g. cancelled meanwhile). With `refund`
-	 * (the reason), the saga refunds it; without, a human looks.
-	 */
-	paymentConflict: "order.payment_conflict",
-} as const;
+import { ORDER_CHANNELS, ORDER_EVENTS, PAYMENT_CHANNELS } from "./contracts";
 
 const SCHEMA = "orders";
 const MAX_LINES = 100;
@@ -65,7 +52,8 @@ const MAX_QUANTITY = 1000;
 const ADMIN_STATUSES = ["processing", "completed"] as const;
 type AdminStatus = (typeof ADMIN_STATUSES)[number];
 
-export type { PublicOrder, PublicOrderLine } from "./orders.types";
+export { ORDER_EVENTS };
+export type { PublicOrder, PublicOrderLine } from "./contracts";
 
 type OrdersContext<P = Record<string, unknown>> = Context<P, IdempotencyMeta>;
 
@@ -114,14 +102,14 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 	 * `order.payment_conflict` (for a refund or manual follow-up) and acknowledged; other failures retry.
 	 */
 	channels: {
-		"commerce.payment.settled": {
+		[PAYMENT_CHANNELS.settled]: {
 			group: "orders",
 			maxRetries: 10,
 			async handler(payload: PaymentMessage) {
 				await this.applyPayment("orders.markPaid", "paid", payload);
 			},
 		},
-		"commerce.payment.refunded": {
+		[PAYMENT_CHANNELS.refunded]: {
 			group: "orders",
 			maxRetries: 10,
 			async handler(payload: PaymentMessage) {

@@ -7,33 +7,9 @@ import type { Transaction } from "sequelize";
 import type { OrderStatus, PaymentStatus } from "../../models/commerce/orders/order.models";
 import type { CallerMeta } from "../../lib/caller";
 import type { ConflictError } from "../../lib/errors";
+import type { PaymentMessage, PublicOrder } from "./contracts";
 
-export interface PublicOrderLine {
-	productId: string;
-	name: string;
-	unitPriceAmount: number;
-	quantity: number;
-	totalAmount: number;
-	currency: string;
-}
-
-export interface PublicOrder {
-	id: string;
-	userId: string;
-	tenantId: string | null;
-	status: OrderStatus;
-	paymentStatus: PaymentStatus;
-	currency: string;
-	totalAmount: number;
-	paymentId: string | null;
-	lines: PublicOrderLine[];
-	createdAt: string;
-	updatedAt: string;
-	paidAt: string | null;
-	cancelledAt: string | null;
-	completedAt: string | null;
-	refundedAt: string | null;
-}
+export type { PaymentMessage, PublicOrder, PublicOrderLine } from "./contracts";
 
 export interface OrderRow {
 	id: string;
@@ -104,11 +80,4 @@ export interface OrdersMethods {
 	invalidTransition(order: OrderRow, to: OrderStatus): ConflictError;
 	announce(ctx: Context, event: string, row: OrderRow): Promise<PublicOrder>;
 	applyPayment(action: string, outcome: "paid" | "refunded", payload: PaymentMessage): Promise<void>;
-}
-
-/** What payments' outbox publishes on commerce.payment.settled|refunded (rows from before `payment` carry ids only). */
-export interface PaymentMessage {
-	paymentId: string;
-	orderId: string;
-	payment?: { statusReason?: string | null };
 }

@@ -20,8 +20,8 @@ import type { WhereOptions } from "sequelize";
 import type { PaymentsContext, PaymentRow, PaymentsLocals, PaymentsMethods, PublicPayment } from "./payments.types";
 import { plainRow, type DbService } from "../../mixins/db.mixin";
 import type { OutboxMethods } from "../../mixins/outbox.mixin";
-import { PAYMENT_CHANNELS, PAYMENT_EVENTS, PAYMENT_STATUS_REASONS, type PaymentStatusReason } from "../../models/commerce/payments/payment.model";
-import { ORDER_CHANNELS } from "../../models/commerce/orders/order.models";
+import { PAYMENT_STATUS_REASONS, type PaymentStatusReason } from "../../models/commerce/payments/payment.model";
+import { ORDER_CHANNELS, PAYMENT_CHANNELS, PAYMENT_EVENTS, type OrderCancelledMessage, type PaymentRejectedMessage } from "./contracts";
 import { systemCall } from "../../lib/caller";
 import { ConflictError, UnprocessableEntityError, isFinalRefusal } from "../../lib/errors";
 
@@ -34,17 +34,9 @@ export interface ReconciliationMethods {
 	voidPendingPayments(ctx: Context, orderId: string, reason: PaymentStatusReason): Promise<PublicPayment[]>;
 }
 
-
 interface OrderView {
 	status: string;
 	paymentStatus: string;
-}
-
-interface RejectedPayment {
-	orderId: string;
-	paymentId: string;
-	reason: PaymentStatusReason;
-	code?: string;
 }
 
 const reasonRule = { type: "enum", values: PAYMENT_STATUS_REASONS } as const;
@@ -60,14 +52,14 @@ export const PaymentsReconciliation: Partial<ServiceSchema> = {
 		[ORDER_CHANNELS.cancelled]: {
 			group: "payments",
 			maxRetries: 10,
-			async handler(payload: { orderId: string }) {
+			async handler(payload: OrderCancelledMessage) {
 				await this.broker.call("payments.voidForOrder", { orderId: payload.orderId, reason: "order_cancelled" }, systemCall());
 			},
 		},
 		[ORDER_CHANNELS.paymentRejected]: {
 			group: "payments",
 			maxRetries: 10,
-			async handler(payload: RejectedPayment) {
+			async handler(payload: PaymentRejectedMessage) {
 				try {
 					await this.broker.call("payments.refundRejected", { paymentId: payload.paymentId, reason: payload.reason }, systemCall());
 				} catch (err) {

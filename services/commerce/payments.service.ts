@@ -30,7 +30,7 @@ import path from "node:path";
 import type { Context } from "moleculer";
 import { QueryTypes, type Transaction, type WhereOptions } from "sequelize";
 import type Stripe from "stripe";
-import { StripeCardProvider, toStripeAmount } from "../../lib/payments/stripe-provider";
+import { StripeCardProvider, toStripeAmount } from "./stripe-provider";
 import { platformConfigOf } from "../../lib/node";
 import { DbMixin, PAGE_PARAMS, newestFirstPage, plainRow, type DbServiceSchema } from "../../mixins/db.mixin";
 import { OwnedEntityMixin } from "../../mixins/owned-entity.mixin";
@@ -40,8 +40,6 @@ import { PaymentsReconciliation, type ReconciliationMethods } from "./payments-r
 import type { ListParams, OrderView, PaymentRow, PaymentsContext, PaymentsLocals, PaymentsMethods, PaymentsSettings, PublicPayment, WebhookOutcome } from "./payments.types";
 import {
 	PaymentModel,
-	PAYMENT_CHANNELS,
-	PAYMENT_EVENTS,
 	PAYMENT_METHODS,
 	PAYMENT_STATUSES,
 	type PaymentMethod,
@@ -49,9 +47,11 @@ import {
 } from "../../models/commerce/payments/payment.model";
 import type { CallerMeta } from "../../lib/caller";
 import { BadRequestError, ConflictError, EntityNotFoundError, UnprocessableEntityError } from "../../lib/errors";
+import { PAYMENT_CHANNELS, PAYMENT_EVENTS } from "./contracts";
 
 export { PAYMENT_EVENTS };
-export type { PaymentRow, PaymentsContext, PaymentsLocals, PaymentsMethods, PaymentsSettings, PublicPayment } from "./payments.types";
+export type { PaymentRow, PaymentsContext, PaymentsLocals, PaymentsMethods, PaymentsSettings } from "./payments.types";
+export type { PublicPayment } from "./contracts";
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const SCHEMA = "payments";

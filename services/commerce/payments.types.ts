@@ -5,12 +5,15 @@
 import type { Context } from "moleculer";
 import type { Transaction } from "sequelize";
 import type Stripe from "stripe";
-import type { CardPaymentProvider } from "../../lib/payments/stripe-provider";
+import type { CardPaymentProvider } from "./stripe-provider";
 import type { CallerMeta } from "../../lib/caller";
 import type { ConflictError } from "../../lib/errors";
 import type { DbMixinSettings } from "../../mixins/db.mixin";
 import type { IdempotencyMeta } from "../../mixins/idempotency.mixin";
 import type { PaymentMethod, PaymentStatus, PaymentStatusReason } from "../../models/commerce/payments/payment.model";
+import type { PublicPayment } from "./contracts";
+
+export type { PublicPayment } from "./contracts";
 
 export interface PaymentsSettings extends DbMixinSettings {
 	/** Shown in bank-transfer instructions. Placeholders until a real account is configured. */
@@ -24,28 +27,6 @@ export interface PaymentsSettings extends DbMixinSettings {
 	 * callbacks are refused (super admins can still verify).
 	 */
 	bankCallbackSecret?: string;
-}
-
-export interface PublicPayment {
-	id: string;
-	orderId: string;
-	userId: string;
-	tenantId: string | null;
-	amount: number;
-	currency: string;
-	method: PaymentMethod;
-	status: PaymentStatus;
-	paymentReference: string;
-	instructions: Record<string, unknown>;
-	createdAt: string;
-	updatedAt: string;
-	settledAt: string | null;
-	failedAt: string | null;
-	refundedAt: string | null;
-	/** Card payments: the Stripe PaymentIntent id. */
-	providerReference: string | null;
-	/** Why the platform itself failed or refunded the payment (e.g. `order_cancelled`); null otherwise. */
-	statusReason: PaymentStatusReason | null;
 }
 
 export interface PaymentRow {

@@ -7,40 +7,30 @@
  * and a refused file leaves neither a row nor an object. Other services store and read files through
  * `files.store`, `files.openStream` and `files.presignDownload` with streams.
  */
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import path from "node:path";
 import type { Readable } from "node:stream";
-import type { Context, Service, ServiceSchema } from "moleculer";
-import { QueryTypes, type WhereOptions } from "sequelize";
-import { DbMixin, PAGE_PARAMS, newestFirstPage, pageSchema, plainRow, type DbMixinSettings, type DbService, type DbServiceSchema } from "../../mixins/db.mixin";
+import type { Service, ServiceSchema } from "moleculer";
+import type { WhereOptions } from "sequelize";
+import { DbMixin, PAGE_PARAMS, newestFirstPage, pageSchema, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
-import { roleRank, systemCall, type CallerMeta } from "../../lib/caller";
+import { roleRank, type CallerMeta } from "../../lib/caller";
 import { platformConfigOf } from "../../lib/node";
-import type { PlatformConfig } from "../../lib/config";
-import { BadRequestError, ConflictError, EntityNotFoundError, ForbiddenError, PayloadTooLargeError, ServiceUnavailableError, UnprocessableEntityError, UnsupportedMediaTypeError } from "../../lib/errors";
-import { S3ObjectStore, storageConnectionOf, type ObjectStore } from "../../lib/storage/object-store";
-import { SNIFF_BYTES, acceptContentType, normalizeMediaType, sniffContentTypes, typeFromExtension } from "../../lib/storage/content-type";
-import { ingestStream, tooLarge, UploadInterruptedError } from "../../lib/storage/ingest";
-import { sanitizeFileName } from "../../lib/storage/file-name";
-import { FileModel, PRESIGNED_UPLOAD_SCHEMA, PUBLIC_FILE_SCHEMA, toPublicFile, type FileRow, type FileStatus, type PublicFile, type UploaderKind } from "../../models/files/files/file.model";
+import { BadRequestError, ConflictError, EntityNotFoundError, ForbiddenError, ServiceUnavailableError, UnprocessableEntityError, UnsupportedMediaTypeError } from "../../lib/errors";
+import { S3ObjectStore, storageConnectionOf } from "../../lib/storage/object-store";
+import { SNIFF_BYTES, normalizeMediaType, sniffContentTypes, typeFromExtension } from "./content-type";
+import { tooLarge } from "./ingest";
+import { sanitizeFileName } from "./file-name";
+import { FILE_EVENTS, type StoreParams } from "./contracts";
+import { FileStorage } from "./file-storage";
+import type { FilesContext, FilesLocals, FilesMethods, FilesThis } from "./files.types";
+import { FileModel, PRESIGNED_UPLOAD_SCHEMA, PUBLIC_FILE_SCHEMA, toPublicFile, type FileRow, type FileStatus, type PublicFile } from "../../models/files/files/file.model";
 
-export const FILE_EVENTS = { created: "file.created", deleted: "file.deleted" } as const;
+export { FILE_EVENTS };
+export type { StoreParams } from "./contracts";
 
-/** A stream that delivers nothing for this long is abandoned (a client gone without closing cleanly). */
-const UPLOAD_IDLE_TIMEOUT_MS = 30_000;
-/** Room for the multipart envelope (boundaries, part headers, small fields) around the file in a request. */
-const MULTIPART_ENVELOPE_BYTES = 64 * 1024;
-/** A pending upload whose URL expired this long ago is swept (row and any object). */
-const PENDING_GRACE_MS = 60_000;
 const SWEEP_INTERVAL_MS = 60_000;
 const MEDIA_TYPE = { type: "string", trim: true, max: 255, pattern: /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+(\s*;.*)?$/ } as const;
-
-export interface StoreParams {
-	name: string;
-	contentType?: string;
-	/** For platform callers ($system) that act for a tenant; others store into their own tenant. */
-	tenantId?: string;
-}
 
 interface UploadParams {
 	$fieldname: string;
@@ -48,46 +38,6 @@ interface UploadParams {
 	$mimetype?: string;
 	name?: string;
 }
-
-interface StreamUpload {
-	tenantId: string;
-	name: string;
-	/** Hints that choose among the types the bytes allow (the part's Content-Type, the name's extension). */
-	typeHints: string[];
-	/** What the caller insists the type is (files.store): bytes of another type are refused (422). */
-	requiredType?: string;
-	contentLength?: number;
-}
-
-type NewFile = Omit<FileRow, "createdAt" | "updatedAt" | "size"> & { size: number };
-
-type FilesContext<P = Record<string, unknown>> = Context<P, CallerMeta & { headers?: Record<string, string> }>;
-
-interface FilesMethods {
-	storage(): PlatformConfig["storage"];
-	requireTenant(ctx: FilesContext<unknown>, requested?: string): string;
-	uploader(meta: CallerMeta): { uploadedBy: string | null; uploaderKind: UploaderKind };
-	toPublic(row: FileRow): PublicFile;
-	loadFile(ctx: FilesContext<unknown>, id: string): Promise<FileRow>;
-	uploadKeyOf(row: Pick<FileRow, "tenantId" | "id">): string;
-	usedBytes(tenantId: string): Promise<number>;
-	quotaAllows(tenantId: string, current: number, increment: number): Promise<boolean>;
-	reserveWithinQuota(row: NewFile): Promise<FileRow>;
-	ingest(ctx: FilesContext<unknown>, stream: Readable, upload: StreamUpload): Promise<PublicFile>;
-	acceptedType(sniffed: string[], hints: string[], requiredType?: string): string;
-	downloadUrl(row: FileRow): Promise<{ url: string; expiresAt: string }>;
-	readHead(key: string, size: number): Promise<Buffer>;
-	checksumOf(key: string): Promise<string>;
-	discard(row: Pick<FileRow, "id" | "objectKey" | "tenantId">): Promise<void>;
-	sweepExpiredUploads(): Promise<number>;
-}
-
-interface FilesLocals {
-	store: ObjectStore;
-	sweepTimer?: NodeJS.Timeout;
-}
-
-type FilesThis = DbService & FilesMethods & FilesLocals & AuditMixinMethods;
 
 function isReadable(stream: unknown): stream is Readable {
 	return Boolean(stream) && typeof (stream as Readable).read === "function" && typeof (stream as Readable).on === "function";
@@ -104,6 +54,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			entityName: "File",
 		}),
 		AuditMixin,
+		FileStorage,
 	],
 	// lib/node.ts gives this node an object store (configured, or the embedded one) before it starts.
 	metadata: { needsObjectStorage: true },
@@ -396,121 +347,6 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			return `${row.tenantId}/uploads/${row.id}`;
 		},
 
-		/** Ready files, plus the declared sizes of presigned uploads that may still arrive. */
-		async usedBytes(this: FilesThis, tenantId: string): Promise<number> {
-			const pendingSince = new Date(Date.now() - this.storage().presignTtlSeconds * 1000 - PENDING_GRACE_MS);
-			const [result] = await this.adapter.db.query<{ used: string }>(
-				`SELECT COALESCE(SUM(size), 0)::text AS used FROM files.files WHERE tenant_id = :tenantId AND (status = 'ready' OR created_at > :pendingSince)`,
-				{ replacements: { tenantId, pendingSince }, type: QueryTypes.SELECT },
-			);
-			return Number(result?.used ?? 0);
-		},
-
-		async quotaAllows(this: FilesThis, tenantId: string, current: number, increment: number): Promise<boolean> {
-			const answer = await this.broker.call<{ allowed: boolean }, object>("tenants.checkLimit", { tenantId, limit: "storageBytes", current, increment }, systemCall());
-			return answer.allowed;
-		},
-
-		/**
-		 * Inserts the row (as pending), then asks the quota with the row already counted. Two uploads racing for
-		 * the last bytes can't both pass: whichever sums second sees the other's row. Both may be refused
-		 * under a tight race (never both accepted), and no lock is held across the call to the identity domain.
-		 */
-		async reserveWithinQuota(this: FilesThis, row: NewFile): Promise<FileRow> {
-			const created = plainRow<FileRow>(await this.model.create({ ...row, status: "pending" }))!;
-			let allowed = false;
-			try {
-				const used = await this.usedBytes(row.tenantId);
-				allowed = await this.quotaAllows(row.tenantId, Math.max(0, used - row.size), row.size);
-			} finally {
-				if (!allowed) await this.model.destroy({ where: { id: row.id } });
-			}
-			if (!allowed) throw new PayloadTooLargeError("The tenant's storage quota would be exceeded", "QUOTA_EXCEEDED", { size: row.size });
-			if (row.status === "pending") return created;
-			await this.model.update({ status: row.status }, { where: { id: row.id } });
-			return { ...created, status: row.status };
-		},
-
-		async ingest(this: FilesThis, ctx: FilesContext<unknown>, stream: Readable, upload: StreamUpload): Promise<PublicFile> {
-			const storage = this.storage();
-			const timeout = ctx.options?.timeout;
-			const deadline = typeof timeout === "number" && timeout > 0 ? Date.now() + timeout : undefined;
-			if (upload.contentLength !== undefined && upload.contentLength > storage.maxFileBytes + MULTIPART_ENVELOPE_BYTES) throw tooLarge(storage.maxFileBytes);
-			// A tenant already at its quota is refused before a byte is stored.
-			if (!(await this.quotaAllows(upload.tenantId, await this.usedBytes(upload.tenantId), 0))) {
-				throw new PayloadTooLargeError("The tenant's storage quota is used up", "QUOTA_EXCEEDED");
-			}
-			const id = randomUUID();
-			const objectKey = `${upload.tenantId}/${id}`;
-			const ingested = await ingestStream(stream, {
-				store: this.store,
-				key: objectKey,
-				maxBytes: storage.maxFileBytes,
-				idleTimeoutMs: UPLOAD_IDLE_TIMEOUT_MS,
-				deadline,
-				decideType: async (head, complete) => this.acceptedType(await sniffContentTypes(head, complete), upload.typeHints, upload.requiredType),
-			});
-			let row: FileRow;
-			try {
-				// The caller stopped waiting: keeping the file would store something nobody was told about.
-				if (deadline !== undefined && Date.now() > deadline) throw new UploadInterruptedError("the request timed out");
-				row = await this.reserveWithinQuota({ id, tenantId: upload.tenantId, ...this.uploader(ctx.meta), name: upload.name, size: ingested.size, contentType: ingested.contentType, checksum: ingested.checksum, objectKey, status: "ready" });
-			} catch (err) {
-				await this.store.remove(objectKey).catch((removeErr: Error) => this.logger.error(`Could not remove the refused object ${objectKey}:`, removeErr.message));
-				throw err;
-			}
-			await this.entityChanged("created", row, ctx);
-			const file = this.toPublic(row);
-			this.broker.emit(FILE_EVENTS.created, { file });
-			return file;
-		},
-
-		/** The type to store, or 415/422: hints only choose among what the bytes can be. */
-		acceptedType(this: FilesThis, sniffed: string[], hints: string[], requiredType?: string): string {
-			return acceptContentType({ sniffed, hints, requiredType, allowed: this.storage().allowedContentTypes });
-		},
-
-		async downloadUrl(this: FilesThis, row: FileRow) {
-			if (row.status !== "ready") throw new ConflictError("The file's upload has not been completed", "FILE_NOT_READY");
-			const ttl = this.storage().presignTtlSeconds;
-			const url = await this.store.presignGet(row.objectKey, ttl, { filename: row.name, contentType: row.contentType });
-			return { url, expiresAt: new Date(Date.now() + ttl * 1000).toISOString() };
-		},
-
-		async readHead(this: FilesThis, key: string, size: number): Promise<Buffer> {
-			if (size === 0) return Buffer.alloc(0);
-			const chunks: Buffer[] = [];
-			for await (const chunk of await this.store.read(key, { offset: 0, length: Math.min(size, SNIFF_BYTES) })) chunks.push(chunk as Buffer);
-			return Buffer.concat(chunks).subarray(0, SNIFF_BYTES);
-		},
-
-		async checksumOf(this: FilesThis, key: string): Promise<string> {
-			const hash = createHash("sha256");
-			for await (const chunk of await this.store.read(key)) hash.update(chunk as Buffer);
-			return hash.digest("hex");
-		},
-
-		async discard(this: FilesThis, row: Pick<FileRow, "id" | "objectKey" | "tenantId">) {
-			for (const key of [row.objectKey, this.uploadKeyOf(row)]) {
-				await this.store.remove(key).catch((err: Error) => this.logger.error(`Could not remove object ${key} of file ${row.id}:`, err.message));
-			}
-		},
-
-		/**
-		 * Pending uploads whose URL has expired (plus a grace period) are removed with anything they uploaded.
-		 * Every files node sweeps; SKIP LOCKED hands each row to one of them.
-		 */
-		async sweepExpiredUploads(this: FilesThis): Promise<number> {
-			const cutoff = new Date(Date.now() - this.storage().presignTtlSeconds * 1000 - PENDING_GRACE_MS);
-			const rows = await this.adapter.db.query<{ id: string; tenant_id: string; object_key: string }>(
-				`DELETE FROM files.files WHERE id IN (SELECT id FROM files.files WHERE status = 'pending' AND created_at < :cutoff ORDER BY created_at LIMIT 100 FOR UPDATE SKIP LOCKED)
-				 RETURNING id, tenant_id, object_key`,
-				{ replacements: { cutoff }, type: QueryTypes.SELECT },
-			);
-			for (const row of rows) await this.discard({ id: row.id, tenantId: row.tenant_id, objectKey: row.object_key });
-			if (rows.length > 0) this.logger.info(`Removed ${rows.length} expired pending upload(s)`);
-			return rows.length;
-		},
 	},
 
 	async started(this: FilesThis) {

@@ -17,7 +17,8 @@ import { systemCall, type CallerMeta } from "../../lib/caller";
 import { toProblem } from "../../lib/problem";
 import { UnauthorizedError, TooManyRequestsError, ServiceUnavailableError } from "../../lib/errors";
 import type { RateLimiter } from "../../lib/rate-limit";
-import type { RealtimeDelivery } from "../notifications/notifications.service";
+import { REALTIME_EVENT, type RealtimeDelivery } from "../notifications/contracts";
+import { USER_EVENTS, type UserDeletedEvent, type UserStatusChangedEvent } from "../identity/contracts";
 import { AUTH_STATE_CHANGED, type AuthStateChange } from "../../lib/identity/auth-state";
 
 export const REALTIME_PATH = "/ws";
@@ -105,7 +106,7 @@ const RealtimeService: ServiceSchema<ServiceSettingSchema, RealtimeMethods, Real
 	name: "realtime",
 
 	events: {
-		"realtime.deliver": {
+		[REALTIME_EVENT]: {
 			group: "realtime",
 			handler(this: RealtimeThis, ctx: Context<RealtimeDelivery>) {
 				for (const item of ctx.params.users ?? []) {
@@ -115,14 +116,14 @@ const RealtimeService: ServiceSchema<ServiceSettingSchema, RealtimeMethods, Real
 				if (tenant) for (const connection of this.byTenant.get(tenant.tenantId) ?? []) this.send(connection, tenant.message);
 			},
 		},
-		"user.statusChanged": {
-			handler(this: RealtimeThis, ctx: Context<{ userId: string; status: string }>) {
+		[USER_EVENTS.statusChanged]: {
+			handler(this: RealtimeThis, ctx: Context<UserStatusChangedEvent>) {
 				if (ctx.params.status === "active") return;
 				for (const connection of this.byUser.get(ctx.params.userId) ?? []) connection.socket.close(CLOSE_CODES.accountInactive, "account inactive");
 			},
 		},
-		"user.deleted": {
-			handler(this: RealtimeThis, ctx: Context<{ userId: string }>) {
+		[USER_EVENTS.deleted]: {
+			handler(this: RealtimeThis, ctx: Context<UserDeletedEvent>) {
 				for (const connection of this.byUser.get(ctx.params.userId) ?? []) connection.socket.close(CLOSE_CODES.accountInactive, "account deleted");
 			},
 		},

@@ -3,10 +3,11 @@
  * admin actions. Tenant owners and admins read their tenant's entries; super admins read everything.
  */
 import path from "node:path";
-import { DataTypes, Op, type WhereOptions } from "sequelize";
+import { Op, type WhereOptions } from "sequelize";
 import type { Context } from "moleculer";
 import { DbMixin, PAGE_PARAMS, newestFirstPage, type DbServiceSchema } from "../../mixins/db.mixin";
 import type { CallerMeta } from "../../lib/caller";
+import { AuditEntryModel } from "../../models/identity/audit/audit.model";
 
 interface AuditListParams {
 	page?: number;
@@ -27,23 +28,7 @@ const AuditService: DbServiceSchema = {
 			schema: "audit",
 			migrations: path.join(__dirname, "../../models/identity/audit/migrations"),
 			entityName: "Audit entry",
-			model: {
-				name: "auditEntry",
-				define: {
-					id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
-					action: { type: DataTypes.STRING(64), allowNull: false },
-					outcome: { type: DataTypes.STRING(16), allowNull: false },
-					actorId: { type: DataTypes.UUID, allowNull: true },
-					actorEmail: { type: DataTypes.STRING(320), allowNull: true },
-					tenantId: { type: DataTypes.UUID, allowNull: true },
-					targetType: { type: DataTypes.STRING(40), allowNull: true },
-					targetId: { type: DataTypes.STRING(64), allowNull: true },
-					ip: { type: DataTypes.STRING(64), allowNull: true },
-					userAgent: { type: DataTypes.STRING(512), allowNull: true },
-					data: { type: DataTypes.JSONB, allowNull: true },
-				},
-				options: { tableName: "audit_log" },
-			},
+			model: AuditEntryModel,
 		}),
 	],
 

@@ -15,7 +15,7 @@ import {
 	isCritical,
 	type NotificationChannel,
 	type NotificationType,
-} from "../../lib/notifications/catalog";
+} from "./catalog";
 import type { CallerMeta } from "../../lib/caller";
 import { ForbiddenError, UnprocessableEntityError } from "../../lib/errors";
 

@@ -17,23 +17,27 @@ import type { Context } from "moleculer";
 import { Op, QueryTypes, type Transaction, type WhereOptions } from "sequelize";
 import { DbMixin, PAGE_PARAMS, newestFirstPage, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { DispatchModel, NotificationModel } from "../../models/notifications/notifications/notification.models";
-import { NOTIFICATION_CHANNELS, NOTIFICATION_TYPES, NOTIFICATION_TYPE_NAMES, type NotificationChannel, type NotificationType } from "../../lib/notifications/catalog";
-import { renderNotification, type RenderedNotification } from "../../lib/notifications/templates";
+import { NOTIFICATION_CHANNELS, NOTIFICATION_TYPES, NOTIFICATION_TYPE_NAMES, type NotificationChannel, type NotificationType } from "./catalog";
+import { renderNotification, type RenderedNotification } from "./notification-templates";
 import type { RecipientChannels } from "./notification-preferences.service";
 import { TENANT_ROLES, systemCall, type CallerMeta, type TenantRole } from "../../lib/caller";
-import { BadRequestError, EntityNotFoundError, ForbiddenError, isFinalRefusal } from "../../lib/errors";
+import { BadRequestError, EntityNotFoundError, ForbiddenError } from "../../lib/errors";
 import { ConcurrencyLimit } from "../../lib/concurrency";
-import { platformConfigOf } from "../../lib/node";
-import type { PublicOrder } from "../commerce/orders.service";
-import type { PublicPayment } from "../commerce/payments.service";
-import type { PublicUser } from "../identity/users.service";
-import { formatMoney } from "../../lib/currency";
+import { NOTIFICATION_TRIGGERS, NotificationTriggers, type TriggerMethods } from "./notification-triggers";
+import {
+	NOTIFICATION_BROADCAST_CHANNEL,
+	REALTIME_EVENT,
+	type PublicNotification,
+	type RealtimeDelivery,
+	type SendParams,
+	type SendResult,
+} from "./contracts";
 
-/** Broadcast to every gateway node; each pushes to the sockets it holds (services/gateway/realtime.service.ts). */
+export { REALTIME_EVENT };
+export type { PublicNotification, RealtimeDelivery, RealtimeMessage, SendParams, SendResult } from "./contracts";
+
 const SCHEMA = "notifications";
 
-export const REALTIME_EVENT = "realtime.deliver";
-const BROADCAST_CHANNEL = "notifications.broadcast";
 const RECIPIENT_PAGE = 200;
 const EMAIL_CONCURRENCY = 4;
 
@@ -41,53 +45,6 @@ export interface Recipient {
 	id: string;
 	email: string;
 	fullName: string;
-}
-
-export interface SendParams {
-	userId?: string;
-	tenantId?: string;
-	roles?: TenantRole[];
-	broadcast?: boolean;
-	type: NotificationType;
-	data: Record<string, unknown>;
-	eventId?: string;
-	channels?: NotificationChannel[];
-}
-
-export interface SendResult {
-	eventId: string;
-	recipients: number;
-	delivered: Record<NotificationChannel, number>;
-	/** Email deliveries that failed (the mail service answered an error); the rest still went out. */
-	failed: number;
-	webhooks: number;
-	/** True when the recipients are paged through by a background job (broadcasts). */
-	queued?: boolean;
-}
-
-export interface PublicNotification {
-	id: string;
-	userId: string;
-	tenantId: string | null;
-	type: string;
-	title: string;
-	body: string;
-	data: Record<string, unknown>;
-	readAt: Date | null;
-	createdAt: Date;
-}
-
-/** What a WebSocket client receives; `kind` tells notifications, tenant events and read-state changes apart. */
-export type RealtimeMessage =
-	| { kind: "notification"; notification: PublicNotification | (Omit<PublicNotification, "id" | "readAt"> & { id: null; readAt: null }) }
-	| { kind: "event"; type: string; eventId: string; tenantId: string; data: Record<string, unknown> }
-	| { kind: "read"; ids: string[] | "all" };
-
-export interface RealtimeDelivery {
-	/** Per-user messages. */
-	users?: Array<{ userId: string; message: RealtimeMessage }>;
-	/** One message for every socket acting in the tenant. */
-	tenant?: { tenantId: string; message: RealtimeMessage };
 }
 
 interface BroadcastJob {
@@ -113,33 +70,10 @@ interface NotificationsMethods {
 	dispatchWebhooks(eventId: string, type: NotificationType, tenantId: string | undefined, data: Record<string, unknown>): Promise<number>;
 	toPublic(row: PublicNotification): PublicNotification;
 	pushRealtime(delivery: RealtimeDelivery): void;
-	orderNotification(type: "order.paid" | "order.refunded", order: PublicOrder): SendParams;
-	paymentNotification(type: "payment.succeeded" | "payment.failed" | "payment.refunded", payment: PublicPayment): SendParams;
-	paymentOf(message: PaymentMessage): Promise<PublicPayment>;
-	sendDurably(params: SendParams): Promise<void>;
 	claimDispatches(eventId: string, channel: NotificationChannel, recipientIds: string[], transaction: Transaction): Promise<Set<string>>;
 }
 
-/** `identity.user.created`, from users' outbox: the public user, as the `user.created` event carries it. */
-interface UserMessage {
-	userId: string;
-	user: PublicUser;
-}
-
-/** `commerce.order.paid|refunded`, from orders' outbox: the public order, as the `order.*` events carry it. */
-interface OrderMessage {
-	orderId: string;
-	order: PublicOrder;
-}
-
-/** `commerce.payment.settled|refunded|failed`, from payments' outbox; rows written before the payment was added carry ids only. */
-interface PaymentMessage {
-	paymentId: string;
-	orderId: string;
-	payment?: PublicPayment;
-}
-
-const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethods> = {
+const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethods & TriggerMethods> = {
 	name: "notifications",
 	mixins: [
 		DbMixin({
@@ -149,62 +83,13 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 			model: NotificationModel,
 			extraModels: [DispatchModel],
 		}),
+		NotificationTriggers,
 	],
 
 	channels: {
-		/**
-		 * The welcome, from users' outbox: an account created while no notifications node is up is welcomed
-		 * when one starts. The event id derives from the user, so a redelivery sends nothing twice.
-		 */
-		"identity.user.created": {
-			group: "notifications",
-			maxRetries: 10,
-			async handler(message: UserMessage) {
-				await this.sendDurably({ userId: message.userId, type: "account.welcome", data: {}, eventId: `account.welcome:${message.userId}` });
-			},
-		},
-		/**
-		 * The durable path for commerce: orders' and payments' outboxes publish these after the change commits,
-		 * and JetStream keeps them for this group while no notifications node is up. At least once: every
-		 * send's event id derives from the entity (`order.paid:<orderId>`), so a redelivery doubles nothing.
-		 */
-		"commerce.order.paid": {
-			group: "notifications",
-			maxRetries: 10,
-			async handler(message: OrderMessage) {
-				await this.sendDurably(this.orderNotification("order.paid", message.order));
-			},
-		},
-		"commerce.order.refunded": {
-			group: "notifications",
-			maxRetries: 10,
-			async handler(message: OrderMessage) {
-				await this.sendDurably(this.orderNotification("order.refunded", message.order));
-			},
-		},
-		"commerce.payment.settled": {
-			group: "notifications",
-			maxRetries: 10,
-			async handler(message: PaymentMessage) {
-				await this.sendDurably(this.paymentNotification("payment.succeeded", await this.paymentOf(message)));
-			},
-		},
-		"commerce.payment.refunded": {
-			group: "notifications",
-			maxRetries: 10,
-			async handler(message: PaymentMessage) {
-				await this.sendDurably(this.paymentNotification("payment.refunded", await this.paymentOf(message)));
-			},
-		},
-		"commerce.payment.failed": {
-			group: "notifications",
-			maxRetries: 10,
-			async handler(message: PaymentMessage) {
-				await this.sendDurably(this.paymentNotification("payment.failed", await this.paymentOf(message)));
-			},
-		},
+		...NOTIFICATION_TRIGGERS,
 		/** Broadcasts page through every user, which can take long: a durable job, resumed after a crash. */
-		[BROADCAST_CHANNEL]: {
+		[NOTIFICATION_BROADCAST_CHANNEL]: {
 			group: "notifications",
 			maxRetries: 5,
 			async handler(job: BroadcastJob) {
@@ -253,7 +138,7 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 
 				if (params.broadcast) {
 					const job: BroadcastJob = { eventId, type: params.type, data: params.data, tenantId: params.tenantId, roles: params.roles };
-					await this.broker.sendToChannel(BROADCAST_CHANNEL, job);
+					await this.broker.sendToChannel(NOTIFICATION_BROADCAST_CHANNEL, job);
 					return { eventId, recipients: 0, delivered: { email: 0, in_app: 0, realtime: 0 }, failed: 0, webhooks: 0, queued: true };
 				}
 				const recipients = await this.resolveRecipients(params);
@@ -474,45 +359,9 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 			this.broker.broadcast(REALTIME_EVENT, delivery, { groups: ["realtime"] });
 		},
 
-		/** The buyer is told, the order's tenant gets the webhook; one event id per order and type. */
-		orderNotification(type: "order.paid" | "order.refunded", order: PublicOrder): SendParams {
-			const data = {
-				orderId: order.id,
-				total: formatMoney(order.totalAmount, order.currency),
-				link: `${platformConfigOf(this.broker).appUrl}/orders/${order.id}`,
-				order,
-			};
-			return { userId: order.userId, tenantId: order.tenantId ?? undefined, type, data, eventId: `${type}:${order.id}` };
-		},
 
-		paymentNotification(type: "payment.succeeded" | "payment.failed" | "payment.refunded", payment: PublicPayment): SendParams {
-			const data = {
-				paymentId: payment.id,
-				orderId: payment.orderId,
-				total: formatMoney(payment.amount, payment.currency),
-				link: `${platformConfigOf(this.broker).appUrl}/orders/${payment.orderId}`,
-				payment,
-			};
-			return { userId: payment.userId, tenantId: payment.tenantId ?? undefined, type, data, eventId: `${type}:${payment.id}` };
-		},
 
-		/** The payment a message announces; a row written before messages carried it is looked up (as it is now). */
-		async paymentOf(message: PaymentMessage): Promise<PublicPayment> {
-			return message.payment ?? this.broker.call<PublicPayment, { id: string }>("payments.getPayment", { id: message.paymentId }, systemCall());
-		},
 
-		/**
-		 * For channel messages: a failure that another delivery may get past is thrown, so the message comes
-		 * back (what was delivered is recorded and skipped then); a refusal is final, logged and acknowledged.
-		 */
-		async sendDurably(params: SendParams) {
-			try {
-				await this.broker.call("notifications.send", params, systemCall());
-			} catch (err) {
-				if (!isFinalRefusal(err)) throw err;
-				this.logger.error(`Notification ${params.type} (${params.eventId ?? "no event id"}) refused, not retried:`, err);
-			}
-		},
 	},
 };
 

@@ -1,8 +1,8 @@
 /**
  * Webhooks as Standard Webhooks (and Svix) send them. A tenant registers endpoints (`/webhook-endpoints`)
- * subscribed to event types of lib/notifications/catalog.ts; producers call `webhooks.dispatch` with an
+ * subscribed to event types of services/notifications/catalog.ts; producers call `webhooks.dispatch` with an
  * event, and every subscribed enabled endpoint of the tenant gets a signed POST (`webhook-id`,
- * `webhook-timestamp`, `webhook-signature`; lib/notifications/webhook-signature.ts).
+ * `webhook-timestamp`, `webhook-signature`; services/notifications/webhook-signature.ts).
  *
  * Deliveries are durable jobs: rows of `webhooks.deliveries`, written with their message in one
  * transaction, claimed by the delivery loop of whichever node runs this service (mixins/due-jobs.mixin.ts,
@@ -12,24 +12,29 @@
  *
  * A delivery out of attempts whose endpoint has had no success for WEBHOOK_DISABLE_AFTER disables the
  * endpoint, closes what was still waiting for it, audits it and tells the tenant's admins.
+ *
+ * This file is the endpoint API (`/webhook-endpoints`, the delivery log, retries by hand); the delivery engine
+ * (`webhooks.dispatch`, the delivery loop, secrets) is the mixin in webhook-delivery.ts.
  */
 import { randomUUID } from "node:crypto";
 import path from "node:path";
 import type { Context } from "moleculer";
-import { QueryTypes, type WhereOptions } from "sequelize";
-import { DbMixin, PAGE_PARAMS, newestFirstPage, toPage, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import type { WhereOptions } from "sequelize";
+import { DbMixin, PAGE_PARAMS, newestFirstPage, toPage, plainRow, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
 import { DueJobsMixin, type DueJobsMethods } from "../../mixins/due-jobs.mixin";
 import { platformConfigOf } from "../../lib/node";
 import { systemCall, type CallerMeta } from "../../lib/caller";
-import { ConflictError, EntityNotFoundError, ForbiddenError, PayloadTooLargeError, UnprocessableEntityError } from "../../lib/errors";
+import { ConflictError, EntityNotFoundError, ForbiddenError, UnprocessableEntityError } from "../../lib/errors";
 import { OutboundClient } from "../../lib/outbound/client";
 import { SecretBox } from "../../lib/secret-box";
 import { OutboundFailedError } from "../../lib/outbound/errors";
-import { WEBHOOK_EVENT_TYPES } from "../../lib/notifications/catalog";
-import { newWebhookSecret } from "../../lib/notifications/webhook-signature";
-import { retryDelay, sendWebhookAttempt } from "../../lib/notifications/webhook-attempt";
-import { WebhookDeliveryStore, type AttemptOutcome, type DeliveryJob } from "../../lib/notifications/webhook-deliveries";
+import { WEBHOOK_EVENT_TYPES } from "./catalog";
+import type { PublicEndpoint } from "./contracts";
+import { newWebhookSecret } from "./webhook-signature";
+import { WebhookDeliveryStore } from "./webhook-deliveries";
+import { WebhookDelivery } from "./webhook-delivery";
+import type { EndpointInput, EndpointRow, WebhooksContext, WebhooksLocals, WebhooksMethods, WebhooksSettings } from "./webhooks.types";
 import {
 	AttemptModel,
 	DELIVERY_STATUSES,
@@ -41,109 +46,17 @@ import {
 	type EndpointStatus,
 } from "../../models/notifications/webhooks/webhook.models";
 
-/** Largest event body, serialized: receivers and the log both pay for every byte, on every retry. */
-const MAX_BODY_BYTES = 256 * 1024;
-/** A lease outlives the attempt's own timeout by this much before another node may take the delivery. */
-const LEASE_MARGIN_MS = 30_000;
-/** Messages, deliveries and their log are kept this long, then purged (hourly, by every node). */
-const RETENTION_MS = 30 * 86_400_000;
-const PURGE_INTERVAL_MS = 3600_000;
+export type { DispatchParams, DispatchResult, PublicEndpoint } from "./contracts";
+export type { WebhooksSettings } from "./webhooks.types";
+
 /** After a rotation, deliveries carry signatures with both secrets for this long (Standard Webhooks). */
 const ROTATION_GRACE_MS = 24 * 3600 * 1000;
 const USER_AGENT = "Lattice-Webhooks/1.0";
-/** Prometheus: lattice_webhooks_attempts_total, lattice_webhooks_attempt_duration_seconds, lattice_webhooks_endpoints_disabled_total. */
-const WEBHOOK_METRICS = {
-	attempts: "lattice.webhooks.attempts.total",
-	duration: "lattice.webhooks.attempt.duration.seconds",
-	endpointsDisabled: "lattice.webhooks.endpoints.disabled.total",
-} as const;
-const EVENT_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,255}$/;
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Tenant admins, and API keys holding the action's scope (keys act as members, below tenant:admin). */
 const MANAGERS = ["tenant:admin", "$isApiKeyCaller"];
 const READ_SCOPE = ["webhook-endpoints:read"];
 const WRITE_SCOPE = ["webhook-endpoints:write"];
-
-export interface WebhooksSettings extends DbMixinSettings {
-	retryScheduleMs: number[];
-	timeoutMs: number;
-	disableAfterMs: number;
-	/** Production endpoints must be https, unless their host is in OUTBOUND_ALLOW_HOSTS. */
-	requireHttps: boolean;
-}
-
-export interface PublicEndpoint {
-	id: string;
-	tenantId: string;
-	url: string;
-	description: string | null;
-	events: string[];
-	status: EndpointStatus;
-	disabledAt: Date | null;
-	disabledReason: string | null;
-	lastSuccessAt: Date | null;
-	createdAt: Date;
-	updatedAt: Date;
-}
-
-interface EndpointRow extends PublicEndpoint {
-	secret: string;
-	previousSecret: string | null;
-	previousSecretExpiresAt: Date | null;
-	enabledAt: Date;
-	createdBy: string | null;
-}
-
-export interface DispatchParams {
-	tenantId: string;
-	eventType: string;
-	eventId?: string;
-	data: Record<string, unknown>;
-}
-
-export interface DispatchResult {
-	eventId: string;
-	deliveries: number;
-	duplicate?: true;
-}
-
-interface EndpointInput {
-	url?: string;
-	events?: string[];
-	description?: string | null;
-	status?: EndpointStatus;
-}
-
-interface WebhooksLocals {
-	outbound: OutboundClient;
-	secretBox: SecretBox;
-	store: WebhookDeliveryStore;
-	purgeTimer?: NodeJS.Timeout;
-}
-
-interface WebhooksMethods {
-	isApiKeyCaller(ctx: Context<unknown, CallerMeta>): boolean;
-	requireTenant(ctx: Context<unknown, CallerMeta>): string;
-	loadEndpoint(ctx: Context<unknown, CallerMeta>, id: string): Promise<EndpointRow>;
-	validateUrl(value: string): Promise<string>;
-	toPublic(row: EndpointRow): PublicEndpoint;
-	sealSecret(endpointId: string, column: SecretColumn, secret: string): string;
-	openSecret(endpointId: string, column: SecretColumn, stored: string): string;
-	resealSecrets(): Promise<void>;
-	enqueue(input: DispatchParams & { eventId: string; endpointId?: string }): Promise<DispatchResult & { deliveryIds: string[] }>;
-	claimDeliveries(limit: number): Promise<DeliveryJob[]>;
-	attemptDelivery(job: DeliveryJob, signal: AbortSignal): Promise<void>;
-	endpointFailed(job: DeliveryJob, outcome: AttemptOutcome): Promise<void>;
-	announceDisabled(endpoint: { id: string; tenantId: string; url: string }, reason: string): Promise<void>;
-}
-
-type WebhooksContext<P = Record<string, unknown>> = Context<P, CallerMeta>;
-type SecretColumn = "secret" | "previous_secret";
-
-/** Bound to its endpoint and column, so a sealed secret copied into another row or column doesn't open. */
-function secretContext(endpointId: string, column: SecretColumn): string {
-	return `webhook-endpoint:${endpointId}:${column}`;
-}
 
 const ENDPOINT_FIELDS = {
 	url: { type: "string", trim: true, min: 1, max: 2048 },
@@ -154,6 +67,8 @@ const ENDPOINT_FIELDS = {
 const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & AuditMixinMethods & DueJobsMethods, WebhooksLocals> = {
 	name: "webhooks",
 	mixins: [
+		// First: Moleculer runs the first mixin's `started` last (after DbMixin has connected) and its `stopped` first.
+		WebhookDelivery,
 		DbMixin({
 			schema: "webhooks",
 			migrations: path.join(__dirname, "../../models/notifications/webhooks/migrations"),
@@ -386,22 +301,6 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 				return requeued;
 			},
 		},
-
-		/** Internal: producers (notifications) send a tenant event to its subscribed endpoints. */
-		dispatch: {
-			visibility: "public",
-			params: {
-				tenantId: "uuid",
-				eventType: { type: "enum", values: WEBHOOK_EVENT_TYPES },
-				eventId: { type: "string", pattern: EVENT_ID_PATTERN, optional: true },
-				data: { type: "object" },
-			},
-			async handler(ctx: WebhooksContext<DispatchParams>): Promise<DispatchResult> {
-				const eventId = ctx.params.eventId ?? `msg_${randomUUID()}`;
-				const { deliveryIds: _ids, ...result } = await this.enqueue({ ...ctx.params, eventId });
-				return result;
-			},
-		},
 	},
 
 	methods: {
@@ -452,112 +351,9 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 				updatedAt: row.updatedAt,
 			};
 		},
-
-		sealSecret(endpointId: string, column: SecretColumn, secret: string): string {
-			return this.secretBox.seal(secret, secretContext(endpointId, column));
-		},
-
-		openSecret(endpointId: string, column: SecretColumn, stored: string): string {
-			return this.secretBox.open(stored, secretContext(endpointId, column));
-		},
-
-		/**
-		 * Seals, with the current SECRETS_KEY, the secrets still readable or sealed with a previous key. Each
-		 * update is guarded by the values it read, so nodes starting together (or a rotation meanwhile) never
-		 * overwrite each other: the loser's update matches nothing. A row no configured key opens is logged and left.
-		 */
-		async resealSecrets(): Promise<void> {
-			const prefix = this.secretBox.currentPrefix;
-			if (prefix === undefined) return;
-			const rows = await this.adapter.db.query<{ id: string; secret: string; previousSecret: string | null }>(
-				`SELECT id, secret, previous_secret AS "previousSecret" FROM webhooks.endpoints
-				 WHERE secret NOT LIKE :sealed OR previous_secret NOT LIKE :sealed`,
-				{ replacements: { sealed: `${prefix}%` }, type: QueryTypes.SELECT },
-			);
-			let resealed = 0;
-			for (const row of rows) {
-				try {
-					const secret = this.secretBox.reseal(row.secret, secretContext(row.id, "secret"));
-					const previousSecret = row.previousSecret === null ? null : this.secretBox.reseal(row.previousSecret, secretContext(row.id, "previous_secret"));
-					const [, count] = await this.adapter.db.query(
-						`UPDATE webhooks.endpoints SET secret = :secret, previous_secret = :previousSecret
-						 WHERE id = :id AND secret = :oldSecret AND previous_secret IS NOT DISTINCT FROM :oldPrevious`,
-						{ replacements: { id: row.id, secret, previousSecret, oldSecret: row.secret, oldPrevious: row.previousSecret }, type: QueryTypes.UPDATE },
-					);
-					resealed += count;
-				} catch (err) {
-					this.logger.error(`Webhook endpoint ${row.id}: its secret could not be sealed again:`, (err as Error).message);
-				}
-			}
-			if (resealed > 0) this.logger.info(`Sealed the secrets of ${resealed} webhook endpoints with the current SECRETS_KEY`);
-		},
-
-		/** The Standard Webhooks payload `{type, timestamp, data}`, stored once and sent byte for byte on every attempt. */
-		async enqueue(input: DispatchParams & { eventId: string; endpointId?: string }) {
-			const body = JSON.stringify({ type: input.eventType, timestamp: new Date().toISOString(), data: input.data });
-			if (Buffer.byteLength(body) > MAX_BODY_BYTES) throw new PayloadTooLargeError(`A webhook event may be at most ${MAX_BODY_BYTES} bytes`, "WEBHOOK_EVENT_TOO_LARGE");
-			const result = await this.store.enqueue({
-				tenantId: input.tenantId,
-				eventId: input.eventId,
-				eventType: input.eventType,
-				body,
-				maxAttempts: 1 + this.settings.retryScheduleMs.length,
-				endpointId: input.endpointId,
-			});
-			if (result.deliveries > 0 && !result.duplicate) this.kickDueJobs();
-			return { eventId: input.eventId, deliveries: result.deliveries, deliveryIds: result.deliveryIds, ...(result.duplicate ? { duplicate: true as const } : {}) };
-		},
-
-		claimDeliveries(limit: number): Promise<DeliveryJob[]> {
-			return this.store.claim(limit, this.settings.timeoutMs + LEASE_MARGIN_MS);
-		},
-
-		async attemptDelivery(job: DeliveryJob, signal: AbortSignal): Promise<void> {
-			const opened = {
-				...job,
-				secret: this.openSecret(job.endpointId, "secret", job.secret),
-				previousSecret: job.previousSecret === null ? null : this.openSecret(job.endpointId, "previous_secret", job.previousSecret),
-			};
-			const outcome = await sendWebhookAttempt(this.outbound, opened, { timeoutMs: this.settings.timeoutMs, signal });
-			if (outcome === "aborted") return this.store.release(job);
-			const retryInMs = outcome.succeeded ? undefined : retryDelay(this.settings.retryScheduleMs, job.attempts, job.maxAttempts);
-			const { recorded, status } = await this.store.recordOutcome(job, outcome, retryInMs);
-			if (recorded) {
-				this.broker.metrics.increment(WEBHOOK_METRICS.attempts, { result: status });
-				this.broker.metrics.observe(WEBHOOK_METRICS.duration, outcome.durationMs / 1000, { result: status });
-			}
-			if (recorded && status === "exhausted") await this.endpointFailed(job, outcome);
-		},
-
-		async endpointFailed(job: DeliveryJob, outcome: AttemptOutcome): Promise<void> {
-			const reason = `No successful delivery for the configured period; delivery ${job.id} (${job.eventType}) failed ${job.attempts} times, last: ${outcome.error ?? "unknown"}`;
-			const disabled = await this.store.disableIfFailing(job.endpointId, this.settings.disableAfterMs, reason.slice(0, 500));
-			if (!disabled) return;
-			this.broker.metrics.increment(WEBHOOK_METRICS.endpointsDisabled);
-			await this.announceDisabled(disabled, reason);
-		},
-
-		/** Audit and tell the tenant's admins; neither may fail the delivery loop. */
-		async announceDisabled(endpoint: { id: string; tenantId: string; url: string }, reason: string): Promise<void> {
-			this.logger.warn(`Webhook endpoint ${endpoint.id} of tenant ${endpoint.tenantId} disabled: ${reason}`);
-			await this.audit(undefined, { action: "webhook_endpoint.disabled", tenantId: endpoint.tenantId, targetType: "webhook_endpoint", targetId: endpoint.id, data: { url: endpoint.url, reason } });
-			try {
-				await this.broker.call(
-					"notifications.send",
-					{ tenantId: endpoint.tenantId, roles: ["owner", "admin"], type: "webhook.endpoint_disabled", data: { endpointId: endpoint.id, url: endpoint.url, reason } },
-					systemCall(),
-				);
-			} catch (err) {
-				this.logger.warn(`Tenant ${endpoint.tenantId} was not notified that webhook endpoint ${endpoint.id} was disabled:`, (err as Error).message);
-			}
-		},
 	},
 
 	created() {
-		// What an operator alerts on: endpoints failing (attempts by result, slow receivers) and endpoints given up on.
-		this.broker.metrics.register({ type: "counter", name: WEBHOOK_METRICS.attempts, labelNames: ["result"], description: "Webhook delivery attempts by result (succeeded, failed: retried later, exhausted)" });
-		this.broker.metrics.register({ type: "histogram", name: WEBHOOK_METRICS.duration, labelNames: ["result"], unit: "seconds", buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15], quantiles: false, description: "Time a receiver took to answer a webhook attempt" });
-		this.broker.metrics.register({ type: "counter", name: WEBHOOK_METRICS.endpointsDisabled, description: "Webhook endpoints disabled after failing for WEBHOOK_DISABLE_AFTER" });
 		const config = platformConfigOf(this.broker);
 		this.settings.retryScheduleMs = config.webhooks.retryScheduleMs;
 		this.settings.timeoutMs = config.webhooks.timeoutMs;
@@ -567,21 +363,6 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 		this.secretBox = new SecretBox(config.secrets.key, config.secrets.previousKeys);
 		// The pool exists once the adapter connects (started); the store asks for it on each query.
 		this.store = new WebhookDeliveryStore(() => this.adapter.db);
-	},
-
-	async started() {
-		// Before deliveries start; a failure here leaves secrets as they were, which deliveries still open.
-		await this.resealSecrets().catch((err: Error) => this.logger.error("Sealing webhook secrets with the current SECRETS_KEY failed:", err.message));
-		this.startDueJobs();
-		this.purgeTimer = setInterval(() => {
-			this.store.purge(RETENTION_MS).catch((err: Error) => this.logger.warn("Purging old webhook messages failed:", err.message));
-		}, PURGE_INTERVAL_MS);
-		this.purgeTimer.unref();
-	},
-
-	async stopped() {
-		clearInterval(this.purgeTimer);
-		await this.stopDueJobs();
 	},
 };
 

@@ -3,21 +3,9 @@
  * gateway to a service node, and the list of nodes with what each one runs.
  */
 import type { ServiceSchema, ServiceSettingSchema } from "moleculer";
+import type { ClusterNode, PingResponse } from "./contracts";
 
-export interface PingResponse {
-	pong: true;
-	nodeID: string;
-	time: string;
-}
-
-export interface ClusterNode {
-	id: string;
-	available: boolean;
-	local: boolean;
-	hostname?: string;
-	domains: string[];
-	services: string[];
-}
+export type { ClusterNode, PingResponse } from "./contracts";
 
 const StatusService: ServiceSchema<ServiceSettingSchema> = {
 	name: "status",

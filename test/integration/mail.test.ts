@@ -14,9 +14,9 @@ import type { ParsedMail } from "mailparser";
 import { firstAddress, startSmtpServer, type SmtpFixture } from "../fixtures/smtp-server";
 import { createBrokerOptions } from "../../moleculer.config";
 import { loadConfig, type PlatformConfig } from "../../lib/config";
-import { OutboxMailTransport } from "../../lib/mail/transports";
-import { renderTemplate, TEMPLATE_NAMES } from "../../lib/mail/templates";
-import MailService, { type OutboxPage, type SendResult, type SendTemplateParams } from "../../services/identity/mail.service";
+import { OutboxMailTransport } from "../../services/notifications/mail-transports";
+import { renderTemplate, TEMPLATE_NAMES } from "../../services/notifications/mail-templates";
+import MailService, { type OutboxPage, type SendResult, type SendTemplateParams } from "../../services/notifications/mail.service";
 import { baseEnv, freePort, type EnvOverrides } from "../helpers/nodes";
 
 const MAIL_FROM = "Lattice Tests <no-reply@lattice.test>";

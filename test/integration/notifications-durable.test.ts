@@ -41,7 +41,8 @@ let api: ApiClient;
 const cluster = { TRANSPORTER: testEnv.natsUrl, CACHER: testEnv.redisUrl, NAMESPACE: namespace };
 
 async function startNotifications(): Promise<RunningNode> {
-	const node = await startNode({ ...cluster, SERVICES: "notifications", OUTBOUND_ALLOW_HOSTS: "127.0.0.1", WEBHOOK_RETRY_SCHEDULE: "1s" });
+	// The mail service belongs to notifications: its SMTP server is configured where it runs.
+	const node = await startNode({ ...cluster, SERVICES: "notifications", SMTP_URL: smtp.url, OUTBOUND_ALLOW_HOSTS: "127.0.0.1", WEBHOOK_RETRY_SCHEDULE: "1s" });
 	await commerce.broker.waitForServices(["notifications", "webhooks", "notification-preferences"], 20_000);
 	// The gateway maps a newly joined service's routes a moment after the broker knows it (moleculer-web
 	// regenerates aliases on a short debounce): until then its routes answer 404 ROUTE_NOT_FOUND.
@@ -85,7 +86,6 @@ beforeAll(async () => {
 		SERVICES: "gateway,platform,identity,commerce",
 		BOOTSTRAP_ADMIN_EMAIL: ADMIN.email,
 		BOOTSTRAP_ADMIN_PASSWORD: ADMIN.password,
-		SMTP_URL: smtp.url,
 		TRUST_PROXY: "true",
 		RATE_LIMIT_MAX: "100000",
 	});

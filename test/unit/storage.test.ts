@@ -6,8 +6,8 @@
 import type { IncomingMessage } from "node:http";
 import { Client } from "minio";
 import { describe, expect, it } from "vitest";
-import { chooseContentType, isJsonPrefix, looksLikeCsv, sniffContentTypes } from "../../lib/storage/content-type";
-import { sanitizeFileName } from "../../lib/storage/file-name";
+import { chooseContentType, isJsonPrefix, looksLikeCsv, sniffContentTypes } from "../../services/files/content-type";
+import { sanitizeFileName } from "../../services/files/file-name";
 import { attachmentDisposition } from "../../lib/storage/object-store";
 import { verifySignatureV4 } from "../../lib/storage/embedded-s3";
 import { ConfigError, loadConfig } from "../../lib/config";

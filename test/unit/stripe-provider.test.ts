@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import Stripe from "stripe";
-import { StripeCardProvider, toStripeAmount } from "../../lib/payments/stripe-provider";
+import { StripeCardProvider, toStripeAmount } from "../../services/commerce/stripe-provider";
 import { startStripeApiFixture, type StripeApiFixture } from "../fixtures/stripe-api";
 import { freePort } from "../helpers/net";
 

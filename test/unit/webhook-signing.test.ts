@@ -1,8 +1,8 @@
 /** Our Standard Webhooks signatures against the reference library, and the retry schedule's arithmetic. */
 import { describe, expect, it } from "vitest";
 import { Webhook } from "standardwebhooks";
-import { newWebhookSecret, signWebhook, webhookHeaders } from "../../lib/notifications/webhook-signature";
-import { retryDelay } from "../../lib/notifications/webhook-attempt";
+import { newWebhookSecret, signWebhook, webhookHeaders } from "../../services/notifications/webhook-signature";
+import { retryDelay } from "../../services/notifications/webhook-attempt";
 
 describe("webhook signatures", () => {
 	it("makes secrets of 32 random bytes behind whsec_", () => {

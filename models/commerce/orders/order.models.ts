@@ -18,20 +18,6 @@ export const ORDER_TRANSITIONS: Readonly<Record<OrderStatus, readonly OrderStatu
 	refunded: [],
 };
 
-/**
- * Durable channels the outbox relay (mixins/outbox.mixin.ts) publishes to. `paid`, `refunded` and
- * `cancelled` carry `{ orderId, order }` (the public order, as the `order.*` events carry it): notifications
- * consumes the first two, payments (group "payments") `cancelled`, to fail the order's pending payment.
- * `paymentRejected` carries `{ orderId, paymentId, reason, code }`: a settled payment the order can't take
- * (cancelled meanwhile, paid by another payment), which payments refunds.
- */
-export const ORDER_CHANNELS = {
-	paid: "commerce.order.paid",
-	refunded: "commerce.order.refunded",
-	cancelled: "commerce.order.cancelled",
-	paymentRejected: "commerce.order.payment_rejected",
-} as const;
-
 export const OrderModel: ModelDefinition = {
 	name: "order",
 	define: {

@@ -8,13 +8,6 @@ export type PaymentMethod = (typeof PAYMENT_METHODS)[number];
 export const PAYMENT_STATUSES = ["pending", "succeeded", "failed", "refunded"] as const;
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 
-/** Events (fire and forget) a payment's changes emit, with `{ payment }`. */
-export const PAYMENT_EVENTS = {
-	succeeded: "payment.succeeded",
-	failed: "payment.failed",
-	refunded: "payment.refunded",
-} as const;
-
 /**
  * Why the platform itself moved a payment (`statusReason`; null when the payer, the bank, Stripe or a super
  * admin did): a pending payment failed because its order was cancelled, or a settled payment refunded
@@ -22,17 +15,6 @@ export const PAYMENT_EVENTS = {
  */
 export const PAYMENT_STATUS_REASONS = ["order_cancelled", "order_already_paid", "order_not_payable"] as const;
 export type PaymentStatusReason = (typeof PAYMENT_STATUS_REASONS)[number];
-
-/**
- * Durable channels the outbox relay (mixins/outbox.mixin.ts) publishes to, with `{ paymentId, orderId, payment }`:
- * orders (group "orders") runs the saga on settled and refunded, notifications (group "notifications") tells the
- * payer and the tenant of all three.
- */
-export const PAYMENT_CHANNELS = {
-	settled: "commerce.payment.settled",
-	refunded: "commerce.payment.refunded",
-	failed: "commerce.payment.failed",
-} as const;
 
 export const PaymentModel: ModelDefinition = {
 	name: "payment",

@@ -2,7 +2,7 @@
  * One webhook attempt and what follows from it: the signed POST of a claimed delivery through the
  * SSRF-guarded outbound client, and the wait before the next attempt.
  */
-import type { OutboundClient } from "../outbound/client";
+import type { OutboundClient } from "../../lib/outbound/client";
 import type { AttemptOutcome, DeliveryJob } from "./webhook-deliveries";
 import { webhookHeaders } from "./webhook-signature";
 

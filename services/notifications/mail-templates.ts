@@ -7,7 +7,7 @@
  * A new locale is one more entry under a template; a requested locale that isn't there falls back to its
  * language ("de-AT" → "de"), then to DEFAULT_LOCALE.
  */
-import { UnprocessableEntityError } from "../errors";
+import { UnprocessableEntityError } from "../../lib/errors";
 
 export const DEFAULT_LOCALE = "en";
 

@@ -8,50 +8,24 @@
  * shows a super admin.
  */
 import path from "node:path";
-import { DataTypes } from "sequelize";
 import type { Context, Service, ServiceSchema } from "moleculer";
-import { DbMixin, PAGE_PARAMS, type DbMixinLocals, type DbMixinSettings, type ModelDefinition } from "../../mixins/db.mixin";
+import { DbMixin, PAGE_PARAMS, type DbMixinLocals, type DbMixinSettings } from "../../mixins/db.mixin";
+import { OutboxModel } from "../../models/notifications/mail/outbox.model";
 import { platformConfigOf } from "../../lib/node";
 import { ServiceUnavailableError } from "../../lib/errors";
 import type { CallerMeta } from "../../lib/caller";
-import { createMailTransport, type MailTransport, type MailTransportName } from "../../lib/mail/transports";
-import { renderTemplate, type TemplateName, type TemplateVariables } from "../../lib/mail/templates";
+import { createMailTransport, type MailTransport, type MailTransportName } from "./mail-transports";
+import { renderTemplate } from "./mail-templates";
+import { OUTBOX_STATUSES, type MailSendParams as SendParams, type MailSendResult as SendResult, type MailSendTemplateParams as SendTemplateParams, type OutboxStatus } from "./contracts";
 
-export type OutboxStatus = "sent" | "failed" | "stored";
-export const OUTBOX_STATUSES: readonly OutboxStatus[] = ["sent", "failed", "stored"];
-
-export interface SendParams {
-	to: string;
-	subject: string;
-	text: string;
-	html?: string;
-	/** Recorded with the message; set by sendTemplate. */
-	template?: string;
-}
-
-/** `data` is typed per template when the caller names one: `SendTemplateParams<"verify-email">`. */
-export interface SendTemplateParams<T extends TemplateName = TemplateName> {
-	to: string;
-	template: T;
-	data: TemplateVariables[T];
-	/** "en" when absent or unknown; "de-AT" falls back to "de" first. */
-	locale?: string;
-}
+export { OUTBOX_STATUSES };
+export type { MailSendParams as SendParams, MailSendResult as SendResult, MailSendTemplateParams as SendTemplateParams, OutboxStatus } from "./contracts";
 
 export interface OutboxParams {
 	to?: string;
 	status?: OutboxStatus;
 	page?: number;
 	pageSize?: number;
-}
-
-export interface SendResult {
-	/** The outbox row. */
-	id: string;
-	transport: MailTransportName;
-	status: OutboxStatus;
-	/** The SMTP Message-ID; null when the message was only stored. */
-	messageId: string | null;
 }
 
 export interface OutboxMessage {
@@ -99,23 +73,6 @@ interface DbListing {
 
 type MailThis = Service<MailSettings> & MailMethods & MailLocals & DbListing;
 
-const OutboxModel: ModelDefinition = {
-	name: "mailOutbox",
-	define: {
-		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
-		toAddress: { type: DataTypes.STRING(320), allowNull: false },
-		subject: { type: DataTypes.TEXT, allowNull: false },
-		textBody: { type: DataTypes.TEXT, allowNull: false },
-		htmlBody: { type: DataTypes.TEXT, allowNull: true },
-		template: { type: DataTypes.STRING(100), allowNull: true },
-		transport: { type: DataTypes.STRING(16), allowNull: false },
-		status: { type: DataTypes.STRING(16), allowNull: false },
-		messageId: { type: DataTypes.TEXT, allowNull: true },
-		error: { type: DataTypes.TEXT, allowNull: true },
-	},
-	options: { tableName: "outbox" },
-};
-
 const recipient = { type: "email", max: 320 } as const;
 
 const MailService: ServiceSchema<MailSettings, MailMethods & DbListing, MailLocals> = {
@@ -123,7 +80,7 @@ const MailService: ServiceSchema<MailSettings, MailMethods & DbListing, MailLoca
 	mixins: [
 		DbMixin({
 			schema: "mail",
-			migrations: path.join(__dirname, "../../models/identity/mail/migrations"),
+			migrations: path.join(__dirname, "../../models/notifications/mail/migrations"),
 			entityName: "Outbox message",
 			model: OutboxModel,
 		}),

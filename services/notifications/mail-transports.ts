@@ -6,7 +6,7 @@
  */
 import { createTransport, type SMTPPoolSentMessageInfo, type Transporter } from "nodemailer";
 import type { Logger as LoggerInstance } from "moleculer";
-import type { PlatformConfig } from "../config";
+import type { PlatformConfig } from "../../lib/config";
 
 export type MailConfig = PlatformConfig["mail"];
 export type MailTransportName = "smtp" | "outbox";

@@ -1,10 +1,10 @@
 /**
  * What each notification type says, per locale: a title and a short body for the in-app feed and the
- * realtime push, and the mail template (lib/mail/templates.ts) its email is rendered from. The same
+ * realtime push, and the mail template (services/notifications/mail-templates.ts) its email is rendered from. The same
  * `{{variable}}` rules as mail apply: a missing variable is a 422 at send time, before any channel is
  * used, never a blank in a message.
  */
-import { fillTemplate, PART_ENCODERS, renderTemplate, resolveLocale, type RenderedMail, type TemplateName } from "../mail/templates";
+import { fillTemplate, PART_ENCODERS, renderTemplate, resolveLocale, type RenderedMail, type TemplateName } from "./mail-templates";
 import type { NotificationType } from "./catalog";
 
 interface FeedTemplate {

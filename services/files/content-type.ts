@@ -8,7 +8,7 @@
  * them with what the client declared, and the most specific one otherwise.
  */
 
-import { UnprocessableEntityError, UnsupportedMediaTypeError } from "../errors";
+import { UnprocessableEntityError, UnsupportedMediaTypeError } from "../../lib/errors";
 
 /** How much of the head of a file the sniffers look at. */
 export const SNIFF_BYTES = 64 * 1024;

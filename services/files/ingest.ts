@@ -8,9 +8,9 @@
  */
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
-import { BadRequestError, PayloadTooLargeError } from "../errors";
+import { BadRequestError, PayloadTooLargeError } from "../../lib/errors";
 import { SNIFF_BYTES } from "./content-type";
-import type { ObjectStore } from "./object-store";
+import type { ObjectStore } from "../../lib/storage/object-store";
 
 export interface IngestOptions {
 	store: ObjectStore;

@@ -8,8 +8,8 @@
  * INVALID_STRIPE_SIGNATURE.
  */
 import Stripe from "stripe";
-import { BadRequestError, ServiceUnavailableError, UnprocessableEntityError } from "../errors";
-import { minorUnitDigits } from "../currency";
+import { BadRequestError, ServiceUnavailableError, UnprocessableEntityError } from "../../lib/errors";
+import { minorUnitDigits } from "../../lib/currency";
 
 export interface CreatePaymentIntentInput {
 	/** In the currency's minor unit by ISO 4217 (cents; yen; fils): the platform's amounts. Converted for Stripe. */

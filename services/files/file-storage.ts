@@ -1,0 +1,144 @@
+/**
+ * The files service's storage pipeline (a mixin of files.service.ts): streams into the object store under
+ * the size limit, type sniffing and the tenant's quota (reserved with the row counted, so racing uploads
+ * can't both pass), presigned downloads, and the sweep of pending uploads whose URL expired.
+ */
+import { createHash, randomUUID } from "node:crypto";
+import type { Readable } from "node:stream";
+import type { ServiceSchema } from "moleculer";
+import { QueryTypes } from "sequelize";
+import { plainRow } from "../../mixins/db.mixin";
+import { systemCall } from "../../lib/caller";
+import { ConflictError, PayloadTooLargeError } from "../../lib/errors";
+import type { FileRow, PublicFile } from "../../models/files/files/file.model";
+import { SNIFF_BYTES, acceptContentType, sniffContentTypes } from "./content-type";
+import { ingestStream, tooLarge, UploadInterruptedError } from "./ingest";
+import { FILE_EVENTS } from "./contracts";
+import type { FilesContext, FilesThis, NewFile, StreamUpload } from "./files.types";
+
+/** A stream that delivers nothing for this long is abandoned (a client gone without closing cleanly). */
+const UPLOAD_IDLE_TIMEOUT_MS = 30_000;
+/** Room for the multipart envelope (boundaries, part headers, small fields) around the file in a request. */
+const MULTIPART_ENVELOPE_BYTES = 64 * 1024;
+/** A pending upload whose URL expired this long ago is swept (row and any object). */
+const PENDING_GRACE_MS = 60_000;
+
+export const FileStorage: Partial<ServiceSchema> = {
+	methods: {
+		/** Ready files, plus the declared sizes of presigned uploads that may still arrive. */
+		async usedBytes(this: FilesThis, tenantId: string): Promise<number> {
+			const pendingSince = new Date(Date.now() - this.storage().presignTtlSeconds * 1000 - PENDING_GRACE_MS);
+			const [result] = await this.adapter.db.query<{ used: string }>(
+				`SELECT COALESCE(SUM(size), 0)::text AS used FROM files.files WHERE tenant_id = :tenantId AND (status = 'ready' OR created_at > :pendingSince)`,
+				{ replacements: { tenantId, pendingSince }, type: QueryTypes.SELECT },
+			);
+			return Number(result?.used ?? 0);
+		},
+
+		async quotaAllows(this: FilesThis, tenantId: string, current: number, increment: number): Promise<boolean> {
+			const answer = await this.broker.call<{ allowed: boolean }, object>("tenants.checkLimit", { tenantId, limit: "storageBytes", current, increment }, systemCall());
+			return answer.allowed;
+		},
+
+		/**
+		 * Inserts the row (as pending), then asks the quota with the row already counted. Two uploads racing for
+		 * the last bytes can't both pass: whichever sums second sees the other's row. Both may be refused
+		 * under a tight race (never both accepted), and no lock is held across the call to the identity domain.
+		 */
+		async reserveWithinQuota(this: FilesThis, row: NewFile): Promise<FileRow> {
+			const created = plainRow<FileRow>(await this.model.create({ ...row, status: "pending" }))!;
+			let allowed = false;
+			try {
+				const used = await this.usedBytes(row.tenantId);
+				allowed = await this.quotaAllows(row.tenantId, Math.max(0, used - row.size), row.size);
+			} finally {
+				if (!allowed) await this.model.destroy({ where: { id: row.id } });
+			}
+			if (!allowed) throw new PayloadTooLargeError("The tenant's storage quota would be exceeded", "QUOTA_EXCEEDED", { size: row.size });
+			if (row.status === "pending") return created;
+			await this.model.update({ status: row.status }, { where: { id: row.id } });
+			return { ...created, status: row.status };
+		},
+
+		async ingest(this: FilesThis, ctx: FilesContext<unknown>, stream: Readable, upload: StreamUpload): Promise<PublicFile> {
+			const storage = this.storage();
+			const timeout = ctx.options?.timeout;
+			const deadline = typeof timeout === "number" && timeout > 0 ? Date.now() + timeout : undefined;
+			if (upload.contentLength !== undefined && upload.contentLength > storage.maxFileBytes + MULTIPART_ENVELOPE_BYTES) throw tooLarge(storage.maxFileBytes);
+			// A tenant already at its quota is refused before a byte is stored.
+			if (!(await this.quotaAllows(upload.tenantId, await this.usedBytes(upload.tenantId), 0))) {
+				throw new PayloadTooLargeError("The tenant's storage quota is used up", "QUOTA_EXCEEDED");
+			}
+			const id = randomUUID();
+			const objectKey = `${upload.tenantId}/${id}`;
+			const ingested = await ingestStream(stream, {
+				store: this.store,
+				key: objectKey,
+				maxBytes: storage.maxFileBytes,
+				idleTimeoutMs: UPLOAD_IDLE_TIMEOUT_MS,
+				deadline,
+				decideType: async (head, complete) => this.acceptedType(await sniffContentTypes(head, complete), upload.typeHints, upload.requiredType),
+			});
+			let row: FileRow;
+			try {
+				// The caller stopped waiting: keeping the file would store something nobody was told about.
+				if (deadline !== undefined && Date.now() > deadline) throw new UploadInterruptedError("the request timed out");
+				row = await this.reserveWithinQuota({ id, tenantId: upload.tenantId, ...this.uploader(ctx.meta), name: upload.name, size: ingested.size, contentType: ingested.contentType, checksum: ingested.checksum, objectKey, status: "ready" });
+			} catch (err) {
+				await this.store.remove(objectKey).catch((removeErr: Error) => this.logger.error(`Could not remove the refused object ${objectKey}:`, removeErr.message));
+				throw err;
+			}
+			await this.entityChanged("created", row, ctx);
+			const file = this.toPublic(row);
+			this.broker.emit(FILE_EVENTS.created, { file });
+			return file;
+		},
+
+		/** The type to store, or 415/422: hints only choose among what the bytes can be. */
+		acceptedType(this: FilesThis, sniffed: string[], hints: string[], requiredType?: string): string {
+			return acceptContentType({ sniffed, hints, requiredType, allowed: this.storage().allowedContentTypes });
+		},
+
+		async downloadUrl(this: FilesThis, row: FileRow) {
+			if (row.status !== "ready") throw new ConflictError("The file's upload has not been completed", "FILE_NOT_READY");
+			const ttl = this.storage().presignTtlSeconds;
+			const url = await this.store.presignGet(row.objectKey, ttl, { filename: row.name, contentType: row.contentType });
+			return { url, expiresAt: new Date(Date.now() + ttl * 1000).toISOString() };
+		},
+
+		async readHead(this: FilesThis, key: string, size: number): Promise<Buffer> {
+			if (size === 0) return Buffer.alloc(0);
+			const chunks: Buffer[] = [];
+			for await (const chunk of await this.store.read(key, { offset: 0, length: Math.min(size, SNIFF_BYTES) })) chunks.push(chunk as Buffer);
+			return Buffer.concat(chunks).subarray(0, SNIFF_BYTES);
+		},
+
+		async checksumOf(this: FilesThis, key: string): Promise<string> {
+			const hash = createHash("sha256");
+			for await (const chunk of await this.store.read(key)) hash.update(chunk as Buffer);
+			return hash.digest("hex");
+		},
+
+		async discard(this: FilesThis, row: Pick<FileRow, "id" | "objectKey" | "tenantId">) {
+			for (const key of [row.objectKey, this.uploadKeyOf(row)]) {
+				await this.store.remove(key).catch((err: Error) => this.logger.error(`Could not remove object ${key} of file ${row.id}:`, err.message));
+			}
+		},
+
+		/**
+		 * Pending uploads whose URL has expired (plus a grace period) are removed with anything they uploaded.
+		 * Every files node sweeps; SKIP LOCKED hands each row to one of them.
+		 */
+		async sweepExpiredUploads(this: FilesThis): Promise<number> {
+			const cutoff = new Date(Date.now() - this.storage().presignTtlSeconds * 1000 - PENDING_GRACE_MS);
+			const rows = await this.adapter.db.query<{ id: string; tenant_id: string; object_key: string }>(
+				`DELETE FROM files.files WHERE id IN (SELECT id FROM files.files WHERE status = 'pending' AND created_at < :cutoff ORDER BY created_at LIMIT 100 FOR UPDATE SKIP LOCKED)
+				 RETURNING id, tenant_id, object_key`,
+				{ replacements: { cutoff }, type: QueryTypes.SELECT },
+			);
+			for (const row of rows) await this.discard({ id: row.id, tenantId: row.tenant_id, objectKey: row.object_key });
+			if (rows.length > 0) this.logger.info(`Removed ${rows.length} expired pending upload(s)`);
+			return rows.length;
+		},
+	},
+};

@@ -1,0 +1,52 @@
+/**
+ * The shapes of the files service, shared by its API (files.service.ts) and its storage pipeline
+ * (file-storage.ts).
+ */
+import type { Context } from "moleculer";
+import type { Readable } from "node:stream";
+import type { DbService } from "../../mixins/db.mixin";
+import type { AuditMixinMethods } from "../../mixins/audit.mixin";
+import type { CallerMeta } from "../../lib/caller";
+import type { PlatformConfig } from "../../lib/config";
+import type { ObjectStore } from "../../lib/storage/object-store";
+import type { FileRow, PublicFile, UploaderKind } from "../../models/files/files/file.model";
+
+export interface StreamUpload {
+	tenantId: string;
+	name: string;
+	/** Hints that choose among the types the bytes allow (the part's Content-Type, the name's extension). */
+	typeHints: string[];
+	/** What the caller insists the type is (files.store): bytes of another type are refused (422). */
+	requiredType?: string;
+	contentLength?: number;
+}
+
+export type NewFile = Omit<FileRow, "createdAt" | "updatedAt" | "size"> & { size: number };
+
+export type FilesContext<P = Record<string, unknown>> = Context<P, CallerMeta & { headers?: Record<string, string> }>;
+
+export interface FilesMethods {
+	storage(): PlatformConfig["storage"];
+	requireTenant(ctx: FilesContext<unknown>, requested?: string): string;
+	uploader(meta: CallerMeta): { uploadedBy: string | null; uploaderKind: UploaderKind };
+	toPublic(row: FileRow): PublicFile;
+	loadFile(ctx: FilesContext<unknown>, id: string): Promise<FileRow>;
+	uploadKeyOf(row: Pick<FileRow, "tenantId" | "id">): string;
+	usedBytes(tenantId: string): Promise<number>;
+	quotaAllows(tenantId: string, current: number, increment: number): Promise<boolean>;
+	reserveWithinQuota(row: NewFile): Promise<FileRow>;
+	ingest(ctx: FilesContext<unknown>, stream: Readable, upload: StreamUpload): Promise<PublicFile>;
+	acceptedType(sniffed: string[], hints: string[], requiredType?: string): string;
+	downloadUrl(row: FileRow): Promise<{ url: string; expiresAt: string }>;
+	readHead(key: string, size: number): Promise<Buffer>;
+	checksumOf(key: string): Promise<string>;
+	discard(row: Pick<FileRow, "id" | "objectKey" | "tenantId">): Promise<void>;
+	sweepExpiredUploads(): Promise<number>;
+}
+
+export interface FilesLocals {
+	store: ObjectStore;
+	sweepTimer?: NodeJS.Timeout;
+}
+
+export type FilesThis = DbService & FilesMethods & FilesLocals & AuditMixinMethods;
