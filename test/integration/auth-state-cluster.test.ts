@@ -77,7 +77,7 @@ async function refusedAfter(request: () => Promise<ApiResponse>, refused: (respo
 beforeAll(async () => {
 	const [portHere, portThere, opsPort] = await Promise.all([freePort(), freePort(), freePort()]);
 	const env = { TRANSPORTER: testEnv.natsUrl, CACHER: testEnv.redisUrl, NAMESPACE: `${testEnv.namespace}-asc`, LOG_LEVEL: "warn", TRUST_PROXY: "true", RATE_LIMIT_MAX: "100000" };
-	processes.push(spawnNode(baseEnv({ ...env, SERVICES: "identity,platform", NODE_ID: `id-asc-${testEnv.runId}`, OPS_PORT: String(opsPort), BOOTSTRAP_ADMIN_EMAIL: ADMIN.email, BOOTSTRAP_ADMIN_PASSWORD: ADMIN.password })));
+	processes.push(spawnNode(baseEnv({ ...env, SERVICES: "identity,platform,notifications/mail", NODE_ID: `id-asc-${testEnv.runId}`, OPS_PORT: String(opsPort), BOOTSTRAP_ADMIN_EMAIL: ADMIN.email, BOOTSTRAP_ADMIN_PASSWORD: ADMIN.password })));
 	processes.push(spawnNode(baseEnv({ ...env, SERVICES: "gateway", NODE_ID: `gw1-asc-${testEnv.runId}`, PORT: String(portHere) })));
 	processes.push(spawnNode(baseEnv({ ...env, SERVICES: "gateway", NODE_ID: `gw2-asc-${testEnv.runId}`, PORT: String(portThere) })));
 	await waitForHttp(`http://127.0.0.1:${opsPort}/readyz`, 200, 60_000);
