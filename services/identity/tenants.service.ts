@@ -212,11 +212,17 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 					await this.models.invitation.create({ tenantId: tenant.id, email: ctx.params.email.toLowerCase(), role: ctx.params.role, tokenHash: hashToken(token), invitedBy: ctx.meta.user?.id ?? null, expiresAt }),
 				)!;
 				const link = `${platformConfigOf(this.broker).appUrl}/invitations/accept?token=${encodeURIComponent(token)}`;
-				await this.broker.call(
-					"mail.sendTemplate",
-					{ to: ctx.params.email, template: "invitation", data: { tenantName: tenant.name, inviterName: ctx.meta.user?.email ?? "A team member", role: ctx.params.role, link, expiresInDays: INVITATION_TTL_DAYS } },
-					systemCall(),
-				);
+				try {
+					await this.broker.call(
+						"mail.sendTemplate",
+						{ to: ctx.params.email, template: "invitation", data: { tenantName: tenant.name, inviterName: ctx.meta.user?.email ?? "A team member", role: ctx.params.role, link, expiresInDays: INVITATION_TTL_DAYS } },
+						systemCall(),
+					);
+				} catch (err) {
+					// An invitation nobody was told about is no invitation: the caller's retry makes the one that counts.
+					await this.models.invitation.destroy({ where: { id: invitation.id } });
+					throw err;
+				}
 				await this.audit(ctx, { action: "tenant.invitation_sent", tenantId: tenant.id, targetType: "invitation", targetId: invitation.id, data: { email: ctx.params.email, role: ctx.params.role } });
 				ctx.meta.$statusCode = 201;
 				ctx.meta.$location = `/api/v1/tenants/${tenant.id}/invitations`;
