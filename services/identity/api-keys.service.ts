@@ -11,9 +11,9 @@ import type { Context } from "moleculer";
 import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
 import { roleRank, systemCall, type CallerMeta, type TenantRole } from "../../lib/caller";
-import { broadcastAuthStateChange } from "../../lib/identity/auth-state";
+import { broadcastAuthStateChange } from "../../lib/gateway/caller-cache";
 import { ForbiddenError, UnauthorizedError } from "../../lib/errors";
-import { hashToken, randomToken } from "../../lib/identity/secrets";
+import { hashToken, randomToken } from "./secrets";
 
 const KEY_PREFIX = "lat";
 /** Writing last_used_at on every request would turn each read into a write; once a minute is enough. */

@@ -10,16 +10,16 @@ import type { Context } from "moleculer";
 import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
 import { SessionModel, RefreshTokenModel, OneTimeTokenModel, LoginThrottleModel, KnownAddressModel, SigningKeyModel, type OneTimePurpose } from "../../models/identity/auth/auth.models";
-import { ACCESS_TOKEN_TTL_SECONDS, KeyRing, generateSigningKey, openPrivateJwk, peekKid, sealPrivateJwk, type AccessClaims, type StoredSigningKey } from "../../lib/identity/access-tokens";
-import { VerifiedTokens, broadcastAuthStateChange, credentialHash } from "../../lib/identity/auth-state";
+import { ACCESS_TOKEN_TTL_SECONDS, KeyRing, generateSigningKey, openPrivateJwk, peekKid, sealPrivateJwk, type AccessClaims, type StoredSigningKey } from "./access-tokens";
+import { VerifiedTokens, broadcastAuthStateChange, credentialHash } from "../../lib/gateway/caller-cache";
 import { SecretBox } from "../../lib/secret-box";
-import { LoginThrottle } from "../../lib/identity/login-throttle";
-import { checkPasswordPolicy, hashToken, randomToken } from "../../lib/identity/secrets";
+import { LoginThrottle } from "./login-throttle";
+import { checkPasswordPolicy, hashToken, randomToken } from "./secrets";
 import { PERSONAS, systemCall, type CallerMeta, type Persona, type TenantRole } from "../../lib/caller";
 import { BadRequestError, EntityNotFoundError, ForbiddenError, TooManyRequestsError, UnauthorizedError } from "../../lib/errors";
 import { Errors } from "moleculer";
 import { platformConfigOf } from "../../lib/node";
-import { startBootstrapAdmin } from "../../lib/identity/bootstrap-admin";
+import { startBootstrapAdmin } from "./bootstrap-admin";
 import type { PublicUser } from "./users.service";
 
 const REFRESH_TOKEN_TTL_MS = 30 * 86_400_000;
@@ -123,7 +123,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 			auth: "public",
 			params: { email: "string|trim|min:3|max:320", password: "string|min:1|max:1024" },
 			async handler(ctx: AuthContext<{ email: string; password: string }>) {
-				// Claimed before the password is checked (lib/identity/login-throttle.ts); the same answer whether the account exists or not.
+				// Claimed before the password is checked (services/identity/login-throttle.ts); the same answer whether the account exists or not.
 				const attempt = await this.throttle.claim(ctx.params.email, ctx.meta.ip);
 				if (!attempt.allowed) throw new TooManyRequestsError(attempt.retryAfterSeconds, "Too many failed sign-in attempts; try again later", "LOGIN_THROTTLED");
 				let result: { valid: boolean; user: PublicUser | null };

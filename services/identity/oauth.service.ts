@@ -16,7 +16,7 @@ import { IdentityLinkModel, LoginAttemptModel } from "../../models/identity/oaut
 import { systemCall, type CallerMeta } from "../../lib/caller";
 import type { OidcProviderConfig } from "../../lib/config";
 import { BadRequestError, ConflictError, EntityNotFoundError, ForbiddenError, ServiceUnavailableError, UnprocessableEntityError } from "../../lib/errors";
-import { hashToken, safeEqual } from "../../lib/identity/secrets";
+import { hashToken, safeEqual } from "./secrets";
 import { serialize as serializeCookie } from "cookie";
 import { platformConfigOf } from "../../lib/node";
 import type { PublicUser } from "./users.service";

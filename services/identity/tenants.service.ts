@@ -11,10 +11,10 @@ import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
 import { TenantModel, MembershipModel, InvitationModel } from "../../models/identity/tenants/tenant.models";
 import { roleRank, systemCall, TENANT_ROLES, type CallerMeta, type TenantRole } from "../../lib/caller";
 import { ConflictError, EntityNotFoundError, ForbiddenError, NotFoundError, UnprocessableEntityError } from "../../lib/errors";
-import { hashToken, randomToken } from "../../lib/identity/secrets";
+import { hashToken, randomToken } from "./secrets";
 import { platformConfigOf } from "../../lib/node";
-import { PLAN_LIMITS, type LimitName } from "../../lib/identity/plans";
-import { broadcastAuthStateChange } from "../../lib/identity/auth-state";
+import { PLAN_LIMITS, type LimitName } from "./plans";
+import { broadcastAuthStateChange } from "../../lib/gateway/caller-cache";
 
 const INVITATION_TTL_DAYS = 7;
 

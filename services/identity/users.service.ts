@@ -17,8 +17,8 @@ import { OutboxMixin, outboxModel, type OutboxMethods } from "../../mixins/outbo
 import { UserModel, USER_STATUSES, type UserStatus } from "../../models/identity/users/user.model";
 import { PERSONAS, type CallerMeta, type Persona } from "../../lib/caller";
 import { ConflictError, EntityNotFoundError } from "../../lib/errors";
-import { decoyPasswordHash, hashPassword, verifyPassword } from "../../lib/identity/secrets";
-import { broadcastAuthStateChange } from "../../lib/identity/auth-state";
+import { decoyPasswordHash, hashPassword, verifyPassword } from "./secrets";
+import { broadcastAuthStateChange } from "../../lib/gateway/caller-cache";
 
 export const USER_EVENTS = { statusChanged: "user.statusChanged", deleted: "user.deleted", created: "user.created" } as const;
 
