@@ -11,7 +11,7 @@ import type { Context } from "moleculer";
 import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
 import { roleRank, systemCall, type CallerMeta, type TenantRole } from "../../lib/caller";
-import { broadcastAuthStateChange } from "../../lib/gateway/caller-cache";
+import { broadcastAuthStateChange } from "./auth-state";
 import { ForbiddenError, UnauthorizedError } from "../../lib/errors";
 import { hashToken, randomToken } from "./secrets";
 

@@ -11,7 +11,8 @@ import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixin
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
 import { SessionModel, RefreshTokenModel, OneTimeTokenModel, LoginThrottleModel, KnownAddressModel, SigningKeyModel, type OneTimePurpose } from "../../models/identity/auth/auth.models";
 import { ACCESS_TOKEN_TTL_SECONDS, KeyRing, generateSigningKey, openPrivateJwk, peekKid, sealPrivateJwk, type AccessClaims, type StoredSigningKey } from "./access-tokens";
-import { VerifiedTokens, broadcastAuthStateChange, credentialHash } from "../../lib/gateway/caller-cache";
+import { credentialHash } from "../../lib/gateway/caller-cache";
+import { VerifiedTokens, broadcastAuthStateChange } from "./auth-state";
 import { SecretBox } from "../../lib/secret-box";
 import { LoginThrottle } from "./login-throttle";
 import { checkPasswordPolicy, hashToken, randomToken } from "./secrets";

@@ -32,3 +32,18 @@ export interface UserStatusChangedEvent {
 export interface UserDeletedEvent {
 	userId: string;
 }
+
+/** Broadcast whenever a caller's state changes; the payload says whose (see AuthStateChange). */
+export const AUTH_STATE_CHANGED = "auth.stateChanged";
+
+/**
+ * Which callers changed: every cached caller matching all the given fields is forgotten (a change naming
+ * none forgets every caller). `reason` is for logs.
+ */
+export interface AuthStateChange {
+	userId?: string;
+	sessionId?: string;
+	tenantId?: string;
+	apiKeyId?: string;
+	reason: string;
+}

@@ -14,7 +14,7 @@ import { ConflictError, EntityNotFoundError, ForbiddenError, NotFoundError, Unpr
 import { hashToken, randomToken } from "./secrets";
 import { platformConfigOf } from "../../lib/node";
 import { PLAN_LIMITS, type LimitName } from "./plans";
-import { broadcastAuthStateChange } from "../../lib/gateway/caller-cache";
+import { broadcastAuthStateChange } from "./auth-state";
 
 const INVITATION_TTL_DAYS = 7;
 

@@ -18,7 +18,7 @@ import { UserModel, USER_STATUSES, type UserStatus } from "../../models/identity
 import { PERSONAS, type CallerMeta, type Persona } from "../../lib/caller";
 import { ConflictError, EntityNotFoundError } from "../../lib/errors";
 import { decoyPasswordHash, hashPassword, verifyPassword } from "./secrets";
-import { broadcastAuthStateChange } from "../../lib/gateway/caller-cache";
+import { broadcastAuthStateChange } from "./auth-state";
 
 export const USER_EVENTS = { statusChanged: "user.statusChanged", deleted: "user.deleted", created: "user.created" } as const;
 
