@@ -21,7 +21,8 @@ import { BadRequestError, EntityNotFoundError, ForbiddenError, TooManyRequestsEr
 import { Errors } from "moleculer";
 import { platformConfigOf } from "../../lib/node";
 import { startBootstrapAdmin } from "./bootstrap-admin";
-import type { PublicUser } from "./users.service";
+import { AUTH_EVENTS, USER_EVENTS, type PublicUser, type SigningKeysRotatedEvent, type TokenSet } from "./contracts";
+import type { MailSendResult, MailSendTemplateParams, SendParams, SendResult } from "../notifications/contracts";
 
 const REFRESH_TOKEN_TTL_MS = 30 * 86_400_000;
 /** Two requests refreshing with the same token at once (two tabs) must not log the user out. */
@@ -46,13 +47,6 @@ interface Membership {
 	id: string;
 	name: string;
 	role: TenantRole;
-}
-
-export interface TokenSet {
-	accessToken: string;
-	refreshToken: string;
-	tokenType: "Bearer";
-	expiresIn: number;
 }
 
 interface AuthMethods {
@@ -302,7 +296,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 				if (user && user.status === "active") {
 					const token = await this.createOneTimeToken(user.id, "password_reset");
 					const link = `${platformConfigOf(this.broker).appUrl}/reset-password?token=${encodeURIComponent(token)}`;
-					await this.broker.call("mail.sendTemplate", { to: user.email, template: "password-reset", data: { fullName: user.fullName, link, expiresInMinutes: 60 } }, systemCall());
+					await this.broker.call<MailSendResult, MailSendTemplateParams<"password-reset">>("mail.sendTemplate", { to: user.email, template: "password-reset", data: { fullName: user.fullName, link, expiresInMinutes: 60 } }, systemCall());
 					await this.audit(ctx, { action: "auth.password_reset_requested", actorId: user.id, actorEmail: user.email });
 				}
 				// Always the same answer: whether an account exists is not disclosed.
@@ -323,7 +317,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 				await this.broker.call("users.setPassword", { id: userId, password: ctx.params.password }, systemCall());
 				await this.revokeSessions({ userId }, "password_reset");
 				await this.throttle.clear({ email: user.email });
-				await this.broker.call("notifications.send", { userId, type: "security.password_changed", data: {} }, systemCall()).catch((err: Error) => {
+				await this.broker.call<SendResult, SendParams>("notifications.send", { userId, type: "security.password_changed", data: {} }, systemCall()).catch((err: Error) => {
 					this.logger.warn(`Password-changed notice to user ${userId} was not sent:`, err.message);
 				});
 				await this.audit(ctx, { action: "auth.password_reset", actorId: userId, actorEmail: user.email });
@@ -406,7 +400,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 					await this.models.signingKey.update({ status: "retired" }, { where: { status: "active" }, transaction });
 					await this.models.signingKey.create({ ...key, privateJwk: sealPrivateJwk(this.secretBox, key.kid, key.privateJwk) }, { transaction });
 				});
-				this.broker.broadcast("auth.signingKeysRotated", { kid: key.kid });
+				this.broker.broadcast<SigningKeysRotatedEvent>(AUTH_EVENTS.signingKeysRotated, { kid: key.kid });
 				await this.reloadKeys();
 				await this.audit(ctx, { action: "auth.signing_key_rotated", data: { kid: key.kid } });
 				return { kid: key.kid };
@@ -461,19 +455,19 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 	},
 
 	events: {
-		"auth.signingKeysRotated": {
+		[AUTH_EVENTS.signingKeysRotated]: {
 			async handler() {
 				await this.reloadKeys().catch((err: Error) => this.logger.warn("Reloading signing keys failed", err));
 			},
 		},
-		"user.deleted": {
+		[USER_EVENTS.deleted]: {
 			params: { userId: "uuid" },
 			async handler(ctx: Context<{ userId: string }>) {
 				await this.revokeSessions({ userId: ctx.params.userId }, "account_deleted").catch((err: Error) => this.logger.error("Revoking sessions failed", err));
 				await this.throttle.forgetUser(ctx.params.userId).catch((err: Error) => this.logger.error("Forgetting known addresses failed", err));
 			},
 		},
-		"user.statusChanged": {
+		[USER_EVENTS.statusChanged]: {
 			params: { userId: "uuid", status: "string" },
 			async handler(ctx: Context<{ userId: string; status: string }>) {
 				if (ctx.params.status !== "suspended") return;
@@ -607,7 +601,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 			const link = `${platformConfigOf(this.broker).appUrl}/verify-email?token=${encodeURIComponent(token)}`;
 			try {
 				// Through notifications, so the user's language applies; it goes by email only, and can't be turned off.
-				await this.broker.call("notifications.send", { userId: user.id, type: "account.verify_email", data: { link } }, systemCall());
+				await this.broker.call<SendResult, SendParams>("notifications.send", { userId: user.id, type: "account.verify_email", data: { link } }, systemCall());
 			} catch (err) {
 				// The account exists either way; the user can ask for the email again.
 				this.logger.warn(`Verification email to ${user.email} was not sent:`, (err as Error).message);

@@ -19,8 +19,7 @@ import { BadRequestError, ConflictError, EntityNotFoundError, ForbiddenError, Se
 import { hashToken, safeEqual } from "./secrets";
 import { serialize as serializeCookie } from "cookie";
 import { platformConfigOf } from "../../lib/node";
-import type { PublicUser } from "./users.service";
-import type { TokenSet } from "./auth.service";
+import { USER_EVENTS, type PublicUser, type TokenSet } from "./contracts";
 
 /** Long enough to sign in at the provider (password, second factor), short enough to bound stale attempts. */
 const ATTEMPT_TTL_MS = 10 * 60_000;
@@ -217,7 +216,7 @@ const OAuthService: DbServiceSchema<DbMixinSettings, OAuthMethods & AuditMixinMe
 
 	events: {
 		/** A deleted account's provider identities must not sign in as whoever gets its id or email next. */
-		"user.deleted": {
+		[USER_EVENTS.deleted]: {
 			params: { userId: "uuid" },
 			async handler(ctx: Context<{ userId: string }>) {
 				await this.models.identityLink.destroy({ where: { userId: ctx.params.userId } }).catch((err: Error) => this.logger.error("Removing identity links failed", err));

@@ -15,6 +15,8 @@ import { hashToken, randomToken } from "./secrets";
 import { platformConfigOf } from "../../lib/node";
 import { PLAN_LIMITS, type LimitName } from "./plans";
 import { broadcastAuthStateChange } from "./auth-state";
+import { USER_EVENTS } from "./contracts";
+import type { MailSendResult, MailSendTemplateParams } from "../notifications/contracts";
 
 const INVITATION_TTL_DAYS = 7;
 
@@ -213,7 +215,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 				)!;
 				const link = `${platformConfigOf(this.broker).appUrl}/invitations/accept?token=${encodeURIComponent(token)}`;
 				try {
-					await this.broker.call(
+					await this.broker.call<MailSendResult, MailSendTemplateParams<"invitation">>(
 						"mail.sendTemplate",
 						{ to: ctx.params.email, template: "invitation", data: { tenantName: tenant.name, inviterName: ctx.meta.user?.email ?? "A team member", role: ctx.params.role, link, expiresInDays: INVITATION_TTL_DAYS } },
 						systemCall(),
@@ -332,7 +334,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 	},
 
 	events: {
-		"user.deleted": {
+		[USER_EVENTS.deleted]: {
 			params: { userId: "uuid" },
 			async handler(ctx: Context<{ userId: string }>) {
 				try {

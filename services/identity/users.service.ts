@@ -19,28 +19,7 @@ import { PERSONAS, type CallerMeta, type Persona } from "../../lib/caller";
 import { ConflictError, EntityNotFoundError } from "../../lib/errors";
 import { decoyPasswordHash, hashPassword, verifyPassword } from "./secrets";
 import { broadcastAuthStateChange } from "./auth-state";
-
-export const USER_EVENTS = { statusChanged: "user.statusChanged", deleted: "user.deleted", created: "user.created" } as const;
-
-/**
- * Durable channels the outbox relay publishes to, with `{ userId, user }` (the public user, as the
- * `user.created` event carries it); notifications consumes them.
- */
-export const USER_CHANNELS = { created: "identity.user.created" } as const;
-
-export interface PublicUser {
-	id: string;
-	email: string;
-	fullName: string;
-	phone: string | null;
-	address: Record<string, unknown> | null;
-	persona: Persona;
-	status: UserStatus;
-	emailVerified: boolean;
-	lastLoginAt: string | null;
-	createdAt: string;
-	updatedAt: string;
-}
+import { USER_CHANNELS, USER_EVENTS, type PublicUser } from "./contracts";
 
 interface UserRow {
 	id: string;
