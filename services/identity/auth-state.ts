@@ -5,7 +5,6 @@
  * callers it cached (lib/gateway/caller-cache.ts). And the auth service's own cache of verified tokens.
  */
 import type { ServiceBroker } from "moleculer";
-import { AUTH_STATE_MAX_ENTRIES } from "../../lib/gateway/caller-cache";
 import { AUTH_STATE_CHANGED, type AuthStateChange } from "./contracts";
 
 /** Announces a change to every node; never throws (the TTL still bounds what a lost announcement leaves). */
@@ -17,11 +16,14 @@ export function broadcastAuthStateChange(broker: ServiceBroker, change: AuthStat
 	}
 }
 
+/** Verified tokens an auth node remembers (as many as a gateway remembers callers); the oldest go first. */
+const VERIFIED_TOKENS_MAX_ENTRIES = 20_000;
+
 /** Verified token claims by token hash until the token expires, so a signature is checked once per token. */
 export class VerifiedTokens<T> {
 	private readonly entries = new Map<string, { value: T; expiresAt: number }>();
 
-	constructor(private readonly maxEntries = AUTH_STATE_MAX_ENTRIES) {}
+	constructor(private readonly maxEntries = VERIFIED_TOKENS_MAX_ENTRIES) {}
 
 	get(key: string): T | undefined {
 		const entry = this.entries.get(key);
