@@ -22,7 +22,7 @@ import { systemCall, type CallerMeta, type Persona, type TenantRole } from "../.
 import { BadRequestError, EntityNotFoundError, ForbiddenError, TooManyRequestsError, UnauthorizedError } from "../../lib/errors";
 import { platformConfigOf } from "../../lib/node";
 import { startBootstrapAdmin } from "./bootstrap-admin";
-import { AUTH_EVENTS, USER_EVENTS, type PublicUser, type SigningKeysRotatedEvent, type TokenSet } from "./contracts";
+import { AUTH_EVENTS, USER_EVENTS, type PublicUser, type SigningKeysRotatedEvent, type TokenSet, type UserDeletedEvent, type UserStatusChangedEvent } from "./contracts";
 import { AccountFlows } from "./account-flows";
 import { REFRESH_TOKEN_TTL_MS, type AuthContext, type AuthServiceSchema, type Membership, type SessionRow } from "./auth.types";
 
@@ -273,14 +273,14 @@ const AuthService: AuthServiceSchema = {
 		},
 		[USER_EVENTS.deleted]: {
 			params: { userId: "uuid" },
-			async handler(ctx: Context<{ userId: string }>) {
+			async handler(ctx: Context<UserDeletedEvent>) {
 				await this.revokeSessions({ userId: ctx.params.userId }, "account_deleted").catch((err: Error) => this.logger.error("Revoking sessions failed", err));
 				await this.throttle.forgetUser(ctx.params.userId).catch((err: Error) => this.logger.error("Forgetting known addresses failed", err));
 			},
 		},
 		[USER_EVENTS.statusChanged]: {
 			params: { userId: "uuid", status: "string" },
-			async handler(ctx: Context<{ userId: string; status: string }>) {
+			async handler(ctx: Context<UserStatusChangedEvent>) {
 				if (ctx.params.status !== "suspended") return;
 				await this.revokeSessions({ userId: ctx.params.userId }, "account_suspended").catch((err: Error) => this.logger.error("Revoking sessions failed", err));
 			},

@@ -19,7 +19,7 @@ import { BadRequestError, ConflictError, EntityNotFoundError, ForbiddenError, Se
 import { hashToken, safeEqual } from "./secrets";
 import { serialize as serializeCookie } from "cookie";
 import { platformConfigOf } from "../../lib/node";
-import { USER_EVENTS, type PublicUser, type TokenSet } from "./contracts";
+import { USER_EVENTS, type PublicUser, type TokenSet, type UserDeletedEvent } from "./contracts";
 
 /** Long enough to sign in at the provider (password, second factor), short enough to bound stale attempts. */
 const ATTEMPT_TTL_MS = 10 * 60_000;
@@ -218,7 +218,7 @@ const OAuthService: DbServiceSchema<DbMixinSettings, OAuthMethods & AuditMixinMe
 		/** A deleted account's provider identities must not sign in as whoever gets its id or email next. */
 		[USER_EVENTS.deleted]: {
 			params: { userId: "uuid" },
-			async handler(ctx: Context<{ userId: string }>) {
+			async handler(ctx: Context<UserDeletedEvent>) {
 				await this.models.identityLink.destroy({ where: { userId: ctx.params.userId } }).catch((err: Error) => this.logger.error("Removing identity links failed", err));
 			},
 		},

@@ -15,7 +15,7 @@ import { hashToken, randomToken } from "./secrets";
 import { platformConfigOf } from "../../lib/node";
 import { PLAN_LIMITS, type LimitName } from "./plans";
 import { broadcastAuthStateChange } from "./auth-state";
-import { USER_EVENTS } from "./contracts";
+import { USER_EVENTS, type UserDeletedEvent } from "./contracts";
 import type { MailSendResult, MailSendTemplateParams } from "../notifications/contracts";
 
 const INVITATION_TTL_DAYS = 7;
@@ -336,7 +336,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 	events: {
 		[USER_EVENTS.deleted]: {
 			params: { userId: "uuid" },
-			async handler(ctx: Context<{ userId: string }>) {
+			async handler(ctx: Context<UserDeletedEvent>) {
 				try {
 					await this.revokeMemberKeys(ctx as TenantContext<{ userId: string }>, ctx.params.userId, undefined, "account_deleted");
 					await this.models.membership.destroy({ where: { userId: ctx.params.userId } });
