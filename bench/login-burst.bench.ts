@@ -4,7 +4,7 @@
  * load generator hammers POST /api/v1/auth/login with a correct password, and prints the ratio.
  * Password hashing runs on libuv's thread pool, so the ping rate should hold up. The logins go to as many
  * accounts as connections, in turn: login throttling checks at most 5 attempts for one account from one
- * address at once (lib/identity/login-throttle.ts), so one account hammered by every connection would
+ * address at once (services/identity/login-throttle.ts), so one account hammered by every connection would
  * measure 429s.
  *
  * Settings (environment): BENCH_DURATION (s, 10), BENCH_CONNECTIONS (ping connections, 20),

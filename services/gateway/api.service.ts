@@ -18,7 +18,8 @@ import { buildOpenApiDocument } from "../../lib/openapi";
 import { renderApiDocsPage, renderApiDocsInitScript, swaggerUiAssetsDir } from "../../lib/api-docs";
 import type { CallerMeta } from "../../lib/caller";
 import { GatewayFastPath, type GatewayInternals, type GatewayRoute } from "../../lib/gateway/fast-path";
-import { AUTH_STATE_CHANGED, CallerCache, credentialHash, tokenExpiryMs, type AuthStateChange } from "../../lib/identity/auth-state";
+import { CallerCache, credentialHash, tokenExpiryMs } from "../../lib/gateway/caller-cache";
+import { AUTH_STATE_CHANGED, type AuthStateChange } from "../identity/contracts";
 import { apiSecurityHeaders, documentSecurityHeaders } from "../../lib/gateway/security-headers";
 import { answerClientErrors } from "../../lib/gateway/client-error";
 import { LogThrottle } from "../../lib/log-throttle";
@@ -66,7 +67,7 @@ interface GatewayLocals {
 	/** The same headers as one flat [name, value, ...] list, for answers written with a single writeHead. */
 	securityHeaderList: string[];
 	fastPath: GatewayFastPath;
-	/** Resolved callers by credential hash, forgotten on auth.stateChanged (lib/identity/auth-state.ts). */
+	/** Resolved callers by credential hash, forgotten on auth.stateChanged (lib/gateway/caller-cache.ts). */
 	callers: CallerCache;
 	aliases: Alias[];
 	server: import("node:http").Server;

@@ -18,8 +18,7 @@ import { toProblem } from "../../lib/problem";
 import { UnauthorizedError, TooManyRequestsError, ServiceUnavailableError } from "../../lib/errors";
 import type { RateLimiter } from "../../lib/rate-limit";
 import { REALTIME_EVENT, type RealtimeDelivery } from "../notifications/contracts";
-import { USER_EVENTS, type UserDeletedEvent, type UserStatusChangedEvent } from "../identity/contracts";
-import { AUTH_STATE_CHANGED, type AuthStateChange } from "../../lib/identity/auth-state";
+import { AUTH_STATE_CHANGED, USER_EVENTS, type AuthStateChange, type UserDeletedEvent, type UserStatusChangedEvent } from "../identity/contracts";
 
 export const REALTIME_PATH = "/ws";
 const HEARTBEAT_MS = 30_000;
@@ -128,7 +127,7 @@ const RealtimeService: ServiceSchema<ServiceSettingSchema, RealtimeMethods, Real
 			},
 		},
 		/**
-		 * A caller's state changed (lib/identity/auth-state.ts): the sockets it concerns check their token again, so
+		 * A caller's state changed (AUTH_STATE_CHANGED, services/identity/contracts.ts): the sockets it concerns check their token again, so
 		 * an ended session closes them and a member who left an organization stops receiving its events.
 		 */
 		[AUTH_STATE_CHANGED]: {

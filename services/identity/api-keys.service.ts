@@ -6,14 +6,14 @@
  * maker is no longer an admin of its tenant doesn't authenticate even if that revocation was missed.
  */
 import path from "node:path";
-import { DataTypes } from "sequelize";
 import type { Context } from "moleculer";
 import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
+import { ApiKeyModel } from "../../models/identity/api-keys/api-key.model";
 import { roleRank, systemCall, type CallerMeta, type TenantRole } from "../../lib/caller";
-import { broadcastAuthStateChange } from "../../lib/identity/auth-state";
+import { broadcastAuthStateChange } from "./auth-state";
 import { ForbiddenError, UnauthorizedError } from "../../lib/errors";
-import { hashToken, randomToken } from "../../lib/identity/secrets";
+import { hashToken, randomToken } from "./secrets";
 
 const KEY_PREFIX = "lat";
 /** Writing last_used_at on every request would turn each read into a write; once a minute is enough. */
@@ -43,20 +43,7 @@ const ApiKeysService: DbServiceSchema<DbMixinSettings, ApiKeysMethods & AuditMix
 			migrations: path.join(__dirname, "../../models/identity/api-keys/migrations"),
 			tenantOwned: true,
 			entityName: "API key",
-			model: {
-				name: "apiKey",
-				define: {
-					id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
-					tenantId: { type: DataTypes.UUID, allowNull: false },
-					name: { type: DataTypes.STRING(100), allowNull: false },
-					prefix: { type: DataTypes.STRING(32), allowNull: false },
-					keyHash: { type: DataTypes.STRING(64), allowNull: false },
-					scopes: { type: DataTypes.JSONB, allowNull: false, defaultValue: [] },
-					createdBy: { type: DataTypes.UUID, allowNull: true },
-					lastUsedAt: { type: DataTypes.DATE, allowNull: true },
-				},
-				options: { tableName: "api_keys" },
-			},
+			model: ApiKeyModel,
 		}),
 		AuditMixin,
 	],

@@ -1,85 +1,37 @@
 /**
- * Accounts and sessions: sign-up, login with throttling, short-lived access tokens (ES256 JWT with a kid)
- * and opaque, single-use, rotating refresh tokens whose reuse revokes the whole session. Also the
- * gateway's `resolveCredentials`, so every request's caller is checked against current account state.
+ * Sessions and tokens: login with throttling, short-lived access tokens (ES256 JWT with a kid, signing keys
+ * sealed at rest and rotated) and opaque, single-use, rotating refresh tokens whose reuse revokes the whole
+ * session. Also the gateway's `resolveCredentials`, so every request's caller is checked against current
+ * account state. The account flows (sign-up, passwords, email verification, persona, tenant switch, me) are
+ * the mixin account-flows.ts; both answer as `auth.*`.
  */
 import path from "node:path";
 import { Op, QueryTypes } from "sequelize";
 import type { JWK } from "jose";
 import type { Context } from "moleculer";
-import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
-import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
-import { SessionModel, RefreshTokenModel, OneTimeTokenModel, LoginThrottleModel, KnownAddressModel, SigningKeyModel, type OneTimePurpose } from "../../models/identity/auth/auth.models";
-import { ACCESS_TOKEN_TTL_SECONDS, KeyRing, generateSigningKey, openPrivateJwk, peekKid, sealPrivateJwk, type AccessClaims, type StoredSigningKey } from "../../lib/identity/access-tokens";
-import { VerifiedTokens, broadcastAuthStateChange, credentialHash } from "../../lib/identity/auth-state";
+import { DbMixin } from "../../mixins/db.mixin";
+import { AuditMixin } from "../../mixins/audit.mixin";
+import { SessionModel, RefreshTokenModel, OneTimeTokenModel, LoginThrottleModel, KnownAddressModel, SigningKeyModel } from "../../models/identity/auth/auth.models";
+import { ACCESS_TOKEN_TTL_SECONDS, KeyRing, generateSigningKey, openPrivateJwk, peekKid, sealPrivateJwk, type AccessClaims, type StoredSigningKey } from "./access-tokens";
+import { credentialHash } from "../../lib/gateway/caller-cache";
+import { VerifiedTokens, broadcastAuthStateChange } from "./auth-state";
 import { SecretBox } from "../../lib/secret-box";
-import { LoginThrottle } from "../../lib/identity/login-throttle";
-import { checkPasswordPolicy, hashToken, randomToken } from "../../lib/identity/secrets";
-import { PERSONAS, systemCall, type CallerMeta, type Persona, type TenantRole } from "../../lib/caller";
+import { LoginThrottle } from "./login-throttle";
+import { hashToken, randomToken } from "./secrets";
+import { systemCall, type CallerMeta, type Persona, type TenantRole } from "../../lib/caller";
 import { BadRequestError, EntityNotFoundError, ForbiddenError, TooManyRequestsError, UnauthorizedError } from "../../lib/errors";
-import { Errors } from "moleculer";
 import { platformConfigOf } from "../../lib/node";
-import { startBootstrapAdmin } from "../../lib/identity/bootstrap-admin";
-import type { PublicUser } from "./users.service";
+import { startBootstrapAdmin } from "./bootstrap-admin";
+import { AUTH_EVENTS, USER_EVENTS, type PublicUser, type SigningKeysRotatedEvent, type TokenSet, type UserDeletedEvent, type UserStatusChangedEvent } from "./contracts";
+import { AccountFlows } from "./account-flows";
+import { REFRESH_TOKEN_TTL_MS, type AuthContext, type AuthServiceSchema, type Membership, type SessionRow } from "./auth.types";
 
-const REFRESH_TOKEN_TTL_MS = 30 * 86_400_000;
 /** Two requests refreshing with the same token at once (two tabs) must not log the user out. */
 const REUSE_GRACE_MS = 10_000;
-const ONE_TIME_TTL_MS: Record<OneTimePurpose, number> = { password_reset: 3_600_000, email_verification: 2 * 86_400_000 };
 /** A token naming a key this node doesn't know reloads the key ring at most this often (rotations also broadcast). */
 const KEY_RELOAD_INTERVAL_MS = 5_000;
 
-interface SessionRow {
-	id: string;
-	userId: string;
-	tenantId: string | null;
-	ip: string | null;
-	userAgent: string | null;
-	lastUsedAt: Date;
-	expiresAt: Date;
-	revokedAt: Date | null;
-	createdAt: Date;
-}
-
-interface Membership {
-	id: string;
-	name: string;
-	role: TenantRole;
-}
-
-export interface TokenSet {
-	accessToken: string;
-	refreshToken: string;
-	tokenType: "Bearer";
-	expiresIn: number;
-}
-
-interface AuthMethods {
-	keyRing: KeyRing;
-	keysLoadedAt: number;
-	keysLoading?: Promise<void>;
-	verifiedTokens: VerifiedTokens<AccessClaims>;
-	throttle: LoginThrottle;
-	secretBox: SecretBox;
-	ensureSigningKey(): Promise<void>;
-	resealSigningKeys(): Promise<void>;
-	reloadKeys(): Promise<void>;
-	verifyAccessToken(token: string): Promise<AccessClaims>;
-	startSession(ctx: Context<unknown, CallerMeta>, user: PublicUser, tenantId?: string | null): Promise<{ tokens: TokenSet; tenant: Membership | null }>;
-	issueTokens(session: SessionRow, user: PublicUser, role: TenantRole | null): Promise<TokenSet>;
-	newRefreshToken(sessionId: string): Promise<string>;
-	pickTenant(ctx: Context, userId: string, wanted?: string | null): Promise<Membership | null>;
-	revokeSessions(where: Record<string, unknown>, reason: string): Promise<number>;
-	createOneTimeToken(userId: string, purpose: OneTimePurpose): Promise<string>;
-	consumeOneTimeToken(token: string, purpose: OneTimePurpose): Promise<string>;
-	sendVerificationEmail(user: PublicUser): Promise<void>;
-	stopBootstrap?: () => void;
-	currentUser(ctx: Context<unknown, CallerMeta>): Promise<PublicUser>;
-}
-
-type AuthContext<P = Record<string, unknown>> = Context<P, CallerMeta>;
-
-const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMethods> = {
+const AuthService: AuthServiceSchema = {
 	name: "auth",
 	mixins: [
 		DbMixin({
@@ -90,40 +42,17 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 			entityName: "Session",
 		}),
 		AuditMixin,
+		AccountFlows,
 	],
 
 	actions: {
-		register: {
-			rest: "POST /register",
-			auth: "public",
-			summary: "Create an account and its organization",
-			params: {
-				email: "email|normalize|max:320",
-				password: "string|max:256",
-				fullName: "string|trim|min:1|max:200",
-				organization: { type: "string", trim: true, min: 1, max: 200, optional: true },
-			},
-			async handler(ctx: AuthContext<{ email: string; password: string; fullName: string; organization?: string }>) {
-				const violation = checkPasswordPolicy(ctx.params.password, ctx.params.email);
-				if (violation) throw new Errors.ValidationError("Parameters validation error!", "VALIDATION_ERROR", [violation]);
-				const user = await this.broker.call<PublicUser, object>("users.createAccount", { email: ctx.params.email, password: ctx.params.password, fullName: ctx.params.fullName }, systemCall());
-				const tenant = await this.broker.call<Membership, object>("tenants.createForOwner", { name: ctx.params.organization ?? `${ctx.params.fullName}'s organization`, ownerId: user.id }, systemCall());
-				const { tokens } = await this.startSession(ctx, user, tenant.id);
-				await this.throttle.remember(user.email, ctx.meta.ip, user.id);
-				await this.sendVerificationEmail(user);
-				await this.audit(ctx, { action: "auth.signup", actorId: user.id, actorEmail: user.email, tenantId: tenant.id, targetType: "user", targetId: user.id });
-				ctx.meta.$statusCode = 201;
-				ctx.meta.$location = `/api/v1/users/${user.id}`;
-				return { user, tenant: { ...tenant, role: "owner" }, ...tokens };
-			},
-		},
 
 		login: {
 			rest: "POST /login",
 			auth: "public",
 			params: { email: "string|trim|min:3|max:320", password: "string|min:1|max:1024" },
 			async handler(ctx: AuthContext<{ email: string; password: string }>) {
-				// Claimed before the password is checked (lib/identity/login-throttle.ts); the same answer whether the account exists or not.
+				// Claimed before the password is checked (services/identity/login-throttle.ts); the same answer whether the account exists or not.
 				const attempt = await this.throttle.claim(ctx.params.email, ctx.meta.ip);
 				if (!attempt.allowed) throw new TooManyRequestsError(attempt.retryAfterSeconds, "Too many failed sign-in attempts; try again later", "LOGIN_THROTTLED");
 				let result: { valid: boolean; user: PublicUser | null };
@@ -240,136 +169,13 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 			},
 		},
 
-		me: {
-			rest: "GET /me",
-			params: {},
-			async handler(ctx: AuthContext) {
-				if (!ctx.meta.user) throw new UnauthorizedError("Sign in first", "UNAUTHORIZED");
-				const [user, memberships] = await Promise.all([
-					this.currentUser(ctx),
-					this.broker.call<Membership[], object>("tenants.membershipsOf", { userId: ctx.meta.user.id }, systemCall()),
-				]);
-				const active = memberships.find((item) => item.id === ctx.meta.tenantId) ?? null;
-				return { user, tenant: active, role: active?.role ?? null, persona: user.persona, memberships };
-			},
-		},
 
-		updatePersona: {
-			rest: "PUT /update-persona",
-			summary: "Change a persona; super_admin is granted by super admins only",
-			description: "Without `userId`, the caller's own persona (`null` is refused). The last active super admin can't lose the persona: 409 `LAST_SUPER_ADMIN`.",
-			params: { persona: { type: "enum", values: PERSONAS }, userId: { type: "uuid", optional: true } },
-			// The broker's validator refuses `null` (lib/validator.ts): it is not a way to say "myself".
-			async handler(ctx: AuthContext<{ persona: Persona; userId?: string }>) {
-				const caller = await this.currentUser(ctx);
-				const targetId = ctx.params.userId ?? caller.id;
-				const callerIsSuperAdmin = caller.persona === "super_admin";
-				if ((ctx.params.persona === "super_admin" || targetId !== caller.id) && !callerIsSuperAdmin) {
-					throw new ForbiddenError("Only a super admin can grant this persona or change another user's", "SUPER_ADMIN_REQUIRED");
-				}
-				const user = await this.broker.call<PublicUser, object>("users.setPersona", { id: targetId, persona: ctx.params.persona }, systemCall());
-				await this.audit(ctx, { action: "user.persona_changed", targetType: "user", targetId, data: { persona: ctx.params.persona } });
-				if (targetId !== caller.id) return { user };
-				// The caller's own tokens carry the persona: hand out fresh ones.
-				const session = (await this.models.session.findByPk(ctx.meta.sessionId as string))?.get({ plain: true }) as SessionRow | undefined;
-				if (!session) return { user };
-				return { user, ...(await this.issueTokens(session, user, ctx.meta.role ?? null)) };
-			},
-		},
 
-		switchTenant: {
-			rest: "POST /switch-tenant",
-			params: { tenantId: "uuid" },
-			async handler(ctx: AuthContext<{ tenantId: string }>) {
-				const user = await this.currentUser(ctx);
-				const membership = await this.broker.call<{ role: TenantRole } | null, object>("tenants.membershipOf", { tenantId: ctx.params.tenantId, userId: user.id }, systemCall());
-				if (!membership) throw new ForbiddenError("You are not a member of this organization", "NOT_A_MEMBER");
-				const session = (await this.models.session.findByPk(ctx.meta.sessionId as string))?.get({ plain: true }) as SessionRow | undefined;
-				if (!session) throw new UnauthorizedError("This session has ended", "SESSION_ENDED");
-				await this.models.session.update({ tenantId: ctx.params.tenantId }, { where: { id: session.id } });
-				const tenant = await this.pickTenant(ctx, user.id, ctx.params.tenantId);
-				return { tenant, ...(await this.issueTokens({ ...session, tenantId: ctx.params.tenantId }, user, membership.role)) };
-			},
-		},
 
-		forgotPassword: {
-			rest: "POST /password/forgot",
-			auth: "public",
-			params: { email: "string|trim|min:3|max:320" },
-			async handler(ctx: AuthContext<{ email: string }>) {
-				const user = await this.broker.call<PublicUser | null, object>("users.findByEmail", { email: ctx.params.email }, systemCall());
-				if (user && user.status === "active") {
-					const token = await this.createOneTimeToken(user.id, "password_reset");
-					const link = `${platformConfigOf(this.broker).appUrl}/reset-password?token=${encodeURIComponent(token)}`;
-					await this.broker.call("mail.sendTemplate", { to: user.email, template: "password-reset", data: { fullName: user.fullName, link, expiresInMinutes: 60 } }, systemCall());
-					await this.audit(ctx, { action: "auth.password_reset_requested", actorId: user.id, actorEmail: user.email });
-				}
-				// Always the same answer: whether an account exists is not disclosed.
-				ctx.meta.$statusCode = 202;
-				return { accepted: true };
-			},
-		},
 
-		resetPassword: {
-			rest: "POST /password/reset",
-			auth: "public",
-			params: { token: "string|min:20|max:200", password: "string|max:256" },
-			async handler(ctx: AuthContext<{ token: string; password: string }>) {
-				const userId = await this.consumeOneTimeToken(ctx.params.token, "password_reset");
-				const user = await this.broker.call<PublicUser, object>("users.profile", { id: userId }, systemCall());
-				const violation = checkPasswordPolicy(ctx.params.password, user.email);
-				if (violation) throw new Errors.ValidationError("Parameters validation error!", "VALIDATION_ERROR", [violation]);
-				await this.broker.call("users.setPassword", { id: userId, password: ctx.params.password }, systemCall());
-				await this.revokeSessions({ userId }, "password_reset");
-				await this.throttle.clear({ email: user.email });
-				await this.broker.call("notifications.send", { userId, type: "security.password_changed", data: {} }, systemCall()).catch((err: Error) => {
-					this.logger.warn(`Password-changed notice to user ${userId} was not sent:`, err.message);
-				});
-				await this.audit(ctx, { action: "auth.password_reset", actorId: userId, actorEmail: user.email });
-				return { reset: true };
-			},
-		},
 
-		changePassword: {
-			rest: "POST /password/change",
-			params: { currentPassword: "string|min:1|max:1024", newPassword: "string|max:256" },
-			async handler(ctx: AuthContext<{ currentPassword: string; newPassword: string }>) {
-				const user = await this.currentUser(ctx);
-				const check = await this.broker.call<{ valid: boolean }, object>("users.verifyCredentials", { email: user.email, password: ctx.params.currentPassword }, systemCall());
-				if (!check.valid) throw new ForbiddenError("The current password is incorrect", "INVALID_CURRENT_PASSWORD");
-				const violation = checkPasswordPolicy(ctx.params.newPassword, user.email);
-				if (violation) throw new Errors.ValidationError("Parameters validation error!", "VALIDATION_ERROR", [{ ...violation, field: "newPassword" }]);
-				await this.broker.call("users.setPassword", { id: user.id, password: ctx.params.newPassword }, systemCall());
-				await this.revokeSessions({ userId: user.id }, "password_changed");
-				await this.audit(ctx, { action: "auth.password_changed", targetType: "user", targetId: user.id });
-				// Every session ended, this one too; the client carries on with a fresh one.
-				const { tokens, tenant } = await this.startSession(ctx, user, ctx.meta.tenantId);
-				return { tenant, ...tokens };
-			},
-		},
 
-		verifyEmail: {
-			rest: "POST /verify-email",
-			auth: "public",
-			params: { token: "string|min:20|max:200" },
-			async handler(ctx: AuthContext<{ token: string }>) {
-				const userId = await this.consumeOneTimeToken(ctx.params.token, "email_verification");
-				const user = await this.broker.call<PublicUser, object>("users.markEmailVerified", { id: userId }, systemCall());
-				await this.audit(ctx, { action: "auth.email_verified", actorId: userId, actorEmail: user.email });
-				return { verified: true, user };
-			},
-		},
 
-		resendVerification: {
-			rest: "POST /verify-email/resend",
-			params: {},
-			async handler(ctx: AuthContext) {
-				const user = await this.currentUser(ctx);
-				if (!user.emailVerified) await this.sendVerificationEmail(user);
-				ctx.meta.$statusCode = 202;
-				return { accepted: true };
-			},
-		},
 
 		clearThrottle: {
 			rest: "DELETE /throttles",
@@ -405,7 +211,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 					await this.models.signingKey.update({ status: "retired" }, { where: { status: "active" }, transaction });
 					await this.models.signingKey.create({ ...key, privateJwk: sealPrivateJwk(this.secretBox, key.kid, key.privateJwk) }, { transaction });
 				});
-				this.broker.broadcast("auth.signingKeysRotated", { kid: key.kid });
+				this.broker.broadcast<SigningKeysRotatedEvent>(AUTH_EVENTS.signingKeysRotated, { kid: key.kid });
 				await this.reloadKeys();
 				await this.audit(ctx, { action: "auth.signing_key_rotated", data: { kid: key.kid } });
 				return { kid: key.kid };
@@ -460,21 +266,21 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 	},
 
 	events: {
-		"auth.signingKeysRotated": {
+		[AUTH_EVENTS.signingKeysRotated]: {
 			async handler() {
 				await this.reloadKeys().catch((err: Error) => this.logger.warn("Reloading signing keys failed", err));
 			},
 		},
-		"user.deleted": {
+		[USER_EVENTS.deleted]: {
 			params: { userId: "uuid" },
-			async handler(ctx: Context<{ userId: string }>) {
+			async handler(ctx: Context<UserDeletedEvent>) {
 				await this.revokeSessions({ userId: ctx.params.userId }, "account_deleted").catch((err: Error) => this.logger.error("Revoking sessions failed", err));
 				await this.throttle.forgetUser(ctx.params.userId).catch((err: Error) => this.logger.error("Forgetting known addresses failed", err));
 			},
 		},
-		"user.statusChanged": {
+		[USER_EVENTS.statusChanged]: {
 			params: { userId: "uuid", status: "string" },
-			async handler(ctx: Context<{ userId: string; status: string }>) {
+			async handler(ctx: Context<UserStatusChangedEvent>) {
 				if (ctx.params.status !== "suspended") return;
 				await this.revokeSessions({ userId: ctx.params.userId }, "account_suspended").catch((err: Error) => this.logger.error("Revoking sessions failed", err));
 			},
@@ -583,34 +389,6 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 			if (count > 0 && typeof where.userId === "string" && where.id === undefined) broadcastAuthStateChange(this.broker, { userId: where.userId, reason });
 			else for (const row of rows) broadcastAuthStateChange(this.broker, { sessionId: row.get("id") as string, reason });
 			return count;
-		},
-
-		async createOneTimeToken(userId: string, purpose: OneTimePurpose) {
-			const token = randomToken();
-			await this.models.oneTimeToken.create({ userId, purpose, tokenHash: hashToken(token), expiresAt: new Date(Date.now() + ONE_TIME_TTL_MS[purpose]) });
-			return token;
-		},
-
-		/** Single use: the token is claimed atomically, so two concurrent uses can't both succeed. */
-		async consumeOneTimeToken(token: string, purpose: OneTimePurpose) {
-			const [count, rows] = await this.models.oneTimeToken.update(
-				{ usedAt: new Date() },
-				{ where: { tokenHash: hashToken(token), purpose, usedAt: null, expiresAt: { [Op.gt]: new Date() } }, returning: true },
-			);
-			if (count === 0) throw new BadRequestError("This link is invalid or has expired", "INVALID_TOKEN");
-			return rows[0].get("userId") as string;
-		},
-
-		async sendVerificationEmail(user: PublicUser) {
-			const token = await this.createOneTimeToken(user.id, "email_verification");
-			const link = `${platformConfigOf(this.broker).appUrl}/verify-email?token=${encodeURIComponent(token)}`;
-			try {
-				// Through notifications, so the user's language applies; it goes by email only, and can't be turned off.
-				await this.broker.call("notifications.send", { userId: user.id, type: "account.verify_email", data: { link } }, systemCall());
-			} catch (err) {
-				// The account exists either way; the user can ask for the email again.
-				this.logger.warn(`Verification email to ${user.email} was not sent:`, (err as Error).message);
-			}
 		},
 
 		async currentUser(ctx: Context<unknown, CallerMeta>) {

@@ -1,15 +1,34 @@
 /**
- * The identity domain's public face: what other domains may import from it (and nothing else).
- *
- * For now the DTOs and names are re-exported from the service files that declare them (users, auth): those
- * files are being changed elsewhere, and the declarations move here in the identity domain's own slice. The
- * payload types of what identity publishes are declared here.
+ * The identity domain's public face: what other domains may import from it (and nothing else): its public
+ * DTOs, the names of the events it emits and broadcasts and of its durable channels, and their payloads.
  */
-import type { PublicUser } from "./users.service";
+import type { Persona } from "../../lib/caller";
+import type { UserStatus } from "../../models/identity/users/user.model";
 
-export { USER_CHANNELS, USER_EVENTS } from "./users.service";
-export type { PublicUser } from "./users.service";
-export type { TokenSet } from "./auth.service";
+// --- Users -----------------------------------------------------------------------------------------------
+
+export const USER_EVENTS = { statusChanged: "user.statusChanged", deleted: "user.deleted", created: "user.created" } as const;
+
+/**
+ * Durable channels the outbox relay publishes to, with `{ userId, user }` (the public user, as the
+ * `user.created` event carries it); notifications consumes them.
+ */
+export const USER_CHANNELS = { created: "identity.user.created" } as const;
+
+/** A user as every action answers it (the password hash never leaves the users service). */
+export interface PublicUser {
+	id: string;
+	email: string;
+	fullName: string;
+	phone: string | null;
+	address: Record<string, unknown> | null;
+	persona: Persona;
+	status: UserStatus;
+	emailVerified: boolean;
+	lastLoginAt: string | null;
+	createdAt: string;
+	updatedAt: string;
+}
 
 /** `identity.user.created`, from users' outbox: the public user, as the `user.created` event carries it. */
 export interface UserCreatedMessage {
@@ -31,4 +50,37 @@ export interface UserStatusChangedEvent {
 /** `user.deleted` (broadcast to every node). */
 export interface UserDeletedEvent {
 	userId: string;
+}
+
+// --- Auth ------------------------------------------------------------------------------------------------
+
+/** What login, refresh, register and a tenant switch answer (with more fields of their own). */
+export interface TokenSet {
+	accessToken: string;
+	refreshToken: string;
+	tokenType: "Bearer";
+	expiresIn: number;
+}
+
+/** Broadcast whenever a caller's state changes; the payload says whose (see AuthStateChange). */
+export const AUTH_STATE_CHANGED = "auth.stateChanged";
+
+/** Identity's broadcasts: `stateChanged` (AuthStateChange), `signingKeysRotated` (SigningKeysRotatedEvent). */
+export const AUTH_EVENTS = { stateChanged: AUTH_STATE_CHANGED, signingKeysRotated: "auth.signingKeysRotated" } as const;
+
+/** `auth.signingKeysRotated` (broadcast to every node: each auth service reloads its key ring). */
+export interface SigningKeysRotatedEvent {
+	kid: string;
+}
+
+/**
+ * Which callers changed: every cached caller matching all the given fields is forgotten (a change naming
+ * none forgets every caller). `reason` is for logs.
+ */
+export interface AuthStateChange {
+	userId?: string;
+	sessionId?: string;
+	tenantId?: string;
+	apiKeyId?: string;
+	reason: string;
 }

@@ -16,11 +16,10 @@ import { IdentityLinkModel, LoginAttemptModel } from "../../models/identity/oaut
 import { systemCall, type CallerMeta } from "../../lib/caller";
 import type { OidcProviderConfig } from "../../lib/config";
 import { BadRequestError, ConflictError, EntityNotFoundError, ForbiddenError, ServiceUnavailableError, UnprocessableEntityError } from "../../lib/errors";
-import { hashToken, safeEqual } from "../../lib/identity/secrets";
+import { hashToken, safeEqual } from "./secrets";
 import { serialize as serializeCookie } from "cookie";
 import { platformConfigOf } from "../../lib/node";
-import type { PublicUser } from "./users.service";
-import type { TokenSet } from "./auth.service";
+import { USER_EVENTS, type PublicUser, type TokenSet, type UserDeletedEvent } from "./contracts";
 
 /** Long enough to sign in at the provider (password, second factor), short enough to bound stale attempts. */
 const ATTEMPT_TTL_MS = 10 * 60_000;
@@ -217,9 +216,9 @@ const OAuthService: DbServiceSchema<DbMixinSettings, OAuthMethods & AuditMixinMe
 
 	events: {
 		/** A deleted account's provider identities must not sign in as whoever gets its id or email next. */
-		"user.deleted": {
+		[USER_EVENTS.deleted]: {
 			params: { userId: "uuid" },
-			async handler(ctx: Context<{ userId: string }>) {
+			async handler(ctx: Context<UserDeletedEvent>) {
 				await this.models.identityLink.destroy({ where: { userId: ctx.params.userId } }).catch((err: Error) => this.logger.error("Removing identity links failed", err));
 			},
 		},

@@ -11,10 +11,12 @@ import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
 import { TenantModel, MembershipModel, InvitationModel } from "../../models/identity/tenants/tenant.models";
 import { roleRank, systemCall, TENANT_ROLES, type CallerMeta, type TenantRole } from "../../lib/caller";
 import { ConflictError, EntityNotFoundError, ForbiddenError, NotFoundError, UnprocessableEntityError } from "../../lib/errors";
-import { hashToken, randomToken } from "../../lib/identity/secrets";
+import { hashToken, randomToken } from "./secrets";
 import { platformConfigOf } from "../../lib/node";
-import { PLAN_LIMITS, type LimitName } from "../../lib/identity/plans";
-import { broadcastAuthStateChange } from "../../lib/identity/auth-state";
+import { PLAN_LIMITS, type LimitName } from "./plans";
+import { broadcastAuthStateChange } from "./auth-state";
+import { USER_EVENTS, type UserDeletedEvent } from "./contracts";
+import type { MailSendResult, MailSendTemplateParams } from "../notifications/contracts";
 
 const INVITATION_TTL_DAYS = 7;
 
@@ -213,7 +215,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 				)!;
 				const link = `${platformConfigOf(this.broker).appUrl}/invitations/accept?token=${encodeURIComponent(token)}`;
 				try {
-					await this.broker.call(
+					await this.broker.call<MailSendResult, MailSendTemplateParams<"invitation">>(
 						"mail.sendTemplate",
 						{ to: ctx.params.email, template: "invitation", data: { tenantName: tenant.name, inviterName: ctx.meta.user?.email ?? "A team member", role: ctx.params.role, link, expiresInDays: INVITATION_TTL_DAYS } },
 						systemCall(),
@@ -332,9 +334,9 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 	},
 
 	events: {
-		"user.deleted": {
+		[USER_EVENTS.deleted]: {
 			params: { userId: "uuid" },
-			async handler(ctx: Context<{ userId: string }>) {
+			async handler(ctx: Context<UserDeletedEvent>) {
 				try {
 					await this.revokeMemberKeys(ctx as TenantContext<{ userId: string }>, ctx.params.userId, undefined, "account_deleted");
 					await this.models.membership.destroy({ where: { userId: ctx.params.userId } });

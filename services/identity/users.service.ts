@@ -17,30 +17,9 @@ import { OutboxMixin, outboxModel, type OutboxMethods } from "../../mixins/outbo
 import { UserModel, USER_STATUSES, type UserStatus } from "../../models/identity/users/user.model";
 import { PERSONAS, type CallerMeta, type Persona } from "../../lib/caller";
 import { ConflictError, EntityNotFoundError } from "../../lib/errors";
-import { decoyPasswordHash, hashPassword, verifyPassword } from "../../lib/identity/secrets";
-import { broadcastAuthStateChange } from "../../lib/identity/auth-state";
-
-export const USER_EVENTS = { statusChanged: "user.statusChanged", deleted: "user.deleted", created: "user.created" } as const;
-
-/**
- * Durable channels the outbox relay publishes to, with `{ userId, user }` (the public user, as the
- * `user.created` event carries it); notifications consumes them.
- */
-export const USER_CHANNELS = { created: "identity.user.created" } as const;
-
-export interface PublicUser {
-	id: string;
-	email: string;
-	fullName: string;
-	phone: string | null;
-	address: Record<string, unknown> | null;
-	persona: Persona;
-	status: UserStatus;
-	emailVerified: boolean;
-	lastLoginAt: string | null;
-	createdAt: string;
-	updatedAt: string;
-}
+import { decoyPasswordHash, hashPassword, verifyPassword } from "./secrets";
+import { broadcastAuthStateChange } from "./auth-state";
+import { USER_CHANNELS, USER_EVENTS, type PublicUser, type UserCreatedEvent, type UserCreatedMessage, type UserDeletedEvent, type UserStatusChangedEvent } from "./contracts";
 
 interface UserRow {
 	id: string;
@@ -126,7 +105,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 							{ transaction },
 						);
 						const created = this.toPublic(row.get({ plain: true }) as UserRow);
-						await this.writeOutbox(transaction, USER_CHANNELS.created, { userId: created.id, user: created });
+						await this.writeOutbox(transaction, USER_CHANNELS.created, { userId: created.id, user: created } satisfies UserCreatedMessage);
 						return created;
 					});
 				} catch (err) {
@@ -134,7 +113,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 					if ((err as Error).name === "SequelizeUniqueConstraintError") throw new ConflictError("An account with this email already exists", "EMAIL_TAKEN");
 					throw err;
 				}
-				ctx.emit(USER_EVENTS.created, { user });
+				ctx.emit<UserCreatedEvent>(USER_EVENTS.created, { user });
 				return user;
 			},
 		},
@@ -302,7 +281,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 				const row = await this.loadUser(ctx.params.id);
 				// Keep the row for the audit trail; free the email for a new sign-up.
 				await this.changeUser(ctx, row.id, { status: "deleted", email: `deleted+${row.id}@invalid`, passwordHash: null, deletedAt: new Date() } as Partial<UserRow>);
-				ctx.broadcast(USER_EVENTS.deleted, { userId: row.id });
+				ctx.broadcast<UserDeletedEvent>(USER_EVENTS.deleted, { userId: row.id });
 				await this.audit(ctx, { action: "user.deleted", targetType: "user", targetId: row.id });
 				ctx.meta.$statusCode = 204;
 				return null;
@@ -315,7 +294,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 			params: { id: "uuid", status: { type: "enum", values: ["active", "suspended"] } },
 			async handler(ctx: Context<{ id: string; status: "active" | "suspended" }>) {
 				const user = await this.changeUser(ctx, ctx.params.id, { status: ctx.params.status });
-				ctx.broadcast(USER_EVENTS.statusChanged, { userId: user.id, status: user.status });
+				ctx.broadcast<UserStatusChangedEvent>(USER_EVENTS.statusChanged, { userId: user.id, status: user.status });
 				await this.audit(ctx, { action: `user.${ctx.params.status === "suspended" ? "suspended" : "reactivated"}`, targetType: "user", targetId: user.id });
 				return user;
 			},

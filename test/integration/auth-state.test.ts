@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startNode, type RunningNode } from "../helpers/nodes";
 import { uniqueEmail } from "../helpers/api";
-import type { KeyRing } from "../../lib/identity/access-tokens";
+import type { KeyRing } from "../../services/identity/access-tokens";
 
 let node: RunningNode;
 

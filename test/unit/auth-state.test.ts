@@ -1,6 +1,6 @@
-/** Issue 12: the gateway's cache of resolved callers (lib/identity/auth-state.ts) on its own. */
+/** Issue 12: the gateway's cache of resolved callers (lib/gateway/caller-cache.ts) on its own. */
 import { describe, expect, it } from "vitest";
-import { CallerCache, credentialHash } from "../../lib/identity/auth-state";
+import { CallerCache, credentialHash } from "../../lib/gateway/caller-cache";
 import type { CallerMeta } from "../../lib/caller";
 
 function caller(userId: string, extra: Partial<CallerMeta> = {}): CallerMeta {

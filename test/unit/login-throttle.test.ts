@@ -1,6 +1,6 @@
 /** The pure parts of login throttling: what counts as one address, and how waits grow (issue 11, finding 7). */
 import { describe, expect, it } from "vitest";
-import { THROTTLE_POLICIES, addressBucket, waitAfter } from "../../lib/identity/login-throttle";
+import { THROTTLE_POLICIES, addressBucket, waitAfter } from "../../services/identity/login-throttle";
 
 describe("login throttling", () => {
 	it("finding 7: one IPv4 address, however it is written, and one IPv6 /64 count as one address", () => {

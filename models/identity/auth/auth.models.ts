@@ -45,7 +45,7 @@ export const OneTimeTokenModel: ModelDefinition = {
 	options: { tableName: "one_time_tokens" },
 };
 
-/** Failures of one throttle scope (lib/identity/login-throttle.ts); keys are HMACs, never readable. */
+/** Failures of one throttle scope (services/identity/login-throttle.ts); keys are HMACs, never readable. */
 export const LoginThrottleModel: ModelDefinition = {
 	name: "loginThrottle",
 	define: {

@@ -3,7 +3,7 @@ import type { MigrationContext } from "../../../../lib/database";
 
 /**
  * Login throttling by counters with increasing waits instead of one row per failure, and the addresses each
- * account signed in from. Every key is an HMAC (lib/identity/login-throttle.ts): neither emails nor
+ * account signed in from. Every key is an HMAC (services/identity/login-throttle.ts): neither emails nor
  * addresses are stored readable. The old failure rows are transient and are dropped.
  */
 export async function up({ queryInterface, schema }: MigrationContext): Promise<void> {

@@ -3,20 +3,15 @@
  * credential (a bearer token or an API key), remembered by the credential's SHA-256 so the next request with
  * it skips the round trip to the identity node, and dropped the moment something it depends on changes.
  *
- * Whatever changes a caller's state (an account suspended, deleted, its persona or password changed, a
- * session ended, a membership removed or its role changed, an API key revoked) is announced with
- * `broadcastAuthStateChange`, a broker *broadcast* (`auth.stateChanged`): every node that listens gets it,
- * so every gateway forgets the affected callers within the time the event takes over NATS. An event a node
+ * Whatever changes a caller's state is announced by the identity domain as a broker *broadcast*
+ * (`auth.stateChanged`, AUTH_STATE_CHANGED in services/identity/contracts.ts): every gateway forgets the
+ * affected callers (`CallerCache.invalidate`) within the time the event takes over NATS. An event a node
  * misses (it was cut off from NATS) is bounded by the TTL: no entry outlives AUTH_STATE_TTL_MS, nor the
  * token it was resolved from. A gateway that reconnects to NATS forgets everything, since it may have
  * missed events meanwhile.
  */
 import { hash } from "node:crypto";
-import type { ServiceBroker } from "moleculer";
 import type { CallerMeta } from "../caller";
-
-/** Broadcast whenever a caller's state changes; the payload says whose (see AuthStateChange). */
-export const AUTH_STATE_CHANGED = "auth.stateChanged";
 
 /** The safety net for a missed event: a resolved caller is asked again after this long at the latest. */
 export const AUTH_STATE_TTL_MS = 10_000;
@@ -25,23 +20,14 @@ export const AUTH_STATE_MAX_ENTRIES = 20_000;
 
 /**
  * Which callers changed: every cached caller matching all the given fields is forgotten (a change naming
- * none forgets every caller). `reason` is for logs.
+ * none forgets every caller); identity's AuthStateChange is one. `reason` is for logs.
  */
-export interface AuthStateChange {
+export interface CallerChange {
 	userId?: string;
 	sessionId?: string;
 	tenantId?: string;
 	apiKeyId?: string;
-	reason: string;
-}
-
-/** Announces a change to every node; never throws (the TTL still bounds what a lost announcement leaves). */
-export function broadcastAuthStateChange(broker: ServiceBroker, change: AuthStateChange): void {
-	try {
-		void Promise.resolve(broker.broadcast(AUTH_STATE_CHANGED, change)).catch((err: Error) => broker.logger.warn("Broadcasting an auth state change failed:", err.message));
-	} catch (err) {
-		broker.logger.warn("Broadcasting an auth state change failed:", (err as Error).message);
-	}
+	reason?: string;
 }
 
 /** SHA-256 of the credential, by kind (one-shot `crypto.hash`: half the cost of a Hash object per request). */
@@ -64,7 +50,7 @@ interface Entry {
 	expiresAt: number;
 }
 
-function matches(caller: CallerMeta, change: AuthStateChange): boolean {
+function matches(caller: CallerMeta, change: CallerChange): boolean {
 	if (change.userId !== undefined && caller.user?.id !== change.userId) return false;
 	if (change.sessionId !== undefined && caller.sessionId !== change.sessionId) return false;
 	if (change.tenantId !== undefined && caller.tenantId !== change.tenantId) return false;
@@ -126,7 +112,7 @@ export class CallerCache {
 	}
 
 	/** Forgets every caller the change concerns, and keeps resolutions under way from storing what they read. */
-	invalidate(change: AuthStateChange): number {
+	invalidate(change: CallerChange): number {
 		this.epoch += 1;
 		// Resolutions under way were started before the change: later requests must not join them.
 		this.pending.clear();
@@ -160,32 +146,6 @@ export class CallerCache {
 		this.entries.set(key, { caller, expiresAt });
 		if (this.entries.size > this.maxEntries) {
 			// Map keeps insertion order: the first keys are the oldest.
-			for (const oldest of this.entries.keys()) {
-				this.entries.delete(oldest);
-				if (this.entries.size <= this.maxEntries) break;
-			}
-		}
-	}
-}
-
-/** Verified token claims by token hash until the token expires, so a signature is checked once per token. */
-export class VerifiedTokens<T> {
-	private readonly entries = new Map<string, { value: T; expiresAt: number }>();
-
-	constructor(private readonly maxEntries = AUTH_STATE_MAX_ENTRIES) {}
-
-	get(key: string): T | undefined {
-		const entry = this.entries.get(key);
-		if (!entry) return undefined;
-		if (entry.expiresAt > Date.now()) return entry.value;
-		this.entries.delete(key);
-		return undefined;
-	}
-
-	set(key: string, value: T, expiresAt: number): void {
-		if (expiresAt <= Date.now()) return;
-		this.entries.set(key, { value, expiresAt });
-		if (this.entries.size > this.maxEntries) {
 			for (const oldest of this.entries.keys()) {
 				this.entries.delete(oldest);
 				if (this.entries.size <= this.maxEntries) break;

@@ -4,8 +4,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { SignJWT, exportJWK, generateKeyPair, importJWK, jwtVerify, type JWK, type JWTPayload, type CryptoKey } from "jose";
-import type { Persona, TenantRole } from "../caller";
-import type { SecretBox } from "../secret-box";
+import type { Persona, TenantRole } from "../../lib/caller";
+import type { SecretBox } from "../../lib/secret-box";
 
 export const ACCESS_TOKEN_TTL_SECONDS = 15 * 60;
 export const TOKEN_ISSUER = "lattice";

@@ -4,9 +4,9 @@
  * /readyz can sign in as that admin at once.
  */
 import type { Logger as LoggerInstance, ServiceBroker } from "moleculer";
-import { systemCall } from "../caller";
-import { addReadinessCheck } from "../readiness";
-import { platformConfigOf } from "../node";
+import { systemCall } from "../../lib/caller";
+import { addReadinessCheck } from "../../lib/readiness";
+import { platformConfigOf } from "../../lib/node";
 import type { AuditEntry } from "../../mixins/audit.mixin";
 
 interface CreatedUser {

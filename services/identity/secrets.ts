@@ -5,7 +5,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import os from "node:os";
 import { hash as argon2Hash, verify as argon2Verify } from "@node-rs/argon2";
-import { ConcurrencyLimit } from "../concurrency";
+import { ConcurrencyLimit } from "../../lib/concurrency";
 
 // OWASP's argon2id baseline: 19 MiB, 2 iterations, 1 lane.
 const ARGON2_OPTIONS = { memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
