@@ -11,7 +11,7 @@
  */
 import type { Context, Middleware, Service } from "moleculer";
 import type { ActionSchema } from "moleculer";
-import { PERSONAS, TENANT_ROLES, roleRank, isAuthenticated, type CallerMeta, type Persona, type TenantRole } from "../lib/caller";
+import { PERSONAS, TENANT_ROLES, roleRank, isAuthenticated, isSuperAdmin, type CallerMeta, type Persona, type TenantRole } from "../lib/caller";
 import { ForbiddenError, UnauthorizedError } from "../lib/errors";
 
 type Check = (ctx: Context<unknown, CallerMeta>, service: Service) => boolean | Promise<boolean>;
@@ -51,10 +51,6 @@ function requiredKeyScopes(action: ActionSchema, serviceName: string): string[] 
 function keyHasScope(granted: string[], needed: string): boolean {
 	const service = needed.split(":")[0];
 	return granted.includes("*") || granted.includes(needed) || granted.includes(`${service}:*`);
-}
-
-function isSuperAdmin(meta: CallerMeta): boolean {
-	return (meta.persona ?? meta.user?.persona) === "super_admin";
 }
 
 export const AccessControlMiddleware: Middleware = {

@@ -11,10 +11,11 @@ import { QueryTypes } from "sequelize";
 import type { Context } from "moleculer";
 import { DbMixin, PAGE_PARAMS, toPage, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { ProductModel, PRODUCT_STATUSES, type ProductStatus } from "../../models/commerce/catalog/product.model";
-import type { CallerMeta } from "../../lib/caller";
+import { isSuperAdmin, UUID_PATTERN, type CallerMeta } from "../../lib/caller";
 import { BadRequestError, EntityNotFoundError } from "../../lib/errors";
 import { currencyRule } from "../../lib/currency";
 import { PRODUCT_EVENTS, type PublicProduct } from "./contracts";
+import { created } from "../../lib/api-path";
 
 export { PRODUCT_EVENTS };
 export type { PublicProduct } from "./contracts";
@@ -30,7 +31,6 @@ const TABLE = `"${SCHEMA}".products`;
  */
 const MAX_PRICE_AMOUNT = 999_999_999_999;
 const MAX_FEATURES_BYTES = 16_384;
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CATEGORY_PATTERN = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 const CACHE_TTL_SECONDS = 300;
 
@@ -78,7 +78,6 @@ interface ListParams {
 type ProductInput = Partial<Pick<PublicProduct, "name" | "description" | "category" | "priceAmount" | "currency" | "features" | "image" | "status">>;
 
 interface CatalogMethods {
-	isSuperAdmin(meta: CallerMeta): boolean;
 	loadProduct(id: string): Promise<ProductRow>;
 	toPublic(row: ProductRow): PublicProduct;
 	checkFeatures(features: unknown): void;
@@ -118,7 +117,7 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 				if (minPrice !== undefined && maxPrice !== undefined && minPrice > maxPrice) {
 					throw new BadRequestError("minPrice must not exceed maxPrice", "VALIDATION_ERROR", [{ field: "minPrice", message: "minPrice must not exceed maxPrice", type: "numberMax" }]);
 				}
-				const statuses = this.isSuperAdmin(ctx.meta) ? (ctx.params.status ? [ctx.params.status] : null) : (["active"] as ProductStatus[]);
+				const statuses = isSuperAdmin(ctx.meta) ? (ctx.params.status ? [ctx.params.status] : null) : (["active"] as ProductStatus[]);
 				const { rows, total } = await this.searchProducts(ctx.params, statuses);
 				return toPage(rows, total, page, pageSize);
 			},
@@ -133,7 +132,7 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 			async handler(ctx: Context<{ id: string }, CallerMeta>) {
 				const row = await this.loadProduct(ctx.params.id);
 				// Not `$system`: its calls carry no persona and would share the public's cache entry (it has `snapshot`).
-				if (row.status !== "active" && !this.isSuperAdmin(ctx.meta)) throw new EntityNotFoundError("Product", ctx.params.id);
+				if (row.status !== "active" && !isSuperAdmin(ctx.meta)) throw new EntityNotFoundError("Product", ctx.params.id);
 				return this.toPublic(row);
 			},
 		},
@@ -169,12 +168,11 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 			},
 			async handler(ctx: Context<Required<Omit<ProductInput, "image">> & { image?: string | null }, CallerMeta>) {
 				this.checkFeatures(ctx.params.features);
-				const created = await this.adapter.model.create({ ...ctx.params, image: ctx.params.image ?? null });
-				const product = this.toPublic(created.get({ plain: true }) as ProductRow);
+				const inserted = await this.adapter.model.create({ ...ctx.params, image: ctx.params.image ?? null });
+				const product = this.toPublic(inserted.get({ plain: true }) as ProductRow);
 				await this.entityChanged("created", product, ctx);
 				ctx.emit(PRODUCT_EVENTS.created, { product });
-				ctx.meta.$statusCode = 201;
-				ctx.meta.$location = `/api/v1/products/${product.id}`;
+				created(ctx, "products", product.id);
 				return product;
 			},
 		},
@@ -245,10 +243,6 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 	},
 
 	methods: {
-		isSuperAdmin(meta: CallerMeta): boolean {
-			return (meta.persona ?? meta.user?.persona) === "super_admin";
-		},
-
 		/** A malformed id names nothing, exactly like an unknown one: 404. */
 		async loadProduct(id: string): Promise<ProductRow> {
 			if (!UUID_PATTERN.test(id)) throw new EntityNotFoundError("Product", id);

@@ -44,6 +44,7 @@ import { systemCall } from "../../lib/caller";
 import type { CreateParams, ListParams, OrderLineRow, OrderRow, OrdersMethods, PaymentMessage, ProductSnapshot, PublicOrder, TransitionChanges } from "./orders.types";
 import { BadRequestError, ConflictError, EntityNotFoundError, UnprocessableEntityError, isFinalRefusal } from "../../lib/errors";
 import { ORDER_CHANNELS, ORDER_EVENTS, PAYMENT_CHANNELS } from "./contracts";
+import { created } from "../../lib/api-path";
 
 const SCHEMA = "orders";
 const MAX_LINES = 100;
@@ -201,8 +202,7 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 					return order;
 				});
 				const order = await this.announce(ctx, ORDER_EVENTS.created, row);
-				ctx.meta.$statusCode = 201;
-				ctx.meta.$location = `/api/v1/orders/${order.id}`;
+				created(ctx, "orders", order.id);
 				return order;
 			},
 		},

@@ -45,15 +45,15 @@ import {
 	type PaymentMethod,
 	type PaymentStatus,
 } from "../../models/commerce/payments/payment.model";
-import type { CallerMeta } from "../../lib/caller";
+import { UUID_PATTERN, type CallerMeta } from "../../lib/caller";
 import { BadRequestError, ConflictError, EntityNotFoundError, UnprocessableEntityError } from "../../lib/errors";
 import { PAYMENT_CHANNELS, PAYMENT_EVENTS } from "./contracts";
+import { apiPath, created } from "../../lib/api-path";
 
 export { PAYMENT_EVENTS };
 export type { PaymentRow, PaymentsContext, PaymentsLocals, PaymentsMethods, PaymentsSettings } from "./payments.types";
 export type { PublicPayment } from "./contracts";
 
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const SCHEMA = "payments";
 /** No 0/O, 1/I/L: a reference is read aloud and typed into banking apps. */
 const REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
@@ -165,13 +165,11 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 					// Fails the payment (the order can be paid again) and throws Stripe's 422/503 when Stripe refuses.
 					const started = await this.startCardPayment(row);
 					await this.entityChanged("created", { id: row.id }, ctx);
-					ctx.meta.$statusCode = 201;
-					ctx.meta.$location = `/api/v1/payments/${row.id}`;
+					created(ctx, "payments", row.id);
 					return started;
 				}
 				await this.entityChanged("created", { id: row.id }, ctx);
-				ctx.meta.$statusCode = 201;
-				ctx.meta.$location = `/api/v1/payments/${row.id}`;
+				created(ctx, "payments", row.id);
 				return this.toPublic(row);
 			},
 		},
@@ -258,7 +256,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 		},
 
 		stripeWebhook: {
-			rest: { method: "POST", fullPath: "/api/v1/webhooks/stripe" },
+			rest: { method: "POST", fullPath: apiPath("webhooks/stripe") },
 			auth: "public",
 			rawBody: true,
 			headers: ["stripe-signature"],

@@ -14,7 +14,7 @@ import type { Service, ServiceSchema } from "moleculer";
 import type { WhereOptions } from "sequelize";
 import { DbMixin, PAGE_PARAMS, newestFirstPage, pageSchema, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
-import { roleRank, type CallerMeta } from "../../lib/caller";
+import { isPlatformCaller, roleRank, type CallerMeta } from "../../lib/caller";
 import { platformConfigOf } from "../../lib/node";
 import { BadRequestError, ConflictError, EntityNotFoundError, ForbiddenError, ServiceUnavailableError, UnprocessableEntityError, UnsupportedMediaTypeError } from "../../lib/errors";
 import { S3ObjectStore, storageConnectionOf } from "../../lib/storage/object-store";
@@ -25,6 +25,7 @@ import { FILE_EVENTS, type StoreParams } from "./contracts";
 import { FileStorage } from "./file-storage";
 import type { FilesContext, FilesLocals, FilesMethods, FilesThis } from "./files.types";
 import { FileModel, PRESIGNED_UPLOAD_SCHEMA, PUBLIC_FILE_SCHEMA, toPublicFile, type FileRow, type FileStatus, type PublicFile } from "../../models/files/files/file.model";
+import { created } from "../../lib/api-path";
 
 export { FILE_EVENTS };
 export type { StoreParams } from "./contracts";
@@ -102,8 +103,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 				const hints = [ctx.params.$mimetype, typeFromExtension(name)].filter((hint): hint is string => Boolean(hint)).map(normalizeMediaType);
 				const contentLength = Number(ctx.meta.headers?.["content-length"]);
 				const file = await this.ingest(ctx, ctx.stream, { tenantId, name, typeHints: hints, contentLength: Number.isFinite(contentLength) ? contentLength : undefined });
-				ctx.meta.$statusCode = 201;
-				ctx.meta.$location = `/api/v1/files/${file.id}`;
+				created(ctx, "files", file.id);
 				return file;
 			},
 		},
@@ -139,8 +139,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 					status: "pending",
 				});
 				const uploadUrl = await this.store.presignPut(this.uploadKeyOf(row), storage.presignTtlSeconds);
-				ctx.meta.$statusCode = 201;
-				ctx.meta.$location = `/api/v1/files/${id}`;
+				created(ctx, "files", id);
 				return { id, uploadUrl, method: "PUT", expiresAt: new Date(Date.now() + storage.presignTtlSeconds * 1000).toISOString(), file: this.toPublic(row) };
 			},
 		},
@@ -251,7 +250,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			async handler(this: FilesThis, ctx: FilesContext<{ id: string }>) {
 				const row = await this.loadFile(ctx, ctx.params.id);
 				const callerId = ctx.meta.apiKeyId ?? ctx.meta.user?.id;
-				const admin = ctx.meta.$system || (ctx.meta.persona ?? ctx.meta.user?.persona) === "super_admin" || (!ctx.meta.apiKeyId && roleRank(ctx.meta.role) <= roleRank("admin"));
+				const admin = isPlatformCaller(ctx.meta) || (!ctx.meta.apiKeyId && roleRank(ctx.meta.role) <= roleRank("admin"));
 				if (!admin && (!callerId || row.uploadedBy !== callerId)) {
 					throw new ForbiddenError("Only the file's uploader or a tenant admin can delete it", "NOT_FILE_OWNER");
 				}

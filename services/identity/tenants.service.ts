@@ -9,12 +9,13 @@ import { Op, type Transaction } from "sequelize";
 import { DbMixin, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
 import { TenantModel, MembershipModel, InvitationModel } from "../../models/identity/tenants/tenant.models";
-import { roleRank, systemCall, TENANT_ROLES, type CallerMeta, type TenantRole } from "../../lib/caller";
+import { isPlatformCaller, isSuperAdmin, roleRank, systemCall, TENANT_ROLES, type CallerMeta, type TenantRole } from "../../lib/caller";
 import { ConflictError, EntityNotFoundError, ForbiddenError, NotFoundError, UnprocessableEntityError } from "../../lib/errors";
 import { hashToken, randomToken } from "../../lib/identity/secrets";
 import { platformConfigOf } from "../../lib/node";
 import { PLAN_LIMITS, type LimitName } from "../../lib/identity/plans";
 import { broadcastAuthStateChange } from "../../lib/identity/auth-state";
+import { apiPath, created } from "../../lib/api-path";
 
 const INVITATION_TTL_DAYS = 7;
 
@@ -49,9 +50,6 @@ interface TenantsMethods {
 
 type TenantContext<P = Record<string, unknown>> = Context<P, CallerMeta>;
 
-function isSuperAdmin(meta: CallerMeta): boolean {
-	return (meta.persona ?? meta.user?.persona) === "super_admin";
-}
 
 const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMixinMethods> = {
 	name: "tenants",
@@ -74,8 +72,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 				if (!ctx.meta.user) throw new ForbiddenError("Only users can create organizations", "USER_REQUIRED");
 				const tenant = await this.createTenant(ctx, ctx.params.name, ctx.meta.user.id);
 				await this.audit(ctx, { action: "tenant.created", tenantId: tenant.id, targetType: "tenant", targetId: tenant.id });
-				ctx.meta.$statusCode = 201;
-				ctx.meta.$location = `/api/v1/tenants/${tenant.id}`;
+				created(ctx, "tenants", tenant.id);
 				return this.toPublic(tenant, "owner");
 			},
 		},
@@ -224,8 +221,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 					throw err;
 				}
 				await this.audit(ctx, { action: "tenant.invitation_sent", tenantId: tenant.id, targetType: "invitation", targetId: invitation.id, data: { email: ctx.params.email, role: ctx.params.role } });
-				ctx.meta.$statusCode = 201;
-				ctx.meta.$location = `/api/v1/tenants/${tenant.id}/invitations`;
+				created(ctx, `tenants/${tenant.id}/invitations`);
 				return { id: invitation.id, tenantId: tenant.id, email: ctx.params.email.toLowerCase(), role: ctx.params.role, expiresAt: expiresAt.toISOString() };
 			},
 		},
@@ -245,7 +241,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 		},
 
 		acceptInvitation: {
-			rest: { method: "POST", fullPath: "/api/v1/invitations/accept" },
+			rest: { method: "POST", fullPath: apiPath("invitations/accept") },
 			summary: "Join an organization with an invitation token",
 			params: { token: "string|min:10|max:200" },
 			async handler(ctx: TenantContext<{ token: string }>) {
@@ -375,7 +371,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 		},
 
 		async requireMembership(ctx: Context<unknown, CallerMeta>, tenantId: string, minimum: TenantRole): Promise<TenantRole> {
-			if (isSuperAdmin(ctx.meta) || ctx.meta.$system) {
+			if (isPlatformCaller(ctx.meta)) {
 				await this.loadTenant(tenantId);
 				return "owner";
 			}

@@ -24,7 +24,7 @@ import { DbMixin, PAGE_PARAMS, newestFirstPage, toPage, plainRow, type DbService
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
 import { DueJobsMixin, type DueJobsMethods } from "../../mixins/due-jobs.mixin";
 import { platformConfigOf } from "../../lib/node";
-import { systemCall, type CallerMeta } from "../../lib/caller";
+import { requireTenant, systemCall, UUID_PATTERN, type CallerMeta } from "../../lib/caller";
 import { ConflictError, EntityNotFoundError, ForbiddenError, UnprocessableEntityError } from "../../lib/errors";
 import { OutboundClient } from "../../lib/outbound/client";
 import { SecretBox } from "../../lib/secret-box";
@@ -45,6 +45,7 @@ import {
 	type DeliveryStatus,
 	type EndpointStatus,
 } from "../../models/notifications/webhooks/webhook.models";
+import { apiPath, created } from "../../lib/api-path";
 
 export type { DispatchParams, DispatchResult, PublicEndpoint } from "./contracts";
 export type { WebhooksSettings } from "./webhooks.types";
@@ -52,7 +53,6 @@ export type { WebhooksSettings } from "./webhooks.types";
 /** After a rotation, deliveries carry signatures with both secrets for this long (Standard Webhooks). */
 const ROTATION_GRACE_MS = 24 * 3600 * 1000;
 const USER_AGENT = "Lattice-Webhooks/1.0";
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Tenant admins, and API keys holding the action's scope (keys act as members, below tenant:admin). */
 const MANAGERS = ["tenant:admin", "$isApiKeyCaller"];
 const READ_SCOPE = ["webhook-endpoints:read"];
@@ -98,7 +98,7 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 			description: "`events` lists the event types to receive (empty or omitted: all). The URL must reach a public address (422 OUTBOUND_TARGET_REFUSED otherwise).",
 			params: { ...ENDPOINT_FIELDS, events: { ...ENDPOINT_FIELDS.events, optional: true, default: [] }, description: { ...ENDPOINT_FIELDS.description, optional: true } },
 			async handler(ctx: WebhooksContext<Required<Pick<EndpointInput, "url" | "events">> & { description?: string | null }>) {
-				const tenantId = this.requireTenant(ctx);
+				const tenantId = requireTenant(ctx.meta);
 				const url = await this.validateUrl(ctx.params.url);
 				const row = await this.adapter.db.transaction(async (transaction) => {
 					// One creation at a time per tenant, so two at once can't both fit under the limit.
@@ -132,8 +132,7 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 					return plainRow<EndpointRow>(created)!;
 				});
 				await this.audit(ctx, { action: "webhook_endpoint.created", targetType: "webhook_endpoint", targetId: row.id, data: { url, events: row.events } });
-				ctx.meta.$statusCode = 201;
-				ctx.meta.$location = `/api/v1/webhook-endpoints/${row.id}`;
+				created(ctx, "webhook-endpoints", row.id);
 				return { ...this.toPublic(row), secret: this.openSecret(row.id, "secret", row.secret) };
 			},
 		},
@@ -279,7 +278,7 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 		},
 
 		retryDelivery: {
-			rest: { method: "POST", fullPath: "/api/v1/webhook-deliveries/:id/retry" },
+			rest: { method: "POST", fullPath: apiPath("webhook-deliveries/:id/retry") },
 			permissions: MANAGERS,
 			scopes: WRITE_SCOPE,
 			summary: "Attempt a failed or exhausted delivery again now",
@@ -307,11 +306,6 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 		isApiKeyCaller(ctx: Context<unknown, CallerMeta>): boolean {
 			// The middleware has already checked the key's scopes when this runs.
 			return Boolean(ctx.meta.apiKeyId);
-		},
-
-		requireTenant(ctx: Context<unknown, CallerMeta>): string {
-			if (!ctx.meta.tenantId) throw new ForbiddenError("This action needs an active tenant", "TENANT_REQUIRED");
-			return ctx.meta.tenantId;
 		},
 
 		/** The caller's tenant's endpoint; another tenant's answers 404, exactly like a missing one. */

@@ -43,7 +43,6 @@ export interface WebhooksLocals {
 
 export interface WebhooksMethods {
 	isApiKeyCaller(ctx: Context<unknown, CallerMeta>): boolean;
-	requireTenant(ctx: Context<unknown, CallerMeta>): string;
 	loadEndpoint(ctx: Context<unknown, CallerMeta>, id: string): Promise<EndpointRow>;
 	validateUrl(value: string): Promise<string>;
 	toPublic(row: EndpointRow): PublicEndpoint;
