@@ -29,7 +29,8 @@ import path from "node:path";
 import type { Context } from "moleculer";
 import type { Transaction, WhereOptions } from "sequelize";
 import { DbMixin, PAGE_PARAMS, newestFirstPage, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
-import { OwnedEntityMixin } from "../../mixins/owned-entity.mixin";
+import { AggregateMixin } from "../../mixins/aggregate.mixin";
+import { entityOf } from "../../middlewares/entity-scope.middleware";
 import { IdempotencyMixin, type IdempotencyMeta } from "../../mixins/idempotency.mixin";
 import { OutboxMixin, outboxModel, type OutboxMethods } from "../../mixins/outbox.mixin";
 import {
@@ -40,7 +41,7 @@ import {
 	type OrderStatus,
 } from "../../models/commerce/orders/order.models";
 import type { PaymentStatusReason } from "../../models/commerce/payments/payment.model";
-import { systemCall } from "../../lib/caller";
+import { isPlatformCaller, requireUser, systemCall } from "../../lib/caller";
 import type { CreateParams, ListParams, OrderLineRow, OrderRow, OrdersMethods, PaymentMessage, ProductSnapshot, PublicOrder, TransitionChanges } from "./orders.types";
 import { BadRequestError, ConflictError, EntityNotFoundError, UnprocessableEntityError, isFinalRefusal } from "../../lib/errors";
 import { ORDER_CHANNELS, ORDER_EVENTS, PAYMENT_CHANNELS } from "./contracts";
@@ -52,6 +53,10 @@ const MAX_QUANTITY = 1000;
 /** Statuses a super admin may set by hand (PUT /orders/:id/status); the rest belong to the saga or the owner. */
 const ADMIN_STATUSES = ["processing", "completed"] as const;
 type AdminStatus = (typeof ADMIN_STATUSES)[number];
+/** An order is its buyer's: others get 404, platform callers see all. */
+const ORDER_SCOPE = { entity: "order", owner: "user", name: "Order" } as const;
+/** Orders belong to people: API keys and anonymous platform work have none of their own. */
+const NO_ORDERS = "Only signed-in users have orders";
 
 export { ORDER_EVENTS };
 export type { PublicOrder, PublicOrderLine } from "./contracts";
@@ -93,7 +98,7 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 		}),
 		OutboxMixin({ name: "Orders outbox" }),
 		IdempotencyMixin(),
-		OwnedEntityMixin({ model: "order", entityName: "Order", pluralName: "orders" }),
+		AggregateMixin({ model: "order" }),
 	],
 
 	/**
@@ -143,7 +148,7 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 				$$strict: "remove",
 			},
 			async handler(ctx: OrdersContext<CreateParams>) {
-				const userId = this.requireUser(ctx.meta);
+				const userId = requireUser(ctx.meta, NO_ORDERS);
 
 				// The same product twice is one line with the quantities added, in first-seen order.
 				const quantities = new Map<string, number>();
@@ -219,10 +224,10 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 			async handler(ctx: OrdersContext<ListParams>) {
 				const { page, pageSize, status, userId } = ctx.params;
 				const where: Record<string, unknown> = {};
-				if (this.isPrivileged(ctx.meta)) {
+				if (isPlatformCaller(ctx.meta)) {
 					if (userId) where.userId = userId.toLowerCase();
 				} else {
-					where.userId = this.requireUser(ctx.meta);
+					where.userId = requireUser(ctx.meta, NO_ORDERS);
 				}
 				if (status) where.status = status;
 				const found = await newestFirstPage(this.models.order, where as WhereOptions, page, pageSize, (row: OrderRow) => row);
@@ -234,8 +239,9 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 			rest: "GET /:id",
 			summary: "One of your orders (super admins: any)",
 			params: { id: "string|max:64" },
+			scope: ORDER_SCOPE,
 			async handler(ctx: OrdersContext<{ id: string }>) {
-				const row = await this.loadVisible(ctx, ctx.params.id);
+				const row = entityOf<OrderRow>(ctx);
 				return (await this.withLines([row]))[0];
 			},
 		},
@@ -246,8 +252,9 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 			description:
 				"A pending payment of the order fails with it (`statusReason: order_cancelled`); money that arrives for it anyway is refunded automatically and shown on the order as `paymentStatus: refunded`.",
 			params: { id: "string|max:64" },
+			scope: ORDER_SCOPE,
 			async handler(ctx: OrdersContext<{ id: string }>) {
-				const before = await this.loadVisible(ctx, ctx.params.id);
+				const before = entityOf<OrderRow>(ctx);
 				// With an outbox row on commerce.order.cancelled: payments fails the order's pending payment durably.
 				const row = await this.transition(before.id, ["pending"], { status: "cancelled", cancelledAt: new Date() }, {}, ORDER_CHANNELS.cancelled);
 				if (!row) throw this.invalidTransition((await this.loadRow(before.id)) ?? before, "cancelled");
@@ -264,8 +271,9 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 			permissions: ["super_admin"],
 			summary: "Move a paid order to processing, or a processing one to completed",
 			params: { id: "string|max:64", status: { type: "enum", values: ADMIN_STATUSES }, $$strict: "remove" },
+			scope: ORDER_SCOPE,
 			async handler(ctx: OrdersContext<{ id: string; status: AdminStatus }>) {
-				const before = await this.loadVisible(ctx, ctx.params.id);
+				const before = entityOf<OrderRow>(ctx);
 				const to = ctx.params.status;
 				const from: OrderStatus = to === "processing" ? "paid" : "processing";
 				const row = await this.transition(before.id, [from], to === "completed" ? { status: to, completedAt: new Date() } : { status: to });

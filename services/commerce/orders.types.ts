@@ -5,7 +5,6 @@
 import type { Context } from "moleculer";
 import type { Transaction } from "sequelize";
 import type { OrderStatus, PaymentStatus } from "../../models/commerce/orders/order.models";
-import type { CallerMeta } from "../../lib/caller";
 import type { ConflictError } from "../../lib/errors";
 import type { PaymentMessage, PublicOrder } from "./contracts";
 
@@ -70,10 +69,7 @@ export interface TransitionChanges {
 }
 
 export interface OrdersMethods {
-	isPrivileged(meta: CallerMeta): boolean;
-	requireUser(meta: CallerMeta): string;
 	loadRow(id: string): Promise<OrderRow | undefined>;
-	loadVisible(ctx: Context<unknown, CallerMeta>, id: string): Promise<OrderRow>;
 	withLines(rows: OrderRow[], transaction?: Transaction): Promise<PublicOrder[]>;
 	toPublic(row: OrderRow, lines: OrderLineRow[]): PublicOrder;
 	transition(id: string, from: OrderStatus[], changes: TransitionChanges, extraWhere?: Record<string, unknown>, channel?: string): Promise<OrderRow | undefined>;

@@ -33,7 +33,8 @@ import type Stripe from "stripe";
 import { StripeCardProvider, toStripeAmount } from "./stripe-provider";
 import { platformConfigOf } from "../../lib/node";
 import { DbMixin, PAGE_PARAMS, newestFirstPage, plainRow, type DbServiceSchema } from "../../mixins/db.mixin";
-import { OwnedEntityMixin } from "../../mixins/owned-entity.mixin";
+import { AggregateMixin } from "../../mixins/aggregate.mixin";
+import { entityOf } from "../../middlewares/entity-scope.middleware";
 import { IdempotencyMixin, type IdempotencyMeta } from "../../mixins/idempotency.mixin";
 import { OutboxMixin, outboxModel, type OutboxMethods } from "../../mixins/outbox.mixin";
 import { PaymentsReconciliation, type ReconciliationMethods } from "./payments-reconciliation";
@@ -45,7 +46,7 @@ import {
 	type PaymentMethod,
 	type PaymentStatus,
 } from "../../models/commerce/payments/payment.model";
-import { UUID_PATTERN, type CallerMeta } from "../../lib/caller";
+import { isPlatformCaller, requireUser, UUID_PATTERN, type CallerMeta } from "../../lib/caller";
 import { BadRequestError, ConflictError, EntityNotFoundError, UnprocessableEntityError } from "../../lib/errors";
 import { PAYMENT_CHANNELS, PAYMENT_EVENTS } from "./contracts";
 import { apiPath, created } from "../../lib/api-path";
@@ -55,6 +56,8 @@ export type { PaymentRow, PaymentsContext, PaymentsLocals, PaymentsMethods, Paym
 export type { PublicPayment } from "./contracts";
 
 const SCHEMA = "payments";
+/** Payments belong to people: API keys and anonymous platform work have none of their own. */
+const NO_PAYMENTS = "Only signed-in users have payments";
 /** No 0/O, 1/I/L: a reference is read aloud and typed into banking apps. */
 const REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 const NON_CARD_METHODS: readonly PaymentMethod[] = ["bank_transfer", "e_wallet", "virtual_account"];
@@ -81,7 +84,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 		}),
 		OutboxMixin({ name: "Payments outbox" }),
 		IdempotencyMixin(),
-		OwnedEntityMixin({ model: "payment", entityName: "Payment", pluralName: "payments" }),
+		AggregateMixin({ model: "payment" }),
 		PaymentsReconciliation,
 	],
 
@@ -106,7 +109,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 				$$strict: "remove",
 			},
 			async handler(ctx: PaymentsContext<{ orderId: string; method: PaymentMethod }>) {
-				const userId = this.requireUser(ctx.meta);
+				const userId = requireUser(ctx.meta, NO_PAYMENTS);
 				const { method } = ctx.params;
 				if (!this.availableMethods().includes(method)) {
 					throw new UnprocessableEntityError(
@@ -186,7 +189,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 			async handler(ctx: PaymentsContext<ListParams>) {
 				const { page, pageSize, status, orderId } = ctx.params;
 				const where: Record<string, unknown> = {};
-				if (!this.isPrivileged(ctx.meta)) where.userId = this.requireUser(ctx.meta);
+				if (!isPlatformCaller(ctx.meta)) where.userId = requireUser(ctx.meta, NO_PAYMENTS);
 				if (status) where.status = status;
 				if (orderId) where.orderId = orderId.toLowerCase();
 				return newestFirstPage(this.models.payment, where as WhereOptions, page, pageSize, (row: PaymentRow) => this.toPublic(row));
@@ -197,8 +200,9 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 			rest: "GET /:id",
 			summary: "One of your payments (super admins: any)",
 			params: { id: "string|max:64" },
+			scope: { entity: "payment", owner: "user", name: "Payment" },
 			async handler(ctx: PaymentsContext<{ id: string }>) {
-				return this.toPublic(await this.loadVisible(ctx, ctx.params.id));
+				return this.toPublic(entityOf<PaymentRow>(ctx));
 			},
 		},
 

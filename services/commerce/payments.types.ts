@@ -82,11 +82,8 @@ export interface WebhookOutcome {
 }
 
 export interface PaymentsMethods {
-	isPrivileged(meta: CallerMeta): boolean;
-	requireUser(meta: CallerMeta): string;
 	isBankCallback(ctx: Context<{ callbackSecret?: string }, CallerMeta>): boolean;
 	loadRow(id: string): Promise<PaymentRow | undefined>;
-	loadVisible(ctx: Context<unknown, CallerMeta>, id: string): Promise<PaymentRow>;
 	toPublic(row: PaymentRow): PublicPayment;
 	newReference(): string;
 	instructionsFor(method: PaymentMethod, reference: string, amount: number, currency: string): Record<string, unknown>;
