@@ -14,7 +14,8 @@ import type { Service, ServiceSchema } from "moleculer";
 import type { WhereOptions } from "sequelize";
 import { DbMixin, PAGE_PARAMS, newestFirstPage, pageSchema, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
-import { isPlatformCaller, roleRank, type CallerMeta } from "../../lib/caller";
+import { isPlatformCaller, requireTenant, roleRank, type CallerMeta } from "../../lib/caller";
+import { entityOf } from "../../middlewares/entity-scope.middleware";
 import { platformConfigOf } from "../../lib/node";
 import { BadRequestError, ConflictError, EntityNotFoundError, ForbiddenError, ServiceUnavailableError, UnprocessableEntityError, UnsupportedMediaTypeError } from "../../lib/errors";
 import { S3ObjectStore, storageConnectionOf } from "../../lib/storage/object-store";
@@ -31,6 +32,8 @@ export { FILE_EVENTS };
 export type { StoreParams } from "./contracts";
 
 const SWEEP_INTERVAL_MS = 60_000;
+/** A file is its tenant's: another tenant's answers 404, exactly like a missing one; platform callers see all. */
+const FILE_SCOPE = { entity: "file", owner: "tenant", name: "File" } as const;
 const MEDIA_TYPE = { type: "string", trim: true, max: 255, pattern: /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+(\s*;.*)?$/ } as const;
 
 interface UploadParams {
@@ -98,7 +101,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			async handler(this: FilesThis, ctx: FilesContext<UploadParams>) {
 				if (!isReadable(ctx.stream)) throw new BadRequestError("Send the file as multipart/form-data", "FILE_REQUIRED");
 				if (ctx.params.$fieldname !== "file") throw new BadRequestError('The file part must be named "file"', "FILE_FIELD_REQUIRED", { field: ctx.params.$fieldname });
-				const tenantId = this.requireTenant(ctx);
+				const tenantId = this.targetTenant(ctx);
 				const name = sanitizeFileName(ctx.params.name ?? ctx.params.$filename);
 				const hints = [ctx.params.$mimetype, typeFromExtension(name)].filter((hint): hint is string => Boolean(hint)).map(normalizeMediaType);
 				const contentLength = Number(ctx.meta.headers?.["content-length"]);
@@ -119,7 +122,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			},
 			openapi: { responses: { "201": { description: "The pending file's id, the presigned URL and when it expires", content: { "application/json": { schema: PRESIGNED_UPLOAD_SCHEMA } } } } },
 			async handler(this: FilesThis, ctx: FilesContext<{ name: string; size: number; contentType: string }>) {
-				const tenantId = this.requireTenant(ctx);
+				const tenantId = this.targetTenant(ctx);
 				const storage = this.storage();
 				const contentType = normalizeMediaType(ctx.params.contentType);
 				if (!storage.allowedContentTypes.includes(contentType)) {
@@ -149,6 +152,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			permissions: ["tenant:member"],
 			summary: "Check a presigned upload (size, sniffed type) and make the file ready",
 			params: { id: "string|max:64" },
+			scope: FILE_SCOPE,
 			openapi: {
 				responses: {
 					"200": { description: "The ready file (also when it was already complete)", content: { "application/json": { schema: PUBLIC_FILE_SCHEMA } } },
@@ -160,7 +164,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 				},
 			},
 			async handler(this: FilesThis, ctx: FilesContext<{ id: string }>) {
-				const row = await this.loadFile(ctx, ctx.params.id);
+				const row = entityOf<FileRow>(ctx);
 				if (row.status === "ready") return this.toPublic(row);
 				const uploadKey = this.uploadKeyOf(row);
 				const uploaded = await this.store.stat(uploadKey);
@@ -220,9 +224,10 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			permissions: ["tenant:viewer"],
 			summary: "A file's metadata",
 			params: { id: "string|max:64" },
+			scope: FILE_SCOPE,
 			openapi: { responses: { "200": { description: "The file", content: { "application/json": { schema: PUBLIC_FILE_SCHEMA } } } } },
 			async handler(this: FilesThis, ctx: FilesContext<{ id: string }>) {
-				return this.toPublic(await this.loadFile(ctx, ctx.params.id));
+				return this.toPublic(entityOf<FileRow>(ctx));
 			},
 		},
 
@@ -231,9 +236,10 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			permissions: ["tenant:viewer"],
 			summary: "302 to a short-lived presigned URL of the file's bytes (Content-Disposition: attachment)",
 			params: { id: "string|max:64" },
+			scope: FILE_SCOPE,
 			openapi: { responses: { "302": { description: "Location is a presigned URL, valid for FILES_PRESIGN_TTL_SECONDS" } } },
 			async handler(this: FilesThis, ctx: FilesContext<{ id: string }>) {
-				const { url } = await this.downloadUrl(await this.loadFile(ctx, ctx.params.id));
+				const { url } = await this.downloadUrl(entityOf<FileRow>(ctx));
 				ctx.meta.$statusCode = 302;
 				ctx.meta.$location = url;
 				// The redirect is as short-lived as the URL it points at.
@@ -247,8 +253,9 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			permissions: ["tenant:member"],
 			summary: "Delete a file (its uploader, or a tenant admin): the object and the row",
 			params: { id: "string|max:64" },
+			scope: FILE_SCOPE,
 			async handler(this: FilesThis, ctx: FilesContext<{ id: string }>) {
-				const row = await this.loadFile(ctx, ctx.params.id);
+				const row = entityOf<FileRow>(ctx);
 				const callerId = ctx.meta.apiKeyId ?? ctx.meta.user?.id;
 				const admin = isPlatformCaller(ctx.meta) || (!ctx.meta.apiKeyId && roleRank(ctx.meta.role) <= roleRank("admin"));
 				if (!admin && (!callerId || row.uploadedBy !== callerId)) {
@@ -278,7 +285,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			},
 			async handler(this: FilesThis, ctx: FilesContext<StoreParams>) {
 				if (!isReadable(ctx.stream)) throw new BadRequestError("files.store needs a stream (the `stream` call option)", "STREAM_REQUIRED");
-				const tenantId = this.requireTenant(ctx, ctx.params.tenantId);
+				const tenantId = this.targetTenant(ctx, ctx.params.tenantId);
 				const name = sanitizeFileName(ctx.params.name);
 				const requiredType = ctx.params.contentType ? normalizeMediaType(ctx.params.contentType) : undefined;
 				return this.ingest(ctx, ctx.stream, { tenantId, name, typeHints: [requiredType, typeFromExtension(name)].filter((hint): hint is string => Boolean(hint)), requiredType });
@@ -290,8 +297,9 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			visibility: "public",
 			scopes: ["files:read"],
 			params: { id: "string|max:64" },
+			scope: FILE_SCOPE,
 			async handler(this: FilesThis, ctx: FilesContext<{ id: string }>) {
-				const row = await this.loadFile(ctx, ctx.params.id);
+				const row = entityOf<FileRow>(ctx);
 				if (row.status !== "ready") throw new ConflictError("The file's upload has not been completed", "FILE_NOT_READY");
 				return this.store.read(row.objectKey);
 			},
@@ -302,8 +310,9 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			visibility: "public",
 			scopes: ["files:read"],
 			params: { id: "string|max:64" },
+			scope: FILE_SCOPE,
 			async handler(this: FilesThis, ctx: FilesContext<{ id: string }>) {
-				return this.downloadUrl(await this.loadFile(ctx, ctx.params.id));
+				return this.downloadUrl(entityOf<FileRow>(ctx));
 			},
 		},
 	},
@@ -313,12 +322,10 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			return platformConfigOf(this.broker).storage;
 		},
 
-		/** The tenant a file goes to: the caller's own; platform callers name one. */
-		requireTenant(this: FilesThis, ctx: FilesContext<unknown>, requested?: string): string {
+		targetTenant(this: FilesThis, ctx: FilesContext<unknown>, requested?: string): string {
 			if (requested && ctx.meta.$system) return requested;
 			if (requested && requested !== ctx.meta.tenantId) throw new ForbiddenError("Files can only be stored in your own tenant", "TENANT_MISMATCH");
-			if (!ctx.meta.tenantId) throw new ForbiddenError("This action needs an active tenant", "TENANT_REQUIRED");
-			return ctx.meta.tenantId;
+			return requireTenant(ctx.meta);
 		},
 
 		uploader(meta: CallerMeta) {
@@ -329,16 +336,6 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 
 		toPublic(row: FileRow): PublicFile {
 			return toPublicFile(row);
-		},
-
-		/** Another tenant's file, a missing one and a malformed id all answer the same 404. */
-		async loadFile(this: FilesThis, ctx: FilesContext<unknown>, id: string): Promise<FileRow> {
-			const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id) ? id.toLowerCase() : undefined;
-			// DbMixin's tenant rule: the caller's tenant; platform callers and super admins see every tenant.
-			const scope = this.tenantFilter(ctx as Parameters<FilesThis["tenantFilter"]>[0]);
-			const row = uuid ? plainRow<FileRow>(await this.model.findOne({ where: { id: uuid, ...scope } as WhereOptions })) : undefined;
-			if (!row) throw new EntityNotFoundError("File", id);
-			return row;
 		},
 
 		/** Where a presigned PUT writes; completing moves the bytes to the file's own key. */

@@ -27,10 +27,10 @@ export type FilesContext<P = Record<string, unknown>> = Context<P, CallerMeta & 
 
 export interface FilesMethods {
 	storage(): PlatformConfig["storage"];
-	requireTenant(ctx: FilesContext<unknown>, requested?: string): string;
+	/** The tenant a file goes to: the caller's own; platform callers ($system) name one. */
+	targetTenant(ctx: FilesContext<unknown>, requested?: string): string;
 	uploader(meta: CallerMeta): { uploadedBy: string | null; uploaderKind: UploaderKind };
 	toPublic(row: FileRow): PublicFile;
-	loadFile(ctx: FilesContext<unknown>, id: string): Promise<FileRow>;
 	uploadKeyOf(row: Pick<FileRow, "tenantId" | "id">): string;
 	usedBytes(tenantId: string): Promise<number>;
 	quotaAllows(tenantId: string, current: number, increment: number): Promise<boolean>;
