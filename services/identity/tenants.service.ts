@@ -9,15 +9,19 @@ import { Op, type Transaction } from "sequelize";
 import { DbMixin, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
 import { TenantModel, MembershipModel, InvitationModel } from "../../models/identity/tenants/tenant.models";
-import { isPlatformCaller, isSuperAdmin, roleRank, systemCall, TENANT_ROLES, type CallerMeta, type TenantRole } from "../../lib/caller";
+import { roleRank, systemCall, TENANT_ROLES, type CallerMeta, type TenantRole } from "../../lib/caller";
 import { ConflictError, EntityNotFoundError, ForbiddenError, NotFoundError, UnprocessableEntityError } from "../../lib/errors";
 import { hashToken, randomToken } from "../../lib/identity/secrets";
 import { platformConfigOf } from "../../lib/node";
 import { PLAN_LIMITS, type LimitName } from "../../lib/identity/plans";
 import { broadcastAuthStateChange } from "../../lib/identity/auth-state";
 import { apiPath, created } from "../../lib/api-path";
+import { tenantRoleOf } from "../../middlewares/access-control.middleware";
+import { entityOf } from "../../middlewares/entity-scope.middleware";
 
 const INVITATION_TTL_DAYS = 7;
+/** The tenant a /tenants/:id/… path names, loaded for the handler (404 when it is missing, also for platform callers). */
+const TENANT_SCOPE = { entity: "tenant", owner: "none", name: "Tenant" } as const;
 
 interface TenantRow {
 	id: string;
@@ -40,7 +44,7 @@ interface TenantsMethods {
 	membership(tenantId: string, userId: string): Promise<MembershipRow | undefined>;
 	membershipChanged(ctx: Context, tenantId: string | undefined, userId: string, reason: string): Promise<void>;
 	revokeMemberKeys(ctx: TenantContext, userId: string, tenantId: string | undefined, reason: string): Promise<void>;
-	requireMembership(ctx: Context<unknown, CallerMeta>, tenantId: string, minimum: TenantRole): Promise<TenantRole>;
+	isLeaving(ctx: Context<{ userId?: string }, CallerMeta>): boolean;
 	loadTenant(id: string): Promise<TenantRow>;
 	changeMember(tenantId: string, target: MembershipRow, change: { role: TenantRole } | "remove", beforeWrite: () => Promise<void>): Promise<void>;
 	createTenant(ctx: Context, name: string, ownerId: string): Promise<TenantRow>;
@@ -122,17 +126,20 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 		details: {
 			rest: "GET /:id",
 			params: { id: "uuid" },
+			permissions: ["tenant:viewer@id"],
+			scope: TENANT_SCOPE,
 			async handler(ctx: TenantContext<{ id: string }>) {
-				const role = await this.requireMembership(ctx, ctx.params.id, "viewer");
-				return this.toPublic(await this.loadTenant(ctx.params.id), role);
+				return this.toPublic(entityOf<TenantRow>(ctx), tenantRoleOf(ctx));
 			},
 		},
 
 		rename: {
 			rest: "PUT /:id",
 			params: { id: "uuid", name: "string|trim|min:1|max:200" },
+			permissions: ["tenant:admin@id"],
+			scope: TENANT_SCOPE,
 			async handler(ctx: TenantContext<{ id: string; name: string }>) {
-				const role = await this.requireMembership(ctx, ctx.params.id, "admin");
+				const role = tenantRoleOf(ctx);
 				await this.models.tenant.update({ name: ctx.params.name }, { where: { id: ctx.params.id } });
 				await this.entityChanged("updated", { id: ctx.params.id }, ctx);
 				await this.audit(ctx, { action: "tenant.updated", tenantId: ctx.params.id, targetType: "tenant", targetId: ctx.params.id });
@@ -143,8 +150,9 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 		members: {
 			rest: "GET /:id/members",
 			params: { id: "uuid" },
+			permissions: ["tenant:viewer@id"],
+			scope: TENANT_SCOPE,
 			async handler(ctx: TenantContext<{ id: string }>) {
-				await this.requireMembership(ctx, ctx.params.id, "viewer");
 				const rows = (await this.models.membership.findAll({ where: { tenantId: ctx.params.id }, order: [["createdAt", "ASC"]] })).map((row) => plainRow<MembershipRow>(row)!);
 				const users = await ctx.call<Array<{ id: string; email: string; fullName: string }>, { ids: string[] }>("users.summaries", { ids: rows.map((row) => row.userId) });
 				const byId = new Map(users.map((user) => [user.id, user]));
@@ -155,12 +163,14 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 		setMemberRole: {
 			rest: "PUT /:id/members/:userId",
 			params: { id: "uuid", userId: "uuid", role: { type: "enum", values: TENANT_ROLES } },
+			permissions: ["tenant:admin@id"],
+			scope: TENANT_SCOPE,
 			async handler(ctx: TenantContext<{ id: string; userId: string; role: TenantRole }>) {
-				const callerRole = await this.requireMembership(ctx, ctx.params.id, "admin");
+				const callerRole = tenantRoleOf(ctx);
 				const target = await this.membership(ctx.params.id, ctx.params.userId);
 				if (!target) throw new EntityNotFoundError("Member", ctx.params.userId);
 				// Owners are made and unmade by owners only.
-				if ((ctx.params.role === "owner" || target.role === "owner") && callerRole !== "owner" && !isSuperAdmin(ctx.meta)) {
+				if ((ctx.params.role === "owner" || target.role === "owner") && callerRole !== "owner") {
 					throw new ForbiddenError("Only an owner can grant or remove the owner role", "OWNER_REQUIRED");
 				}
 				await this.changeMember(ctx.params.id, target, { role: ctx.params.role }, async () => {
@@ -178,12 +188,14 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 		removeMember: {
 			rest: "DELETE /:id/members/:userId",
 			params: { id: "uuid", userId: "uuid" },
+			permissions: ["tenant:admin@id", "$isLeaving"],
+			scope: TENANT_SCOPE,
 			async handler(ctx: TenantContext<{ id: string; userId: string }>) {
-				const leaving = ctx.meta.user?.id === ctx.params.userId;
-				const callerRole = await this.requireMembership(ctx, ctx.params.id, leaving ? "viewer" : "admin");
+				const leaving = this.isLeaving(ctx);
+				const callerRole = tenantRoleOf(ctx);
 				const target = await this.membership(ctx.params.id, ctx.params.userId);
 				if (!target) throw new EntityNotFoundError("Member", ctx.params.userId);
-				if (target.role === "owner" && !leaving && callerRole !== "owner" && !isSuperAdmin(ctx.meta)) {
+				if (target.role === "owner" && !leaving && callerRole !== "owner") {
 					throw new ForbiddenError("Only an owner can remove an owner", "OWNER_REQUIRED");
 				}
 				await this.changeMember(ctx.params.id, target, "remove", () =>
@@ -199,10 +211,11 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 		invite: {
 			rest: "POST /:id/invitations",
 			params: { id: "uuid", email: "email|normalize", role: { type: "enum", values: TENANT_ROLES } },
+			permissions: ["tenant:admin@id"],
+			scope: TENANT_SCOPE,
 			async handler(ctx: TenantContext<{ id: string; email: string; role: TenantRole }>) {
-				const callerRole = await this.requireMembership(ctx, ctx.params.id, "admin");
-				if (ctx.params.role === "owner" && callerRole !== "owner" && !isSuperAdmin(ctx.meta)) throw new ForbiddenError("Only an owner can invite an owner", "OWNER_REQUIRED");
-				const tenant = await this.loadTenant(ctx.params.id);
+				if (ctx.params.role === "owner" && tenantRoleOf(ctx) !== "owner") throw new ForbiddenError("Only an owner can invite an owner", "OWNER_REQUIRED");
+				const tenant = entityOf<TenantRow>(ctx);
 				const token = randomToken();
 				const expiresAt = new Date(Date.now() + INVITATION_TTL_DAYS * 86_400_000);
 				const invitation = plainRow<{ id: string }>(
@@ -230,8 +243,9 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 			rest: "GET /:id/invitations",
 			summary: "Pending invitations of an organization",
 			params: { id: "uuid" },
+			permissions: ["tenant:admin@id"],
+			scope: TENANT_SCOPE,
 			async handler(ctx: TenantContext<{ id: string }>) {
-				await this.requireMembership(ctx, ctx.params.id, "admin");
 				const rows = await this.models.invitation.findAll({ where: { tenantId: ctx.params.id, acceptedAt: null, revokedAt: null, expiresAt: { [Op.gt]: new Date() } }, order: [["createdAt", "DESC"]] });
 				return rows.map((row) => {
 					const invitation = row.get({ plain: true }) as { id: string; email: string; role: TenantRole; invitedBy: string | null; expiresAt: Date; createdAt: Date };
@@ -267,18 +281,20 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 		features: {
 			rest: "GET /:id/features",
 			params: { id: "uuid" },
+			permissions: ["tenant:viewer@id"],
+			scope: TENANT_SCOPE,
 			async handler(ctx: TenantContext<{ id: string }>) {
-				await this.requireMembership(ctx, ctx.params.id, "viewer");
-				return (await this.loadTenant(ctx.params.id)).features;
+				return entityOf<TenantRow>(ctx).features;
 			},
 		},
 
 		setFeatures: {
 			rest: "PUT /:id/features",
 			params: { id: "uuid", features: { type: "record", key: { type: "string", pattern: /^[a-z][a-z0-9_.-]{0,63}$/ }, value: { type: "boolean" } } },
+			permissions: ["tenant:owner@id"],
+			scope: TENANT_SCOPE,
 			async handler(ctx: TenantContext<{ id: string; features: Record<string, boolean> }>) {
-				await this.requireMembership(ctx, ctx.params.id, "owner");
-				const tenant = await this.loadTenant(ctx.params.id);
+				const tenant = entityOf<TenantRow>(ctx);
 				const features = { ...tenant.features, ...ctx.params.features };
 				await this.models.tenant.update({ features }, { where: { id: tenant.id } });
 				await this.entityChanged("updated", { id: tenant.id }, ctx);
@@ -290,9 +306,10 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 		limits: {
 			rest: "GET /:id/limits",
 			params: { id: "uuid" },
+			permissions: ["tenant:viewer@id"],
+			scope: TENANT_SCOPE,
 			async handler(ctx: TenantContext<{ id: string }>) {
-				await this.requireMembership(ctx, ctx.params.id, "viewer");
-				const tenant = await this.loadTenant(ctx.params.id);
+				const tenant = entityOf<TenantRow>(ctx);
 				return { plan: tenant.plan, limits: this.effectiveLimits(tenant) };
 			},
 		},
@@ -370,17 +387,9 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 			);
 		},
 
-		async requireMembership(ctx: Context<unknown, CallerMeta>, tenantId: string, minimum: TenantRole): Promise<TenantRole> {
-			if (isPlatformCaller(ctx.meta)) {
-				await this.loadTenant(tenantId);
-				return "owner";
-			}
-			const userId = ctx.meta.user?.id;
-			// API keys act inside their own tenant with the role they were given.
-			const role = userId ? (await this.membership(tenantId, userId))?.role : ctx.meta.tenantId === tenantId ? ctx.meta.role : undefined;
-			if (!role) throw new EntityNotFoundError("Tenant", tenantId);
-			if (roleRank(role) > roleRank(minimum)) throw new ForbiddenError(`This needs the ${minimum} role in the organization`, "ROLE_REQUIRED");
-			return role;
+		/** `removeMember`'s other way in: any member may leave (the permission's check has found them a member). */
+		isLeaving(ctx: Context<{ userId?: string }, CallerMeta>): boolean {
+			return Boolean(ctx.meta.user?.id) && ctx.meta.user?.id === ctx.params.userId;
 		},
 
 		async loadTenant(id: string): Promise<TenantRow> {
