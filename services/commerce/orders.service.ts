@@ -42,7 +42,7 @@ import {
 } from "../../models/commerce/orders/order.models";
 import type { PaymentStatusReason } from "../../models/commerce/payments/payment.model";
 import { isPlatformCaller, requireUser, systemCall } from "../../lib/caller";
-import type { CreateParams, ListParams, OrderLineRow, OrderRow, OrdersMethods, PaymentMessage, ProductSnapshot, PublicOrder, TransitionChanges } from "./orders.types";
+import type { CreateParams, ListParams, OrderLineRow, OrderRow, OrdersMethods, PaymentMessage, ProductSnapshot, PublicOrder } from "./orders.types";
 import { BadRequestError, ConflictError, EntityNotFoundError, UnprocessableEntityError, isFinalRefusal } from "../../lib/errors";
 import { ORDER_CHANNELS, ORDER_EVENTS, PAYMENT_CHANNELS } from "./contracts";
 import { created } from "../../lib/api-path";
@@ -98,7 +98,7 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 		}),
 		OutboxMixin({ name: "Orders outbox" }),
 		IdempotencyMixin(),
-		AggregateMixin({ model: "order" }),
+		AggregateMixin<OrderStatus>({ model: "order", entityName: "Order", transitions: ORDER_TRANSITIONS }),
 	],
 
 	/**
@@ -206,7 +206,7 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 					);
 					return order;
 				});
-				const order = await this.announce(ctx, ORDER_EVENTS.created, row);
+				const order = await this.announce(ctx, ORDER_EVENTS.created, row, "created");
 				created(ctx, "orders", order.id);
 				return order;
 			},
@@ -256,8 +256,7 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 			async handler(ctx: OrdersContext<{ id: string }>) {
 				const before = entityOf<OrderRow>(ctx);
 				// With an outbox row on commerce.order.cancelled: payments fails the order's pending payment durably.
-				const row = await this.transition(before.id, ["pending"], { status: "cancelled", cancelledAt: new Date() }, {}, ORDER_CHANNELS.cancelled);
-				if (!row) throw this.invalidTransition((await this.loadRow(before.id)) ?? before, "cancelled");
+				const { row } = await this.transition(before, ["pending"], { status: "cancelled", cancelledAt: new Date() }, { channel: ORDER_CHANNELS.cancelled });
 				// And now, so the buyer who reads the payment next sees it failed; if payments is away, the channel does it.
 				await this.broker
 					.call("payments.voidForOrder", { orderId: row.id, reason: "order_cancelled" }, { ...systemCall(), requestID: ctx.requestID ?? undefined })
@@ -276,8 +275,7 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 				const before = entityOf<OrderRow>(ctx);
 				const to = ctx.params.status;
 				const from: OrderStatus = to === "processing" ? "paid" : "processing";
-				const row = await this.transition(before.id, [from], to === "completed" ? { status: to, completedAt: new Date() } : { status: to });
-				if (!row) throw this.invalidTransition((await this.loadRow(before.id)) ?? before, to);
+				const { row } = await this.transition(before, [from], to === "completed" ? { status: to, completedAt: new Date() } : { status: to });
 				if (to === "completed") return this.announce(ctx, ORDER_EVENTS.completed, row);
 				await this.entityChanged("updated", { id: row.id }, ctx);
 				return (await this.withLines([row]))[0];
@@ -299,7 +297,7 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 				if (before.paymentId === paymentId) return (await this.withLines([before]))[0];
 				let row: OrderRow | undefined;
 				try {
-					row = await this.transition(before.id, ["pending"], { status: "paid", paymentStatus: "paid", paymentId, paidAt: new Date() }, {}, ORDER_CHANNELS.paid);
+					row = await this.guardedUpdate(before.id, ["pending"], { status: "paid", paymentStatus: "paid", paymentId, paidAt: new Date() }, { channel: ORDER_CHANNELS.paid });
 				} catch (err) {
 					if ((err as Error).name === "SequelizeUniqueConstraintError") {
 						throw new ConflictError(`Payment ${paymentId} already paid another order`, "PAYMENT_ALREADY_USED", { orderId, paymentId });
@@ -350,17 +348,13 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 					if (current.paymentId === paymentId) return (await this.withLines([current]))[0];
 					throw new ConflictError(`Order ${current.id} already shows the refund of another payment`, "PAYMENT_MISMATCH", { orderId: current.id, paymentId });
 				}
-				const row = await this.transition(
-					before.id,
+				const { row, changed } = await this.transition(
+					before,
 					["paid", "processing"],
 					{ status: "refunded", paymentStatus: "refunded", refundedAt: new Date() },
-					{ paymentId },
-					ORDER_CHANNELS.refunded,
+					{ where: { paymentId }, channel: ORDER_CHANNELS.refunded, noOp: (current) => current.status === "refunded" && current.paymentId === paymentId },
 				);
-				if (row) return this.announce(ctx, ORDER_EVENTS.refunded, row);
-				const current = (await this.loadRow(before.id)) ?? before;
-				if (current.status === "refunded" && current.paymentId === paymentId) return (await this.withLines([current]))[0];
-				throw this.invalidTransition(current, "refunded");
+				return changed ? this.announce(ctx, ORDER_EVENTS.refunded, row) : this.present(row);
 			},
 		},
 	},
@@ -406,35 +400,10 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 			};
 		},
 
-		/**
-		 * The one way a status changes: a single UPDATE guarded by the expected current status (optimistic
-		 * and atomic), so of two nodes applying the same transition only one gets the row back. With a
-		 * channel, the public order goes into the outbox in the same transaction: both commit or neither does.
-		 */
-		async transition(id: string, from: OrderStatus[], changes: TransitionChanges, extraWhere: Record<string, unknown> = {}, channel?: string): Promise<OrderRow | undefined> {
-			for (const status of from) {
-				if (!ORDER_TRANSITIONS[status].includes(changes.status)) throw new Error(`No transition ${status} → ${changes.status}`);
-			}
-			const change = async (transaction?: Transaction) => {
-				const [count, rows] = await this.models.order.update(changes, {
-					where: { ...extraWhere, id, status: from } as WhereOptions,
-					returning: true,
-					transaction,
-				});
-				if (count !== 1) return undefined;
-				const row = plainRow<OrderRow>(rows[0])!;
-				if (transaction && channel) {
-					const order = (await this.withLines([row], transaction))[0];
-					await this.writeOutbox(transaction, channel, { orderId: order.id, order });
-				}
-				return row;
-			};
-			return channel ? this.adapter.db.transaction((transaction) => change(transaction)) : change();
+		async present(row: OrderRow, transaction?: Transaction): Promise<PublicOrder> {
+			return (await this.withLines([row], transaction))[0];
 		},
 
-		invalidTransition(order: OrderRow, to: OrderStatus): ConflictError {
-			return new ConflictError(`Order ${order.id} can't go from ${order.status} to ${to}`, "INVALID_TRANSITION", { orderId: order.id, from: order.status, to });
-		},
 
 		/**
 		 * A saga message: apply it as platform work; a conflict that no retry can fix is announced and
@@ -470,13 +439,6 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 			}
 		},
 
-		/** After the change committed: clean caches everywhere, tell the cluster, answer the order. */
-		async announce(ctx: Context, event: string, row: OrderRow): Promise<PublicOrder> {
-			const order = (await this.withLines([row]))[0];
-			await this.entityChanged(event === ORDER_EVENTS.created ? "created" : "updated", { id: order.id }, ctx);
-			await ctx.emit(event, { order });
-			return order;
-		},
 	},
 
 	started() {
