@@ -55,7 +55,8 @@ export interface AggregateMethods<TRow extends StatusRow, TStatus extends string
 	guardedUpdate(id: string, from: TStatus | readonly TStatus[], changes: { status: TStatus } & Record<string, unknown>, options?: GuardOptions): Promise<TRow | undefined>;
 	transition(before: TRow, from: TStatus | readonly TStatus[], changes: { status: TStatus } & Record<string, unknown>, options?: TransitionOptions<TRow>): Promise<{ row: TRow; changed: boolean }>;
 	invalidTransition(row: TRow, to: TStatus): ConflictError;
-	announce(ctx: Context, event: string, row: TRow, type?: "created" | "updated"): Promise<TPublic>;
+	/** `extra` joins the event payload beside the entity (e.g. which fields changed). */
+	announce(ctx: Context, event: string, row: TRow, type?: "created" | "updated", extra?: Record<string, unknown>): Promise<TPublic>;
 }
 
 type Host = {
@@ -112,10 +113,10 @@ export function AggregateMixin<TStatus extends string>(options: AggregateOptions
 			},
 
 			/** After the change committed: clean caches everywhere, tell the cluster, answer the public form. */
-			async announce(this: Host, ctx: Context, event: string, row: StatusRow, type: "created" | "updated" = "updated") {
+			async announce(this: Host, ctx: Context, event: string, row: StatusRow, type: "created" | "updated" = "updated", extra: Record<string, unknown> = {}) {
 				const entity = await this.present(row);
 				await this.entityChanged(type, { id: row.id }, ctx);
-				await ctx.emit(event, { [key]: entity });
+				await ctx.emit(event, { [key]: entity, ...extra });
 				return entity;
 			},
 		},

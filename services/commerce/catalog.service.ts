@@ -16,6 +16,7 @@ import { BadRequestError, EntityNotFoundError } from "../../lib/errors";
 import { currencyRule } from "../../lib/currency";
 import { PRODUCT_EVENTS, type PublicProduct } from "./contracts";
 import { created } from "../../lib/api-path";
+import { AggregateMixin, type AggregateMethods } from "../../mixins/aggregate.mixin";
 
 export { PRODUCT_EVENTS };
 export type { PublicProduct } from "./contracts";
@@ -77,7 +78,8 @@ interface ListParams {
 
 type ProductInput = Partial<Pick<PublicProduct, "name" | "description" | "category" | "priceAmount" | "currency" | "features" | "image" | "status">>;
 
-interface CatalogMethods {
+interface CatalogMethods extends AggregateMethods<ProductRow, ProductStatus, PublicProduct> {
+	present(row: ProductRow): PublicProduct;
 	loadProduct(id: string): Promise<ProductRow>;
 	toPublic(row: ProductRow): PublicProduct;
 	checkFeatures(features: unknown): void;
@@ -91,7 +93,10 @@ const featuresRule = { type: "object", optional: true } as const;
 
 const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 	name: "catalog",
-	mixins: [DbMixin({ schema: SCHEMA, migrations: path.join(__dirname, "../../models/commerce/catalog/migrations"), model: ProductModel, entityName: "Product" })],
+	mixins: [
+		DbMixin({ schema: SCHEMA, migrations: path.join(__dirname, "../../models/commerce/catalog/migrations"), model: ProductModel, entityName: "Product" }),
+		AggregateMixin({ model: "product", entityName: "Product" }),
+	],
 	// Both /products and /categories live in this service, so each action names its full path.
 	settings: { rest: "/" },
 
@@ -169,9 +174,7 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 			async handler(ctx: Context<Required<Omit<ProductInput, "image">> & { image?: string | null }, CallerMeta>) {
 				this.checkFeatures(ctx.params.features);
 				const inserted = await this.adapter.model.create({ ...ctx.params, image: ctx.params.image ?? null });
-				const product = this.toPublic(inserted.get({ plain: true }) as ProductRow);
-				await this.entityChanged("created", product, ctx);
-				ctx.emit(PRODUCT_EVENTS.created, { product });
+				const product = await this.announce(ctx, PRODUCT_EVENTS.created, inserted.get({ plain: true }) as ProductRow, "created");
 				created(ctx, "products", product.id);
 				return product;
 			},
@@ -199,9 +202,7 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 				if (changes.features !== undefined) this.checkFeatures(changes.features);
 				if (Object.keys(changes).length === 0) return this.toPublic(before);
 				await this.adapter.model.update(changes, { where: { id } });
-				const product = this.toPublic(await this.loadProduct(id));
-				await this.entityChanged("updated", product, ctx);
-				ctx.emit(PRODUCT_EVENTS.updated, { product, changed: Object.keys(changes) });
+				const product = await this.announce(ctx, PRODUCT_EVENTS.updated, await this.loadProduct(id), "updated", { changed: Object.keys(changes) });
 				if (before.status !== "archived" && product.status === "archived") ctx.emit(PRODUCT_EVENTS.archived, { product });
 				return product;
 			},
@@ -216,9 +217,7 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 				const before = await this.loadProduct(ctx.params.id);
 				if (before.status !== "archived") {
 					await this.adapter.model.update({ status: "archived" }, { where: { id: before.id } });
-					const product = this.toPublic(await this.loadProduct(before.id));
-					await this.entityChanged("updated", product, ctx);
-					ctx.emit(PRODUCT_EVENTS.archived, { product });
+					await this.announce(ctx, PRODUCT_EVENTS.archived, await this.loadProduct(before.id));
 				}
 				ctx.meta.$statusCode = 204;
 				return null;
@@ -321,6 +320,10 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 				),
 				total: Number(counted[0]?.total ?? 0),
 			};
+		},
+
+		present(row: ProductRow): PublicProduct {
+			return this.toPublic(row);
 		},
 
 		toPublic(row: ProductRow): PublicProduct {
