@@ -56,7 +56,7 @@ export interface AggregateMethods<TRow extends StatusRow, TStatus extends string
 	transition(before: TRow, from: TStatus | readonly TStatus[], changes: { status: TStatus } & Record<string, unknown>, options?: TransitionOptions<TRow>): Promise<{ row: TRow; changed: boolean }>;
 	invalidTransition(row: TRow, to: TStatus): ConflictError;
 	/** `extra` joins the event payload beside the entity (e.g. which fields changed). */
-	announce(ctx: Context, event: string, row: TRow, type?: "created" | "updated", extra?: Record<string, unknown>): Promise<TPublic>;
+	announce(ctx: Context, event: string, row: TRow, type?: "created" | "updated" | "removed", extra?: Record<string, unknown>): Promise<TPublic>;
 }
 
 type Host = {
@@ -113,7 +113,7 @@ export function AggregateMixin<TStatus extends string>(options: AggregateOptions
 			},
 
 			/** After the change committed: clean caches everywhere, tell the cluster, answer the public form. */
-			async announce(this: Host, ctx: Context, event: string, row: StatusRow, type: "created" | "updated" = "updated", extra: Record<string, unknown> = {}) {
+			async announce(this: Host, ctx: Context, event: string, row: StatusRow, type: "created" | "updated" | "removed" = "updated", extra: Record<string, unknown> = {}) {
 				const entity = await this.present(row);
 				await this.entityChanged(type, { id: row.id }, ctx);
 				await ctx.emit(event, { [key]: entity, ...extra });

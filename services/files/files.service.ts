@@ -27,6 +27,7 @@ import { FileStorage } from "./file-storage";
 import type { FilesContext, FilesLocals, FilesMethods, FilesThis } from "./files.types";
 import { FileModel, PRESIGNED_UPLOAD_SCHEMA, PUBLIC_FILE_SCHEMA, toPublicFile, type FileRow, type FileStatus, type PublicFile } from "../../models/files/files/file.model";
 import { created } from "../../lib/api-path";
+import { AggregateMixin } from "../../mixins/aggregate.mixin";
 
 export { FILE_EVENTS };
 export type { StoreParams } from "./contracts";
@@ -56,7 +57,8 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			model: FileModel,
 			tenantOwned: true,
 			entityName: "File",
-		}),
+		}),		AggregateMixin({ model: "file", entityName: "File" }),
+
 		AuditMixin,
 		FileStorage,
 	],
@@ -194,10 +196,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 					}
 					return this.toPublic(current);
 				}
-				const ready = { ...row, status: "ready" as const, checksum };
-				await this.entityChanged("updated", ready, ctx);
-				this.broker.emit(FILE_EVENTS.created, { file: this.toPublic(ready) });
-				return this.toPublic(ready);
+				return this.announce(ctx, FILE_EVENTS.created, { ...row, status: "ready" as const, checksum });
 			},
 		},
 
@@ -264,9 +263,8 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 				// The row goes first: a file is never listed without its bytes. A failed object removal is retried by no one, so it is logged.
 				await this.model.destroy({ where: { id: row.id } });
 				await this.discard(row);
-				await this.entityChanged("removed", row, ctx);
 				await this.audit(ctx, { action: FILE_EVENTS.deleted, tenantId: row.tenantId, targetType: "file", targetId: row.id, data: { name: row.name, size: Number(row.size) } });
-				this.broker.emit(FILE_EVENTS.deleted, { file: this.toPublic(row) });
+				await this.announce(ctx, FILE_EVENTS.deleted, row, "removed");
 				ctx.meta.$statusCode = 204;
 				return null;
 			},
@@ -332,6 +330,10 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			if (meta.apiKeyId) return { uploadedBy: meta.apiKeyId, uploaderKind: "api_key" as const };
 			if (meta.user?.id) return { uploadedBy: meta.user.id, uploaderKind: "user" as const };
 			return { uploadedBy: null, uploaderKind: "system" as const };
+		},
+
+		present(row: FileRow): PublicFile {
+			return toPublicFile(row);
 		},
 
 		toPublic(row: FileRow): PublicFile {
