@@ -16,6 +16,7 @@ import { LeanBulkheadMiddleware } from "./middlewares/lean-bulkhead.middleware";
 import { PlatformValidator } from "./lib/validator";
 import { isInfrastructureFailure } from "./lib/failures";
 import { DatabaseErrorsMiddleware } from "./middlewares/database-errors.middleware";
+import { EntityScopeMiddleware } from "./middlewares/entity-scope.middleware";
 import { isRetryableOnAnotherNode, ReplicaRetryMiddleware } from "./middlewares/replica-retry.middleware";
 import { QuickDiscoverer } from "./lib/discoverer";
 
@@ -34,6 +35,8 @@ function middlewares(config: PlatformConfig): NonNullable<BrokerOptions["middlew
 		"ActionHook",
 		// Database errors become 4xx (or 503 DATABASE_UNAVAILABLE) after a service's own error hooks, before the breaker sees them.
 		DatabaseErrorsMiddleware,
+		// Inside access control and the validator: the declared entity is loaded for callers allowed to ask, with valid params.
+		EntityScopeMiddleware,
 		"Validator",
 		// Moleculer's Bulkhead with its gauges set when metrics are read, not four times per call.
 		LeanBulkheadMiddleware as unknown as Middleware,

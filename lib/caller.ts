@@ -2,6 +2,8 @@
  * Who is calling: the shape of `ctx.meta` that the gateway fills from a token or an API key and that
  * travels with every call, so a service several hops away still knows the principal and the tenant.
  */
+import { ForbiddenError } from "./errors";
+
 export const PERSONAS = ["super_admin", "builder", "end_user"] as const;
 export type Persona = (typeof PERSONAS)[number];
 
@@ -53,4 +55,34 @@ export function roleRank(role: TenantRole | undefined): number {
 
 export function isAuthenticated(meta: CallerMeta): boolean {
 	return Boolean(meta.$system || meta.user || meta.apiKeyId);
+}
+
+/** A super admin: every persona check and scope passes for them (tokens and sessions carry the persona). */
+export function isSuperAdmin(meta: CallerMeta): boolean {
+	return (meta.persona ?? meta.user?.persona) === "super_admin";
+}
+
+/** Acts across tenants and owners: platform work ($system) or a super admin. */
+export function isPlatformCaller(meta: CallerMeta): boolean {
+	return Boolean(meta.$system) || isSuperAdmin(meta);
+}
+
+/** The one UUID shape ids have; a string that doesn't match names nothing (404, never a database error). */
+export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The id in its stored (lower-case) form, or undefined when it isn't a UUID. */
+export function normalizeUuid(value: unknown): string | undefined {
+	return typeof value === "string" && UUID_PATTERN.test(value) ? value.toLowerCase() : undefined;
+}
+
+/** The caller's active tenant, or 403 TENANT_REQUIRED. */
+export function requireTenant(meta: CallerMeta): string {
+	if (!meta.tenantId) throw new ForbiddenError("This action needs an active tenant", "TENANT_REQUIRED");
+	return meta.tenantId;
+}
+
+/** The signed-in user behind the call, or 403 USER_REQUIRED: API keys and platform work have no person of their own. */
+export function requireUser(meta: CallerMeta, message = "This action belongs to a signed-in user; API keys have none"): string {
+	if (!meta.user?.id) throw new ForbiddenError(message, "USER_REQUIRED");
+	return meta.user.id;
 }

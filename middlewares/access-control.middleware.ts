@@ -4,22 +4,78 @@
  *
  * Permission strings (any one grants access; a super admin passes all):
  * - a persona: "super_admin", "builder", "end_user"
- * - a minimum tenant role: "tenant:owner" | "tenant:admin" | "tenant:member" | "tenant:viewer"
+ * - a minimum tenant role: "tenant:owner" | "tenant:admin" | "tenant:member" | "tenant:viewer" (the token's
+ *   active tenant and role)
+ * - a minimum role in the tenant a param names: "tenant:admin@id" (for /tenants/:id/… paths): the caller's
+ *   membership role in the tenant params.id, current (read now, not the token's); a caller who is not a member,
+ *   and an id that is malformed or names no tenant, get 404 alike; a member below the role 403 ROLE_REQUIRED.
+ *   The role found is left in ctx.locals.tenantRole (read it with `tenantRoleOf(ctx)`).
  * - "$method": a method of the service, `(ctx) => boolean | Promise<boolean>` (e.g. "$isSelf")
  *
  * API-key callers must also hold the action's scopes (see requiredKeyScopes).
  */
 import type { Context, Middleware, Service } from "moleculer";
 import type { ActionSchema } from "moleculer";
-import { PERSONAS, TENANT_ROLES, roleRank, isAuthenticated, type CallerMeta, type Persona, type TenantRole } from "../lib/caller";
-import { ForbiddenError, UnauthorizedError } from "../lib/errors";
+import {
+	PERSONAS,
+	TENANT_ROLES,
+	roleRank,
+	isAuthenticated,
+	isPlatformCaller,
+	isSuperAdmin,
+	normalizeUuid,
+	systemCall,
+	type CallerMeta,
+	type Persona,
+	type TenantRole,
+} from "../lib/caller";
+import { EntityNotFoundError, ForbiddenError, UnauthorizedError } from "../lib/errors";
 
-type Check = (ctx: Context<unknown, CallerMeta>, service: Service) => boolean | Promise<boolean>;
+/** Grants (true), refuses (false), or refuses with its own reason. */
+type Check = (ctx: Context<unknown, CallerMeta>, service: Service) => boolean | ForbiddenError | Promise<boolean | ForbiddenError>;
+
+/** Where tenants answer who belongs to them (identity's tenants service). */
+const MEMBERSHIP_ACTION = "tenants.membershipOf";
+
+/** The caller's current role in a tenant, or 404 for anyone who is not a member (so ids reveal nothing). */
+async function currentTenantRole(ctx: Context<unknown, CallerMeta>, raw: unknown): Promise<TenantRole> {
+	const tenantId = normalizeUuid(raw);
+	const userId = ctx.meta.user?.id;
+	let role: TenantRole | undefined;
+	if (tenantId && userId) {
+		// broker.call, not ctx.call: $system must not merge back into the caller's meta.
+		const membership = await ctx.broker.call<{ role: TenantRole } | null, object>(MEMBERSHIP_ACTION, { tenantId, userId }, { ...systemCall(), requestID: ctx.requestID ?? undefined });
+		role = membership?.role;
+	} else if (tenantId && ctx.meta.tenantId === tenantId) {
+		// API keys act inside their own tenant with the role they were given.
+		role = ctx.meta.role;
+	}
+	if (!role) throw new EntityNotFoundError("Tenant", typeof raw === "string" ? raw : String(raw));
+	return role;
+}
+
+/** The caller's role in the tenant a "tenant:<role>@<param>" permission checked; platform callers act as owners. */
+export function tenantRoleOf(ctx: Context<unknown, CallerMeta>): TenantRole {
+	const role = (ctx.locals as { tenantRole?: TenantRole }).tenantRole;
+	if (role) return role;
+	if (isPlatformCaller(ctx.meta)) return "owner";
+	throw new Error(`${ctx.action?.name ?? "An action"} reads a tenant role but declares no "tenant:<role>@<param>" permission`);
+}
 
 function compilePermission(permission: string, actionName: string): Check {
 	if ((PERSONAS as readonly string[]).includes(permission)) {
 		const persona = permission as Persona;
 		return (ctx) => (ctx.meta.persona ?? ctx.meta.user?.persona) === persona;
+	}
+	const pathForm = /^tenant:([a-z]+)@([A-Za-z_$][\w$]*)$/.exec(permission);
+	if (pathForm) {
+		const [, minimum, param] = pathForm as unknown as [string, TenantRole, string];
+		if (!TENANT_ROLES.includes(minimum)) throw new Error(`${actionName}: unknown tenant role in permission "${permission}"`);
+		return async (ctx) => {
+			const role = await currentTenantRole(ctx, (ctx.params as Record<string, unknown> | undefined)?.[param]);
+			(ctx.locals as { tenantRole?: TenantRole }).tenantRole = role;
+			return roleRank(role) <= roleRank(minimum) || new ForbiddenError(`This needs the ${minimum} role in the organization`, "ROLE_REQUIRED");
+		};
 	}
 	if (permission.startsWith("tenant:")) {
 		const role = permission.slice("tenant:".length) as TenantRole;
@@ -53,10 +109,6 @@ function keyHasScope(granted: string[], needed: string): boolean {
 	return granted.includes("*") || granted.includes(needed) || granted.includes(`${service}:*`);
 }
 
-function isSuperAdmin(meta: CallerMeta): boolean {
-	return (meta.persona ?? meta.user?.persona) === "super_admin";
-}
-
 export const AccessControlMiddleware: Middleware = {
 	name: "AccessControl",
 
@@ -83,13 +135,16 @@ export const AccessControlMiddleware: Middleware = {
 			}
 			if (checks.length > 0 && !isSuperAdmin(meta)) {
 				let granted = false;
+				let refusal: ForbiddenError | undefined;
 				for (const check of checks) {
-					if (await check(ctx, service)) {
+					const answer = await check(ctx, service);
+					if (answer === true) {
 						granted = true;
 						break;
 					}
+					refusal ??= answer || undefined;
 				}
-				if (!granted) throw new ForbiddenError("You are not allowed to do this");
+				if (!granted) throw refusal ?? new ForbiddenError("You are not allowed to do this");
 			}
 			return next(ctx);
 		};

@@ -14,7 +14,7 @@ import MoleculerDbService from "moleculer-db";
 import SequelizeDbAdapter from "moleculer-db-adapter-sequelize";
 import type { ModelAttributes, ModelOptions, Sequelize, ModelStatic, Model, WhereOptions } from "sequelize";
 import { acquireSequelize, releaseSequelize, migrateSchema } from "../lib/database";
-import type { CallerMeta } from "../lib/caller";
+import { isPlatformCaller, type CallerMeta } from "../lib/caller";
 import { BadRequestError, ConflictError, EntityNotFoundError, ForbiddenError, UnprocessableEntityError } from "../lib/errors";
 
 export interface ModelDefinition {
@@ -132,8 +132,7 @@ function defaultCacheKeys(action: string): string[] {
 /** The tenant a call acts in, or undefined for platform-wide callers (system work, super admins). */
 function activeTenant(meta: CallerMeta): string | undefined {
 	if (meta.tenantId) return meta.tenantId;
-	const persona = meta.persona ?? meta.user?.persona;
-	if (meta.$system || persona === "super_admin") return undefined;
+	if (isPlatformCaller(meta)) return undefined;
 	throw new ForbiddenError("This action needs an active tenant", "TENANT_REQUIRED");
 }
 

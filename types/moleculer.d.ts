@@ -7,6 +7,7 @@
  * uses); both get the same properties. moleculer-web already adds `rest` to the index one.
  */
 import "moleculer";
+import type { EntityScope } from "../middlewares/entity-scope.middleware";
 
 interface LatticeActionProperties {
 	/** Who may call: "required" (default) needs an authenticated principal, "public" anyone. */
@@ -16,6 +17,11 @@ interface LatticeActionProperties {
 	 * "$method" naming a service method (ctx) => boolean.
 	 */
 	permissions?: string[];
+	/**
+	 * The entity the action works on, loaded in the caller's scope into `ctx.locals.entity` before the handler
+	 * runs (middlewares/entity-scope.middleware.ts): 404 alike for a malformed, missing or foreign id.
+	 */
+	scope?: EntityScope;
 	/** The request body exactly as received, in `ctx.meta.rawBody`, for verifying a signature over it. */
 	rawBody?: boolean;
 	/** Request cookies this action may read: the gateway copies just these into `ctx.meta.cookies`. */

@@ -4,6 +4,7 @@
  * start, whichever domains it runs.
  */
 import { ConfigError, oneOf, read, url, type Env } from "./env";
+import { apiPath } from "../api-path";
 
 /** BOOTSTRAP_ADMIN_EMAIL and BOOTSTRAP_ADMIN_PASSWORD: the super admin that exists after the first start. */
 export interface BootstrapAdmin {
@@ -104,7 +105,7 @@ function oidcProvider(env: Env, name: string, basePublicUrl: string, production:
 		clientSecret: required("CLIENT_SECRET", `is required for the provider "${name}" named in OIDC_PROVIDERS`),
 		tokenAuthMethod: oneOf(env, variable("TOKEN_AUTH_METHOD"), ["client_secret_basic", "client_secret_post"] as const, "client_secret_basic"),
 		scopes,
-		redirectUri: `${basePublicUrl}/api/v1/auth/oauth/${name}/callback`,
+		redirectUri: `${basePublicUrl}${apiPath("auth/oauth")}/${name}/callback`,
 	};
 }
 

@@ -11,10 +11,12 @@ import { QueryTypes } from "sequelize";
 import type { Context } from "moleculer";
 import { DbMixin, PAGE_PARAMS, toPage, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { ProductModel, PRODUCT_STATUSES, type ProductStatus } from "../../models/commerce/catalog/product.model";
-import type { CallerMeta } from "../../lib/caller";
+import { isSuperAdmin, UUID_PATTERN, type CallerMeta } from "../../lib/caller";
 import { BadRequestError, EntityNotFoundError } from "../../lib/errors";
 import { currencyRule } from "../../lib/currency";
 import { PRODUCT_EVENTS, type PublicProduct } from "./contracts";
+import { created } from "../../lib/api-path";
+import { AggregateMixin, type AggregateMethods } from "../../mixins/aggregate.mixin";
 
 export { PRODUCT_EVENTS };
 export type { PublicProduct } from "./contracts";
@@ -30,7 +32,6 @@ const TABLE = `"${SCHEMA}".products`;
  */
 const MAX_PRICE_AMOUNT = 999_999_999_999;
 const MAX_FEATURES_BYTES = 16_384;
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CATEGORY_PATTERN = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 const CACHE_TTL_SECONDS = 300;
 
@@ -77,8 +78,8 @@ interface ListParams {
 
 type ProductInput = Partial<Pick<PublicProduct, "name" | "description" | "category" | "priceAmount" | "currency" | "features" | "image" | "status">>;
 
-interface CatalogMethods {
-	isSuperAdmin(meta: CallerMeta): boolean;
+interface CatalogMethods extends AggregateMethods<ProductRow, ProductStatus, PublicProduct> {
+	present(row: ProductRow): PublicProduct;
 	loadProduct(id: string): Promise<ProductRow>;
 	toPublic(row: ProductRow): PublicProduct;
 	checkFeatures(features: unknown): void;
@@ -92,7 +93,10 @@ const featuresRule = { type: "object", optional: true } as const;
 
 const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 	name: "catalog",
-	mixins: [DbMixin({ schema: SCHEMA, migrations: path.join(__dirname, "../../models/commerce/catalog/migrations"), model: ProductModel, entityName: "Product" })],
+	mixins: [
+		DbMixin({ schema: SCHEMA, migrations: path.join(__dirname, "../../models/commerce/catalog/migrations"), model: ProductModel, entityName: "Product" }),
+		AggregateMixin({ model: "product", entityName: "Product" }),
+	],
 	// Both /products and /categories live in this service, so each action names its full path.
 	settings: { rest: "/" },
 
@@ -118,7 +122,7 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 				if (minPrice !== undefined && maxPrice !== undefined && minPrice > maxPrice) {
 					throw new BadRequestError("minPrice must not exceed maxPrice", "VALIDATION_ERROR", [{ field: "minPrice", message: "minPrice must not exceed maxPrice", type: "numberMax" }]);
 				}
-				const statuses = this.isSuperAdmin(ctx.meta) ? (ctx.params.status ? [ctx.params.status] : null) : (["active"] as ProductStatus[]);
+				const statuses = isSuperAdmin(ctx.meta) ? (ctx.params.status ? [ctx.params.status] : null) : (["active"] as ProductStatus[]);
 				const { rows, total } = await this.searchProducts(ctx.params, statuses);
 				return toPage(rows, total, page, pageSize);
 			},
@@ -133,7 +137,7 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 			async handler(ctx: Context<{ id: string }, CallerMeta>) {
 				const row = await this.loadProduct(ctx.params.id);
 				// Not `$system`: its calls carry no persona and would share the public's cache entry (it has `snapshot`).
-				if (row.status !== "active" && !this.isSuperAdmin(ctx.meta)) throw new EntityNotFoundError("Product", ctx.params.id);
+				if (row.status !== "active" && !isSuperAdmin(ctx.meta)) throw new EntityNotFoundError("Product", ctx.params.id);
 				return this.toPublic(row);
 			},
 		},
@@ -169,12 +173,9 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 			},
 			async handler(ctx: Context<Required<Omit<ProductInput, "image">> & { image?: string | null }, CallerMeta>) {
 				this.checkFeatures(ctx.params.features);
-				const created = await this.adapter.model.create({ ...ctx.params, image: ctx.params.image ?? null });
-				const product = this.toPublic(created.get({ plain: true }) as ProductRow);
-				await this.entityChanged("created", product, ctx);
-				ctx.emit(PRODUCT_EVENTS.created, { product });
-				ctx.meta.$statusCode = 201;
-				ctx.meta.$location = `/api/v1/products/${product.id}`;
+				const inserted = await this.adapter.model.create({ ...ctx.params, image: ctx.params.image ?? null });
+				const product = await this.announce(ctx, PRODUCT_EVENTS.created, inserted.get({ plain: true }) as ProductRow, "created");
+				created(ctx, "products", product.id);
 				return product;
 			},
 		},
@@ -201,9 +202,7 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 				if (changes.features !== undefined) this.checkFeatures(changes.features);
 				if (Object.keys(changes).length === 0) return this.toPublic(before);
 				await this.adapter.model.update(changes, { where: { id } });
-				const product = this.toPublic(await this.loadProduct(id));
-				await this.entityChanged("updated", product, ctx);
-				ctx.emit(PRODUCT_EVENTS.updated, { product, changed: Object.keys(changes) });
+				const product = await this.announce(ctx, PRODUCT_EVENTS.updated, await this.loadProduct(id), "updated", { changed: Object.keys(changes) });
 				if (before.status !== "archived" && product.status === "archived") ctx.emit(PRODUCT_EVENTS.archived, { product });
 				return product;
 			},
@@ -218,9 +217,7 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 				const before = await this.loadProduct(ctx.params.id);
 				if (before.status !== "archived") {
 					await this.adapter.model.update({ status: "archived" }, { where: { id: before.id } });
-					const product = this.toPublic(await this.loadProduct(before.id));
-					await this.entityChanged("updated", product, ctx);
-					ctx.emit(PRODUCT_EVENTS.archived, { product });
+					await this.announce(ctx, PRODUCT_EVENTS.archived, await this.loadProduct(before.id));
 				}
 				ctx.meta.$statusCode = 204;
 				return null;
@@ -245,10 +242,6 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 	},
 
 	methods: {
-		isSuperAdmin(meta: CallerMeta): boolean {
-			return (meta.persona ?? meta.user?.persona) === "super_admin";
-		},
-
 		/** A malformed id names nothing, exactly like an unknown one: 404. */
 		async loadProduct(id: string): Promise<ProductRow> {
 			if (!UUID_PATTERN.test(id)) throw new EntityNotFoundError("Product", id);
@@ -327,6 +320,10 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 				),
 				total: Number(counted[0]?.total ?? 0),
 			};
+		},
+
+		present(row: ProductRow): PublicProduct {
+			return this.toPublic(row);
 		},
 
 		toPublic(row: ProductRow): PublicProduct {

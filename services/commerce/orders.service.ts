@@ -29,7 +29,8 @@ import path from "node:path";
 import type { Context } from "moleculer";
 import type { Transaction, WhereOptions } from "sequelize";
 import { DbMixin, PAGE_PARAMS, newestFirstPage, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
-import { OwnedEntityMixin } from "../../mixins/owned-entity.mixin";
+import { AggregateMixin } from "../../mixins/aggregate.mixin";
+import { entityOf } from "../../middlewares/entity-scope.middleware";
 import { IdempotencyMixin, type IdempotencyMeta } from "../../mixins/idempotency.mixin";
 import { OutboxMixin, outboxModel, type OutboxMethods } from "../../mixins/outbox.mixin";
 import {
@@ -40,10 +41,11 @@ import {
 	type OrderStatus,
 } from "../../models/commerce/orders/order.models";
 import type { PaymentStatusReason } from "../../models/commerce/payments/payment.model";
-import { systemCall } from "../../lib/caller";
-import type { CreateParams, ListParams, OrderLineRow, OrderRow, OrdersMethods, PaymentMessage, ProductSnapshot, PublicOrder, TransitionChanges } from "./orders.types";
+import { isPlatformCaller, requireUser, systemCall } from "../../lib/caller";
+import type { CreateParams, ListParams, OrderLineRow, OrderRow, OrdersMethods, PaymentMessage, ProductSnapshot, PublicOrder } from "./orders.types";
 import { BadRequestError, ConflictError, EntityNotFoundError, UnprocessableEntityError, isFinalRefusal } from "../../lib/errors";
 import { ORDER_CHANNELS, ORDER_EVENTS, PAYMENT_CHANNELS } from "./contracts";
+import { created } from "../../lib/api-path";
 
 const SCHEMA = "orders";
 const MAX_LINES = 100;
@@ -51,6 +53,10 @@ const MAX_QUANTITY = 1000;
 /** Statuses a super admin may set by hand (PUT /orders/:id/status); the rest belong to the saga or the owner. */
 const ADMIN_STATUSES = ["processing", "completed"] as const;
 type AdminStatus = (typeof ADMIN_STATUSES)[number];
+/** An order is its buyer's: others get 404, platform callers see all. */
+const ORDER_SCOPE = { entity: "order", owner: "user", name: "Order" } as const;
+/** Orders belong to people: API keys and anonymous platform work have none of their own. */
+const NO_ORDERS = "Only signed-in users have orders";
 
 export { ORDER_EVENTS };
 export type { PublicOrder, PublicOrderLine } from "./contracts";
@@ -92,7 +98,7 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 		}),
 		OutboxMixin({ name: "Orders outbox" }),
 		IdempotencyMixin(),
-		OwnedEntityMixin({ model: "order", entityName: "Order", pluralName: "orders" }),
+		AggregateMixin<OrderStatus>({ model: "order", entityName: "Order", transitions: ORDER_TRANSITIONS }),
 	],
 
 	/**
@@ -142,7 +148,7 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 				$$strict: "remove",
 			},
 			async handler(ctx: OrdersContext<CreateParams>) {
-				const userId = this.requireUser(ctx.meta);
+				const userId = requireUser(ctx.meta, NO_ORDERS);
 
 				// The same product twice is one line with the quantities added, in first-seen order.
 				const quantities = new Map<string, number>();
@@ -200,9 +206,8 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 					);
 					return order;
 				});
-				const order = await this.announce(ctx, ORDER_EVENTS.created, row);
-				ctx.meta.$statusCode = 201;
-				ctx.meta.$location = `/api/v1/orders/${order.id}`;
+				const order = await this.announce(ctx, ORDER_EVENTS.created, row, "created");
+				created(ctx, "orders", order.id);
 				return order;
 			},
 		},
@@ -219,10 +224,10 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 			async handler(ctx: OrdersContext<ListParams>) {
 				const { page, pageSize, status, userId } = ctx.params;
 				const where: Record<string, unknown> = {};
-				if (this.isPrivileged(ctx.meta)) {
+				if (isPlatformCaller(ctx.meta)) {
 					if (userId) where.userId = userId.toLowerCase();
 				} else {
-					where.userId = this.requireUser(ctx.meta);
+					where.userId = requireUser(ctx.meta, NO_ORDERS);
 				}
 				if (status) where.status = status;
 				const found = await newestFirstPage(this.models.order, where as WhereOptions, page, pageSize, (row: OrderRow) => row);
@@ -234,8 +239,9 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 			rest: "GET /:id",
 			summary: "One of your orders (super admins: any)",
 			params: { id: "string|max:64" },
+			scope: ORDER_SCOPE,
 			async handler(ctx: OrdersContext<{ id: string }>) {
-				const row = await this.loadVisible(ctx, ctx.params.id);
+				const row = entityOf<OrderRow>(ctx);
 				return (await this.withLines([row]))[0];
 			},
 		},
@@ -246,11 +252,11 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 			description:
 				"A pending payment of the order fails with it (`statusReason: order_cancelled`); money that arrives for it anyway is refunded automatically and shown on the order as `paymentStatus: refunded`.",
 			params: { id: "string|max:64" },
+			scope: ORDER_SCOPE,
 			async handler(ctx: OrdersContext<{ id: string }>) {
-				const before = await this.loadVisible(ctx, ctx.params.id);
+				const before = entityOf<OrderRow>(ctx);
 				// With an outbox row on commerce.order.cancelled: payments fails the order's pending payment durably.
-				const row = await this.transition(before.id, ["pending"], { status: "cancelled", cancelledAt: new Date() }, {}, ORDER_CHANNELS.cancelled);
-				if (!row) throw this.invalidTransition((await this.loadRow(before.id)) ?? before, "cancelled");
+				const { row } = await this.transition(before, ["pending"], { status: "cancelled", cancelledAt: new Date() }, { channel: ORDER_CHANNELS.cancelled });
 				// And now, so the buyer who reads the payment next sees it failed; if payments is away, the channel does it.
 				await this.broker
 					.call("payments.voidForOrder", { orderId: row.id, reason: "order_cancelled" }, { ...systemCall(), requestID: ctx.requestID ?? undefined })
@@ -264,12 +270,12 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 			permissions: ["super_admin"],
 			summary: "Move a paid order to processing, or a processing one to completed",
 			params: { id: "string|max:64", status: { type: "enum", values: ADMIN_STATUSES }, $$strict: "remove" },
+			scope: ORDER_SCOPE,
 			async handler(ctx: OrdersContext<{ id: string; status: AdminStatus }>) {
-				const before = await this.loadVisible(ctx, ctx.params.id);
+				const before = entityOf<OrderRow>(ctx);
 				const to = ctx.params.status;
 				const from: OrderStatus = to === "processing" ? "paid" : "processing";
-				const row = await this.transition(before.id, [from], to === "completed" ? { status: to, completedAt: new Date() } : { status: to });
-				if (!row) throw this.invalidTransition((await this.loadRow(before.id)) ?? before, to);
+				const { row } = await this.transition(before, [from], to === "completed" ? { status: to, completedAt: new Date() } : { status: to });
 				if (to === "completed") return this.announce(ctx, ORDER_EVENTS.completed, row);
 				await this.entityChanged("updated", { id: row.id }, ctx);
 				return (await this.withLines([row]))[0];
@@ -291,7 +297,7 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 				if (before.paymentId === paymentId) return (await this.withLines([before]))[0];
 				let row: OrderRow | undefined;
 				try {
-					row = await this.transition(before.id, ["pending"], { status: "paid", paymentStatus: "paid", paymentId, paidAt: new Date() }, {}, ORDER_CHANNELS.paid);
+					row = await this.guardedUpdate(before.id, ["pending"], { status: "paid", paymentStatus: "paid", paymentId, paidAt: new Date() }, { channel: ORDER_CHANNELS.paid });
 				} catch (err) {
 					if ((err as Error).name === "SequelizeUniqueConstraintError") {
 						throw new ConflictError(`Payment ${paymentId} already paid another order`, "PAYMENT_ALREADY_USED", { orderId, paymentId });
@@ -342,17 +348,13 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 					if (current.paymentId === paymentId) return (await this.withLines([current]))[0];
 					throw new ConflictError(`Order ${current.id} already shows the refund of another payment`, "PAYMENT_MISMATCH", { orderId: current.id, paymentId });
 				}
-				const row = await this.transition(
-					before.id,
+				const { row, changed } = await this.transition(
+					before,
 					["paid", "processing"],
 					{ status: "refunded", paymentStatus: "refunded", refundedAt: new Date() },
-					{ paymentId },
-					ORDER_CHANNELS.refunded,
+					{ where: { paymentId }, channel: ORDER_CHANNELS.refunded, noOp: (current) => current.status === "refunded" && current.paymentId === paymentId },
 				);
-				if (row) return this.announce(ctx, ORDER_EVENTS.refunded, row);
-				const current = (await this.loadRow(before.id)) ?? before;
-				if (current.status === "refunded" && current.paymentId === paymentId) return (await this.withLines([current]))[0];
-				throw this.invalidTransition(current, "refunded");
+				return changed ? this.announce(ctx, ORDER_EVENTS.refunded, row) : this.present(row);
 			},
 		},
 	},
@@ -398,35 +400,10 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 			};
 		},
 
-		/**
-		 * The one way a status changes: a single UPDATE guarded by the expected current status (optimistic
-		 * and atomic), so of two nodes applying the same transition only one gets the row back. With a
-		 * channel, the public order goes into the outbox in the same transaction: both commit or neither does.
-		 */
-		async transition(id: string, from: OrderStatus[], changes: TransitionChanges, extraWhere: Record<string, unknown> = {}, channel?: string): Promise<OrderRow | undefined> {
-			for (const status of from) {
-				if (!ORDER_TRANSITIONS[status].includes(changes.status)) throw new Error(`No transition ${status} → ${changes.status}`);
-			}
-			const change = async (transaction?: Transaction) => {
-				const [count, rows] = await this.models.order.update(changes, {
-					where: { ...extraWhere, id, status: from } as WhereOptions,
-					returning: true,
-					transaction,
-				});
-				if (count !== 1) return undefined;
-				const row = plainRow<OrderRow>(rows[0])!;
-				if (transaction && channel) {
-					const order = (await this.withLines([row], transaction))[0];
-					await this.writeOutbox(transaction, channel, { orderId: order.id, order });
-				}
-				return row;
-			};
-			return channel ? this.adapter.db.transaction((transaction) => change(transaction)) : change();
+		async present(row: OrderRow, transaction?: Transaction): Promise<PublicOrder> {
+			return (await this.withLines([row], transaction))[0];
 		},
 
-		invalidTransition(order: OrderRow, to: OrderStatus): ConflictError {
-			return new ConflictError(`Order ${order.id} can't go from ${order.status} to ${to}`, "INVALID_TRANSITION", { orderId: order.id, from: order.status, to });
-		},
 
 		/**
 		 * A saga message: apply it as platform work; a conflict that no retry can fix is announced and
@@ -462,13 +439,6 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 			}
 		},
 
-		/** After the change committed: clean caches everywhere, tell the cluster, answer the order. */
-		async announce(ctx: Context, event: string, row: OrderRow): Promise<PublicOrder> {
-			const order = (await this.withLines([row]))[0];
-			await this.entityChanged(event === ORDER_EVENTS.created ? "created" : "updated", { id: order.id }, ctx);
-			await ctx.emit(event, { order });
-			return order;
-		},
 	},
 
 	started() {

@@ -2,12 +2,10 @@
  * The shapes of orders: what callers get (PublicOrder), what the table holds (OrderRow), what the service's
  * methods are, and the payment saga's messages as orders reads them. orders.service.ts holds the logic.
  */
-import type { Context } from "moleculer";
 import type { Transaction } from "sequelize";
 import type { OrderStatus, PaymentStatus } from "../../models/commerce/orders/order.models";
-import type { CallerMeta } from "../../lib/caller";
-import type { ConflictError } from "../../lib/errors";
 import type { PaymentMessage, PublicOrder } from "./contracts";
+import type { AggregateMethods } from "../../mixins/aggregate.mixin";
 
 export type { PaymentMessage, PublicOrder, PublicOrderLine } from "./contracts";
 
@@ -59,25 +57,11 @@ export interface ListParams {
 	userId?: string;
 }
 
-export interface TransitionChanges {
-	status: OrderStatus;
-	paymentStatus?: PaymentStatus;
-	paymentId?: string;
-	paidAt?: Date;
-	cancelledAt?: Date;
-	completedAt?: Date;
-	refundedAt?: Date;
-}
-
-export interface OrdersMethods {
-	isPrivileged(meta: CallerMeta): boolean;
-	requireUser(meta: CallerMeta): string;
+export interface OrdersMethods extends AggregateMethods<OrderRow, OrderStatus, PublicOrder> {
 	loadRow(id: string): Promise<OrderRow | undefined>;
-	loadVisible(ctx: Context<unknown, CallerMeta>, id: string): Promise<OrderRow>;
 	withLines(rows: OrderRow[], transaction?: Transaction): Promise<PublicOrder[]>;
 	toPublic(row: OrderRow, lines: OrderLineRow[]): PublicOrder;
-	transition(id: string, from: OrderStatus[], changes: TransitionChanges, extraWhere?: Record<string, unknown>, channel?: string): Promise<OrderRow | undefined>;
-	invalidTransition(order: OrderRow, to: OrderStatus): ConflictError;
-	announce(ctx: Context, event: string, row: OrderRow): Promise<PublicOrder>;
+	/** The public order (with its lines): answers, events, outbox rows (AggregateMixin reads it). */
+	present(row: OrderRow, transaction?: Transaction): Promise<PublicOrder>;
 	applyPayment(action: string, outcome: "paid" | "refunded", payload: PaymentMessage): Promise<void>;
 }

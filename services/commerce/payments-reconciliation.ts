@@ -112,7 +112,7 @@ export const PaymentsReconciliation: Partial<ServiceSchema> = {
 			}
 			if (order.status === "pending" && order.paymentStatus === "unpaid") return;
 			const reason: PaymentStatusReason = order.status === "cancelled" ? "order_cancelled" : "order_not_payable";
-			await this.changeWithOutbox(row.id, "pending", { status: "failed", failedAt: new Date(), statusReason: reason });
+			await this.guardedUpdate(row.id, "pending", { status: "failed", failedAt: new Date(), statusReason: reason });
 			throw new ConflictError(`Order ${row.orderId} can't be paid: it is ${order.status} (${order.paymentStatus})`, "ORDER_NOT_PAYABLE", {
 				orderId: row.orderId,
 				status: order.status,
@@ -129,16 +129,13 @@ export const PaymentsReconciliation: Partial<ServiceSchema> = {
 				// The same key on every attempt: a retried or concurrent refund is one refund at Stripe.
 				await this.cardProvider.refund({ paymentIntentId: before.providerReference, idempotencyKey: `refund-${before.id}` });
 			}
-			const row = await this.changeWithOutbox(before.id, "succeeded", { status: "refunded", refundedAt: new Date(), statusReason: reason }, PAYMENT_CHANNELS.refunded);
-			if (!row) {
-				const current = (await this.loadRow(before.id)) ?? before;
-				if (current.status === "refunded") return this.toPublic(current);
-				throw this.invalidTransition(current, "refunded");
-			}
-			const payment = this.toPublic(row);
-			await this.entityChanged("updated", { id: row.id }, ctx);
-			await ctx.emit(PAYMENT_EVENTS.refunded, { payment });
-			return payment;
+			const { row, changed } = await this.transition(
+				before,
+				"succeeded",
+				{ status: "refunded", refundedAt: new Date(), statusReason: reason },
+				{ channel: PAYMENT_CHANNELS.refunded, noOp: (current) => current.status === "refunded" },
+			);
+			return changed ? this.announce(ctx, PAYMENT_EVENTS.refunded, row) : this.toPublic(row);
 		},
 
 		async voidPendingPayments(this: Host, ctx: Context, orderId: string, reason: PaymentStatusReason): Promise<PublicPayment[]> {
@@ -147,7 +144,7 @@ export const PaymentsReconciliation: Partial<ServiceSchema> = {
 			for (const before of pending) {
 				// No channel: the buyer cancelled, a "payment failed" notice would mislead. Guarded: a payment that
 				// settled meanwhile stays settled, and the saga refunds it.
-				const row = await this.changeWithOutbox(before.id, "pending", { status: "failed", failedAt: new Date(), statusReason: reason });
+				const row = await this.guardedUpdate(before.id, "pending", { status: "failed", failedAt: new Date(), statusReason: reason });
 				if (!row) continue;
 				if (row.method === "credit_card" && row.providerReference && this.cardProvider?.cancelPaymentIntent) {
 					// Best effort: an intent Stripe already took money on can't be cancelled; its webhook settles
@@ -156,10 +153,7 @@ export const PaymentsReconciliation: Partial<ServiceSchema> = {
 						this.logger.warn(`Payment ${row.id}: cancelling PaymentIntent ${row.providerReference} failed: ${(err as Error).message}`);
 					});
 				}
-				const payment = this.toPublic(row);
-				await this.entityChanged("updated", { id: row.id }, ctx);
-				await ctx.emit(PAYMENT_EVENTS.failed, { payment });
-				voided.push(payment);
+				voided.push(await this.announce(ctx, PAYMENT_EVENTS.failed, row));
 			}
 			return voided;
 		},

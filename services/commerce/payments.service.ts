@@ -28,12 +28,13 @@
 import crypto from "node:crypto";
 import path from "node:path";
 import type { Context } from "moleculer";
-import { QueryTypes, type Transaction, type WhereOptions } from "sequelize";
+import { QueryTypes, type WhereOptions } from "sequelize";
 import type Stripe from "stripe";
 import { StripeCardProvider, toStripeAmount } from "./stripe-provider";
 import { platformConfigOf } from "../../lib/node";
 import { DbMixin, PAGE_PARAMS, newestFirstPage, plainRow, type DbServiceSchema } from "../../mixins/db.mixin";
-import { OwnedEntityMixin } from "../../mixins/owned-entity.mixin";
+import { AggregateMixin } from "../../mixins/aggregate.mixin";
+import { entityOf } from "../../middlewares/entity-scope.middleware";
 import { IdempotencyMixin, type IdempotencyMeta } from "../../mixins/idempotency.mixin";
 import { OutboxMixin, outboxModel, type OutboxMethods } from "../../mixins/outbox.mixin";
 import { PaymentsReconciliation, type ReconciliationMethods } from "./payments-reconciliation";
@@ -45,16 +46,18 @@ import {
 	type PaymentMethod,
 	type PaymentStatus,
 } from "../../models/commerce/payments/payment.model";
-import type { CallerMeta } from "../../lib/caller";
+import { isPlatformCaller, requireUser, UUID_PATTERN, type CallerMeta } from "../../lib/caller";
 import { BadRequestError, ConflictError, EntityNotFoundError, UnprocessableEntityError } from "../../lib/errors";
 import { PAYMENT_CHANNELS, PAYMENT_EVENTS } from "./contracts";
+import { apiPath, created } from "../../lib/api-path";
 
 export { PAYMENT_EVENTS };
 export type { PaymentRow, PaymentsContext, PaymentsLocals, PaymentsMethods, PaymentsSettings } from "./payments.types";
 export type { PublicPayment } from "./contracts";
 
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const SCHEMA = "payments";
+/** Payments belong to people: API keys and anonymous platform work have none of their own. */
+const NO_PAYMENTS = "Only signed-in users have payments";
 /** No 0/O, 1/I/L: a reference is read aloud and typed into banking apps. */
 const REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 const NON_CARD_METHODS: readonly PaymentMethod[] = ["bank_transfer", "e_wallet", "virtual_account"];
@@ -81,7 +84,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 		}),
 		OutboxMixin({ name: "Payments outbox" }),
 		IdempotencyMixin(),
-		OwnedEntityMixin({ model: "payment", entityName: "Payment", pluralName: "payments" }),
+		AggregateMixin<PaymentStatus>({ model: "payment", entityName: "Payment", outboxExtra: (row) => ({ orderId: row.orderId }) }),
 		PaymentsReconciliation,
 	],
 
@@ -106,7 +109,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 				$$strict: "remove",
 			},
 			async handler(ctx: PaymentsContext<{ orderId: string; method: PaymentMethod }>) {
-				const userId = this.requireUser(ctx.meta);
+				const userId = requireUser(ctx.meta, NO_PAYMENTS);
 				const { method } = ctx.params;
 				if (!this.availableMethods().includes(method)) {
 					throw new UnprocessableEntityError(
@@ -165,13 +168,11 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 					// Fails the payment (the order can be paid again) and throws Stripe's 422/503 when Stripe refuses.
 					const started = await this.startCardPayment(row);
 					await this.entityChanged("created", { id: row.id }, ctx);
-					ctx.meta.$statusCode = 201;
-					ctx.meta.$location = `/api/v1/payments/${row.id}`;
+					created(ctx, "payments", row.id);
 					return started;
 				}
 				await this.entityChanged("created", { id: row.id }, ctx);
-				ctx.meta.$statusCode = 201;
-				ctx.meta.$location = `/api/v1/payments/${row.id}`;
+				created(ctx, "payments", row.id);
 				return this.toPublic(row);
 			},
 		},
@@ -188,7 +189,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 			async handler(ctx: PaymentsContext<ListParams>) {
 				const { page, pageSize, status, orderId } = ctx.params;
 				const where: Record<string, unknown> = {};
-				if (!this.isPrivileged(ctx.meta)) where.userId = this.requireUser(ctx.meta);
+				if (!isPlatformCaller(ctx.meta)) where.userId = requireUser(ctx.meta, NO_PAYMENTS);
 				if (status) where.status = status;
 				if (orderId) where.orderId = orderId.toLowerCase();
 				return newestFirstPage(this.models.payment, where as WhereOptions, page, pageSize, (row: PaymentRow) => this.toPublic(row));
@@ -199,8 +200,9 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 			rest: "GET /:id",
 			summary: "One of your payments (super admins: any)",
 			params: { id: "string|max:64" },
+			scope: { entity: "payment", owner: "user", name: "Payment" },
 			async handler(ctx: PaymentsContext<{ id: string }>) {
-				return this.toPublic(await this.loadVisible(ctx, ctx.params.id));
+				return this.toPublic(entityOf<PaymentRow>(ctx));
 			},
 		},
 
@@ -227,21 +229,13 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 				if (before.status === to) return this.toPublic(before);
 				// Money that arrives for a failed payment (failed by its order's cancel, or too early by the bank) was
 				// received all the same: it settles, and the saga refunds it if the order can't take it.
-				const settle = { status: "succeeded", settledAt: new Date(), statusReason: null };
-				const row = succeeded
-					? ((await this.changeWithOutbox(before.id, "pending", settle, PAYMENT_CHANNELS.settled)) ??
-						(await this.changeWithOutbox(before.id, "failed", settle, PAYMENT_CHANNELS.settled)))
-					: await this.changeWithOutbox(before.id, "pending", { status: "failed", failedAt: new Date() }, PAYMENT_CHANNELS.failed);
-				if (!row) {
-					const current = (await this.loadRow(before.id)) ?? before;
-					// A concurrent verify of the same outcome is a no-op.
-					if (current.status === to) return this.toPublic(current);
-					throw this.invalidTransition(current, to);
-				}
-				const payment = this.toPublic(row);
-				await this.entityChanged("updated", { id: row.id }, ctx);
-				await ctx.emit(succeeded ? PAYMENT_EVENTS.succeeded : PAYMENT_EVENTS.failed, { payment });
-				return payment;
+				const settle = { status: "succeeded" as const, settledAt: new Date(), statusReason: null };
+				// A concurrent verify of the same outcome is a no-op.
+				const noOp = (current: PaymentRow) => current.status === to;
+				const { row, changed } = succeeded
+					? await this.transition(before, ["pending", "failed"], settle, { channel: PAYMENT_CHANNELS.settled, noOp })
+					: await this.transition(before, "pending", { status: "failed", failedAt: new Date() }, { channel: PAYMENT_CHANNELS.failed, noOp });
+				return changed ? this.announce(ctx, succeeded ? PAYMENT_EVENTS.succeeded : PAYMENT_EVENTS.failed, row) : this.toPublic(row);
 			},
 		},
 
@@ -258,7 +252,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 		},
 
 		stripeWebhook: {
-			rest: { method: "POST", fullPath: "/api/v1/webhooks/stripe" },
+			rest: { method: "POST", fullPath: apiPath("webhooks/stripe") },
 			auth: "public",
 			rawBody: true,
 			headers: ["stripe-signature"],
@@ -271,11 +265,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 				const meta = ctx.meta as IdempotencyMeta & { headers?: Record<string, string> };
 				const event = this.cardProvider.verifyWebhook(meta.rawBody ?? "", meta.headers?.["stripe-signature"]);
 				const { changed, ...answer } = await this.handleStripeEvent(event);
-				if (changed) {
-					const payment = this.toPublic(changed.row);
-					await this.entityChanged("updated", { id: changed.row.id }, ctx);
-					await ctx.emit(changed.event, { payment });
-				}
+				if (changed) await this.announce(ctx, changed.event, changed.row);
 				return answer;
 			},
 		},
@@ -290,6 +280,10 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 			const a = crypto.createHash("sha256").update(expected).digest();
 			const b = crypto.createHash("sha256").update(given).digest();
 			return crypto.timingSafeEqual(a, b);
+		},
+
+		present(row: PaymentRow): PublicPayment {
+			return this.toPublic(row);
 		},
 
 		toPublic(row: PaymentRow): PublicPayment {
@@ -336,27 +330,6 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 			}
 		},
 
-		/**
-		 * The guarded status change and, when a channel is named, its outbox row, in one transaction: both
-		 * commit or neither does. Of two nodes racing, only one gets the row back.
-		 */
-		async changeWithOutbox(
-			id: string,
-			from: PaymentStatus,
-			changes: Record<string, unknown>,
-			channel?: string,
-			transaction?: Transaction,
-		): Promise<PaymentRow | undefined> {
-			const change = async (t: Transaction) => {
-				const [count, rows] = await this.models.payment.update(changes, { where: { id, status: from } as WhereOptions, returning: true, transaction: t });
-				if (count !== 1) return undefined;
-				const row = plainRow<PaymentRow>(rows[0])!;
-				if (channel) await this.writeOutbox(t, channel, { paymentId: row.id, orderId: row.orderId, payment: this.toPublic(row) });
-				return row;
-			};
-			// Inside the caller's transaction (the Stripe webhook's, with its event id), or in one of its own.
-			return transaction ? change(transaction) : this.adapter.db.transaction(change);
-		},
 
 		availableMethods(): PaymentMethod[] {
 			return this.cardProvider ? [...NON_CARD_METHODS, "credit_card"] : [...NON_CARD_METHODS];
@@ -377,7 +350,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 					idempotencyKey: row.id,
 				});
 			} catch (err) {
-				await this.changeWithOutbox(row.id, "pending", { status: "failed", failedAt: new Date() });
+				await this.guardedUpdate(row.id, "pending", { status: "failed", failedAt: new Date() });
 				throw err;
 			}
 			const instructions = { ...row.instructions, provider: this.cardProvider!.name, paymentIntentId: intent.id };
@@ -417,7 +390,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 					return { received: true, ignored: "unknown payment intent" } as WebhookOutcome;
 				}
 				if (event.type === "payment_intent.payment_failed") {
-					const failed = await this.changeWithOutbox(row.id, "pending", { status: "failed", failedAt: new Date(), providerReference: intent.id }, PAYMENT_CHANNELS.failed, transaction);
+					const failed = await this.guardedUpdate(row.id, "pending", { status: "failed", failedAt: new Date(), providerReference: intent.id }, { channel: PAYMENT_CHANNELS.failed, transaction });
 					if (!failed) return { received: true, paymentId: row.id, status: row.status } as WebhookOutcome;
 					return { received: true, paymentId: row.id, status: failed.status, changed: { row: failed, event: PAYMENT_EVENTS.failed } } as WebhookOutcome;
 				}
@@ -425,20 +398,16 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 					this.logger.warn(`Stripe event ${event.id}: intent ${intent.id} is ${intent.amount} ${intent.currency}, payment ${row.id} is ${row.amount} ${row.currency}; not settled`);
 					return { received: true, ignored: "amount or currency mismatch", paymentId: row.id, status: row.status } as WebhookOutcome;
 				}
-				const settle = { status: "succeeded", settledAt: new Date(), providerReference: intent.id, statusReason: null };
+				const settle = { status: "succeeded" as const, settledAt: new Date(), providerReference: intent.id, statusReason: null };
 				// A payment failed by an earlier attempt can still succeed at Stripe (the customer retried the
 				// intent): the money was taken, so it settles; a paid-otherwise order reports order.payment_conflict.
 				const settled =
-					(await this.changeWithOutbox(row.id, "pending", settle, PAYMENT_CHANNELS.settled, transaction)) ??
-					(await this.changeWithOutbox(row.id, "failed", settle, PAYMENT_CHANNELS.settled, transaction));
+					await this.guardedUpdate(row.id, ["pending", "failed"], settle, { channel: PAYMENT_CHANNELS.settled, transaction });
 				if (!settled) return { received: true, paymentId: row.id, status: row.status } as WebhookOutcome;
 				return { received: true, paymentId: row.id, status: settled.status, changed: { row: settled, event: PAYMENT_EVENTS.succeeded } } as WebhookOutcome;
 			});
 		},
 
-		invalidTransition(row: PaymentRow, to: PaymentStatus): ConflictError {
-			return new ConflictError(`Payment ${row.id} can't go from ${row.status} to ${to}`, "INVALID_TRANSITION", { paymentId: row.id, from: row.status, to });
-		},
 	},
 
 	created() {

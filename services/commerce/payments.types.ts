@@ -3,15 +3,14 @@
  * settings, locals and methods. payments.service.ts (and payments-reconciliation.ts) hold the logic.
  */
 import type { Context } from "moleculer";
-import type { Transaction } from "sequelize";
 import type Stripe from "stripe";
 import type { CardPaymentProvider } from "./stripe-provider";
 import type { CallerMeta } from "../../lib/caller";
-import type { ConflictError } from "../../lib/errors";
 import type { DbMixinSettings } from "../../mixins/db.mixin";
 import type { IdempotencyMeta } from "../../mixins/idempotency.mixin";
 import type { PaymentMethod, PaymentStatus, PaymentStatusReason } from "../../models/commerce/payments/payment.model";
 import type { PublicPayment } from "./contracts";
+import type { AggregateMethods } from "../../mixins/aggregate.mixin";
 
 export type { PublicPayment } from "./contracts";
 
@@ -81,20 +80,17 @@ export interface WebhookOutcome {
 	changed?: { row: PaymentRow; event: string };
 }
 
-export interface PaymentsMethods {
-	isPrivileged(meta: CallerMeta): boolean;
-	requireUser(meta: CallerMeta): string;
+export interface PaymentsMethods extends AggregateMethods<PaymentRow, PaymentStatus, PublicPayment> {
 	isBankCallback(ctx: Context<{ callbackSecret?: string }, CallerMeta>): boolean;
 	loadRow(id: string): Promise<PaymentRow | undefined>;
-	loadVisible(ctx: Context<unknown, CallerMeta>, id: string): Promise<PaymentRow>;
 	toPublic(row: PaymentRow): PublicPayment;
 	newReference(): string;
 	instructionsFor(method: PaymentMethod, reference: string, amount: number, currency: string): Record<string, unknown>;
-	changeWithOutbox(id: string, from: PaymentStatus, changes: Record<string, unknown>, channel?: string, transaction?: Transaction): Promise<PaymentRow | undefined>;
 	availableMethods(): PaymentMethod[];
 	startCardPayment(row: PaymentRow): Promise<PublicPayment>;
 	handleStripeEvent(event: Stripe.Event): Promise<WebhookOutcome>;
-	invalidTransition(row: PaymentRow, to: PaymentStatus): ConflictError;
+	/** The public payment: answers, events, outbox rows (AggregateMixin reads it). */
+	present(row: PaymentRow): PublicPayment;
 }
 
 export type PaymentsContext<P = Record<string, unknown>> = Context<P, IdempotencyMeta>;

@@ -88,10 +88,7 @@ export const FileStorage: Partial<ServiceSchema> = {
 				await this.store.remove(objectKey).catch((removeErr: Error) => this.logger.error(`Could not remove the refused object ${objectKey}:`, removeErr.message));
 				throw err;
 			}
-			await this.entityChanged("created", row, ctx);
-			const file = this.toPublic(row);
-			this.broker.emit(FILE_EVENTS.created, { file });
-			return file;
+			return this.announce(ctx, FILE_EVENTS.created, row, "created");
 		},
 
 		/** The type to store, or 415/422: hints only choose among what the bytes can be. */

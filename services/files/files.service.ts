@@ -14,7 +14,8 @@ import type { Service, ServiceSchema } from "moleculer";
 import type { WhereOptions } from "sequelize";
 import { DbMixin, PAGE_PARAMS, newestFirstPage, pageSchema, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
-import { roleRank, type CallerMeta } from "../../lib/caller";
+import { isPlatformCaller, requireTenant, roleRank, type CallerMeta } from "../../lib/caller";
+import { entityOf } from "../../middlewares/entity-scope.middleware";
 import { platformConfigOf } from "../../lib/node";
 import { BadRequestError, ConflictError, EntityNotFoundError, ForbiddenError, ServiceUnavailableError, UnprocessableEntityError, UnsupportedMediaTypeError } from "../../lib/errors";
 import { S3ObjectStore, storageConnectionOf } from "../../lib/storage/object-store";
@@ -25,11 +26,15 @@ import { FILE_EVENTS, type StoreParams } from "./contracts";
 import { FileStorage } from "./file-storage";
 import type { FilesContext, FilesLocals, FilesMethods, FilesThis } from "./files.types";
 import { FileModel, PRESIGNED_UPLOAD_SCHEMA, PUBLIC_FILE_SCHEMA, toPublicFile, type FileRow, type FileStatus, type PublicFile } from "../../models/files/files/file.model";
+import { created } from "../../lib/api-path";
+import { AggregateMixin } from "../../mixins/aggregate.mixin";
 
 export { FILE_EVENTS };
 export type { StoreParams } from "./contracts";
 
 const SWEEP_INTERVAL_MS = 60_000;
+/** A file is its tenant's: another tenant's answers 404, exactly like a missing one; platform callers see all. */
+const FILE_SCOPE = { entity: "file", owner: "tenant", name: "File" } as const;
 const MEDIA_TYPE = { type: "string", trim: true, max: 255, pattern: /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+(\s*;.*)?$/ } as const;
 
 interface UploadParams {
@@ -52,7 +57,8 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			model: FileModel,
 			tenantOwned: true,
 			entityName: "File",
-		}),
+		}),		AggregateMixin({ model: "file", entityName: "File" }),
+
 		AuditMixin,
 		FileStorage,
 	],
@@ -97,13 +103,12 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			async handler(this: FilesThis, ctx: FilesContext<UploadParams>) {
 				if (!isReadable(ctx.stream)) throw new BadRequestError("Send the file as multipart/form-data", "FILE_REQUIRED");
 				if (ctx.params.$fieldname !== "file") throw new BadRequestError('The file part must be named "file"', "FILE_FIELD_REQUIRED", { field: ctx.params.$fieldname });
-				const tenantId = this.requireTenant(ctx);
+				const tenantId = this.targetTenant(ctx);
 				const name = sanitizeFileName(ctx.params.name ?? ctx.params.$filename);
 				const hints = [ctx.params.$mimetype, typeFromExtension(name)].filter((hint): hint is string => Boolean(hint)).map(normalizeMediaType);
 				const contentLength = Number(ctx.meta.headers?.["content-length"]);
 				const file = await this.ingest(ctx, ctx.stream, { tenantId, name, typeHints: hints, contentLength: Number.isFinite(contentLength) ? contentLength : undefined });
-				ctx.meta.$statusCode = 201;
-				ctx.meta.$location = `/api/v1/files/${file.id}`;
+				created(ctx, "files", file.id);
 				return file;
 			},
 		},
@@ -119,7 +124,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			},
 			openapi: { responses: { "201": { description: "The pending file's id, the presigned URL and when it expires", content: { "application/json": { schema: PRESIGNED_UPLOAD_SCHEMA } } } } },
 			async handler(this: FilesThis, ctx: FilesContext<{ name: string; size: number; contentType: string }>) {
-				const tenantId = this.requireTenant(ctx);
+				const tenantId = this.targetTenant(ctx);
 				const storage = this.storage();
 				const contentType = normalizeMediaType(ctx.params.contentType);
 				if (!storage.allowedContentTypes.includes(contentType)) {
@@ -139,8 +144,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 					status: "pending",
 				});
 				const uploadUrl = await this.store.presignPut(this.uploadKeyOf(row), storage.presignTtlSeconds);
-				ctx.meta.$statusCode = 201;
-				ctx.meta.$location = `/api/v1/files/${id}`;
+				created(ctx, "files", id);
 				return { id, uploadUrl, method: "PUT", expiresAt: new Date(Date.now() + storage.presignTtlSeconds * 1000).toISOString(), file: this.toPublic(row) };
 			},
 		},
@@ -150,6 +154,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			permissions: ["tenant:member"],
 			summary: "Check a presigned upload (size, sniffed type) and make the file ready",
 			params: { id: "string|max:64" },
+			scope: FILE_SCOPE,
 			openapi: {
 				responses: {
 					"200": { description: "The ready file (also when it was already complete)", content: { "application/json": { schema: PUBLIC_FILE_SCHEMA } } },
@@ -161,7 +166,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 				},
 			},
 			async handler(this: FilesThis, ctx: FilesContext<{ id: string }>) {
-				const row = await this.loadFile(ctx, ctx.params.id);
+				const row = entityOf<FileRow>(ctx);
 				if (row.status === "ready") return this.toPublic(row);
 				const uploadKey = this.uploadKeyOf(row);
 				const uploaded = await this.store.stat(uploadKey);
@@ -191,10 +196,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 					}
 					return this.toPublic(current);
 				}
-				const ready = { ...row, status: "ready" as const, checksum };
-				await this.entityChanged("updated", ready, ctx);
-				this.broker.emit(FILE_EVENTS.created, { file: this.toPublic(ready) });
-				return this.toPublic(ready);
+				return this.announce(ctx, FILE_EVENTS.created, { ...row, status: "ready" as const, checksum });
 			},
 		},
 
@@ -221,9 +223,10 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			permissions: ["tenant:viewer"],
 			summary: "A file's metadata",
 			params: { id: "string|max:64" },
+			scope: FILE_SCOPE,
 			openapi: { responses: { "200": { description: "The file", content: { "application/json": { schema: PUBLIC_FILE_SCHEMA } } } } },
 			async handler(this: FilesThis, ctx: FilesContext<{ id: string }>) {
-				return this.toPublic(await this.loadFile(ctx, ctx.params.id));
+				return this.toPublic(entityOf<FileRow>(ctx));
 			},
 		},
 
@@ -232,9 +235,10 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			permissions: ["tenant:viewer"],
 			summary: "302 to a short-lived presigned URL of the file's bytes (Content-Disposition: attachment)",
 			params: { id: "string|max:64" },
+			scope: FILE_SCOPE,
 			openapi: { responses: { "302": { description: "Location is a presigned URL, valid for FILES_PRESIGN_TTL_SECONDS" } } },
 			async handler(this: FilesThis, ctx: FilesContext<{ id: string }>) {
-				const { url } = await this.downloadUrl(await this.loadFile(ctx, ctx.params.id));
+				const { url } = await this.downloadUrl(entityOf<FileRow>(ctx));
 				ctx.meta.$statusCode = 302;
 				ctx.meta.$location = url;
 				// The redirect is as short-lived as the URL it points at.
@@ -248,19 +252,19 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			permissions: ["tenant:member"],
 			summary: "Delete a file (its uploader, or a tenant admin): the object and the row",
 			params: { id: "string|max:64" },
+			scope: FILE_SCOPE,
 			async handler(this: FilesThis, ctx: FilesContext<{ id: string }>) {
-				const row = await this.loadFile(ctx, ctx.params.id);
+				const row = entityOf<FileRow>(ctx);
 				const callerId = ctx.meta.apiKeyId ?? ctx.meta.user?.id;
-				const admin = ctx.meta.$system || (ctx.meta.persona ?? ctx.meta.user?.persona) === "super_admin" || (!ctx.meta.apiKeyId && roleRank(ctx.meta.role) <= roleRank("admin"));
+				const admin = isPlatformCaller(ctx.meta) || (!ctx.meta.apiKeyId && roleRank(ctx.meta.role) <= roleRank("admin"));
 				if (!admin && (!callerId || row.uploadedBy !== callerId)) {
 					throw new ForbiddenError("Only the file's uploader or a tenant admin can delete it", "NOT_FILE_OWNER");
 				}
 				// The row goes first: a file is never listed without its bytes. A failed object removal is retried by no one, so it is logged.
 				await this.model.destroy({ where: { id: row.id } });
 				await this.discard(row);
-				await this.entityChanged("removed", row, ctx);
 				await this.audit(ctx, { action: FILE_EVENTS.deleted, tenantId: row.tenantId, targetType: "file", targetId: row.id, data: { name: row.name, size: Number(row.size) } });
-				this.broker.emit(FILE_EVENTS.deleted, { file: this.toPublic(row) });
+				await this.announce(ctx, FILE_EVENTS.deleted, row, "removed");
 				ctx.meta.$statusCode = 204;
 				return null;
 			},
@@ -279,7 +283,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			},
 			async handler(this: FilesThis, ctx: FilesContext<StoreParams>) {
 				if (!isReadable(ctx.stream)) throw new BadRequestError("files.store needs a stream (the `stream` call option)", "STREAM_REQUIRED");
-				const tenantId = this.requireTenant(ctx, ctx.params.tenantId);
+				const tenantId = this.targetTenant(ctx, ctx.params.tenantId);
 				const name = sanitizeFileName(ctx.params.name);
 				const requiredType = ctx.params.contentType ? normalizeMediaType(ctx.params.contentType) : undefined;
 				return this.ingest(ctx, ctx.stream, { tenantId, name, typeHints: [requiredType, typeFromExtension(name)].filter((hint): hint is string => Boolean(hint)), requiredType });
@@ -291,8 +295,9 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			visibility: "public",
 			scopes: ["files:read"],
 			params: { id: "string|max:64" },
+			scope: FILE_SCOPE,
 			async handler(this: FilesThis, ctx: FilesContext<{ id: string }>) {
-				const row = await this.loadFile(ctx, ctx.params.id);
+				const row = entityOf<FileRow>(ctx);
 				if (row.status !== "ready") throw new ConflictError("The file's upload has not been completed", "FILE_NOT_READY");
 				return this.store.read(row.objectKey);
 			},
@@ -303,8 +308,9 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			visibility: "public",
 			scopes: ["files:read"],
 			params: { id: "string|max:64" },
+			scope: FILE_SCOPE,
 			async handler(this: FilesThis, ctx: FilesContext<{ id: string }>) {
-				return this.downloadUrl(await this.loadFile(ctx, ctx.params.id));
+				return this.downloadUrl(entityOf<FileRow>(ctx));
 			},
 		},
 	},
@@ -314,12 +320,10 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			return platformConfigOf(this.broker).storage;
 		},
 
-		/** The tenant a file goes to: the caller's own; platform callers name one. */
-		requireTenant(this: FilesThis, ctx: FilesContext<unknown>, requested?: string): string {
+		targetTenant(this: FilesThis, ctx: FilesContext<unknown>, requested?: string): string {
 			if (requested && ctx.meta.$system) return requested;
 			if (requested && requested !== ctx.meta.tenantId) throw new ForbiddenError("Files can only be stored in your own tenant", "TENANT_MISMATCH");
-			if (!ctx.meta.tenantId) throw new ForbiddenError("This action needs an active tenant", "TENANT_REQUIRED");
-			return ctx.meta.tenantId;
+			return requireTenant(ctx.meta);
 		},
 
 		uploader(meta: CallerMeta) {
@@ -328,18 +332,12 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			return { uploadedBy: null, uploaderKind: "system" as const };
 		},
 
-		toPublic(row: FileRow): PublicFile {
+		present(row: FileRow): PublicFile {
 			return toPublicFile(row);
 		},
 
-		/** Another tenant's file, a missing one and a malformed id all answer the same 404. */
-		async loadFile(this: FilesThis, ctx: FilesContext<unknown>, id: string): Promise<FileRow> {
-			const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id) ? id.toLowerCase() : undefined;
-			// DbMixin's tenant rule: the caller's tenant; platform callers and super admins see every tenant.
-			const scope = this.tenantFilter(ctx as Parameters<FilesThis["tenantFilter"]>[0]);
-			const row = uuid ? plainRow<FileRow>(await this.model.findOne({ where: { id: uuid, ...scope } as WhereOptions })) : undefined;
-			if (!row) throw new EntityNotFoundError("File", id);
-			return row;
+		toPublic(row: FileRow): PublicFile {
+			return toPublicFile(row);
 		},
 
 		/** Where a presigned PUT writes; completing moves the bytes to the file's own key. */

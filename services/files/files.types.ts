@@ -10,6 +10,7 @@ import type { CallerMeta } from "../../lib/caller";
 import type { PlatformConfig } from "../../lib/config";
 import type { ObjectStore } from "../../lib/storage/object-store";
 import type { FileRow, PublicFile, UploaderKind } from "../../models/files/files/file.model";
+import type { AggregateMethods } from "../../mixins/aggregate.mixin";
 
 export interface StreamUpload {
 	tenantId: string;
@@ -25,12 +26,13 @@ export type NewFile = Omit<FileRow, "createdAt" | "updatedAt" | "size"> & { size
 
 export type FilesContext<P = Record<string, unknown>> = Context<P, CallerMeta & { headers?: Record<string, string> }>;
 
-export interface FilesMethods {
+export interface FilesMethods extends Pick<AggregateMethods<FileRow, FileRow["status"], PublicFile>, "announce"> {
+	present(row: FileRow): PublicFile;
 	storage(): PlatformConfig["storage"];
-	requireTenant(ctx: FilesContext<unknown>, requested?: string): string;
+	/** The tenant a file goes to: the caller's own; platform callers ($system) name one. */
+	targetTenant(ctx: FilesContext<unknown>, requested?: string): string;
 	uploader(meta: CallerMeta): { uploadedBy: string | null; uploaderKind: UploaderKind };
 	toPublic(row: FileRow): PublicFile;
-	loadFile(ctx: FilesContext<unknown>, id: string): Promise<FileRow>;
 	uploadKeyOf(row: Pick<FileRow, "tenantId" | "id">): string;
 	usedBytes(tenantId: string): Promise<number>;
 	quotaAllows(tenantId: string, current: number, increment: number): Promise<boolean>;

@@ -25,8 +25,8 @@ import { answerClientErrors } from "../../lib/gateway/client-error";
 import { LogThrottle } from "../../lib/log-throttle";
 import { guardMultipartBody, refuseEncodedBody } from "../../lib/gateway/multipart-guard";
 import { REALTIME_PATH, REALTIME_PATH_ITEM } from "./realtime.service";
+import { API_BASE_PATH } from "../../lib/api-path";
 
-export const API_BASE_PATH = "/api/v1";
 const DOCS_ASSETS_PATH = "/api/docs/assets";
 const DOCS_ASSETS = new Set(["swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "favicon-32x32.png", "favicon-16x16.png"]);
 /** Probes must never be throttled away. (/metrics is not served here: lib/ops-server.ts, on OPS_PORT.) */

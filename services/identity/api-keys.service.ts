@@ -14,6 +14,7 @@ import { roleRank, systemCall, type CallerMeta, type TenantRole } from "../../li
 import { broadcastAuthStateChange } from "./auth-state";
 import { ForbiddenError, UnauthorizedError } from "../../lib/errors";
 import { hashToken, randomToken } from "./secrets";
+import { created } from "../../lib/api-path";
 
 const KEY_PREFIX = "lat";
 /** Writing last_used_at on every request would turn each read into a write; once a minute is enough. */
@@ -68,8 +69,7 @@ const ApiKeysService: DbServiceSchema<DbMixinSettings, ApiKeysMethods & AuditMix
 					await this.adapter.model.create({ tenantId, name: ctx.params.name, prefix, keyHash: hashToken(key), scopes: ctx.params.scopes, createdBy: ctx.meta.user?.id ?? null })
 				).get({ plain: true }) as ApiKeyRow;
 				await this.audit(ctx, { action: "api_key.created", targetType: "api_key", targetId: row.id, data: { name: row.name, scopes: row.scopes } });
-				ctx.meta.$statusCode = 201;
-				ctx.meta.$location = `/api/v1/api-keys/${row.id}`;
+				created(ctx, "api-keys", row.id);
 				return { ...this.toPublic(row), key };
 			},
 		},

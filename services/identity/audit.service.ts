@@ -6,7 +6,7 @@ import path from "node:path";
 import { Op, type WhereOptions } from "sequelize";
 import type { Context } from "moleculer";
 import { DbMixin, PAGE_PARAMS, newestFirstPage, type DbServiceSchema } from "../../mixins/db.mixin";
-import type { CallerMeta } from "../../lib/caller";
+import { isSuperAdmin, type CallerMeta } from "../../lib/caller";
 import { AuditEntryModel } from "../../models/identity/audit/audit.model";
 
 interface AuditListParams {
@@ -68,7 +68,7 @@ const AuditService: DbServiceSchema = {
 			},
 			async handler(ctx: Context<AuditListParams, CallerMeta>) {
 				const { page = 1, pageSize = 20, action, actorId, outcome, from, to } = ctx.params;
-				const superAdmin = (ctx.meta.persona ?? ctx.meta.user?.persona) === "super_admin";
+				const superAdmin = isSuperAdmin(ctx.meta);
 				// Tenant admins see their own tenant only, whatever they ask for.
 				const tenantId = superAdmin ? ctx.params.tenantId : ctx.meta.tenantId;
 				const createdAt = { ...(from ? { [Op.gte]: from } : {}), ...(to ? { [Op.lte]: to } : {}) };

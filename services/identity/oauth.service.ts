@@ -20,6 +20,7 @@ import { hashToken, safeEqual } from "./secrets";
 import { serialize as serializeCookie } from "cookie";
 import { platformConfigOf } from "../../lib/node";
 import { USER_EVENTS, type PublicUser, type TokenSet, type UserDeletedEvent } from "./contracts";
+import { apiPath } from "../../lib/api-path";
 
 /** Long enough to sign in at the provider (password, second factor), short enough to bound stale attempts. */
 const ATTEMPT_TTL_MS = 10 * 60_000;
@@ -149,7 +150,7 @@ const OAuthService: DbServiceSchema<DbMixinSettings, OAuthMethods & AuditMixinMe
 			params: {},
 			handler() {
 				const { providers, publicUrl } = platformConfigOf(this.broker).oidc;
-				return providers.map((provider) => ({ name: provider.name, authorizeUrl: `${publicUrl}/api/v1/auth/oauth/${provider.name}/authorize` }));
+				return providers.map((provider) => ({ name: provider.name, authorizeUrl: `${publicUrl}${apiPath("auth/oauth")}/${provider.name}/authorize` }));
 			},
 		},
 
@@ -309,7 +310,7 @@ const OAuthService: DbServiceSchema<DbMixinSettings, OAuthMethods & AuditMixinMe
 				secure: provider.redirectUri.startsWith("https:"),
 				// Lax: the provider sends the browser back with a top-level GET, which Lax cookies accompany.
 				sameSite: "lax",
-				path: "/api/v1/auth/oauth",
+				path: apiPath("auth/oauth"),
 				maxAge: ATTEMPT_TTL_MS / 1000,
 			});
 		},

@@ -17,8 +17,13 @@ import { PLAN_LIMITS, type LimitName } from "./plans";
 import { broadcastAuthStateChange } from "./auth-state";
 import { USER_EVENTS, type UserDeletedEvent } from "./contracts";
 import type { MailSendResult, MailSendTemplateParams } from "../notifications/contracts";
+import { apiPath, created } from "../../lib/api-path";
+import { tenantRoleOf } from "../../middlewares/access-control.middleware";
+import { entityOf } from "../../middlewares/entity-scope.middleware";
 
 const INVITATION_TTL_DAYS = 7;
+/** The tenant a /tenants/:id/… path names, loaded for the handler (404 when it is missing, also for platform callers). */
+const TENANT_SCOPE = { entity: "tenant", owner: "none", name: "Tenant" } as const;
 
 interface TenantRow {
 	id: string;
@@ -41,7 +46,7 @@ interface TenantsMethods {
 	membership(tenantId: string, userId: string): Promise<MembershipRow | undefined>;
 	membershipChanged(ctx: Context, tenantId: string | undefined, userId: string, reason: string): Promise<void>;
 	revokeMemberKeys(ctx: TenantContext, userId: string, tenantId: string | undefined, reason: string): Promise<void>;
-	requireMembership(ctx: Context<unknown, CallerMeta>, tenantId: string, minimum: TenantRole): Promise<TenantRole>;
+	isLeaving(ctx: Context<{ userId?: string }, CallerMeta>): boolean;
 	loadTenant(id: string): Promise<TenantRow>;
 	changeMember(tenantId: string, target: MembershipRow, change: { role: TenantRole } | "remove", beforeWrite: () => Promise<void>): Promise<void>;
 	createTenant(ctx: Context, name: string, ownerId: string): Promise<TenantRow>;
@@ -51,9 +56,6 @@ interface TenantsMethods {
 
 type TenantContext<P = Record<string, unknown>> = Context<P, CallerMeta>;
 
-function isSuperAdmin(meta: CallerMeta): boolean {
-	return (meta.persona ?? meta.user?.persona) === "super_admin";
-}
 
 const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMixinMethods> = {
 	name: "tenants",
@@ -76,8 +78,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 				if (!ctx.meta.user) throw new ForbiddenError("Only users can create organizations", "USER_REQUIRED");
 				const tenant = await this.createTenant(ctx, ctx.params.name, ctx.meta.user.id);
 				await this.audit(ctx, { action: "tenant.created", tenantId: tenant.id, targetType: "tenant", targetId: tenant.id });
-				ctx.meta.$statusCode = 201;
-				ctx.meta.$location = `/api/v1/tenants/${tenant.id}`;
+				created(ctx, "tenants", tenant.id);
 				return this.toPublic(tenant, "owner");
 			},
 		},
@@ -127,17 +128,20 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 		details: {
 			rest: "GET /:id",
 			params: { id: "uuid" },
+			permissions: ["tenant:viewer@id"],
+			scope: TENANT_SCOPE,
 			async handler(ctx: TenantContext<{ id: string }>) {
-				const role = await this.requireMembership(ctx, ctx.params.id, "viewer");
-				return this.toPublic(await this.loadTenant(ctx.params.id), role);
+				return this.toPublic(entityOf<TenantRow>(ctx), tenantRoleOf(ctx));
 			},
 		},
 
 		rename: {
 			rest: "PUT /:id",
 			params: { id: "uuid", name: "string|trim|min:1|max:200" },
+			permissions: ["tenant:admin@id"],
+			scope: TENANT_SCOPE,
 			async handler(ctx: TenantContext<{ id: string; name: string }>) {
-				const role = await this.requireMembership(ctx, ctx.params.id, "admin");
+				const role = tenantRoleOf(ctx);
 				await this.models.tenant.update({ name: ctx.params.name }, { where: { id: ctx.params.id } });
 				await this.entityChanged("updated", { id: ctx.params.id }, ctx);
 				await this.audit(ctx, { action: "tenant.updated", tenantId: ctx.params.id, targetType: "tenant", targetId: ctx.params.id });
@@ -148,8 +152,9 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 		members: {
 			rest: "GET /:id/members",
 			params: { id: "uuid" },
+			permissions: ["tenant:viewer@id"],
+			scope: TENANT_SCOPE,
 			async handler(ctx: TenantContext<{ id: string }>) {
-				await this.requireMembership(ctx, ctx.params.id, "viewer");
 				const rows = (await this.models.membership.findAll({ where: { tenantId: ctx.params.id }, order: [["createdAt", "ASC"]] })).map((row) => plainRow<MembershipRow>(row)!);
 				const users = await ctx.call<Array<{ id: string; email: string; fullName: string }>, { ids: string[] }>("users.summaries", { ids: rows.map((row) => row.userId) });
 				const byId = new Map(users.map((user) => [user.id, user]));
@@ -160,12 +165,14 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 		setMemberRole: {
 			rest: "PUT /:id/members/:userId",
 			params: { id: "uuid", userId: "uuid", role: { type: "enum", values: TENANT_ROLES } },
+			permissions: ["tenant:admin@id"],
+			scope: TENANT_SCOPE,
 			async handler(ctx: TenantContext<{ id: string; userId: string; role: TenantRole }>) {
-				const callerRole = await this.requireMembership(ctx, ctx.params.id, "admin");
+				const callerRole = tenantRoleOf(ctx);
 				const target = await this.membership(ctx.params.id, ctx.params.userId);
 				if (!target) throw new EntityNotFoundError("Member", ctx.params.userId);
 				// Owners are made and unmade by owners only.
-				if ((ctx.params.role === "owner" || target.role === "owner") && callerRole !== "owner" && !isSuperAdmin(ctx.meta)) {
+				if ((ctx.params.role === "owner" || target.role === "owner") && callerRole !== "owner") {
 					throw new ForbiddenError("Only an owner can grant or remove the owner role", "OWNER_REQUIRED");
 				}
 				await this.changeMember(ctx.params.id, target, { role: ctx.params.role }, async () => {
@@ -183,12 +190,14 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 		removeMember: {
 			rest: "DELETE /:id/members/:userId",
 			params: { id: "uuid", userId: "uuid" },
+			permissions: ["tenant:admin@id", "$isLeaving"],
+			scope: TENANT_SCOPE,
 			async handler(ctx: TenantContext<{ id: string; userId: string }>) {
-				const leaving = ctx.meta.user?.id === ctx.params.userId;
-				const callerRole = await this.requireMembership(ctx, ctx.params.id, leaving ? "viewer" : "admin");
+				const leaving = this.isLeaving(ctx);
+				const callerRole = tenantRoleOf(ctx);
 				const target = await this.membership(ctx.params.id, ctx.params.userId);
 				if (!target) throw new EntityNotFoundError("Member", ctx.params.userId);
-				if (target.role === "owner" && !leaving && callerRole !== "owner" && !isSuperAdmin(ctx.meta)) {
+				if (target.role === "owner" && !leaving && callerRole !== "owner") {
 					throw new ForbiddenError("Only an owner can remove an owner", "OWNER_REQUIRED");
 				}
 				await this.changeMember(ctx.params.id, target, "remove", () =>
@@ -204,10 +213,11 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 		invite: {
 			rest: "POST /:id/invitations",
 			params: { id: "uuid", email: "email|normalize", role: { type: "enum", values: TENANT_ROLES } },
+			permissions: ["tenant:admin@id"],
+			scope: TENANT_SCOPE,
 			async handler(ctx: TenantContext<{ id: string; email: string; role: TenantRole }>) {
-				const callerRole = await this.requireMembership(ctx, ctx.params.id, "admin");
-				if (ctx.params.role === "owner" && callerRole !== "owner" && !isSuperAdmin(ctx.meta)) throw new ForbiddenError("Only an owner can invite an owner", "OWNER_REQUIRED");
-				const tenant = await this.loadTenant(ctx.params.id);
+				if (ctx.params.role === "owner" && tenantRoleOf(ctx) !== "owner") throw new ForbiddenError("Only an owner can invite an owner", "OWNER_REQUIRED");
+				const tenant = entityOf<TenantRow>(ctx);
 				const token = randomToken();
 				const expiresAt = new Date(Date.now() + INVITATION_TTL_DAYS * 86_400_000);
 				const invitation = plainRow<{ id: string }>(
@@ -226,8 +236,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 					throw err;
 				}
 				await this.audit(ctx, { action: "tenant.invitation_sent", tenantId: tenant.id, targetType: "invitation", targetId: invitation.id, data: { email: ctx.params.email, role: ctx.params.role } });
-				ctx.meta.$statusCode = 201;
-				ctx.meta.$location = `/api/v1/tenants/${tenant.id}/invitations`;
+				created(ctx, `tenants/${tenant.id}/invitations`);
 				return { id: invitation.id, tenantId: tenant.id, email: ctx.params.email.toLowerCase(), role: ctx.params.role, expiresAt: expiresAt.toISOString() };
 			},
 		},
@@ -236,8 +245,9 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 			rest: "GET /:id/invitations",
 			summary: "Pending invitations of an organization",
 			params: { id: "uuid" },
+			permissions: ["tenant:admin@id"],
+			scope: TENANT_SCOPE,
 			async handler(ctx: TenantContext<{ id: string }>) {
-				await this.requireMembership(ctx, ctx.params.id, "admin");
 				const rows = await this.models.invitation.findAll({ where: { tenantId: ctx.params.id, acceptedAt: null, revokedAt: null, expiresAt: { [Op.gt]: new Date() } }, order: [["createdAt", "DESC"]] });
 				return rows.map((row) => {
 					const invitation = row.get({ plain: true }) as { id: string; email: string; role: TenantRole; invitedBy: string | null; expiresAt: Date; createdAt: Date };
@@ -247,7 +257,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 		},
 
 		acceptInvitation: {
-			rest: { method: "POST", fullPath: "/api/v1/invitations/accept" },
+			rest: { method: "POST", fullPath: apiPath("invitations/accept") },
 			summary: "Join an organization with an invitation token",
 			params: { token: "string|min:10|max:200" },
 			async handler(ctx: TenantContext<{ token: string }>) {
@@ -273,18 +283,20 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 		features: {
 			rest: "GET /:id/features",
 			params: { id: "uuid" },
+			permissions: ["tenant:viewer@id"],
+			scope: TENANT_SCOPE,
 			async handler(ctx: TenantContext<{ id: string }>) {
-				await this.requireMembership(ctx, ctx.params.id, "viewer");
-				return (await this.loadTenant(ctx.params.id)).features;
+				return entityOf<TenantRow>(ctx).features;
 			},
 		},
 
 		setFeatures: {
 			rest: "PUT /:id/features",
 			params: { id: "uuid", features: { type: "record", key: { type: "string", pattern: /^[a-z][a-z0-9_.-]{0,63}$/ }, value: { type: "boolean" } } },
+			permissions: ["tenant:owner@id"],
+			scope: TENANT_SCOPE,
 			async handler(ctx: TenantContext<{ id: string; features: Record<string, boolean> }>) {
-				await this.requireMembership(ctx, ctx.params.id, "owner");
-				const tenant = await this.loadTenant(ctx.params.id);
+				const tenant = entityOf<TenantRow>(ctx);
 				const features = { ...tenant.features, ...ctx.params.features };
 				await this.models.tenant.update({ features }, { where: { id: tenant.id } });
 				await this.entityChanged("updated", { id: tenant.id }, ctx);
@@ -296,9 +308,10 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 		limits: {
 			rest: "GET /:id/limits",
 			params: { id: "uuid" },
+			permissions: ["tenant:viewer@id"],
+			scope: TENANT_SCOPE,
 			async handler(ctx: TenantContext<{ id: string }>) {
-				await this.requireMembership(ctx, ctx.params.id, "viewer");
-				const tenant = await this.loadTenant(ctx.params.id);
+				const tenant = entityOf<TenantRow>(ctx);
 				return { plan: tenant.plan, limits: this.effectiveLimits(tenant) };
 			},
 		},
@@ -376,17 +389,9 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 			);
 		},
 
-		async requireMembership(ctx: Context<unknown, CallerMeta>, tenantId: string, minimum: TenantRole): Promise<TenantRole> {
-			if (isSuperAdmin(ctx.meta) || ctx.meta.$system) {
-				await this.loadTenant(tenantId);
-				return "owner";
-			}
-			const userId = ctx.meta.user?.id;
-			// API keys act inside their own tenant with the role they were given.
-			const role = userId ? (await this.membership(tenantId, userId))?.role : ctx.meta.tenantId === tenantId ? ctx.meta.role : undefined;
-			if (!role) throw new EntityNotFoundError("Tenant", tenantId);
-			if (roleRank(role) > roleRank(minimum)) throw new ForbiddenError(`This needs the ${minimum} role in the organization`, "ROLE_REQUIRED");
-			return role;
+		/** `removeMember`'s other way in: any member may leave (the permission's check has found them a member). */
+		isLeaving(ctx: Context<{ userId?: string }, CallerMeta>): boolean {
+			return Boolean(ctx.meta.user?.id) && ctx.meta.user?.id === ctx.params.userId;
 		},
 
 		async loadTenant(id: string): Promise<TenantRow> {

@@ -16,8 +16,8 @@ import {
 	type NotificationChannel,
 	type NotificationType,
 } from "./catalog";
-import type { CallerMeta } from "../../lib/caller";
-import { ForbiddenError, UnprocessableEntityError } from "../../lib/errors";
+import { requireUser, type CallerMeta } from "../../lib/caller";
+import { UnprocessableEntityError } from "../../lib/errors";
 
 interface PreferenceRow {
 	userId: string;
@@ -49,9 +49,11 @@ interface PreferenceChange {
 }
 
 interface PreferencesMethods {
-	requireUser(ctx: Context<unknown, CallerMeta>): string;
 	view(userId: string): Promise<PreferencesView>;
 }
+
+/** Preferences belong to a person; an API key acts for an organization and has none. */
+const NO_PREFERENCES = "Notification preferences belong to a user; API keys have none";
 
 const LOCALE_PATTERN = /^[a-zA-Z]{2,3}([-_][a-zA-Z0-9]{2,8})*$/;
 
@@ -85,7 +87,7 @@ const NotificationPreferencesService: DbServiceSchema<DbMixinSettings, Preferenc
 			summary: "Your notification preferences: every type, its channels, and whether it is critical",
 			params: {},
 			async handler(ctx: Context<Record<string, never>, CallerMeta>): Promise<PreferencesView> {
-				return this.view(this.requireUser(ctx));
+				return this.view(requireUser(ctx.meta, NO_PREFERENCES));
 			},
 		},
 
@@ -111,7 +113,7 @@ const NotificationPreferencesService: DbServiceSchema<DbMixinSettings, Preferenc
 				},
 			},
 			async handler(ctx: Context<{ locale?: string | null; preferences?: PreferenceChange[] }, CallerMeta>): Promise<PreferencesView> {
-				const userId = this.requireUser(ctx);
+				const userId = requireUser(ctx.meta, NO_PREFERENCES);
 				const changes = ctx.params.preferences ?? [];
 				const refused = changes.filter((change) => !change.enabled && isCritical(change.type));
 				if (refused.length > 0) {
@@ -162,13 +164,6 @@ const NotificationPreferencesService: DbServiceSchema<DbMixinSettings, Preferenc
 	},
 
 	methods: {
-		/** Preferences belong to a person; an API key acts for an organization and has none. */
-		requireUser(ctx: Context<unknown, CallerMeta>): string {
-			const userId = ctx.meta.user?.id;
-			if (!userId) throw new ForbiddenError("Notification preferences belong to a user; API keys have none", "USER_REQUIRED");
-			return userId;
-		},
-
 		async view(userId: string): Promise<PreferencesView> {
 			const [choices, settings] = await Promise.all([this.models.preference.findAll({ where: { userId } }), this.models.recipientSettings.findByPk(userId)]);
 			const map = new Map(choices.map((row) => [`${row.get("type")}:${row.get("channel")}`, row.get("enabled") as boolean]));

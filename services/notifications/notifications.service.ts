@@ -20,8 +20,8 @@ import { DispatchModel, NotificationModel } from "../../models/notifications/not
 import { NOTIFICATION_CHANNELS, NOTIFICATION_TYPES, NOTIFICATION_TYPE_NAMES, type NotificationChannel, type NotificationType } from "./catalog";
 import { renderNotification, type RenderedNotification } from "./notification-templates";
 import type { RecipientChannels } from "./notification-preferences.service";
-import { TENANT_ROLES, systemCall, type CallerMeta, type TenantRole } from "../../lib/caller";
-import { BadRequestError, EntityNotFoundError, ForbiddenError } from "../../lib/errors";
+import { requireUser, TENANT_ROLES, systemCall, type CallerMeta, type TenantRole } from "../../lib/caller";
+import { BadRequestError, EntityNotFoundError } from "../../lib/errors";
 import { ConcurrencyLimit } from "../../lib/concurrency";
 import { NOTIFICATION_TRIGGERS, NotificationTriggers, type TriggerMethods } from "./notification-triggers";
 import {
@@ -40,6 +40,8 @@ const SCHEMA = "notifications";
 
 const RECIPIENT_PAGE = 200;
 const EMAIL_CONCURRENCY = 4;
+/** The feed belongs to a person; an API key acts for an organization and has none. */
+const NO_FEED = "Notifications belong to a user; API keys have none";
 
 export interface Recipient {
 	id: string;
@@ -64,7 +66,6 @@ interface DeliveryJob {
 }
 
 interface NotificationsMethods {
-	requireUser(ctx: Context<unknown, CallerMeta>): string;
 	resolveRecipients(params: SendParams): Promise<Recipient[]>;
 	deliver(job: DeliveryJob, recipients: Recipient[]): Promise<SendResult>;
 	dispatchWebhooks(eventId: string, type: NotificationType, tenantId: string | undefined, data: Record<string, unknown>): Promise<number>;
@@ -176,7 +177,7 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 				...PAGE_PARAMS,
 			},
 			async handler(ctx: Context<{ unread?: boolean; tenantId?: string; type?: NotificationType; page: number; pageSize: number }, CallerMeta>) {
-				const userId = this.requireUser(ctx);
+				const userId = requireUser(ctx.meta, NO_FEED);
 				const { unread, tenantId, type, page, pageSize } = ctx.params;
 				const where: WhereOptions = { userId, ...(unread === true ? { readAt: null } : unread === false ? { readAt: { [Op.ne]: null } } : {}), ...(tenantId ? { tenantId } : {}), ...(type ? { type } : {}) };
 				return newestFirstPage(this.adapter.model, where, page, pageSize, (row: PublicNotification) => this.toPublic(row));
@@ -188,7 +189,7 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 			summary: "How many of your notifications are unread",
 			params: {},
 			async handler(ctx: Context<Record<string, never>, CallerMeta>) {
-				const userId = this.requireUser(ctx);
+				const userId = requireUser(ctx.meta, NO_FEED);
 				return { unread: await this.adapter.model.count({ where: { userId, readAt: null } }) };
 			},
 		},
@@ -198,7 +199,7 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 			summary: "Mark one of your notifications read",
 			params: { id: "uuid" },
 			async handler(ctx: Context<{ id: string }, CallerMeta>) {
-				const userId = this.requireUser(ctx);
+				const userId = requireUser(ctx.meta, NO_FEED);
 				// Someone else's notification answers exactly like a missing one.
 				await this.adapter.model.update({ readAt: new Date() }, { where: { id: ctx.params.id, userId, readAt: null } });
 				const row = plainRow<PublicNotification>(await this.adapter.model.findOne({ where: { id: ctx.params.id, userId } }));
@@ -213,7 +214,7 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 			summary: "Mark all your notifications read",
 			params: { tenantId: { type: "uuid", optional: true } },
 			async handler(ctx: Context<{ tenantId?: string }, CallerMeta>) {
-				const userId = this.requireUser(ctx);
+				const userId = requireUser(ctx.meta, NO_FEED);
 				const [updated] = await this.adapter.model.update({ readAt: new Date() }, { where: { userId, readAt: null, ...(ctx.params.tenantId ? { tenantId: ctx.params.tenantId } : {}) } });
 				this.pushRealtime({ users: [{ userId, message: { kind: "read", ids: "all" } }] });
 				return { updated };
@@ -222,12 +223,6 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 	},
 
 	methods: {
-		requireUser(ctx: Context<unknown, CallerMeta>): string {
-			const userId = ctx.meta.user?.id;
-			if (!userId) throw new ForbiddenError("Notifications belong to a user; API keys have none", "USER_REQUIRED");
-			return userId;
-		},
-
 		async resolveRecipients(params: SendParams): Promise<Recipient[]> {
 			if (params.userId) {
 				return this.broker.call<Recipient[], { ids: string[] }>("users.summaries", { ids: [params.userId] }, systemCall());

@@ -24,15 +24,16 @@ import { DbMixin, PAGE_PARAMS, newestFirstPage, toPage, plainRow, type DbService
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
 import { DueJobsMixin, type DueJobsMethods } from "../../mixins/due-jobs.mixin";
 import { platformConfigOf } from "../../lib/node";
-import { systemCall, type CallerMeta } from "../../lib/caller";
-import { ConflictError, EntityNotFoundError, ForbiddenError, UnprocessableEntityError } from "../../lib/errors";
+import { requireTenant, systemCall, type CallerMeta } from "../../lib/caller";
+import { entityOf } from "../../middlewares/entity-scope.middleware";
+import { ConflictError, ForbiddenError, UnprocessableEntityError } from "../../lib/errors";
 import { OutboundClient } from "../../lib/outbound/client";
 import { SecretBox } from "../../lib/secret-box";
 import { OutboundFailedError } from "../../lib/outbound/errors";
 import { WEBHOOK_EVENT_TYPES } from "./catalog";
 import type { PublicEndpoint } from "./contracts";
 import { newWebhookSecret } from "./webhook-signature";
-import { WebhookDeliveryStore } from "./webhook-deliveries";
+import { WebhookDeliveryStore, type DeliveryView } from "./webhook-deliveries";
 import { WebhookDelivery } from "./webhook-delivery";
 import type { EndpointInput, EndpointRow, WebhooksContext, WebhooksLocals, WebhooksMethods, WebhooksSettings } from "./webhooks.types";
 import {
@@ -45,6 +46,7 @@ import {
 	type DeliveryStatus,
 	type EndpointStatus,
 } from "../../models/notifications/webhooks/webhook.models";
+import { apiPath, created } from "../../lib/api-path";
 
 export type { DispatchParams, DispatchResult, PublicEndpoint } from "./contracts";
 export type { WebhooksSettings } from "./webhooks.types";
@@ -52,9 +54,10 @@ export type { WebhooksSettings } from "./webhooks.types";
 /** After a rotation, deliveries carry signatures with both secrets for this long (Standard Webhooks). */
 const ROTATION_GRACE_MS = 24 * 3600 * 1000;
 const USER_AGENT = "Lattice-Webhooks/1.0";
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Tenant admins, and API keys holding the action's scope (keys act as members, below tenant:admin). */
 const MANAGERS = ["tenant:admin", "$isApiKeyCaller"];
+/** An endpoint is its tenant's: another tenant's answers 404, exactly like a missing one. */
+const ENDPOINT_SCOPE = { entity: "endpoint", owner: "tenant", name: "Webhook endpoint" } as const;
 const READ_SCOPE = ["webhook-endpoints:read"];
 const WRITE_SCOPE = ["webhook-endpoints:write"];
 
@@ -98,7 +101,7 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 			description: "`events` lists the event types to receive (empty or omitted: all). The URL must reach a public address (422 OUTBOUND_TARGET_REFUSED otherwise).",
 			params: { ...ENDPOINT_FIELDS, events: { ...ENDPOINT_FIELDS.events, optional: true, default: [] }, description: { ...ENDPOINT_FIELDS.description, optional: true } },
 			async handler(ctx: WebhooksContext<Required<Pick<EndpointInput, "url" | "events">> & { description?: string | null }>) {
-				const tenantId = this.requireTenant(ctx);
+				const tenantId = requireTenant(ctx.meta);
 				const url = await this.validateUrl(ctx.params.url);
 				const row = await this.adapter.db.transaction(async (transaction) => {
 					// One creation at a time per tenant, so two at once can't both fit under the limit.
@@ -132,8 +135,7 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 					return plainRow<EndpointRow>(created)!;
 				});
 				await this.audit(ctx, { action: "webhook_endpoint.created", targetType: "webhook_endpoint", targetId: row.id, data: { url, events: row.events } });
-				ctx.meta.$statusCode = 201;
-				ctx.meta.$location = `/api/v1/webhook-endpoints/${row.id}`;
+				created(ctx, "webhook-endpoints", row.id);
 				return { ...this.toPublic(row), secret: this.openSecret(row.id, "secret", row.secret) };
 			},
 		},
@@ -157,8 +159,9 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 			scopes: READ_SCOPE,
 			summary: "One webhook endpoint (without its secret)",
 			params: { id: "string|max:64" },
+			scope: ENDPOINT_SCOPE,
 			async handler(ctx: WebhooksContext<{ id: string }>) {
-				return this.toPublic(await this.loadEndpoint(ctx, ctx.params.id));
+				return this.toPublic(entityOf<EndpointRow>(ctx));
 			},
 		},
 
@@ -168,8 +171,9 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 			scopes: WRITE_SCOPE,
 			summary: "The endpoint's signing secret",
 			params: { id: "string|max:64" },
+			scope: ENDPOINT_SCOPE,
 			async handler(ctx: WebhooksContext<{ id: string }>) {
-				const row = await this.loadEndpoint(ctx, ctx.params.id);
+				const row = entityOf<EndpointRow>(ctx);
 				return { secret: this.openSecret(row.id, "secret", row.secret) };
 			},
 		},
@@ -180,8 +184,9 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 			scopes: WRITE_SCOPE,
 			summary: "Replace the signing secret; for 24 hours deliveries are signed with both",
 			params: { id: "string|max:64" },
+			scope: ENDPOINT_SCOPE,
 			async handler(ctx: WebhooksContext<{ id: string }>) {
-				const row = await this.loadEndpoint(ctx, ctx.params.id);
+				const row = entityOf<EndpointRow>(ctx);
 				const secret = newWebhookSecret();
 				const previousSecret = this.sealSecret(row.id, "previous_secret", this.openSecret(row.id, "secret", row.secret));
 				await this.models.endpoint.update(
@@ -207,8 +212,9 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 				status: { type: "enum", values: ENDPOINT_STATUSES, optional: true },
 				$$strict: "remove",
 			},
+			scope: ENDPOINT_SCOPE,
 			async handler(ctx: WebhooksContext<EndpointInput & { id: string }>) {
-				const before = await this.loadEndpoint(ctx, ctx.params.id);
+				const before = entityOf<EndpointRow>(ctx);
 				const changes: Record<string, unknown> = {};
 				if (ctx.params.url !== undefined && ctx.params.url !== before.url) changes.url = await this.validateUrl(ctx.params.url);
 				if (ctx.params.events !== undefined) changes.events = ctx.params.events;
@@ -234,8 +240,9 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 			scopes: WRITE_SCOPE,
 			summary: "Remove the endpoint and its delivery log",
 			params: { id: "string|max:64" },
+			scope: ENDPOINT_SCOPE,
 			async handler(ctx: WebhooksContext<{ id: string }>) {
-				const row = await this.loadEndpoint(ctx, ctx.params.id);
+				const row = entityOf<EndpointRow>(ctx);
 				// Deliveries and attempts go with it (ON DELETE CASCADE); an attempt in flight records nothing.
 				await this.models.endpoint.destroy({ where: { id: row.id } });
 				await this.audit(ctx, { action: "webhook_endpoint.deleted", targetType: "webhook_endpoint", targetId: row.id, data: { url: row.url } });
@@ -250,8 +257,9 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 			scopes: WRITE_SCOPE,
 			summary: "Send a `ping` event to the endpoint, through the usual signed and retried delivery",
 			params: { id: "string|max:64" },
+			scope: ENDPOINT_SCOPE,
 			async handler(ctx: WebhooksContext<{ id: string }>) {
-				const endpoint = await this.loadEndpoint(ctx, ctx.params.id);
+				const endpoint = entityOf<EndpointRow>(ctx);
 				if (endpoint.status !== "enabled") throw new ConflictError("The endpoint is disabled; enable it first", "ENDPOINT_DISABLED", { endpointId: endpoint.id });
 				const result = await this.enqueue({ tenantId: endpoint.tenantId, eventType: "ping", eventId: `msg_${randomUUID()}`, data: { endpointId: endpoint.id }, endpointId: endpoint.id });
 				ctx.meta.$statusCode = 202;
@@ -265,8 +273,9 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 			scopes: READ_SCOPE,
 			summary: "The endpoint's deliveries, newest first, each with its attempts",
 			params: { id: "string|max:64", ...PAGE_PARAMS, status: { type: "enum", values: DELIVERY_STATUSES, optional: true }, $$strict: "remove" },
+			scope: ENDPOINT_SCOPE,
 			async handler(ctx: WebhooksContext<{ id: string; page: number; pageSize: number; status?: DeliveryStatus }>) {
-				const endpoint = await this.loadEndpoint(ctx, ctx.params.id);
+				const endpoint = entityOf<EndpointRow>(ctx);
 				const { page, pageSize, status } = ctx.params;
 				const { rows, total } = await this.store.listForEndpoint(endpoint.id, page, pageSize, status);
 				const attempts = await this.store.attemptsOf(rows.map((row) => row.id));
@@ -279,16 +288,15 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 		},
 
 		retryDelivery: {
-			rest: { method: "POST", fullPath: "/api/v1/webhook-deliveries/:id/retry" },
+			rest: { method: "POST", fullPath: apiPath("webhook-deliveries/:id/retry") },
 			permissions: MANAGERS,
 			scopes: WRITE_SCOPE,
 			summary: "Attempt a failed or exhausted delivery again now",
 			description: "A failed delivery keeps the rest of its retry schedule; an exhausted one gets one more attempt. The endpoint must be enabled (409 ENDPOINT_DISABLED).",
 			params: { id: "string|max:64" },
+			scope: { entity: "$findDelivery", owner: "tenant", name: "Webhook delivery" },
 			async handler(ctx: WebhooksContext<{ id: string }>) {
-				const tenantId = (this.tenantFilter(ctx) as { tenantId?: string }).tenantId;
-				const delivery = UUID_PATTERN.test(ctx.params.id) ? await this.store.find(ctx.params.id.toLowerCase(), tenantId) : undefined;
-				if (!delivery) throw new EntityNotFoundError("Webhook delivery", ctx.params.id);
+				const delivery = entityOf<DeliveryView>(ctx);
 				const endpoint = plainRow<EndpointRow>(await this.models.endpoint.findByPk(delivery.endpointId))!;
 				if (endpoint.status !== "enabled") throw new ConflictError("The endpoint is disabled; enable it first", "ENDPOINT_DISABLED", { endpointId: endpoint.id });
 				const requeued = delivery.status === "failed" || delivery.status === "exhausted" ? await this.store.requeue(delivery.id, delivery.status) : undefined;
@@ -309,16 +317,9 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 			return Boolean(ctx.meta.apiKeyId);
 		},
 
-		requireTenant(ctx: Context<unknown, CallerMeta>): string {
-			if (!ctx.meta.tenantId) throw new ForbiddenError("This action needs an active tenant", "TENANT_REQUIRED");
-			return ctx.meta.tenantId;
-		},
-
-		/** The caller's tenant's endpoint; another tenant's answers 404, exactly like a missing one. */
-		async loadEndpoint(ctx: Context<unknown, CallerMeta>, id: string): Promise<EndpointRow> {
-			const row = UUID_PATTERN.test(id) ? plainRow<EndpointRow>(await this.models.endpoint.findOne({ where: { id: id.toLowerCase(), ...this.tenantFilter(ctx as WebhooksContext) } as WhereOptions })) : undefined;
-			if (!row) throw new EntityNotFoundError("Webhook endpoint", id);
-			return row;
+		/** A delivery by id, for the `scope` of retryDelivery (which compares its tenant). */
+		async findDelivery(id: string): Promise<DeliveryView | undefined> {
+			return this.store.find(id);
 		},
 
 		/** http(s), https in production unless allow-listed, and a host that resolves to public addresses only. */

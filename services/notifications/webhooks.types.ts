@@ -9,7 +9,7 @@ import type { OutboundClient } from "../../lib/outbound/client";
 import type { SecretBox } from "../../lib/secret-box";
 import type { EndpointStatus } from "../../models/notifications/webhooks/webhook.models";
 import type { DispatchParams, DispatchResult, PublicEndpoint } from "./contracts";
-import type { AttemptOutcome, DeliveryJob, WebhookDeliveryStore } from "./webhook-deliveries";
+import type { AttemptOutcome, DeliveryJob, DeliveryView, WebhookDeliveryStore } from "./webhook-deliveries";
 
 export interface WebhooksSettings extends DbMixinSettings {
 	retryScheduleMs: number[];
@@ -43,8 +43,7 @@ export interface WebhooksLocals {
 
 export interface WebhooksMethods {
 	isApiKeyCaller(ctx: Context<unknown, CallerMeta>): boolean;
-	requireTenant(ctx: Context<unknown, CallerMeta>): string;
-	loadEndpoint(ctx: Context<unknown, CallerMeta>, id: string): Promise<EndpointRow>;
+	findDelivery(id: string): Promise<DeliveryView | undefined>;
 	validateUrl(value: string): Promise<string>;
 	toPublic(row: EndpointRow): PublicEndpoint;
 	sealSecret(endpointId: string, column: SecretColumn, secret: string): string;
