@@ -14,6 +14,8 @@ import { roleRank, systemCall, type CallerMeta, type TenantRole } from "../../li
 import { broadcastAuthStateChange } from "../../lib/identity/auth-state";
 import { ForbiddenError, UnauthorizedError } from "../../lib/errors";
 import { hashToken, randomToken } from "../../lib/identity/secrets";
+import { PageOf } from "../../lib/schema";
+import { IssuedApiKeySchema, PublicApiKeySchema } from "./api-schemas";
 
 const KEY_PREFIX = "lat";
 /** Writing last_used_at on every request would turn each read into a write; once a minute is enough. */
@@ -65,6 +67,7 @@ const ApiKeysService: DbServiceSchema<DbMixinSettings, ApiKeysMethods & AuditMix
 	actions: {
 		issue: {
 			rest: "POST /",
+			responses: { 201: { description: "The key, shown in this answer only", body: IssuedApiKeySchema, headers: { Location: "The key's URL" } } },
 			permissions: ["tenant:admin"],
 			summary: "Create an API key; the key is in this answer only",
 			params: {
@@ -87,11 +90,20 @@ const ApiKeysService: DbServiceSchema<DbMixinSettings, ApiKeysMethods & AuditMix
 			},
 		},
 
-		list: { rest: "GET /", permissions: ["tenant:admin"] },
-		get: { rest: "GET /:id", permissions: ["tenant:admin"] },
+		list: {
+			rest: "GET /",
+			permissions: ["tenant:admin"],
+			responses: { 200: { description: "A page of the tenant's keys", body: PageOf(PublicApiKeySchema) } },
+		},
+		get: {
+			rest: "GET /:id",
+			permissions: ["tenant:admin"],
+			responses: { 200: { description: "The key (without its secret)", body: PublicApiKeySchema } },
+		},
 
 		revoke: {
 			rest: "DELETE /:id",
+			responses: { 204: "Revoked" },
 			permissions: ["tenant:admin"],
 			params: { id: "uuid" },
 			async handler(ctx: Context<{ id: string }, CallerMeta>) {

@@ -21,6 +21,8 @@ import { Errors } from "moleculer";
 import { platformConfigOf } from "../../lib/node";
 import { startBootstrapAdmin } from "../../lib/identity/bootstrap-admin";
 import type { PublicUser } from "./users.service";
+import { Type } from "../../lib/schema";
+import { AcceptedSchema, JwksSchema, MeSchema, PersonaChangedSchema, PublicTenantSchema, PublicUserSchema, SessionSchema, SignedInSchema, TenantTokensSchema, TokenSetSchema } from "./api-schemas";
 
 const REFRESH_TOKEN_TTL_MS = 30 * 86_400_000;
 /** Two requests refreshing with the same token at once (two tabs) must not log the user out. */
@@ -95,6 +97,8 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 	actions: {
 		register: {
 			rest: "POST /register",
+			responses: { 201: { description: "The account, its organization and a session", body: Type.Composite([TokenSetSchema, Type.Object({ user: PublicUserSchema, tenant: PublicTenantSchema })]), headers: { Location: "The user's URL" } } },
+			errors: { 409: ["EMAIL_TAKEN"] },
 			auth: "public",
 			summary: "Create an account and its organization",
 			params: {
@@ -120,6 +124,8 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		login: {
 			rest: "POST /login",
+			responses: { 200: { description: "A session", body: SignedInSchema } },
+			errors: { 401: ["INVALID_CREDENTIALS"], 403: ["ACCOUNT_SUSPENDED"], 429: ["LOGIN_THROTTLED", "RATE_LIMITED"] },
 			auth: "public",
 			params: { email: "string|trim|min:3|max:320", password: "string|min:1|max:1024" },
 			async handler(ctx: AuthContext<{ email: string; password: string }>) {
@@ -154,6 +160,8 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		refresh: {
 			rest: "POST /refresh-token",
+			responses: { 200: { description: "New tokens (the refresh token rotates)", body: TenantTokensSchema } },
+			errors: { 401: ["INVALID_REFRESH_TOKEN"] },
 			auth: "public",
 			params: { refreshToken: "string|min:20|max:200" },
 			async handler(ctx: AuthContext<{ refreshToken: string }>) {
@@ -184,6 +192,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		logout: {
 			rest: "POST /logout",
+			responses: { 204: "The session has ended" },
 			auth: "public",
 			params: { refreshToken: "string|min:20|max:200" },
 			async handler(ctx: AuthContext<{ refreshToken: string }>) {
@@ -200,6 +209,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		sessions: {
 			rest: "GET /sessions",
+			responses: { 200: { description: "The caller's active sessions, most recently used first", body: Type.Array(SessionSchema) } },
 			params: {},
 			async handler(ctx: AuthContext) {
 				const user = await this.currentUser(ctx);
@@ -213,6 +223,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		revokeSession: {
 			rest: "DELETE /sessions/:id",
+			responses: { 204: "The session has ended" },
 			params: { id: "uuid" },
 			async handler(ctx: AuthContext<{ id: string }>) {
 				const user = await this.currentUser(ctx);
@@ -242,6 +253,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		me: {
 			rest: "GET /me",
+			responses: { 200: { description: "The caller, its active organization and memberships", body: MeSchema } },
 			params: {},
 			async handler(ctx: AuthContext) {
 				if (!ctx.meta.user) throw new UnauthorizedError("Sign in first", "UNAUTHORIZED");
@@ -256,6 +268,8 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		updatePersona: {
 			rest: "PUT /update-persona",
+			responses: { 200: { description: "The user; new tokens when the caller changed its own persona", body: PersonaChangedSchema } },
+			errors: { 409: ["LAST_SUPER_ADMIN"] },
 			summary: "Change a persona; super_admin is granted by super admins only",
 			description: "Without `userId`, the caller's own persona (`null` is refused). The last active super admin can't lose the persona: 409 `LAST_SUPER_ADMIN`.",
 			params: { persona: { type: "enum", values: PERSONAS }, userId: { type: "uuid", optional: true } },
@@ -279,6 +293,8 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		switchTenant: {
 			rest: "POST /switch-tenant",
+			responses: { 200: { description: "Tokens for the organization", body: TenantTokensSchema } },
+			errors: { 401: ["SESSION_ENDED"] },
 			params: { tenantId: "uuid" },
 			async handler(ctx: AuthContext<{ tenantId: string }>) {
 				const user = await this.currentUser(ctx);
@@ -294,6 +310,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		forgotPassword: {
 			rest: "POST /password/forgot",
+			responses: { 202: { description: "Accepted: a link is mailed if the account exists", body: AcceptedSchema } },
 			auth: "public",
 			params: { email: "string|trim|min:3|max:320" },
 			async handler(ctx: AuthContext<{ email: string }>) {
@@ -312,6 +329,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		resetPassword: {
 			rest: "POST /password/reset",
+			responses: { 200: { description: "The password is reset; every session has ended", body: Type.Object({ reset: Type.Literal(true) }) } },
 			auth: "public",
 			params: { token: "string|min:20|max:200", password: "string|max:256" },
 			async handler(ctx: AuthContext<{ token: string; password: string }>) {
@@ -332,6 +350,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		changePassword: {
 			rest: "POST /password/change",
+			responses: { 200: { description: "The password is changed: a new session (the others have ended)", body: TenantTokensSchema } },
 			params: { currentPassword: "string|min:1|max:1024", newPassword: "string|max:256" },
 			async handler(ctx: AuthContext<{ currentPassword: string; newPassword: string }>) {
 				const user = await this.currentUser(ctx);
@@ -350,6 +369,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		verifyEmail: {
 			rest: "POST /verify-email",
+			responses: { 200: { description: "The email is verified", body: Type.Object({ verified: Type.Literal(true), user: PublicUserSchema }) } },
 			auth: "public",
 			params: { token: "string|min:20|max:200" },
 			async handler(ctx: AuthContext<{ token: string }>) {
@@ -362,6 +382,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		resendVerification: {
 			rest: "POST /verify-email/resend",
+			responses: { 202: { description: "Accepted: a link is mailed if the email isn't verified yet", body: AcceptedSchema } },
 			params: {},
 			async handler(ctx: AuthContext) {
 				const user = await this.currentUser(ctx);
@@ -373,6 +394,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		clearThrottle: {
 			rest: "DELETE /throttles",
+			responses: { 200: { description: "How many waits were lifted", body: Type.Object({ cleared: Type.Integer({ minimum: 0 }) }) } },
 			permissions: ["super_admin"],
 			summary: "Lift the login waits of an account (from every address) or of an address (for every account)",
 			params: { email: { type: "string", optional: true, max: 320 }, ip: { type: "string", optional: true, max: 64 } },
@@ -386,6 +408,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		jwks: {
 			rest: "GET /jwks",
+			responses: { 200: { description: "The JSON Web Key Set", body: JwksSchema } },
 			auth: "public",
 			summary: "Public keys that verify access tokens",
 			params: {},
@@ -397,6 +420,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		rotateSigningKey: {
 			rest: "POST /signing-keys/rotate",
+			responses: { 200: { description: "The new signing key's id", body: Type.Object({ kid: Type.String() }) } },
 			permissions: ["super_admin"],
 			params: {},
 			async handler(ctx: AuthContext) {

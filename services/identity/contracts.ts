@@ -5,10 +5,9 @@
  * files are being changed elsewhere, and the declarations move here in the identity domain's own slice. The
  * payload types of what identity publishes are declared here.
  */
-import type { PublicUser } from "./users.service";
+import type { PublicUser } from "./api-schemas";
 
 export { USER_CHANNELS, USER_EVENTS } from "./users.service";
-export type { PublicUser } from "./users.service";
 export type { TokenSet } from "./auth.service";
 
 /** `identity.user.created`, from users' outbox: the public user, as the `user.created` event carries it. */
@@ -32,3 +31,7 @@ export interface UserStatusChangedEvent {
 export interface UserDeletedEvent {
 	userId: string;
 }
+
+// --- API answers (in api-schemas.ts, which imports no service file, so services import them without a cycle)
+
+export * from "./api-schemas";

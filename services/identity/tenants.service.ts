@@ -15,6 +15,8 @@ import { hashToken, randomToken } from "../../lib/identity/secrets";
 import { platformConfigOf } from "../../lib/node";
 import { PLAN_LIMITS, type LimitName } from "../../lib/identity/plans";
 import { broadcastAuthStateChange } from "../../lib/identity/auth-state";
+import { Type } from "../../lib/schema";
+import { FeaturesSchema, InvitationSchema, LimitsSchema, MemberRoleSchema, MemberSchema, PublicTenantSchema } from "./api-schemas";
 
 const INVITATION_TTL_DAYS = 7;
 
@@ -69,6 +71,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 	actions: {
 		create: {
 			rest: "POST /",
+			responses: { 201: { description: "The new organization; the caller is its owner", body: PublicTenantSchema, headers: { Location: "The organization's URL" } } },
 			params: { name: "string|trim|min:1|max:200" },
 			async handler(ctx: TenantContext<{ name: string }>) {
 				if (!ctx.meta.user) throw new ForbiddenError("Only users can create organizations", "USER_REQUIRED");
@@ -91,6 +94,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		mine: {
 			rest: "GET /",
+			responses: { 200: { description: "The caller's organizations, with its role in each", body: Type.Array(PublicTenantSchema) } },
 			summary: "Organizations the caller belongs to",
 			params: {},
 			async handler(ctx: TenantContext) {
@@ -124,6 +128,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		details: {
 			rest: "GET /:id",
+			responses: { 200: { description: "The organization", body: PublicTenantSchema } },
 			params: { id: "uuid" },
 			async handler(ctx: TenantContext<{ id: string }>) {
 				const role = await this.requireMembership(ctx, ctx.params.id, "viewer");
@@ -133,6 +138,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		rename: {
 			rest: "PUT /:id",
+			responses: { 200: { description: "The organization as changed", body: PublicTenantSchema } },
 			params: { id: "uuid", name: "string|trim|min:1|max:200" },
 			async handler(ctx: TenantContext<{ id: string; name: string }>) {
 				const role = await this.requireMembership(ctx, ctx.params.id, "admin");
@@ -145,6 +151,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		members: {
 			rest: "GET /:id/members",
+			responses: { 200: { description: "The members", body: Type.Array(MemberSchema) } },
 			params: { id: "uuid" },
 			async handler(ctx: TenantContext<{ id: string }>) {
 				await this.requireMembership(ctx, ctx.params.id, "viewer");
@@ -157,6 +164,8 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		setMemberRole: {
 			rest: "PUT /:id/members/:userId",
+			responses: { 200: { description: "The member's new role", body: MemberRoleSchema } },
+			errors: { 409: ["LAST_OWNER"] },
 			params: { id: "uuid", userId: "uuid", role: { type: "enum", values: TENANT_ROLES } },
 			async handler(ctx: TenantContext<{ id: string; userId: string; role: TenantRole }>) {
 				const callerRole = await this.requireMembership(ctx, ctx.params.id, "admin");
@@ -180,6 +189,8 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		removeMember: {
 			rest: "DELETE /:id/members/:userId",
+			responses: { 204: "The member is removed" },
+			errors: { 409: ["LAST_OWNER"] },
 			params: { id: "uuid", userId: "uuid" },
 			async handler(ctx: TenantContext<{ id: string; userId: string }>) {
 				const leaving = ctx.meta.user?.id === ctx.params.userId;
@@ -201,6 +212,8 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		invite: {
 			rest: "POST /:id/invitations",
+			responses: { 201: { description: "The invitation (mailed)", body: InvitationSchema, headers: { Location: "The invitation's URL" } } },
+			errors: { 503: ["MAIL_UNAVAILABLE"] },
 			params: { id: "uuid", email: "email|normalize", role: { type: "enum", values: TENANT_ROLES } },
 			async handler(ctx: TenantContext<{ id: string; email: string; role: TenantRole }>) {
 				const callerRole = await this.requireMembership(ctx, ctx.params.id, "admin");
@@ -232,6 +245,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		invitations: {
 			rest: "GET /:id/invitations",
+			responses: { 200: { description: "The pending invitations", body: Type.Array(InvitationSchema) } },
 			summary: "Pending invitations of an organization",
 			params: { id: "uuid" },
 			async handler(ctx: TenantContext<{ id: string }>) {
@@ -246,6 +260,8 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		acceptInvitation: {
 			rest: { method: "POST", fullPath: "/api/v1/invitations/accept" },
+			responses: { 200: { description: "The organization joined, with the caller's role", body: PublicTenantSchema } },
+			errors: { 404: ["INVITATION_INVALID"] },
 			summary: "Join an organization with an invitation token",
 			params: { token: "string|min:10|max:200" },
 			async handler(ctx: TenantContext<{ token: string }>) {
@@ -270,6 +286,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		features: {
 			rest: "GET /:id/features",
+			responses: { 200: { description: "The feature flags", body: FeaturesSchema } },
 			params: { id: "uuid" },
 			async handler(ctx: TenantContext<{ id: string }>) {
 				await this.requireMembership(ctx, ctx.params.id, "viewer");
@@ -279,6 +296,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		setFeatures: {
 			rest: "PUT /:id/features",
+			responses: { 200: { description: "The feature flags as changed", body: FeaturesSchema } },
 			params: { id: "uuid", features: { type: "record", key: { type: "string", pattern: /^[a-z][a-z0-9_.-]{0,63}$/ }, value: { type: "boolean" } } },
 			async handler(ctx: TenantContext<{ id: string; features: Record<string, boolean> }>) {
 				await this.requireMembership(ctx, ctx.params.id, "owner");
@@ -293,6 +311,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		limits: {
 			rest: "GET /:id/limits",
+			responses: { 200: { description: "The plan and its effective limits", body: LimitsSchema } },
 			params: { id: "uuid" },
 			async handler(ctx: TenantContext<{ id: string }>) {
 				await this.requireMembership(ctx, ctx.params.id, "viewer");

@@ -28,19 +28,10 @@ export const USER_EVENTS = { statusChanged: "user.statusChanged", deleted: "user
  */
 export const USER_CHANNELS = { created: "identity.user.created" } as const;
 
-export interface PublicUser {
-	id: string;
-	email: string;
-	fullName: string;
-	phone: string | null;
-	address: Record<string, unknown> | null;
-	persona: Persona;
-	status: UserStatus;
-	emailVerified: boolean;
-	lastLoginAt: string | null;
-	createdAt: string;
-	updatedAt: string;
-}
+import { PublicUserSchema, UserStatsSchema, type PublicUser } from "./api-schemas";
+import { PageOf } from "../../lib/schema";
+
+export type { PublicUser };
 
 interface UserRow {
 	id: string;
@@ -245,6 +236,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 
 		search: {
 			rest: "GET /",
+			responses: { 200: { description: "A page of users, newest first", body: PageOf(PublicUserSchema) } },
 			permissions: ["super_admin"],
 			summary: "Search users (super admins)",
 			params: {
@@ -267,6 +259,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 
 		profile: {
 			rest: "GET /:id",
+			responses: { 200: { description: "The user", body: PublicUserSchema } },
 			permissions: ["$isSelf"],
 			// Cleaned on every change (changeUser, recordLogin); access control runs before the cacher.
 			cache: { keys: ["id"], ttl: 60 },
@@ -278,6 +271,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 
 		updateProfile: {
 			rest: "PUT /:id",
+			responses: { 200: { description: "The user as changed", body: PublicUserSchema } },
 			permissions: ["$isSelf"],
 			params: {
 				id: "uuid",
@@ -296,6 +290,8 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 
 		deleteAccount: {
 			rest: "DELETE /:id",
+			responses: { 204: "The account is deleted" },
+			errors: { 409: ["LAST_SUPER_ADMIN"] },
 			permissions: ["$isSelf"],
 			params: { id: "uuid" },
 			async handler(ctx: Context<{ id: string }, CallerMeta>) {
@@ -311,6 +307,8 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 
 		setStatus: {
 			rest: "PUT /:id/status",
+			responses: { 200: { description: "The user in its new status", body: PublicUserSchema } },
+			errors: { 409: ["LAST_SUPER_ADMIN"] },
 			permissions: ["super_admin"],
 			params: { id: "uuid", status: { type: "enum", values: ["active", "suspended"] } },
 			async handler(ctx: Context<{ id: string; status: "active" | "suspended" }>) {
@@ -323,6 +321,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 
 		stats: {
 			rest: "GET /:id/stats",
+			responses: { 200: { description: "The user's figures", body: UserStatsSchema } },
 			permissions: ["$isSelf"],
 			params: { id: "uuid" },
 			async handler(ctx: Context<{ id: string }>) {
