@@ -92,17 +92,20 @@ const ApiKeysService: DbServiceSchema<DbMixinSettings, ApiKeysMethods & AuditMix
 
 		list: {
 			rest: "GET /",
+			summary: "The organization's API keys (without their secrets)",
 			permissions: ["tenant:admin"],
 			responses: { 200: { description: "A page of the tenant's keys", body: PageOf(PublicApiKeySchema) } },
 		},
 		get: {
 			rest: "GET /:id",
+			summary: "One API key (without its secret)",
 			permissions: ["tenant:admin"],
 			responses: { 200: { description: "The key (without its secret)", body: PublicApiKeySchema } },
 		},
 
 		revoke: {
 			rest: "DELETE /:id",
+			summary: "Revoke an API key: it stops working at once, on every node",
 			responses: { 204: "Revoked" },
 			permissions: ["tenant:admin"],
 			params: { id: "uuid" },

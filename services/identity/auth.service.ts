@@ -124,6 +124,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		login: {
 			rest: "POST /login",
+			summary: "Sign in with email and password",
 			responses: { 200: { description: "A session", body: SignedInSchema } },
 			errors: { 401: ["INVALID_CREDENTIALS"], 403: ["ACCOUNT_SUSPENDED"], 429: ["LOGIN_THROTTLED", "RATE_LIMITED"] },
 			auth: "public",
@@ -160,6 +161,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		refresh: {
 			rest: "POST /refresh-token",
+			summary: "Exchange a refresh token for new tokens",
 			responses: { 200: { description: "New tokens (the refresh token rotates)", body: TenantTokensSchema } },
 			errors: { 401: ["INVALID_REFRESH_TOKEN"] },
 			auth: "public",
@@ -192,6 +194,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		logout: {
 			rest: "POST /logout",
+			summary: "End the current session",
 			responses: { 204: "The session has ended" },
 			auth: "public",
 			params: { refreshToken: "string|min:20|max:200" },
@@ -209,6 +212,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		sessions: {
 			rest: "GET /sessions",
+			summary: "The caller's active sessions",
 			responses: { 200: { description: "The caller's active sessions, most recently used first", body: Type.Array(SessionSchema) } },
 			params: {},
 			async handler(ctx: AuthContext) {
@@ -223,6 +227,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		revokeSession: {
 			rest: "DELETE /sessions/:id",
+			summary: "End one of the caller's sessions",
 			responses: { 204: "The session has ended" },
 			params: { id: "uuid" },
 			async handler(ctx: AuthContext<{ id: string }>) {
@@ -253,6 +258,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		me: {
 			rest: "GET /me",
+			summary: "The caller, its active organization and its memberships",
 			responses: { 200: { description: "The caller, its active organization and memberships", body: MeSchema } },
 			params: {},
 			async handler(ctx: AuthContext) {
@@ -293,6 +299,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		switchTenant: {
 			rest: "POST /switch-tenant",
+			summary: "Make another of the caller's organizations the active one",
 			responses: { 200: { description: "Tokens for the organization", body: TenantTokensSchema } },
 			errors: { 401: ["SESSION_ENDED"] },
 			params: { tenantId: "uuid" },
@@ -310,6 +317,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		forgotPassword: {
 			rest: "POST /password/forgot",
+			summary: "Mail a password reset link, if the account exists",
 			responses: { 202: { description: "Accepted: a link is mailed if the account exists", body: AcceptedSchema } },
 			auth: "public",
 			params: { email: "string|trim|min:3|max:320" },
@@ -329,6 +337,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		resetPassword: {
 			rest: "POST /password/reset",
+			summary: "Set a new password with a reset link's token",
 			responses: { 200: { description: "The password is reset; every session has ended", body: Type.Object({ reset: Type.Literal(true) }) } },
 			auth: "public",
 			params: { token: "string|min:20|max:200", password: "string|max:256" },
@@ -350,6 +359,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		changePassword: {
 			rest: "POST /password/change",
+			summary: "Change the password (the other sessions end)",
 			responses: { 200: { description: "The password is changed: a new session (the others have ended)", body: TenantTokensSchema } },
 			params: { currentPassword: "string|min:1|max:1024", newPassword: "string|max:256" },
 			async handler(ctx: AuthContext<{ currentPassword: string; newPassword: string }>) {
@@ -369,6 +379,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		verifyEmail: {
 			rest: "POST /verify-email",
+			summary: "Verify the email address with a link's token",
 			responses: { 200: { description: "The email is verified", body: Type.Object({ verified: Type.Literal(true), user: PublicUserSchema }) } },
 			auth: "public",
 			params: { token: "string|min:20|max:200" },
@@ -382,6 +393,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		resendVerification: {
 			rest: "POST /verify-email/resend",
+			summary: "Mail the verification link again",
 			responses: { 202: { description: "Accepted: a link is mailed if the email isn't verified yet", body: AcceptedSchema } },
 			params: {},
 			async handler(ctx: AuthContext) {
@@ -420,6 +432,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 
 		rotateSigningKey: {
 			rest: "POST /signing-keys/rotate",
+			summary: "Start signing access tokens with a new key (super admins)",
 			responses: { 200: { description: "The new signing key's id", body: Type.Object({ kid: Type.String() }) } },
 			permissions: ["super_admin"],
 			params: {},

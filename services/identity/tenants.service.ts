@@ -71,6 +71,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 	actions: {
 		create: {
 			rest: "POST /",
+			summary: "Create an organization; the caller becomes its owner",
 			responses: { 201: { description: "The new organization; the caller is its owner", body: PublicTenantSchema, headers: { Location: "The organization's URL" } } },
 			params: { name: "string|trim|min:1|max:200" },
 			async handler(ctx: TenantContext<{ name: string }>) {
@@ -128,6 +129,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		details: {
 			rest: "GET /:id",
+			summary: "One organization",
 			responses: { 200: { description: "The organization", body: PublicTenantSchema } },
 			params: { id: "uuid" },
 			async handler(ctx: TenantContext<{ id: string }>) {
@@ -138,6 +140,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		rename: {
 			rest: "PUT /:id",
+			summary: "Rename the organization",
 			responses: { 200: { description: "The organization as changed", body: PublicTenantSchema } },
 			params: { id: "uuid", name: "string|trim|min:1|max:200" },
 			async handler(ctx: TenantContext<{ id: string; name: string }>) {
@@ -151,6 +154,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		members: {
 			rest: "GET /:id/members",
+			summary: "The organization's members",
 			responses: { 200: { description: "The members", body: Type.Array(MemberSchema) } },
 			params: { id: "uuid" },
 			async handler(ctx: TenantContext<{ id: string }>) {
@@ -164,6 +168,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		setMemberRole: {
 			rest: "PUT /:id/members/:userId",
+			summary: "Change a member's role",
 			responses: { 200: { description: "The member's new role", body: MemberRoleSchema } },
 			errors: { 409: ["LAST_OWNER"] },
 			params: { id: "uuid", userId: "uuid", role: { type: "enum", values: TENANT_ROLES } },
@@ -189,6 +194,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		removeMember: {
 			rest: "DELETE /:id/members/:userId",
+			summary: "Remove a member from the organization",
 			responses: { 204: "The member is removed" },
 			errors: { 409: ["LAST_OWNER"] },
 			params: { id: "uuid", userId: "uuid" },
@@ -212,6 +218,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		invite: {
 			rest: "POST /:id/invitations",
+			summary: "Invite someone by email to join the organization",
 			responses: { 201: { description: "The invitation (mailed)", body: InvitationSchema, headers: { Location: "The invitation's URL" } } },
 			errors: { 503: ["MAIL_UNAVAILABLE"] },
 			params: { id: "uuid", email: "email|normalize", role: { type: "enum", values: TENANT_ROLES } },
@@ -286,6 +293,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		features: {
 			rest: "GET /:id/features",
+			summary: "The organization's feature flags",
 			responses: { 200: { description: "The feature flags", body: FeaturesSchema } },
 			params: { id: "uuid" },
 			async handler(ctx: TenantContext<{ id: string }>) {
@@ -296,6 +304,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		setFeatures: {
 			rest: "PUT /:id/features",
+			summary: "Change the organization's feature flags (owners)",
 			responses: { 200: { description: "The feature flags as changed", body: FeaturesSchema } },
 			params: { id: "uuid", features: { type: "record", key: { type: "string", pattern: /^[a-z][a-z0-9_.-]{0,63}$/ }, value: { type: "boolean" } } },
 			async handler(ctx: TenantContext<{ id: string; features: Record<string, boolean> }>) {
@@ -311,6 +320,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		limits: {
 			rest: "GET /:id/limits",
+			summary: "The organization's plan and its effective limits",
 			responses: { 200: { description: "The plan and its effective limits", body: LimitsSchema } },
 			params: { id: "uuid" },
 			async handler(ctx: TenantContext<{ id: string }>) {

@@ -259,6 +259,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 
 		profile: {
 			rest: "GET /:id",
+			summary: "A user's profile (the user itself, or super admins)",
 			responses: { 200: { description: "The user", body: PublicUserSchema } },
 			permissions: ["$isSelf"],
 			// Cleaned on every change (changeUser, recordLogin); access control runs before the cacher.
@@ -271,6 +272,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 
 		updateProfile: {
 			rest: "PUT /:id",
+			summary: "Change the profile: name, phone, address",
 			responses: { 200: { description: "The user as changed", body: PublicUserSchema } },
 			permissions: ["$isSelf"],
 			params: {
@@ -290,6 +292,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 
 		deleteAccount: {
 			rest: "DELETE /:id",
+			summary: "Delete the account (its row stays for the audit trail)",
 			responses: { 204: "The account is deleted" },
 			errors: { 409: ["LAST_SUPER_ADMIN"] },
 			permissions: ["$isSelf"],
@@ -307,6 +310,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 
 		setStatus: {
 			rest: "PUT /:id/status",
+			summary: "Suspend or reactivate a user (super admins)",
 			responses: { 200: { description: "The user in its new status", body: PublicUserSchema } },
 			errors: { 409: ["LAST_SUPER_ADMIN"] },
 			permissions: ["super_admin"],
@@ -321,6 +325,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 
 		stats: {
 			rest: "GET /:id/stats",
+			summary: "A user's figures: organizations, sessions, last sign-in",
 			responses: { 200: { description: "The user's figures", body: UserStatsSchema } },
 			permissions: ["$isSelf"],
 			params: { id: "uuid" },
