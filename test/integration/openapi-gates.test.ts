@@ -10,6 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import Ajv2020 from "ajv/dist/2020";
 import { startNode, type RunningNode } from "../helpers/nodes";
 
 const run = promisify(execFile);
@@ -17,6 +18,7 @@ const BIN = path.resolve(__dirname, "../../node_modules/.bin");
 
 interface Operation {
 	operationId: string;
+	parameters?: Array<{ name: string; in: string; schema: Record<string, unknown> }>;
 	responses: Record<string, { content?: Record<string, { schema?: Record<string, unknown> }> }>;
 }
 type Document = { paths: Record<string, Record<string, Operation>> };
@@ -89,4 +91,23 @@ describe("the OpenAPI document's quality gates", () => {
 		expect(unknown).toEqual([]);
 		expect(generated).toContain("operations");
 	}, 120_000);
+
+	it("documents no moleculer-db internals on /api-keys: an id is a string, a list takes pages and a sort only", () => {
+		const list = document.paths["/api/v1/api-keys"].get;
+		expect(list.parameters?.map((item) => item.name).sort()).toEqual(["page", "pageSize", "sort"]);
+		const get = document.paths["/api/v1/api-keys/{id}"].get;
+		expect(get.parameters).toEqual([expect.objectContaining({ name: "id", in: "path", schema: expect.objectContaining({ type: "string" }) })]);
+		expect(JSON.stringify(document.paths["/api/v1/api-keys/{id}"])).not.toMatch(/searchFields|"query"|"populate"/);
+	});
+
+	it("documents a currency parameter as the gateway judges it: any case accepted, answered in upper case", async () => {
+		const currency = document.paths["/api/v1/products"].get.parameters?.find((item) => item.name === "currency");
+		const accepts = new Ajv2020({ strict: false }).compile(currency?.schema ?? {});
+		for (const code of ["EUR", "eur", "Eur"]) {
+			expect(accepts(code), code).toBe(true);
+			expect((await fetch(`${node.url}/api/v1/products?currency=${code}`)).status, code).toBe(200);
+		}
+		expect(accepts("EURO")).toBe(false);
+		expect((await fetch(`${node.url}/api/v1/products?currency=EURO`)).status).toBe(400);
+	});
 });
