@@ -90,6 +90,21 @@ describe("the OpenAPI document's quality gates", () => {
 		const unknown = generated.split("\n").filter((line) => /"application\/(problem\+)?json": unknown/.test(line));
 		expect(unknown).toEqual([]);
 		expect(generated).toContain("operations");
+		// Ordinary client code compiles against the generated types: fields read off answers are typed.
+		fs.writeFileSync(
+			path.join(dir, "client.ts"),
+			[
+				'import type { paths } from "./api";',
+				'type Json<P extends keyof paths, M extends keyof paths[P], S extends number> = paths[P][M] extends { responses: { [K in S]: { content: { "application/json": infer T } } } } ? T : never;',
+				'declare const order: Json<"/api/v1/orders/{id}", "get", 200>;',
+				'declare const page: Json<"/api/v1/products", "get", 200>;',
+				'declare const login: Json<"/api/v1/auth/login", "post", 200>;',
+				"export const total: number = order.totalAmount + order.lines.reduce((sum, line) => sum + line.quantity, 0);",
+				"export const names: string[] = page.rows.map((product) => product.name.toUpperCase());",
+				'export const bearer: string = `Bearer ${login.accessToken}`;',
+			].join("\n"),
+		);
+		await run(process.execPath, [path.resolve(__dirname, "../../node_modules/typescript/bin/tsc"), "--noEmit", "--strict", "--skipLibCheck", "--target", "es2022", "--module", "nodenext", "client.ts"], { cwd: dir });
 	}, 120_000);
 
 	it("documents no moleculer-db internals on /api-keys: an id is a string, a list takes pages and a sort only", () => {
