@@ -118,7 +118,12 @@ export async function checkAnswer(baseUrl: string, method: string, url: string, 
 	// Every operation declares its answers now: one still documented as "any body" is itself a violation.
 	if (!isDeclared(route.operation)) violations.push(`${where}: the operation documents no declared answer ("200, any body"): declare its action's responses`);
 	const documented = route.operation.responses[String(status)] ?? (success ? undefined : route.operation.responses[`${String(status)[0]}XX`]);
-	if (!documented) {
+	// The gateway had no alias for the route at that moment (its service is joining or leaving the cluster, and the
+	// document, built from the registry, is ahead of the gateway's aliases): not an answer of the operation.
+	if (!documented && status === 404 && /"code"\s*:\s*"ROUTE_NOT_FOUND"/.test(text)) return;
+	// A server fault (a 500 from a tampered row) is no promise of the operation: `default` describes it.
+	const serverFault = status >= 500 && route.operation.responses.default !== undefined;
+	if (!documented && !serverFault) {
 		violations.push(`${where}: status ${status} is not documented (documented: ${Object.keys(route.operation.responses).join(", ")})`);
 		if (success) return;
 	}
