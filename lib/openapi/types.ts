@@ -2,6 +2,7 @@
  * The shapes the OpenAPI builder reads (the registry's services and actions, their `rest` routes) and
  * writes (OpenAPI 3.1 objects), and the constants and guards its parts share.
  */
+import type { LiveAlias } from "./aliases";
 export type HttpMethod = "get" | "put" | "post" | "delete" | "options" | "head" | "patch" | "trace";
 export type AuthMode = "required" | "public" | "optional";
 export type JsonSchema = { [keyword: string]: unknown };
@@ -77,6 +78,12 @@ export interface OpenApiOptions {
 	description?: string;
 	/** Path items served outside the auto-aliased route (/healthz, /readyz, /metrics). */
 	extraPaths?: Record<string, unknown>;
+	/**
+	 * The aliases the gateway really generated (its API service's `aliases`), in its matching order: the
+	 * document lists exactly these routes. Without them, routes are derived from each action's `rest` by
+	 * moleculer-web's rules (aliases.ts).
+	 */
+	aliases?: readonly LiveAlias[];
 }
 
 export interface OpenApiParameter {
