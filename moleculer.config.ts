@@ -17,6 +17,7 @@ import { PlatformValidator } from "./lib/validator";
 import { isInfrastructureFailure } from "./lib/failures";
 import { DatabaseErrorsMiddleware } from "./middlewares/database-errors.middleware";
 import { EntityScopeMiddleware } from "./middlewares/entity-scope.middleware";
+import { DeclaredAnswersMiddleware } from "./middlewares/declared-answers.middleware";
 import { isRetryableOnAnotherNode, ReplicaRetryMiddleware } from "./middlewares/replica-retry.middleware";
 import { QuickDiscoverer } from "./lib/discoverer";
 
@@ -32,6 +33,8 @@ type MetricsReporter = Extract<NonNullable<NonNullable<BrokerOptions["metrics"]>
  */
 function middlewares(config: PlatformConfig): NonNullable<BrokerOptions["middlewares"]> {
 	return [
+		// Copies each action's declared answers so the registry carries them whole to remote gateways.
+		DeclaredAnswersMiddleware,
 		"ActionHook",
 		// Database errors become 4xx (or 503 DATABASE_UNAVAILABLE) after a service's own error hooks, before the breaker sees them.
 		DatabaseErrorsMiddleware,

@@ -1,16 +1,17 @@
 /**
  * The OpenAPI 3.1 document is derived from the live service registry so it can never drift from what the
- * gateway really serves. Path resolution deliberately re-implements moleculer-web 0.11's auto-alias rules
- * (regenerateAutoAliases, parseActionRestString, parseActionRestObject, Alias) quirks included; the unit
- * test compares the result with the aliases moleculer-web itself builds.
+ * gateway really serves. The gateway passes the aliases moleculer-web actually generated (`aliases`): the
+ * document lists exactly those routes, each documented from its action's declaration. Without them (a
+ * document built away from a gateway), routes are derived by lib/openapi/aliases.ts, which re-implements
+ * moleculer-web 0.11's auto-alias rules; the unit test checks both ways give the same document.
  *
  * This file builds the document; its parts are in lib/openapi/: types.ts (shapes and shared constants),
- * aliases.ts (moleculer-web's alias rules), schemas.ts (fastest-validator rules → JSON Schema) and
- * operations.ts (one action on one route).
+ * aliases.ts (moleculer-web's alias rules, and live aliases to routes), schemas.ts (fastest-validator rules →
+ * JSON Schema) and operations.ts (one action on one route, with its declared answers).
  */
-import { addSlashes, normalizePath, resolveActionRoutes, serviceBasePaths, serviceFullName } from "./openapi/aliases";
+import { addSlashes, normalizePath, resolveActionRoutes, resolveLiveAlias, serviceBasePaths, serviceFullName, type LiveAlias } from "./openapi/aliases";
 import { buildOperation, uniqueOperationId } from "./openapi/operations";
-import { HTTP_METHODS, PROBLEM_MEDIA_TYPE, isRecord, type JsonSchema, type OpenApiDocument, type OpenApiOptions, type OpenApiPathItem, type OpenApiResponse, type RegistryService } from "./openapi/types";
+import { HTTP_METHODS, PROBLEM_MEDIA_TYPE, isRecord, type JsonSchema, type RegistryAction, type ResolvedRoute, type OpenApiDocument, type OpenApiOptions, type OpenApiPathItem, type OpenApiResponse, type RegistryService } from "./openapi/types";
 
 export type {
 	ActionOpenApi,
@@ -35,7 +36,7 @@ export type {
 	RestRouteObject,
 	SecurityRequirement,
 } from "./openapi/types";
-export { resolveActionRoutes } from "./openapi/aliases";
+export { resolveActionRoutes, resolveLiveAlias, type LiveAlias } from "./openapi/aliases";
 export { convertRule, type FieldSchema } from "./openapi/schemas";
 
 const PROBLEM_SCHEMA: JsonSchema = {
@@ -111,6 +112,44 @@ function documentedServices(services: RegistryService[]): Array<{ service: Regis
 	return result;
 }
 
+/** Which of a service's base paths (settings.rest may list several) an alias sits under. */
+function basePathIndex(service: RegistryService | undefined, alias: LiveAlias, routePath: string): number {
+	if (!service) return 0;
+	const bases = serviceBasePaths(service, serviceFullName(service)).map((base) => removeTrailingSlash(normalizePath(addSlashes(routePath) + base)));
+	// The longest base that prefixes the path: "/shop/catalog" before "/catalog".
+	let best = -1;
+	bases.forEach((base, index) => {
+		if (alias.fullPath.startsWith(`${base}/`) && (best < 0 || base.length > bases[best].length)) best = index;
+	});
+	return best < 0 ? bases.length : best;
+}
+
+function removeTrailingSlash(path: string): string {
+	return path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path;
+}
+
+/** Which of an action's `rest` entries an alias came from (the gateway lists them in another order), by method and path. */
+function restIndex(action: RegistryAction | undefined, alias: LiveAlias): number {
+	const rests = action?.rest ? (Array.isArray(action.rest) ? action.rest : [action.rest]) : [];
+	const index = rests.findIndex((rest) => {
+		const [method, path] = typeof rest === "string" ? (rest.includes(" ") ? rest.split(/\s+/, 2) : ["*", rest]) : [rest.method ?? "*", rest.fullPath ?? rest.path ?? ""];
+		return method === alias.method && alias.fullPath.endsWith(path.replace(/\/+$/, ""));
+	});
+	return index < 0 ? rests.length : index;
+}
+
+/** Each published action of the documented services by its full name, for the gateway's live aliases. */
+function liveActions(services: RegistryService[]): Map<string, { action: RegistryAction; service: RegistryService }> {
+	const actions = new Map<string, { action: RegistryAction; service: RegistryService }>();
+	for (const { service } of documentedServices(services)) {
+		for (const action of Object.values(service.actions ?? {})) {
+			if (action.visibility != null && action.visibility !== "published") continue;
+			if (!actions.has(action.name)) actions.set(action.name, { action, service });
+		}
+	}
+	return actions;
+}
+
 function isPathItem(value: unknown): value is OpenApiPathItem {
 	return isRecord(value) && HTTP_METHODS.every((method) => value[method] === undefined || isRecord(value[method]));
 }
@@ -133,15 +172,35 @@ export function buildOpenApiDocument(services: RegistryService[], options: OpenA
 	const operationIds = new Set<string>();
 	const tags = new Set<string>();
 
-	for (const { service, fullName } of documentedServices(services)) {
-		for (const basePath of serviceBasePaths(service, fullName)) {
-			for (const action of Object.values(service.actions ?? {})) {
-				for (const route of resolveActionRoutes(action, basePath, routePath)) {
-					const item = (paths[route.path] ??= {});
-					// The gateway serves the first alias registered for a method and path; later ones are dead.
-					if (item[route.method]) continue;
-					item[route.method] = buildOperation(action, service, route, uniqueOperationId(action, route, operationIds));
-					tags.add(service.name);
+	const document = (action: RegistryAction, service: RegistryService, route: ResolvedRoute) => {
+		const item = (paths[route.path] ??= {});
+		// The gateway serves the first alias registered for a method and path; later ones are dead.
+		if (item[route.method]) return;
+		item[route.method] = buildOperation(action, service, route, uniqueOperationId(action, route, operationIds));
+		tags.add(service.name);
+	};
+	if (options.aliases) {
+		const actions = liveActions(services);
+		const rank = new Map([...actions.keys()].map((name, index) => [name, index]));
+		// In the registry's order of actions (so operationIds don't depend on the gateway's sorting); an
+		// action's own aliases keep the gateway's order.
+		const order = (alias: LiveAlias) => {
+			const found = actions.get(alias.action ?? "");
+			return [rank.get(alias.action ?? "") ?? Infinity, basePathIndex(found?.service, alias, routePath), restIndex(found?.action, alias)];
+		};
+		const ordered = [...options.aliases].sort((a, b) => {
+			const [x, y] = [order(a), order(b)];
+			return x[0] - y[0] || x[1] - y[1] || x[2] - y[2];
+		});
+		for (const alias of ordered) {
+			const found = alias.action ? actions.get(alias.action) : undefined;
+			if (found) for (const route of resolveLiveAlias(alias)) document(found.action, found.service, route);
+		}
+	} else {
+		for (const { service, fullName } of documentedServices(services)) {
+			for (const basePath of serviceBasePaths(service, fullName)) {
+				for (const action of Object.values(service.actions ?? {})) {
+					for (const route of resolveActionRoutes(action, basePath, routePath)) document(action, service, route);
 				}
 			}
 		}

@@ -8,6 +8,7 @@
  */
 import "moleculer";
 import type { EntityScope } from "../middlewares/entity-scope.middleware";
+import type { ErrorDeclarations, ResponseDeclarations } from "../lib/openapi/types";
 
 interface LatticeActionProperties {
 	/** Who may call: "required" (default) needs an authenticated principal, "public" anyone. */
@@ -37,6 +38,14 @@ interface LatticeActionProperties {
 	scopes?: string[];
 	summary?: string;
 	description?: string;
+	/**
+	 * What a REST action answers, by status: `{ 201: { description, body: SomeSchema } }` with a JSON Schema
+	 * (TypeBox, from the domain's contracts.ts) for a body, or just a description (`{ 204: "Deleted" }`,
+	 * a 302 with its Location header). lib/openapi.ts documents exactly these instead of "200, any body".
+	 */
+	responses?: ResponseDeclarations;
+	/** Error statuses the action answers beyond the generic ones (400, 401, 403, 404 on a path id, 429, 503), with their codes. */
+	errors?: ErrorDeclarations;
 	openapi?: {
 		responses?: Record<string, unknown>;
 		/** A multipart action's file parts, by name; lib/openapi.ts documents file parts of any name without it. */

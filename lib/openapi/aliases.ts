@@ -165,3 +165,28 @@ export function resolveActionRoutes(action: RegistryAction, serviceBasePath: str
 	}
 	return routes;
 }
+
+/** An alias as the gateway generated it (moleculer-web's Alias: `this.aliases` of the API service). */
+export interface LiveAlias {
+	/** The action's full name; absent for a route's own handler functions (/healthz, the docs). */
+	action?: string;
+	method: string;
+	fullPath: string;
+	type?: string;
+	busboyConfig?: BusboyConfig;
+}
+
+/** The documented routes of one live alias: its methods and path, as resolveActionRoutes would give them. */
+export function resolveLiveAlias(alias: LiveAlias): ResolvedRoute[] {
+	const type = aliasType(alias.type);
+	const routes: ResolvedRoute[] = [];
+	for (const variant of expandOptionalGroups(alias.fullPath)) {
+		const template = toOpenApiTemplate(variant);
+		for (const method of toHttpMethods(alias.method)) {
+			const route: ResolvedRoute = { method, path: template.path, pathParams: template.params, type };
+			if (type === "multipart" && alias.busboyConfig) route.busboyConfig = alias.busboyConfig;
+			routes.push(route);
+		}
+	}
+	return routes;
+}

@@ -23,6 +23,7 @@ import {
 	type OpenApiRequestBody,
 	type OpenApiResponse,
 	type RegistryAction,
+	type ResponseDeclaration,
 	type RegistryService,
 	type ResolvedRoute,
 	type SecurityRequirement,
@@ -222,9 +223,45 @@ function declaredResponses(action: RegistryAction): Record<string, OpenApiRespon
 	return responses;
 }
 
+/** An action's `responses`: each status with its description, JSON body schema and headers. */
+function responseDeclarations(action: RegistryAction): Record<string, OpenApiResponse> | undefined {
+	if (!isRecord(action.responses)) return undefined;
+	const responses: Record<string, OpenApiResponse> = {};
+	for (const [status, declared] of Object.entries(action.responses as Record<string, ResponseDeclaration>)) {
+		if (typeof declared === "string") {
+			responses[status] = { description: declared };
+			continue;
+		}
+		if (!isRecord(declared)) continue;
+		const response: OpenApiResponse = { description: typeof declared.description === "string" ? declared.description : "Response" };
+		if (isRecord(declared.headers)) {
+			response.headers = Object.fromEntries(Object.entries(declared.headers).map(([name, description]) => [name, { description: String(description), schema: { type: "string" } }]));
+		}
+		// JSON round trip: TypeBox's schemas carry symbol keys the document has no use for.
+		if (isRecord(declared.body)) response.content = { [JSON_MEDIA_TYPE]: { schema: JSON.parse(JSON.stringify(declared.body)) as JsonSchema } };
+		responses[status] = response;
+	}
+	return responses;
+}
+
+/** An action's `errors`: each status as a problem answer naming the codes it carries. */
+function errorDeclarations(action: RegistryAction): Record<string, OpenApiResponse | OpenApiReference> {
+	if (!isRecord(action.errors)) return {};
+	const responses: Record<string, OpenApiResponse | OpenApiReference> = {};
+	for (const [status, codes] of Object.entries(action.errors as Record<string, unknown>)) {
+		const list = Array.isArray(codes) ? codes.filter((code): code is string => typeof code === "string") : [];
+		responses[status] = { $ref: "#/components/responses/Problem", description: list.length > 0 ? `Answered with code ${list.join(", ")}.` : "Problem" };
+	}
+	return responses;
+}
+
 function operationResponses(action: RegistryAction, route: ResolvedRoute, model: ParamsModel, auth: AuthMode, body: OpenApiRequestBody | undefined): OpenApiOperation["responses"] {
-	const success: Record<string, OpenApiResponse | OpenApiReference> = declaredResponses(action) ?? {
-		"200": { description: "Successful response", content: { [JSON_MEDIA_TYPE]: { schema: {} } } },
+	const success: Record<string, OpenApiResponse | OpenApiReference> = {
+		...(responseDeclarations(action) ??
+			declaredResponses(action) ?? {
+				"200": { description: "Successful response", content: { [JSON_MEDIA_TYPE]: { schema: {} } } },
+			}),
+		...errorDeclarations(action),
 	};
 	const errors: Array<[string, string]> = [];
 	// A parsed body can be malformed (JSON, a form without its file) even where no field is validated, and so can an Idempotency-Key.

@@ -105,11 +105,37 @@ function sanitizerNote(rule: Rule): string | undefined {
 	return effects.length > 0 ? `The server normalises this value (${effects.join(", ")}).` : undefined;
 }
 
+/** "eur" → "[Ee][Uu][Rr]": a pattern that matches the text in any case. */
+function anyCase(text: string): string {
+	return [...text].map((char) => (char.toLowerCase() !== char.toUpperCase() ? `[${char.toUpperCase()}${char.toLowerCase()}]` : escapeRegExp(char))).join("");
+}
+
+/**
+ * An enum judged after the value is trimmed or its case changed (currencies: `eur` is taken as `EUR`):
+ * `enum` would refuse what the gateway accepts, so the document says it with a pattern that allows the
+ * same spaces and any case, and names the values in its description.
+ */
+function normalisedEnumPattern(rule: Rule, values: unknown[]): string | undefined {
+	const caseless = ["uppercase", "lowercase", "localeUppercase", "localeLowercase"].some((key) => rule[key] === true);
+	const leading = rule.trim === true || rule.trimLeft === true;
+	const trailing = rule.trim === true || rule.trimRight === true;
+	if (!caseless && !leading && !trailing) return undefined;
+	const alternatives = values.map((value) => (caseless ? anyCase(String(value)) : escapeRegExp(String(value))));
+	return `^${leading ? "\\s*" : ""}(?:${alternatives.join("|")})${trailing ? "\\s*" : ""}$`;
+}
+
 function stringSchema(rule: Rule): JsonSchema {
 	const schema: JsonSchema = { type: "string" };
 	applyBounds(schema, rule, "minLength", "maxLength");
-	if (Array.isArray(rule.enum)) schema.enum = rule.enum;
+	const normalisedEnum = Array.isArray(rule.enum) ? normalisedEnumPattern(rule, rule.enum) : undefined;
+	if (Array.isArray(rule.enum) && normalisedEnum === undefined) schema.enum = rule.enum;
 	const patterns = stringPatterns(rule);
+	if (normalisedEnum !== undefined) {
+		patterns.push(normalisedEnum);
+		// Bounds count the value as sent, spaces included: the pattern is what limits it.
+		delete schema.minLength;
+		delete schema.maxLength;
+	}
 	if (patterns.length === 1) schema.pattern = patterns[0];
 	else if (patterns.length > 1) schema.allOf = patterns.map((pattern) => ({ pattern }));
 	if (rule.base64 === true) schema.contentEncoding = "base64";

@@ -2,6 +2,7 @@
  * The shapes the OpenAPI builder reads (the registry's services and actions, their `rest` routes) and
  * writes (OpenAPI 3.1 objects), and the constants and guards its parts share.
  */
+import type { LiveAlias } from "./aliases";
 export type HttpMethod = "get" | "put" | "post" | "delete" | "options" | "head" | "patch" | "trace";
 export type AuthMode = "required" | "public" | "optional";
 export type JsonSchema = { [keyword: string]: unknown };
@@ -47,6 +48,10 @@ export interface RegistryAction {
 	idempotent?: boolean;
 	summary?: string;
 	description?: string;
+	/** Its answers by status (see ResponseDeclarations): declared, the generic "200, any body" goes. */
+	responses?: ResponseDeclarations;
+	/** The error statuses it can answer beyond the generic ones, with their problem codes. */
+	errors?: ErrorDeclarations;
 	openapi?: ActionOpenApi;
 }
 
@@ -73,6 +78,12 @@ export interface OpenApiOptions {
 	description?: string;
 	/** Path items served outside the auto-aliased route (/healthz, /readyz, /metrics). */
 	extraPaths?: Record<string, unknown>;
+	/**
+	 * The aliases the gateway really generated (its API service's `aliases`), in its matching order: the
+	 * document lists exactly these routes. Without them, routes are derived from each action's `rest` by
+	 * moleculer-web's rules (aliases.ts).
+	 */
+	aliases?: readonly LiveAlias[];
 }
 
 export interface OpenApiParameter {
@@ -98,6 +109,8 @@ export interface OpenApiRequestBody {
 
 export interface OpenApiReference {
 	$ref: string;
+	/** OpenAPI 3.1 lets a reference override its target's description. */
+	description?: string;
 }
 
 export interface OpenApiResponse {
@@ -166,3 +179,24 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
 export function isDirective(key: string): boolean {
 	return key.startsWith("$$");
 }
+
+/**
+ * One declared answer of an action (its `responses`): a description alone for an answer without a body
+ * (201/202/204 without content, a 302 redirect), or with the JSON body's schema (a TypeBox schema from the
+ * domain's contracts.ts, whose Static type the action returns) and the headers it sets.
+ */
+export type ResponseDeclaration =
+	| string
+	| {
+			description: string;
+			/** The JSON body: a JSON Schema (TypeBox's schemas are). */
+			body?: JsonSchema;
+			/** Headers the answer sets, by name: their description (their value is a string). */
+			headers?: Record<string, string>;
+	  };
+
+/** An action's answers by status: its success (2xx/3xx) and any it adds to the generic error entries. */
+export type ResponseDeclarations = { [status: number]: ResponseDeclaration };
+
+/** Error statuses an action can answer, each with the problem codes it answers with at that status. */
+export type ErrorDeclarations = { [status: number]: readonly string[] };

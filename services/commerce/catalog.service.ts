@@ -14,9 +14,10 @@ import { ProductModel, PRODUCT_STATUSES, type ProductStatus } from "../../models
 import { isSuperAdmin, UUID_PATTERN, type CallerMeta } from "../../lib/caller";
 import { BadRequestError, EntityNotFoundError } from "../../lib/errors";
 import { currencyRule } from "../../lib/currency";
-import { PRODUCT_EVENTS, type PublicProduct } from "./contracts";
+import { CategoryCountSchema, PRODUCT_EVENTS, PublicProductSchema, type PublicProduct } from "./contracts";
 import { created } from "../../lib/api-path";
 import { AggregateMixin, type AggregateMethods } from "../../mixins/aggregate.mixin";
+import { PageOf, Type } from "../../lib/schema";
 
 export { PRODUCT_EVENTS };
 export type { PublicProduct } from "./contracts";
@@ -103,6 +104,7 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 	actions: {
 		listProducts: {
 			rest: "GET /products",
+			responses: { 200: { description: "A page of products", body: PageOf(PublicProductSchema) } },
 			auth: "public",
 			summary: "Browse and search products (active ones, unless the caller is a super admin)",
 			// Every parameter, and the persona: a super admin's list (drafts included) is never served to the public.
@@ -130,6 +132,7 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 
 		getProduct: {
 			rest: "GET /products/:id",
+			responses: { 200: { description: "The product", body: PublicProductSchema } },
 			auth: "public",
 			summary: "One product; drafts and archived products only for super admins",
 			cache: { keys: ["id", "#persona"], ttl: CACHE_TTL_SECONDS },
@@ -144,6 +147,7 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 
 		listCategories: {
 			rest: "GET /categories",
+			responses: { 200: { description: "Each category of active products, by name", body: Type.Array(CategoryCountSchema) } },
 			auth: "public",
 			summary: "Categories of active products, with how many each holds",
 			cache: { keys: [], ttl: CACHE_TTL_SECONDS },
@@ -158,6 +162,7 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 
 		createProduct: {
 			rest: "POST /products",
+			responses: { 201: { description: "The new product", body: PublicProductSchema, headers: { Location: "The product's URL" } } },
 			permissions: ["super_admin"],
 			summary: "Add a product (status draft unless given)",
 			params: {
@@ -182,6 +187,7 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 
 		updateProduct: {
 			rest: "PUT /products/:id",
+			responses: { 200: { description: "The product as changed", body: PublicProductSchema } },
 			permissions: ["super_admin"],
 			summary: "Change some fields of a product",
 			params: {
@@ -210,6 +216,7 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 
 		archiveProduct: {
 			rest: "DELETE /products/:id",
+			responses: { 204: "Archived (also when it already was)" },
 			permissions: ["super_admin"],
 			summary: "Archive a product: it leaves the catalog, its row stays for the orders that refer to it",
 			params: { id: "string|max:64" },

@@ -3,27 +3,36 @@
  * callers receive them, the names of the events (fire and forget) and durable channels (JetStream, fed by
  * the outboxes) commerce publishes, and the payloads those carry.
  */
-import type { OrderStatus, PaymentStatus as OrderPaymentStatus } from "../../models/commerce/orders/order.models";
-import type { PaymentMethod, PaymentStatus, PaymentStatusReason } from "../../models/commerce/payments/payment.model";
-import type { ProductStatus } from "../../models/commerce/catalog/product.model";
+import { AnyObject, DateTime, Enum, Nullable, Type, Uuid, type Static } from "../../lib/schema";
+import { ORDER_STATUSES, PAYMENT_STATUSES as ORDER_PAYMENT_STATUSES } from "../../models/commerce/orders/order.models";
+import { PAYMENT_METHODS, PAYMENT_STATUSES, PAYMENT_STATUS_REASONS, type PaymentStatusReason } from "../../models/commerce/payments/payment.model";
+import { PRODUCT_STATUSES } from "../../models/commerce/catalog/product.model";
+
+/** An ISO 4217 code as answered: upper case. */
+const Currency = Type.String({ pattern: "^[A-Z]{3}$", description: "ISO 4217 currency code" });
 
 // --- Catalog ---------------------------------------------------------------------------------------------
 
 export const PRODUCT_EVENTS = { created: "product.created", updated: "product.updated", archived: "product.archived" } as const;
 
-export interface PublicProduct {
-	id: string;
-	name: string;
-	description: string;
-	category: string;
-	priceAmount: number;
-	currency: string;
-	features: Record<string, unknown>;
-	image: string | null;
-	status: ProductStatus;
-	createdAt: string;
-	updatedAt: string;
-}
+/** A product as the API answers it (its schema is the OpenAPI document's, its Static type the DTO). */
+export const PublicProductSchema = Type.Object({
+	id: Uuid,
+	name: Type.String(),
+	description: Type.String(),
+	category: Type.String(),
+	priceAmount: Type.Integer({ minimum: 0, description: "In the currency's minor unit." }),
+	currency: Currency,
+	features: AnyObject,
+	image: Nullable(Type.String()),
+	status: Enum(PRODUCT_STATUSES),
+	createdAt: DateTime,
+	updatedAt: DateTime,
+});
+export type PublicProduct = Static<typeof PublicProductSchema>;
+
+/** GET /categories: each category of active products and how many it holds. */
+export const CategoryCountSchema = Type.Object({ category: Type.String(), count: Type.Integer({ minimum: 0 }) });
 
 // --- Orders ----------------------------------------------------------------------------------------------
 
@@ -55,32 +64,34 @@ export const ORDER_CHANNELS = {
 	paymentRejected: "commerce.order.payment_rejected",
 } as const;
 
-export interface PublicOrderLine {
-	productId: string;
-	name: string;
-	unitPriceAmount: number;
-	quantity: number;
-	totalAmount: number;
-	currency: string;
-}
+export const PublicOrderLineSchema = Type.Object({
+	productId: Uuid,
+	name: Type.String(),
+	unitPriceAmount: Type.Integer(),
+	quantity: Type.Integer({ minimum: 1 }),
+	totalAmount: Type.Integer(),
+	currency: Currency,
+});
+export type PublicOrderLine = Static<typeof PublicOrderLineSchema>;
 
-export interface PublicOrder {
-	id: string;
-	userId: string;
-	tenantId: string | null;
-	status: OrderStatus;
-	paymentStatus: OrderPaymentStatus;
-	currency: string;
-	totalAmount: number;
-	paymentId: string | null;
-	lines: PublicOrderLine[];
-	createdAt: string;
-	updatedAt: string;
-	paidAt: string | null;
-	cancelledAt: string | null;
-	completedAt: string | null;
-	refundedAt: string | null;
-}
+export const PublicOrderSchema = Type.Object({
+	id: Uuid,
+	userId: Uuid,
+	tenantId: Nullable(Uuid),
+	status: Enum(ORDER_STATUSES),
+	paymentStatus: Enum(ORDER_PAYMENT_STATUSES),
+	currency: Currency,
+	totalAmount: Type.Integer(),
+	paymentId: Nullable(Type.String({ description: "The payment that paid the order." })),
+	lines: Type.Array(PublicOrderLineSchema),
+	createdAt: DateTime,
+	updatedAt: DateTime,
+	paidAt: Nullable(DateTime),
+	cancelledAt: Nullable(DateTime),
+	completedAt: Nullable(DateTime),
+	refundedAt: Nullable(DateTime),
+});
+export type PublicOrder = Static<typeof PublicOrderSchema>;
 
 /** What the `order.*` events carry. */
 export interface OrderEvent {
@@ -124,27 +135,26 @@ export const PAYMENT_CHANNELS = {
 	failed: "commerce.payment.failed",
 } as const;
 
-export interface PublicPayment {
-	id: string;
-	orderId: string;
-	userId: string;
-	tenantId: string | null;
-	amount: number;
-	currency: string;
-	method: PaymentMethod;
-	status: PaymentStatus;
-	paymentReference: string;
-	instructions: Record<string, unknown>;
-	createdAt: string;
-	updatedAt: string;
-	settledAt: string | null;
-	failedAt: string | null;
-	refundedAt: string | null;
-	/** Card payments: the Stripe PaymentIntent id. */
-	providerReference: string | null;
-	/** Why the platform itself failed or refunded the payment (e.g. `order_cancelled`); null otherwise. */
-	statusReason: PaymentStatusReason | null;
-}
+export const PublicPaymentSchema = Type.Object({
+	id: Uuid,
+	orderId: Uuid,
+	userId: Uuid,
+	tenantId: Nullable(Uuid),
+	amount: Type.Integer(),
+	currency: Currency,
+	method: Enum(PAYMENT_METHODS),
+	status: Enum(PAYMENT_STATUSES),
+	paymentReference: Type.String(),
+	instructions: AnyObject,
+	createdAt: DateTime,
+	updatedAt: DateTime,
+	settledAt: Nullable(DateTime),
+	failedAt: Nullable(DateTime),
+	refundedAt: Nullable(DateTime),
+	providerReference: Nullable(Type.String({ description: "Card payments: the Stripe PaymentIntent id." })),
+	statusReason: Nullable(Enum(PAYMENT_STATUS_REASONS, { description: "Why the platform itself failed or refunded the payment (e.g. `order_cancelled`)." })),
+});
+export type PublicPayment = Static<typeof PublicPaymentSchema>;
 
 /** What the `payment.*` events carry. */
 export interface PaymentEvent {
@@ -157,3 +167,12 @@ export interface PaymentMessage {
 	orderId: string;
 	payment?: PublicPayment;
 }
+
+/** What Stripe's webhook answers: received, and what became of the event. */
+export const StripeWebhookAnswerSchema = Type.Object({
+	received: Type.Literal(true),
+	duplicate: Type.Optional(Type.Literal(true)),
+	ignored: Type.Optional(Type.String({ description: "Why the event changed nothing." })),
+	paymentId: Type.Optional(Uuid),
+	status: Type.Optional(Enum(PAYMENT_STATUSES)),
+});

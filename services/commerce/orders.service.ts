@@ -44,8 +44,9 @@ import type { PaymentStatusReason } from "../../models/commerce/payments/payment
 import { isPlatformCaller, requireUser, systemCall } from "../../lib/caller";
 import type { CreateParams, ListParams, OrderLineRow, OrderRow, OrdersMethods, PaymentMessage, ProductSnapshot, PublicOrder } from "./orders.types";
 import { BadRequestError, ConflictError, EntityNotFoundError, UnprocessableEntityError, isFinalRefusal } from "../../lib/errors";
-import { ORDER_CHANNELS, ORDER_EVENTS, PAYMENT_CHANNELS } from "./contracts";
+import { ORDER_CHANNELS, ORDER_EVENTS, PAYMENT_CHANNELS, PublicOrderSchema } from "./contracts";
 import { created } from "../../lib/api-path";
+import { PageOf } from "../../lib/schema";
 
 const SCHEMA = "orders";
 const MAX_LINES = 100;
@@ -128,6 +129,8 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 	actions: {
 		createOrder: {
 			rest: "POST /",
+			responses: { 201: { description: "The new order", body: PublicOrderSchema, headers: { Location: "The order's URL" } } },
+			errors: { 409: ["IDEMPOTENCY_REQUEST_IN_PROGRESS"], 422: ["PRODUCT_UNAVAILABLE", "MIXED_CURRENCIES", "ORDER_TOTAL_TOO_LARGE", "IDEMPOTENCY_KEY_REUSED"] },
 			idempotent: true,
 			summary: "Place an order; prices are copied from the catalog now (send an Idempotency-Key to retry safely)",
 			description: "Lines naming the same product are merged (quantities added; the sum must stay ≤ 1000).",
@@ -214,6 +217,7 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 
 		listOrders: {
 			rest: "GET /",
+			responses: { 200: { description: "A page of orders, newest first", body: PageOf(PublicOrderSchema) } },
 			summary: "Your orders, newest first (super admins: everyone's, filterable by userId)",
 			params: {
 				...PAGE_PARAMS,
@@ -237,6 +241,7 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 
 		getOrder: {
 			rest: "GET /:id",
+			responses: { 200: { description: "The order", body: PublicOrderSchema } },
 			summary: "One of your orders (super admins: any)",
 			params: { id: "string|max:64" },
 			scope: ORDER_SCOPE,
@@ -248,6 +253,8 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 
 		cancelOrder: {
 			rest: "POST /:id/cancel",
+			responses: { 200: { description: "The cancelled order", body: PublicOrderSchema } },
+			errors: { 409: ["INVALID_TRANSITION"] },
 			summary: "Cancel an order while it is pending (after payment, only a refund undoes it)",
 			description:
 				"A pending payment of the order fails with it (`statusReason: order_cancelled`); money that arrives for it anyway is refunded automatically and shown on the order as `paymentStatus: refunded`.",
@@ -267,6 +274,8 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 
 		setStatus: {
 			rest: "PUT /:id/status",
+			responses: { 200: { description: "The order in its new status", body: PublicOrderSchema } },
+			errors: { 409: ["INVALID_TRANSITION"] },
 			permissions: ["super_admin"],
 			summary: "Move a paid order to processing, or a processing one to completed",
 			params: { id: "string|max:64", status: { type: "enum", values: ADMIN_STATUSES }, $$strict: "remove" },

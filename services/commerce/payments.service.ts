@@ -48,8 +48,9 @@ import {
 } from "../../models/commerce/payments/payment.model";
 import { isPlatformCaller, requireUser, UUID_PATTERN, type CallerMeta } from "../../lib/caller";
 import { BadRequestError, ConflictError, EntityNotFoundError, UnprocessableEntityError } from "../../lib/errors";
-import { PAYMENT_CHANNELS, PAYMENT_EVENTS } from "./contracts";
+import { PAYMENT_CHANNELS, PAYMENT_EVENTS, PublicPaymentSchema, StripeWebhookAnswerSchema } from "./contracts";
 import { apiPath, created } from "../../lib/api-path";
+import { PageOf } from "../../lib/schema";
 
 export { PAYMENT_EVENTS };
 export type { PaymentRow, PaymentsContext, PaymentsLocals, PaymentsMethods, PaymentsSettings } from "./payments.types";
@@ -98,6 +99,8 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 	actions: {
 		createPayment: {
 			rest: "POST /",
+			responses: { 201: { description: "The pending payment (a card payment's instructions carry Stripe's clientSecret)", body: PublicPaymentSchema, headers: { Location: "The payment's URL" } } },
+			errors: { 404: ["ENTITY_NOT_FOUND"], 409: ["ORDER_NOT_PAYABLE", "PAYMENT_PENDING", "IDEMPOTENCY_REQUEST_IN_PROGRESS"], 422: ["METHOD_NOT_AVAILABLE", "PAYMENT_PROVIDER_REJECTED", "IDEMPOTENCY_KEY_REUSED"], 503: ["PAYMENT_PROVIDER_UNAVAILABLE"] },
 			idempotent: true,
 			summary: "Pay one of your pending orders (send an Idempotency-Key to retry safely)",
 			description:
@@ -179,6 +182,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 
 		listPayments: {
 			rest: "GET /",
+			responses: { 200: { description: "A page of payments, newest first", body: PageOf(PublicPaymentSchema) } },
 			summary: "Your payments, newest first (super admins: everyone's)",
 			params: {
 				...PAGE_PARAMS,
@@ -198,6 +202,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 
 		getPayment: {
 			rest: "GET /:id",
+			responses: { 200: { description: "The payment", body: PublicPaymentSchema } },
 			summary: "One of your payments (super admins: any)",
 			params: { id: "string|max:64" },
 			scope: { entity: "payment", owner: "user", name: "Payment" },
@@ -208,6 +213,8 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 
 		verifyPayment: {
 			rest: "POST /:id/verify",
+			responses: { 200: { description: "The settled payment (also when it already was)", body: PublicPaymentSchema } },
+			errors: { 409: ["INVALID_TRANSITION", "ORDER_NOT_PAYABLE"], 422: ["METHOD_NOT_AVAILABLE"] },
 			// Anonymous bank callbacks reach the permission checks; `$isBankCallback` decides for them.
 			auth: "optional",
 			permissions: ["super_admin", "$isBankCallback"],
@@ -241,6 +248,8 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 
 		refundPayment: {
 			rest: "POST /:id/refund",
+			responses: { 200: { description: "The refunded payment", body: PublicPaymentSchema } },
+			errors: { 409: ["INVALID_TRANSITION"], 422: ["METHOD_NOT_AVAILABLE", "PAYMENT_PROVIDER_REJECTED"], 503: ["PAYMENT_PROVIDER_UNAVAILABLE"] },
 			permissions: ["super_admin"],
 			summary: "Refund a settled payment (cards: at Stripe first); the order becomes refunded through the saga",
 			params: { id: "string|max:64" },
@@ -253,6 +262,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 
 		stripeWebhook: {
 			rest: { method: "POST", fullPath: apiPath("webhooks/stripe") },
+			responses: { 200: { description: "The event was handled, or acknowledged and ignored", body: StripeWebhookAnswerSchema } },
 			auth: "public",
 			rawBody: true,
 			headers: ["stripe-signature"],

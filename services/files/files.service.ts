@@ -115,6 +115,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 
 		createUploadUrl: {
 			rest: "POST /upload-url",
+			errors: { 413: ["FILE_TOO_LARGE", "QUOTA_EXCEEDED"], 415: ["UNSUPPORTED_FILE_TYPE"], 503: ["STORAGE_UNAVAILABLE"] },
 			permissions: ["tenant:member"],
 			summary: "Reserve an upload: a presigned PUT URL for the bytes, then POST /files/:id/complete",
 			params: {
@@ -237,6 +238,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			params: { id: "string|max:64" },
 			scope: FILE_SCOPE,
 			openapi: { responses: { "302": { description: "Location is a presigned URL, valid for FILES_PRESIGN_TTL_SECONDS" } } },
+			errors: { 409: ["FILE_NOT_READY"], 503: ["STORAGE_UNAVAILABLE"] },
 			async handler(this: FilesThis, ctx: FilesContext<{ id: string }>) {
 				const { url } = await this.downloadUrl(entityOf<FileRow>(ctx));
 				ctx.meta.$statusCode = 302;
@@ -253,6 +255,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			summary: "Delete a file (its uploader, or a tenant admin): the object and the row",
 			params: { id: "string|max:64" },
 			scope: FILE_SCOPE,
+			responses: { 204: "Deleted: the object and the row" },
 			async handler(this: FilesThis, ctx: FilesContext<{ id: string }>) {
 				const row = entityOf<FileRow>(ctx);
 				const callerId = ctx.meta.apiKeyId ?? ctx.meta.user?.id;

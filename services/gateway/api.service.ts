@@ -14,7 +14,7 @@ import { BadRequestError, NotFoundError, ServiceUnavailableError } from "../../l
 import { IDEMPOTENCY_KEY_PATTERN } from "../../lib/idempotency";
 import { checkReadiness, closeProbePools } from "../../lib/readiness";
 import { MemoryRateLimitStore, RateLimiter, RedisRateLimitStore } from "../../lib/rate-limit";
-import { buildOpenApiDocument } from "../../lib/openapi";
+import { buildOpenApiDocument, type LiveAlias } from "../../lib/openapi";
 import { renderApiDocsPage, renderApiDocsInitScript, swaggerUiAssetsDir } from "../../lib/api-docs";
 import type { CallerMeta } from "../../lib/caller";
 import { GatewayFastPath, type GatewayInternals, type GatewayRoute } from "../../lib/gateway/fast-path";
@@ -360,7 +360,9 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 					},
 					"GET /api/openapi.json": (req: GatewayRequest, res: GatewayResponse) => {
 						const services = this.broker.registry.getServiceList({ withActions: true, grouping: true });
-						sendJson(res, 200, buildOpenApiDocument(services as never, { title: "Lattice API", version: "1", basePath: API_BASE_PATH, extraPaths: OPS_PATHS }));
+						// The routes this gateway really generated (moleculer-web's aliases), not a re-derivation of its rules.
+						const aliases = (this as unknown as { aliases?: LiveAlias[] }).aliases ?? [];
+						sendJson(res, 200, buildOpenApiDocument(services as never, { title: "Lattice API", version: "1", basePath: API_BASE_PATH, extraPaths: OPS_PATHS, aliases }));
 					},
 					"GET /api/docs": (req: GatewayRequest, res: GatewayResponse) => {
 						for (const [name, value] of DOCUMENT_SECURITY_HEADERS) res.setHeader(name, value);

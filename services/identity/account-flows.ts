@@ -15,6 +15,8 @@ import { checkPasswordPolicy, hashToken, randomToken } from "./secrets";
 import type { PublicUser } from "./contracts";
 import type { MailSendResult, MailSendTemplateParams, SendParams, SendResult } from "../notifications/contracts";
 import type { AuthContext, AuthServiceSchema, Membership, SessionRow } from "./auth.types";
+import { Type } from "../../lib/schema";
+import { AcceptedSchema, MeSchema, PersonaChangedSchema, PublicTenantSchema, PublicUserSchema, TenantTokensSchema, TokenSetSchema } from "./api-schemas";
 
 const ONE_TIME_TTL_MS: Record<OneTimePurpose, number> = { password_reset: 3_600_000, email_verification: 2 * 86_400_000 };
 
@@ -22,6 +24,8 @@ const AccountFlowsSchema: Partial<AuthServiceSchema> = {
 	actions: {
 		register: {
 			rest: "POST /register",
+			responses: { 201: { description: "The account, its organization and a session", body: Type.Composite([TokenSetSchema, Type.Object({ user: PublicUserSchema, tenant: PublicTenantSchema })]), headers: { Location: "The user's URL" } } },
+			errors: { 409: ["EMAIL_TAKEN"] },
 			auth: "public",
 			summary: "Create an account and its organization",
 			params: {
@@ -46,6 +50,8 @@ const AccountFlowsSchema: Partial<AuthServiceSchema> = {
 		},
 		me: {
 			rest: "GET /me",
+			summary: "The caller, its active organization and its memberships",
+			responses: { 200: { description: "The caller, its active organization and memberships", body: MeSchema } },
 			params: {},
 			async handler(ctx: AuthContext) {
 				if (!ctx.meta.user) throw new UnauthorizedError("Sign in first", "UNAUTHORIZED");
@@ -59,6 +65,8 @@ const AccountFlowsSchema: Partial<AuthServiceSchema> = {
 		},
 		updatePersona: {
 			rest: "PUT /update-persona",
+			responses: { 200: { description: "The user; new tokens when the caller changed its own persona", body: PersonaChangedSchema } },
+			errors: { 409: ["LAST_SUPER_ADMIN"] },
 			summary: "Change a persona; super_admin is granted by super admins only",
 			description: "Without `userId`, the caller's own persona (`null` is refused). The last active super admin can't lose the persona: 409 `LAST_SUPER_ADMIN`.",
 			params: { persona: { type: "enum", values: PERSONAS }, userId: { type: "uuid", optional: true } },
@@ -81,6 +89,9 @@ const AccountFlowsSchema: Partial<AuthServiceSchema> = {
 		},
 		switchTenant: {
 			rest: "POST /switch-tenant",
+			summary: "Make another of the caller's organizations the active one",
+			responses: { 200: { description: "Tokens for the organization", body: TenantTokensSchema } },
+			errors: { 401: ["SESSION_ENDED"] },
 			params: { tenantId: "uuid" },
 			async handler(ctx: AuthContext<{ tenantId: string }>) {
 				const user = await this.currentUser(ctx);
@@ -95,6 +106,8 @@ const AccountFlowsSchema: Partial<AuthServiceSchema> = {
 		},
 		forgotPassword: {
 			rest: "POST /password/forgot",
+			summary: "Mail a password reset link, if the account exists",
+			responses: { 202: { description: "Accepted: a link is mailed if the account exists", body: AcceptedSchema } },
 			auth: "public",
 			params: { email: "string|trim|min:3|max:320" },
 			async handler(ctx: AuthContext<{ email: string }>) {
@@ -112,6 +125,8 @@ const AccountFlowsSchema: Partial<AuthServiceSchema> = {
 		},
 		resetPassword: {
 			rest: "POST /password/reset",
+			summary: "Set a new password with a reset link's token",
+			responses: { 200: { description: "The password is reset; every session has ended", body: Type.Object({ reset: Type.Literal(true) }) } },
 			auth: "public",
 			params: { token: "string|min:20|max:200", password: "string|max:256" },
 			async handler(ctx: AuthContext<{ token: string; password: string }>) {
@@ -131,6 +146,8 @@ const AccountFlowsSchema: Partial<AuthServiceSchema> = {
 		},
 		changePassword: {
 			rest: "POST /password/change",
+			summary: "Change the password (the other sessions end)",
+			responses: { 200: { description: "The password is changed: a new session (the others have ended)", body: TenantTokensSchema } },
 			params: { currentPassword: "string|min:1|max:1024", newPassword: "string|max:256" },
 			async handler(ctx: AuthContext<{ currentPassword: string; newPassword: string }>) {
 				const user = await this.currentUser(ctx);
@@ -148,6 +165,8 @@ const AccountFlowsSchema: Partial<AuthServiceSchema> = {
 		},
 		verifyEmail: {
 			rest: "POST /verify-email",
+			summary: "Verify the email address with a link's token",
+			responses: { 200: { description: "The email is verified", body: Type.Object({ verified: Type.Literal(true), user: PublicUserSchema }) } },
 			auth: "public",
 			params: { token: "string|min:20|max:200" },
 			async handler(ctx: AuthContext<{ token: string }>) {
@@ -159,6 +178,8 @@ const AccountFlowsSchema: Partial<AuthServiceSchema> = {
 		},
 		resendVerification: {
 			rest: "POST /verify-email/resend",
+			summary: "Mail the verification link again",
+			responses: { 202: { description: "Accepted: a link is mailed if the email isn't verified yet", body: AcceptedSchema } },
 			params: {},
 			async handler(ctx: AuthContext) {
 				const user = await this.currentUser(ctx);

@@ -15,6 +15,8 @@ import { broadcastAuthStateChange } from "./auth-state";
 import { ForbiddenError, UnauthorizedError } from "../../lib/errors";
 import { hashToken, randomToken } from "./secrets";
 import { created } from "../../lib/api-path";
+import { PageOf } from "../../lib/schema";
+import { IssuedApiKeySchema, PublicApiKeySchema } from "./api-schemas";
 
 const KEY_PREFIX = "lat";
 /** Writing last_used_at on every request would turn each read into a write; once a minute is enough. */
@@ -53,6 +55,7 @@ const ApiKeysService: DbServiceSchema<DbMixinSettings, ApiKeysMethods & AuditMix
 	actions: {
 		issue: {
 			rest: "POST /",
+			responses: { 201: { description: "The key, shown in this answer only", body: IssuedApiKeySchema, headers: { Location: "The key's URL" } } },
 			permissions: ["tenant:admin"],
 			summary: "Create an API key; the key is in this answer only",
 			params: {
@@ -74,11 +77,23 @@ const ApiKeysService: DbServiceSchema<DbMixinSettings, ApiKeysMethods & AuditMix
 			},
 		},
 
-		list: { rest: "GET /", permissions: ["tenant:admin"] },
-		get: { rest: "GET /:id", permissions: ["tenant:admin"] },
+		list: {
+			rest: "GET /",
+			summary: "The organization's API keys (without their secrets)",
+			permissions: ["tenant:admin"],
+			responses: { 200: { description: "A page of the tenant's keys", body: PageOf(PublicApiKeySchema) } },
+		},
+		get: {
+			rest: "GET /:id",
+			summary: "One API key (without its secret)",
+			permissions: ["tenant:admin"],
+			responses: { 200: { description: "The key (without its secret)", body: PublicApiKeySchema } },
+		},
 
 		revoke: {
 			rest: "DELETE /:id",
+			summary: "Revoke an API key: it stops working at once, on every node",
+			responses: { 204: "Revoked" },
 			permissions: ["tenant:admin"],
 			params: { id: "uuid" },
 			async handler(ctx: Context<{ id: string }, CallerMeta>) {

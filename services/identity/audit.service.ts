@@ -8,6 +8,8 @@ import type { Context } from "moleculer";
 import { DbMixin, PAGE_PARAMS, newestFirstPage, type DbServiceSchema } from "../../mixins/db.mixin";
 import { isSuperAdmin, type CallerMeta } from "../../lib/caller";
 import { AuditEntryModel } from "../../models/identity/audit/audit.model";
+import { PageOf } from "../../lib/schema";
+import { AuditEntrySchema } from "./api-schemas";
 
 interface AuditListParams {
 	page?: number;
@@ -55,6 +57,7 @@ const AuditService: DbServiceSchema = {
 
 		search: {
 			rest: "GET /",
+			responses: { 200: { description: "A page of entries, newest first", body: PageOf(AuditEntrySchema) } },
 			permissions: ["tenant:admin"],
 			summary: "Audit log entries, newest first",
 			params: {

@@ -25,6 +25,8 @@ import { startBootstrapAdmin } from "./bootstrap-admin";
 import { AUTH_EVENTS, USER_EVENTS, type PublicUser, type SigningKeysRotatedEvent, type TokenSet, type UserDeletedEvent, type UserStatusChangedEvent } from "./contracts";
 import { AccountFlows } from "./account-flows";
 import { REFRESH_TOKEN_TTL_MS, type AuthContext, type AuthServiceSchema, type Membership, type SessionRow } from "./auth.types";
+import { Type } from "../../lib/schema";
+import { JwksSchema, SessionSchema, SignedInSchema, TenantTokensSchema } from "./api-schemas";
 
 /** Two requests refreshing with the same token at once (two tabs) must not log the user out. */
 const REUSE_GRACE_MS = 10_000;
@@ -49,6 +51,9 @@ const AuthService: AuthServiceSchema = {
 
 		login: {
 			rest: "POST /login",
+			summary: "Sign in with email and password",
+			responses: { 200: { description: "A session", body: SignedInSchema } },
+			errors: { 401: ["INVALID_CREDENTIALS"], 403: ["ACCOUNT_SUSPENDED"], 429: ["LOGIN_THROTTLED", "RATE_LIMITED"] },
 			auth: "public",
 			params: { email: "string|trim|min:3|max:320", password: "string|min:1|max:1024" },
 			async handler(ctx: AuthContext<{ email: string; password: string }>) {
@@ -83,6 +88,9 @@ const AuthService: AuthServiceSchema = {
 
 		refresh: {
 			rest: "POST /refresh-token",
+			summary: "Exchange a refresh token for new tokens",
+			responses: { 200: { description: "New tokens (the refresh token rotates)", body: TenantTokensSchema } },
+			errors: { 401: ["INVALID_REFRESH_TOKEN"] },
 			auth: "public",
 			params: { refreshToken: "string|min:20|max:200" },
 			async handler(ctx: AuthContext<{ refreshToken: string }>) {
@@ -113,6 +121,8 @@ const AuthService: AuthServiceSchema = {
 
 		logout: {
 			rest: "POST /logout",
+			summary: "End the current session",
+			responses: { 204: "The session has ended" },
 			auth: "public",
 			params: { refreshToken: "string|min:20|max:200" },
 			async handler(ctx: AuthContext<{ refreshToken: string }>) {
@@ -129,6 +139,8 @@ const AuthService: AuthServiceSchema = {
 
 		sessions: {
 			rest: "GET /sessions",
+			summary: "The caller's active sessions",
+			responses: { 200: { description: "The caller's active sessions, most recently used first", body: Type.Array(SessionSchema) } },
 			params: {},
 			async handler(ctx: AuthContext) {
 				const user = await this.currentUser(ctx);
@@ -142,6 +154,8 @@ const AuthService: AuthServiceSchema = {
 
 		revokeSession: {
 			rest: "DELETE /sessions/:id",
+			summary: "End one of the caller's sessions",
+			responses: { 204: "The session has ended" },
 			params: { id: "uuid" },
 			async handler(ctx: AuthContext<{ id: string }>) {
 				const user = await this.currentUser(ctx);
@@ -179,6 +193,7 @@ const AuthService: AuthServiceSchema = {
 
 		clearThrottle: {
 			rest: "DELETE /throttles",
+			responses: { 200: { description: "How many waits were lifted", body: Type.Object({ cleared: Type.Integer({ minimum: 0 }) }) } },
 			permissions: ["super_admin"],
 			summary: "Lift the login waits of an account (from every address) or of an address (for every account)",
 			params: { email: { type: "string", optional: true, max: 320 }, ip: { type: "string", optional: true, max: 64 } },
@@ -192,6 +207,7 @@ const AuthService: AuthServiceSchema = {
 
 		jwks: {
 			rest: "GET /jwks",
+			responses: { 200: { description: "The JSON Web Key Set", body: JwksSchema } },
 			auth: "public",
 			summary: "Public keys that verify access tokens",
 			params: {},
@@ -203,6 +219,8 @@ const AuthService: AuthServiceSchema = {
 
 		rotateSigningKey: {
 			rest: "POST /signing-keys/rotate",
+			summary: "Start signing access tokens with a new key (super admins)",
+			responses: { 200: { description: "The new signing key's id", body: Type.Object({ kid: Type.String() }) } },
 			permissions: ["super_admin"],
 			params: {},
 			async handler(ctx: AuthContext) {

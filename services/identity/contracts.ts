@@ -2,8 +2,7 @@
  * The identity domain's public face: what other domains may import from it (and nothing else): its public
  * DTOs, the names of the events it emits and broadcasts and of its durable channels, and their payloads.
  */
-import type { Persona } from "../../lib/caller";
-import type { UserStatus } from "../../models/identity/users/user.model";
+import type { PublicUser } from "./api-schemas";
 
 // --- Users -----------------------------------------------------------------------------------------------
 
@@ -14,21 +13,6 @@ export const USER_EVENTS = { statusChanged: "user.statusChanged", deleted: "user
  * `user.created` event carries it); notifications consumes them.
  */
 export const USER_CHANNELS = { created: "identity.user.created" } as const;
-
-/** A user as every action answers it (the password hash never leaves the users service). */
-export interface PublicUser {
-	id: string;
-	email: string;
-	fullName: string;
-	phone: string | null;
-	address: Record<string, unknown> | null;
-	persona: Persona;
-	status: UserStatus;
-	emailVerified: boolean;
-	lastLoginAt: string | null;
-	createdAt: string;
-	updatedAt: string;
-}
 
 /** `identity.user.created`, from users' outbox: the public user, as the `user.created` event carries it. */
 export interface UserCreatedMessage {
@@ -84,3 +68,7 @@ export interface AuthStateChange {
 	apiKeyId?: string;
 	reason: string;
 }
+
+// --- API answers (in api-schemas.ts, which imports no service file, so services import them without a cycle)
+
+export * from "./api-schemas";

@@ -21,6 +21,8 @@ import { serialize as serializeCookie } from "cookie";
 import { platformConfigOf } from "../../lib/node";
 import { USER_EVENTS, type PublicUser, type TokenSet, type UserDeletedEvent } from "./contracts";
 import { apiPath } from "../../lib/api-path";
+import { Type } from "../../lib/schema";
+import { SignedInSchema } from "./api-schemas";
 
 /** Long enough to sign in at the provider (password, second factor), short enough to bound stale attempts. */
 const ATTEMPT_TTL_MS = 10 * 60_000;
@@ -145,6 +147,7 @@ const OAuthService: DbServiceSchema<DbMixinSettings, OAuthMethods & AuditMixinMe
 	actions: {
 		providers: {
 			rest: "GET /providers",
+			responses: { 200: { description: "The providers", body: Type.Array(Type.Object({ name: Type.String(), authorizeUrl: Type.String({ format: "uri" }) })) } },
 			auth: "public",
 			summary: "OpenID Connect providers users can sign in with",
 			params: {},
@@ -156,10 +159,11 @@ const OAuthService: DbServiceSchema<DbMixinSettings, OAuthMethods & AuditMixinMe
 
 		authorize: {
 			rest: "GET /:provider/authorize",
+			responses: { 302: { description: "Redirect to the provider's authorization endpoint", headers: { Location: "The provider's authorization URL" } } },
+			errors: { 503: ["OIDC_PROVIDER_UNAVAILABLE"] },
 			auth: "public",
 			summary: "Start signing in with a provider: redirects the browser to it",
 			params: { provider: "string|min:1|max:64" },
-			openapi: { responses: { "302": { description: "Redirect to the provider's authorization endpoint" } } },
 			async handler(ctx: OAuthContext<{ provider: string }>) {
 				const provider = this.providerConfig(ctx.params.provider);
 				const { location, state } = await this.startAttempt(ctx, provider);
@@ -174,6 +178,8 @@ const OAuthService: DbServiceSchema<DbMixinSettings, OAuthMethods & AuditMixinMe
 
 		callback: {
 			rest: "GET /:provider/callback",
+			responses: { 200: { description: "A Lattice session", body: Type.Composite([SignedInSchema, Type.Object({ provider: Type.String(), linked: Type.Boolean(), created: Type.Boolean() })]) } },
+			errors: { 409: ["IDENTITY_ALREADY_LINKED"], 503: ["OIDC_PROVIDER_UNAVAILABLE"] },
 			auth: "public",
 			summary: "Where the provider sends the browser back: answers a Lattice session",
 			description: "`linked` is true when this sign-in attached the provider account to an existing account (same verified email); `created` when it created the account and its organization.",

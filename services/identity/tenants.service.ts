@@ -20,6 +20,8 @@ import type { MailSendResult, MailSendTemplateParams } from "../notifications/co
 import { apiPath, created } from "../../lib/api-path";
 import { tenantRoleOf } from "../../middlewares/access-control.middleware";
 import { entityOf } from "../../middlewares/entity-scope.middleware";
+import { Type } from "../../lib/schema";
+import { FeaturesSchema, InvitationSchema, LimitsSchema, MemberRoleSchema, MemberSchema, PublicTenantSchema } from "./api-schemas";
 
 const INVITATION_TTL_DAYS = 7;
 /** The tenant a /tenants/:id/… path names, loaded for the handler (404 when it is missing, also for platform callers). */
@@ -73,6 +75,8 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 	actions: {
 		create: {
 			rest: "POST /",
+			summary: "Create an organization; the caller becomes its owner",
+			responses: { 201: { description: "The new organization; the caller is its owner", body: PublicTenantSchema, headers: { Location: "The organization's URL" } } },
 			params: { name: "string|trim|min:1|max:200" },
 			async handler(ctx: TenantContext<{ name: string }>) {
 				if (!ctx.meta.user) throw new ForbiddenError("Only users can create organizations", "USER_REQUIRED");
@@ -94,6 +98,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		mine: {
 			rest: "GET /",
+			responses: { 200: { description: "The caller's organizations, with its role in each", body: Type.Array(PublicTenantSchema) } },
 			summary: "Organizations the caller belongs to",
 			params: {},
 			async handler(ctx: TenantContext) {
@@ -127,6 +132,8 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		details: {
 			rest: "GET /:id",
+			summary: "One organization",
+			responses: { 200: { description: "The organization", body: PublicTenantSchema } },
 			params: { id: "uuid" },
 			permissions: ["tenant:viewer@id"],
 			scope: TENANT_SCOPE,
@@ -137,6 +144,8 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		rename: {
 			rest: "PUT /:id",
+			summary: "Rename the organization",
+			responses: { 200: { description: "The organization as changed", body: PublicTenantSchema } },
 			params: { id: "uuid", name: "string|trim|min:1|max:200" },
 			permissions: ["tenant:admin@id"],
 			scope: TENANT_SCOPE,
@@ -151,6 +160,8 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		members: {
 			rest: "GET /:id/members",
+			summary: "The organization's members",
+			responses: { 200: { description: "The members", body: Type.Array(MemberSchema) } },
 			params: { id: "uuid" },
 			permissions: ["tenant:viewer@id"],
 			scope: TENANT_SCOPE,
@@ -164,6 +175,9 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		setMemberRole: {
 			rest: "PUT /:id/members/:userId",
+			summary: "Change a member's role",
+			responses: { 200: { description: "The member's new role", body: MemberRoleSchema } },
+			errors: { 409: ["LAST_OWNER"] },
 			params: { id: "uuid", userId: "uuid", role: { type: "enum", values: TENANT_ROLES } },
 			permissions: ["tenant:admin@id"],
 			scope: TENANT_SCOPE,
@@ -189,6 +203,9 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		removeMember: {
 			rest: "DELETE /:id/members/:userId",
+			summary: "Remove a member from the organization",
+			responses: { 204: "The member is removed" },
+			errors: { 409: ["LAST_OWNER"] },
 			params: { id: "uuid", userId: "uuid" },
 			permissions: ["tenant:admin@id", "$isLeaving"],
 			scope: TENANT_SCOPE,
@@ -212,6 +229,9 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		invite: {
 			rest: "POST /:id/invitations",
+			summary: "Invite someone by email to join the organization",
+			responses: { 201: { description: "The invitation (mailed)", body: InvitationSchema, headers: { Location: "The invitation's URL" } } },
+			errors: { 503: ["MAIL_UNAVAILABLE"] },
 			params: { id: "uuid", email: "email|normalize", role: { type: "enum", values: TENANT_ROLES } },
 			permissions: ["tenant:admin@id"],
 			scope: TENANT_SCOPE,
@@ -243,6 +263,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		invitations: {
 			rest: "GET /:id/invitations",
+			responses: { 200: { description: "The pending invitations", body: Type.Array(InvitationSchema) } },
 			summary: "Pending invitations of an organization",
 			params: { id: "uuid" },
 			permissions: ["tenant:admin@id"],
@@ -258,6 +279,8 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		acceptInvitation: {
 			rest: { method: "POST", fullPath: apiPath("invitations/accept") },
+			responses: { 200: { description: "The organization joined, with the caller's role", body: PublicTenantSchema } },
+			errors: { 404: ["INVITATION_INVALID"] },
 			summary: "Join an organization with an invitation token",
 			params: { token: "string|min:10|max:200" },
 			async handler(ctx: TenantContext<{ token: string }>) {
@@ -282,6 +305,8 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		features: {
 			rest: "GET /:id/features",
+			summary: "The organization's feature flags",
+			responses: { 200: { description: "The feature flags", body: FeaturesSchema } },
 			params: { id: "uuid" },
 			permissions: ["tenant:viewer@id"],
 			scope: TENANT_SCOPE,
@@ -292,6 +317,8 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		setFeatures: {
 			rest: "PUT /:id/features",
+			summary: "Change the organization's feature flags (owners)",
+			responses: { 200: { description: "The feature flags as changed", body: FeaturesSchema } },
 			params: { id: "uuid", features: { type: "record", key: { type: "string", pattern: /^[a-z][a-z0-9_.-]{0,63}$/ }, value: { type: "boolean" } } },
 			permissions: ["tenant:owner@id"],
 			scope: TENANT_SCOPE,
@@ -307,6 +334,8 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 		limits: {
 			rest: "GET /:id/limits",
+			summary: "The organization's plan and its effective limits",
+			responses: { 200: { description: "The plan and its effective limits", body: LimitsSchema } },
 			params: { id: "uuid" },
 			permissions: ["tenant:viewer@id"],
 			scope: TENANT_SCOPE,

@@ -20,6 +20,8 @@ import { ConflictError, EntityNotFoundError } from "../../lib/errors";
 import { decoyPasswordHash, hashPassword, verifyPassword } from "./secrets";
 import { broadcastAuthStateChange } from "./auth-state";
 import { USER_CHANNELS, USER_EVENTS, type PublicUser, type UserCreatedEvent, type UserCreatedMessage, type UserDeletedEvent, type UserStatusChangedEvent } from "./contracts";
+import { PublicUserSchema, UserStatsSchema } from "./api-schemas";
+import { PageOf } from "../../lib/schema";
 
 interface UserRow {
 	id: string;
@@ -224,6 +226,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 
 		search: {
 			rest: "GET /",
+			responses: { 200: { description: "A page of users, newest first", body: PageOf(PublicUserSchema) } },
 			permissions: ["super_admin"],
 			summary: "Search users (super admins)",
 			params: {
@@ -246,6 +249,8 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 
 		profile: {
 			rest: "GET /:id",
+			summary: "A user's profile (the user itself, or super admins)",
+			responses: { 200: { description: "The user", body: PublicUserSchema } },
 			permissions: ["$isSelf"],
 			// Cleaned on every change (changeUser, recordLogin); access control runs before the cacher.
 			cache: { keys: ["id"], ttl: 60 },
@@ -257,6 +262,8 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 
 		updateProfile: {
 			rest: "PUT /:id",
+			summary: "Change the profile: name, phone, address",
+			responses: { 200: { description: "The user as changed", body: PublicUserSchema } },
 			permissions: ["$isSelf"],
 			params: {
 				id: "uuid",
@@ -275,6 +282,9 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 
 		deleteAccount: {
 			rest: "DELETE /:id",
+			summary: "Delete the account (its row stays for the audit trail)",
+			responses: { 204: "The account is deleted" },
+			errors: { 409: ["LAST_SUPER_ADMIN"] },
 			permissions: ["$isSelf"],
 			params: { id: "uuid" },
 			async handler(ctx: Context<{ id: string }, CallerMeta>) {
@@ -290,6 +300,9 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 
 		setStatus: {
 			rest: "PUT /:id/status",
+			summary: "Suspend or reactivate a user (super admins)",
+			responses: { 200: { description: "The user in its new status", body: PublicUserSchema } },
+			errors: { 409: ["LAST_SUPER_ADMIN"] },
 			permissions: ["super_admin"],
 			params: { id: "uuid", status: { type: "enum", values: ["active", "suspended"] } },
 			async handler(ctx: Context<{ id: string; status: "active" | "suspended" }>) {
@@ -302,6 +315,8 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 
 		stats: {
 			rest: "GET /:id/stats",
+			summary: "A user's figures: organizations, sessions, last sign-in",
+			responses: { 200: { description: "The user's figures", body: UserStatsSchema } },
 			permissions: ["$isSelf"],
 			params: { id: "uuid" },
 			async handler(ctx: Context<{ id: string }>) {

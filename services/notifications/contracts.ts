@@ -12,6 +12,8 @@ import type { TemplateName, TemplateVariables } from "./mail-templates";
 
 export type { NotificationChannel, NotificationType } from "./catalog";
 export type { TemplateName, TemplateVariables } from "./mail-templates";
+/** The API answers' schemas (their Static types are the DTOs the document describes). */
+export * from "./api-schemas";
 
 // --- Notifications ---------------------------------------------------------------------------------------
 

@@ -17,6 +17,8 @@ import type { CallerMeta } from "../../lib/caller";
 import { createMailTransport, type MailTransport, type MailTransportName } from "./mail-transports";
 import { renderTemplate } from "./mail-templates";
 import { OUTBOX_STATUSES, type MailSendParams as SendParams, type MailSendResult as SendResult, type MailSendTemplateParams as SendTemplateParams, type OutboxStatus } from "./contracts";
+import { PageOf } from "../../lib/schema";
+import { MailOutboxEntrySchema } from "./api-schemas";
 
 export { OUTBOX_STATUSES };
 export type { MailSendParams as SendParams, MailSendResult as SendResult, MailSendTemplateParams as SendTemplateParams, OutboxStatus } from "./contracts";
@@ -135,6 +137,7 @@ const MailService: ServiceSchema<MailSettings, MailMethods & DbListing, MailLoca
 
 		outbox: {
 			rest: "GET /outbox",
+			responses: { 200: { description: "A page of the mail outbox, newest first", body: PageOf(MailOutboxEntrySchema) } },
 			permissions: ["super_admin"],
 			summary: "Messages the platform sent or kept, newest first",
 			params: {

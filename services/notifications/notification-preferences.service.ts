@@ -18,6 +18,7 @@ import {
 } from "./catalog";
 import { requireUser, type CallerMeta } from "../../lib/caller";
 import { UnprocessableEntityError } from "../../lib/errors";
+import { PreferencesSchema } from "./api-schemas";
 
 interface PreferenceRow {
 	userId: string;
@@ -84,6 +85,7 @@ const NotificationPreferencesService: DbServiceSchema<DbMixinSettings, Preferenc
 	actions: {
 		show: {
 			rest: "GET /",
+			responses: { 200: { description: "The caller's locale and, for each notification type, its channels", body: PreferencesSchema } },
 			summary: "Your notification preferences: every type, its channels, and whether it is critical",
 			params: {},
 			async handler(ctx: Context<Record<string, never>, CallerMeta>): Promise<PreferencesView> {
@@ -93,6 +95,8 @@ const NotificationPreferencesService: DbServiceSchema<DbMixinSettings, Preferenc
 
 		change: {
 			rest: "PUT /",
+			responses: { 200: { description: "The preferences as changed", body: PreferencesSchema } },
+			errors: { 422: ["CRITICAL_NOTIFICATION"] },
 			summary: "Turn channels of notification types on or off, and set the language of your messages",
 			description: "Critical types (security, billing) can't be turned off: such a request is refused with 422 and changes nothing.",
 			params: {

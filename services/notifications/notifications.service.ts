@@ -32,6 +32,8 @@ import {
 	type SendParams,
 	type SendResult,
 } from "./contracts";
+import { PageOf, Type } from "../../lib/schema";
+import { PublicNotificationSchema, SendResultSchema } from "./api-schemas";
 
 export { REALTIME_EVENT };
 export type { PublicNotification, RealtimeDelivery, RealtimeMessage, SendParams, SendResult } from "./contracts";
@@ -149,6 +151,7 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 
 		broadcast: {
 			rest: "POST /broadcast",
+			responses: { 202: { description: "Accepted: sent, or queued for a background job", body: SendResultSchema } },
 			permissions: ["super_admin"],
 			summary: "Announce something to every user, or to the members of one tenant (super admins)",
 			params: {
@@ -169,6 +172,7 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 
 		feed: {
 			rest: "GET /",
+			responses: { 200: { description: "A page of the caller's notifications, newest first", body: PageOf(PublicNotificationSchema) } },
 			summary: "Your notifications, newest first",
 			params: {
 				unread: { type: "boolean", convert: true, optional: true },
@@ -186,6 +190,7 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 
 		unreadCount: {
 			rest: "GET /unread-count",
+			responses: { 200: { description: "How many are unread", body: Type.Object({ unread: Type.Integer({ minimum: 0 }) }) } },
 			summary: "How many of your notifications are unread",
 			params: {},
 			async handler(ctx: Context<Record<string, never>, CallerMeta>) {
@@ -196,6 +201,7 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 
 		markRead: {
 			rest: "PUT /:id/read",
+			responses: { 200: { description: "The notification, read", body: PublicNotificationSchema } },
 			summary: "Mark one of your notifications read",
 			params: { id: "uuid" },
 			async handler(ctx: Context<{ id: string }, CallerMeta>) {
@@ -211,6 +217,7 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 
 		markAllRead: {
 			rest: "POST /read-all",
+			responses: { 200: { description: "How many were marked read", body: Type.Object({ updated: Type.Integer({ minimum: 0 }) }) } },
 			summary: "Mark all your notifications read",
 			params: { tenantId: { type: "uuid", optional: true } },
 			async handler(ctx: Context<{ tenantId?: string }, CallerMeta>) {

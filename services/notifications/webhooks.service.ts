@@ -47,6 +47,8 @@ import {
 	type EndpointStatus,
 } from "../../models/notifications/webhooks/webhook.models";
 import { apiPath, created } from "../../lib/api-path";
+import { Nullable, PageOf, Type, Uuid } from "../../lib/schema";
+import { CreatedEndpointSchema, DeliverySchema, DeliveryWithAttemptsSchema, EndpointSecretSchema, PublicEndpointSchema } from "./api-schemas";
 
 export type { DispatchParams, DispatchResult, PublicEndpoint } from "./contracts";
 export type { WebhooksSettings } from "./webhooks.types";
@@ -95,6 +97,8 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 	actions: {
 		createEndpoint: {
 			rest: "POST /",
+			responses: { 201: { description: "The endpoint and its signing secret", body: CreatedEndpointSchema, headers: { Location: "The endpoint's URL" } } },
+			errors: { 403: ["PLAN_LIMIT_REACHED", "TENANT_REQUIRED"], 422: ["HTTPS_REQUIRED", "WEBHOOK_URL_UNRESOLVABLE"] },
 			permissions: MANAGERS,
 			scopes: WRITE_SCOPE,
 			summary: "Register a webhook endpoint; its signing secret is in this answer",
@@ -142,6 +146,7 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 
 		listEndpoints: {
 			rest: "GET /",
+			responses: { 200: { description: "A page of endpoints, newest first", body: PageOf(PublicEndpointSchema) } },
 			permissions: MANAGERS,
 			scopes: READ_SCOPE,
 			summary: "The organization's webhook endpoints, newest first",
@@ -155,6 +160,7 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 
 		getEndpoint: {
 			rest: "GET /:id",
+			responses: { 200: { description: "The endpoint", body: PublicEndpointSchema } },
 			permissions: MANAGERS,
 			scopes: READ_SCOPE,
 			summary: "One webhook endpoint (without its secret)",
@@ -167,6 +173,7 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 
 		getSecret: {
 			rest: "GET /:id/secret",
+			responses: { 200: { description: "The signing secret", body: EndpointSecretSchema } },
 			permissions: MANAGERS,
 			scopes: WRITE_SCOPE,
 			summary: "The endpoint's signing secret",
@@ -180,6 +187,7 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 
 		rotateSecret: {
 			rest: "POST /:id/rotate-secret",
+			responses: { 200: { description: "The new signing secret", body: EndpointSecretSchema } },
 			permissions: MANAGERS,
 			scopes: WRITE_SCOPE,
 			summary: "Replace the signing secret; for 24 hours deliveries are signed with both",
@@ -200,6 +208,8 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 
 		updateEndpoint: {
 			rest: ["PATCH /:id", "PUT /:id"],
+			responses: { 200: { description: "The endpoint as changed", body: PublicEndpointSchema } },
+			errors: { 422: ["HTTPS_REQUIRED", "WEBHOOK_URL_UNRESOLVABLE"] },
 			permissions: MANAGERS,
 			scopes: WRITE_SCOPE,
 			summary: "Change the URL, events or description, or disable / re-enable the endpoint",
@@ -236,6 +246,7 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 
 		deleteEndpoint: {
 			rest: "DELETE /:id",
+			responses: { 204: "Deleted, with its deliveries" },
 			permissions: MANAGERS,
 			scopes: WRITE_SCOPE,
 			summary: "Remove the endpoint and its delivery log",
@@ -253,6 +264,8 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 
 		testEndpoint: {
 			rest: "POST /:id/test",
+			responses: { 202: { description: "A ping is queued for the endpoint", body: Type.Object({ eventId: Type.String(), deliveryId: Nullable(Uuid) }) } },
+			errors: { 409: ["ENDPOINT_DISABLED"] },
 			permissions: MANAGERS,
 			scopes: WRITE_SCOPE,
 			summary: "Send a `ping` event to the endpoint, through the usual signed and retried delivery",
@@ -269,6 +282,7 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 
 		listDeliveries: {
 			rest: "GET /:id/deliveries",
+			responses: { 200: { description: "A page of deliveries, newest first, each with its attempts", body: PageOf(DeliveryWithAttemptsSchema) } },
 			permissions: MANAGERS,
 			scopes: READ_SCOPE,
 			summary: "The endpoint's deliveries, newest first, each with its attempts",
@@ -289,6 +303,8 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 
 		retryDelivery: {
 			rest: { method: "POST", fullPath: apiPath("webhook-deliveries/:id/retry") },
+			responses: { 202: { description: "The delivery, queued again", body: DeliverySchema } },
+			errors: { 409: ["ENDPOINT_DISABLED", "DELIVERY_NOT_RETRYABLE"] },
 			permissions: MANAGERS,
 			scopes: WRITE_SCOPE,
 			summary: "Attempt a failed or exhausted delivery again now",

@@ -1,20 +1,20 @@
 /**
- * The platform domain's public face: what other domains may import from it (and nothing else).
+ * The platform domain's public face: what other domains may import from it (and nothing else). Each API
+ * answer is a TypeBox schema (the OpenAPI document's) and its Static type (the DTO).
  */
+import { DateTime, Type, type Static } from "../../lib/schema";
 
 /** `status.ping`. */
-export interface PingResponse {
-	pong: true;
-	nodeID: string;
-	time: string;
-}
+export const PingResponseSchema = Type.Object({ pong: Type.Literal(true), nodeID: Type.String(), time: DateTime });
+export type PingResponse = Static<typeof PingResponseSchema>;
 
 /** One node of `status.nodes`. */
-export interface ClusterNode {
-	id: string;
-	available: boolean;
-	local: boolean;
-	hostname?: string;
-	domains: string[];
-	services: string[];
-}
+export const ClusterNodeSchema = Type.Object({
+	id: Type.String(),
+	available: Type.Boolean(),
+	local: Type.Boolean(),
+	hostname: Type.Optional(Type.String()),
+	domains: Type.Array(Type.String()),
+	services: Type.Array(Type.String()),
+});
+export type ClusterNode = Static<typeof ClusterNodeSchema>;

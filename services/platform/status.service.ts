@@ -3,7 +3,8 @@
  * gateway to a service node, and the list of nodes with what each one runs.
  */
 import type { ServiceSchema, ServiceSettingSchema } from "moleculer";
-import type { ClusterNode, PingResponse } from "./contracts";
+import { ClusterNodeSchema, PingResponseSchema, type ClusterNode, type PingResponse } from "./contracts";
+import { Type } from "../../lib/schema";
 
 export type { ClusterNode, PingResponse } from "./contracts";
 
@@ -13,6 +14,7 @@ const StatusService: ServiceSchema<ServiceSettingSchema> = {
 	actions: {
 		ping: {
 			rest: "GET /ping",
+			responses: { 200: { description: "The node that answered, and when", body: PingResponseSchema } },
 			auth: "public",
 			summary: "Answer from a service node",
 			params: {},
@@ -23,6 +25,7 @@ const StatusService: ServiceSchema<ServiceSettingSchema> = {
 
 		nodes: {
 			rest: "GET /nodes",
+			responses: { 200: { description: "Every node the registry knows", body: Type.Array(ClusterNodeSchema) } },
 			permissions: ["super_admin"],
 			summary: "Nodes of the cluster and the services each runs",
 			params: {},

@@ -1,7 +1,10 @@
 /**
  * A small REST client for tests: JSON in and out, bearer tokens or API keys, and the caller's address
  * (X-Forwarded-For on a node started with TRUST_PROXY=true) so throttling tests don't share one IP.
+ * Every answer is checked against the gateway's OpenAPI document (test/helpers/contract.ts).
  */
+import { checkAnswer } from "./contract";
+
 export interface ApiResponse<T = Record<string, unknown>> {
 	status: number;
 	headers: Headers;
@@ -24,6 +27,7 @@ export function apiClient(baseUrl: string) {
 		if (options.ip) headers["X-Forwarded-For"] = options.ip;
 		const response = await fetch(`${baseUrl}/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
 		const text = await response.text();
+		await checkAnswer(baseUrl, method, `${baseUrl}/api/v1${path}`, response.status, response.headers, text);
 		return { status: response.status, headers: response.headers, body: (text ? JSON.parse(text) : null) as T };
 	}
 	return {

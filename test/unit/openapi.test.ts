@@ -5,6 +5,7 @@ import {
 	buildOpenApiDocument,
 	convertRule,
 	resolveActionRoutes,
+	type LiveAlias,
 	type OpenApiDocument,
 	type OpenApiOperation,
 	type OpenApiParameter,
@@ -241,6 +242,19 @@ afterAll(async () => {
 });
 
 describe("buildOpenApiDocument", () => {
+	it("built from the gateway's live aliases, documents the same operations as from the alias rules", () => {
+		const gateway = broker.getLocalService("api") as unknown as { aliases: LiveAlias[] };
+		expect(gateway.aliases.length).toBeGreaterThan(10);
+		const options = { title: "Lattice API", version: "1.0.0", basePath: BASE, description: "Test document", extraPaths: { "/healthz": doc.paths["/healthz"], [REALTIME_PATH]: REALTIME_PATH_ITEM } };
+		const live = buildOpenApiDocument(broker.registry.getServiceList({ withActions: true, grouping: true }), { ...options, aliases: gateway.aliases });
+		expect(live.paths).toEqual(doc.paths);
+		expect(live.tags).toEqual(doc.tags);
+		// A route the gateway hasn't generated (a service that only just joined) isn't in the document yet.
+		const some = gateway.aliases.filter((alias) => alias.action !== "greeter.hello");
+		const partial = buildOpenApiDocument(broker.registry.getServiceList({ withActions: true, grouping: true }), { ...options, aliases: some });
+		expect(Object.values(partial.paths).flatMap((item) => Object.values(item).map((op) => (op as OpenApiOperation).operationId))).not.toContain("greeter.hello");
+	});
+
 	it("documents exactly the routes moleculer-web serves", () => {
 		const served = gatewayRoutes(aliases.filter((alias) => !alias.actionName.startsWith("$")));
 		const documented = documentedRoutes(doc).filter((route) => route !== "GET /healthz" && route !== "GET /ws");
