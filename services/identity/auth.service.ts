@@ -59,6 +59,8 @@ interface AuthMethods {
 	keysLoadedAt: number;
 	keysLoading?: Promise<void>;
 	verifiedTokens: VerifiedTokens<AccessClaims>;
+	/** The last /auth/me answer per profile object (see the `me` action). */
+	meAnswers: WeakMap<object, MeAnswer>;
 	throttle: LoginThrottle;
 	secretBox: SecretBox;
 	ensureSigningKey(): Promise<void>;
@@ -78,6 +80,13 @@ interface AuthMethods {
 }
 
 type AuthContext<P = Record<string, unknown>> = Context<P, CallerMeta>;
+
+/** An /auth/me answer and what it was built from. */
+interface MeAnswer {
+	memberships: Membership[];
+	tenantId: string | null;
+	answer: Readonly<{ user: PublicUser; tenant: Membership | null; role: TenantRole | null; persona: PublicUser["persona"]; memberships: Membership[] }>;
+}
 
 const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMethods> = {
 	name: "auth",
@@ -249,8 +258,17 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 					this.currentUser(ctx),
 					this.broker.call<Membership[], object>("tenants.membershipsOf", { userId: ctx.meta.user.id }, systemCall()),
 				]);
-				const active = memberships.find((item) => item.id === ctx.meta.tenantId) ?? null;
-				return { user, tenant: active, role: active?.role ?? null, persona: user.persona, memberships };
+				// Both parts come from the cacher; on a node whose cacher hands out the objects it keeps (Memory), the
+				// same profile and memberships objects mean nothing changed, and the previous answer is handed out
+				// again, frozen, so the gateway serialises it once (lib/gateway/fast-path.ts) instead of per request.
+				// A change cleans either cache, which yields new objects and so a new answer.
+				const tenantId = ctx.meta.tenantId ?? null;
+				const known = this.meAnswers.get(user);
+				if (known && known.memberships === memberships && known.tenantId === tenantId) return known.answer;
+				const active = memberships.find((item) => item.id === tenantId) ?? null;
+				const answer = Object.freeze({ user, tenant: active, role: active?.role ?? null, persona: user.persona, memberships });
+				if (typeof user === "object" && user !== null) this.meAnswers.set(user, { memberships, tenantId, answer });
+				return answer;
 			},
 		},
 
@@ -623,6 +641,7 @@ const AuthService: DbServiceSchema<DbMixinSettings, AuthMethods & AuditMixinMeth
 		this.keyRing = new KeyRing();
 		this.keysLoadedAt = 0;
 		this.verifiedTokens = new VerifiedTokens<AccessClaims>();
+		this.meAnswers = new WeakMap();
 		const { secrets } = platformConfigOf(this.broker);
 		this.secretBox = new SecretBox(secrets.key, secrets.previousKeys);
 	},
