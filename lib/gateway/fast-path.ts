@@ -35,7 +35,8 @@ export interface GatewayRoute {
 	callOptions?: Record<string, unknown>;
 	cors?: unknown;
 	etag?: unknown;
-	authentication?: ((ctx: Context, route: GatewayRoute, req: IncomingMessage, res: ServerResponse, alias: GatewayAlias) => Promise<unknown>) | null;
+	/** The user, or a promise of it. */
+	authentication?: ((ctx: Context, route: GatewayRoute, req: IncomingMessage, res: ServerResponse, alias: GatewayAlias) => unknown) | null;
 	authorization?: unknown;
 	onBeforeCall?: unknown;
 	onAfterCall?: unknown;
@@ -311,7 +312,10 @@ export class GatewayFastPath {
 			req.$action = action;
 
 			if (route.authentication) {
-				const user = await route.authentication.call(gateway, ctx, route, req, res, match.alias);
+				// The gateway's authenticate answers a caller it remembers synchronously: awaiting only a promise
+				// spares the request a microtask hop.
+				let user = route.authentication.call(gateway, ctx, route, req, res, match.alias);
+				if (typeof (user as PromiseLike<unknown> | undefined)?.then === "function") user = await user;
 				ctx.meta.user = (user || null) as CallerMeta["user"];
 			}
 
