@@ -137,7 +137,9 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 
 				const url = (req.url ?? "/").split("?")[0];
 				if (!UNLIMITED_PATHS.has(url)) {
-					const decision = await this.rateLimiter.consume(this.clientAddress(req));
+					// The memory store answers at once; Redis is awaited (lib/rate-limit.ts consumeNow).
+					const client = this.clientAddress(req);
+					const decision = this.rateLimiter.consumeNow(client) ?? (await this.rateLimiter.consume(client));
 					rateLimitHeaders = ["X-RateLimit-Limit", String(decision.limit), "X-RateLimit-Remaining", String(decision.remaining), "X-RateLimit-Reset", String(decision.resetEpochSeconds)];
 					if (!decision.allowed) {
 						this.setCommonHeaders(res, rateLimitHeaders);
