@@ -12,8 +12,6 @@
  * missed events meanwhile.
  */
 import { hash } from "node:crypto";
-import type { IncomingMessage } from "node:http";
-import type { Socket } from "node:net";
 import type { ServiceBroker } from "moleculer";
 import type { CallerMeta } from "../caller";
 
@@ -49,26 +47,6 @@ export function broadcastAuthStateChange(broker: ServiceBroker, change: AuthStat
 /** SHA-256 of the credential, by kind (one-shot `crypto.hash`: half the cost of a Hash object per request). */
 export function credentialHash(kind: "token" | "key", credential: string): string {
 	return hash("sha256", `${kind}\0${credential}`, "base64url");
-}
-
-/** The last credential a connection presented and its hash (see connectionCredentialKey). */
-const LAST_CREDENTIAL = Symbol("lastCredential");
-type CredentialSocket = Socket & { [LAST_CREDENTIAL]?: { kind: "token" | "key"; credential: string; key: string } };
-
-/**
- * credentialHash, computed once per connection while it keeps presenting the same credential: a keep-alive
- * client sends the same bearer token with every request, and hashing it was the gateway's largest own cost
- * per authenticated request after the answer's serialisation (issue 12). The credential is kept on the
- * socket only, so it is held no longer than the connection that keeps sending it; comparing it is a plain
- * string comparison, and any other credential on the connection is hashed (and remembered) instead.
- */
-export function connectionCredentialKey(req: IncomingMessage, kind: "token" | "key", credential: string): string {
-	const socket = req.socket as CredentialSocket | null;
-	const last = socket?.[LAST_CREDENTIAL];
-	if (last && last.kind === kind && last.credential === credential) return last.key;
-	const key = credentialHash(kind, credential);
-	if (socket) socket[LAST_CREDENTIAL] = { kind, credential, key };
-	return key;
 }
 
 /** The `exp` of a JWT in ms, read without verifying: only used to cap how long an already verified answer is kept. */

@@ -18,7 +18,7 @@ import { buildOpenApiDocument } from "../../lib/openapi";
 import { renderApiDocsPage, renderApiDocsInitScript, swaggerUiAssetsDir } from "../../lib/api-docs";
 import type { CallerMeta } from "../../lib/caller";
 import { GatewayFastPath, type GatewayInternals, type GatewayRoute } from "../../lib/gateway/fast-path";
-import { AUTH_STATE_CHANGED, CallerCache, connectionCredentialKey, tokenExpiryMs, type AuthStateChange } from "../../lib/identity/auth-state";
+import { AUTH_STATE_CHANGED, CallerCache, credentialHash, tokenExpiryMs, type AuthStateChange } from "../../lib/identity/auth-state";
 import { apiSecurityHeaders, documentSecurityHeaders } from "../../lib/gateway/security-headers";
 import { answerClientErrors } from "../../lib/gateway/client-error";
 import { LogThrottle } from "../../lib/log-throttle";
@@ -299,7 +299,7 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayLoca
 			const bearer = typeof authorization === "string" ? BEARER_PREFIX.exec(authorization) : null;
 			const token = bearer ? (authorization as string).slice(bearer[0].length).trim() : undefined;
 			if (!token && typeof apiKey !== "string") return null;
-			const key = token ? connectionCredentialKey(req, "token", token) : connectionCredentialKey(req, "key", apiKey as string);
+			const key = token ? credentialHash("token", token) : credentialHash("key", apiKey as string);
 			// The answer is remembered on this node until the caller's state changes (or AUTH_STATE_TTL_MS).
 			const known = this.callers.peek(key);
 			if (!known) return this.resolveCaller(ctx, key, token, apiKey as string | undefined);

@@ -1,7 +1,6 @@
 /** Issue 12: the gateway's cache of resolved callers (lib/identity/auth-state.ts) on its own. */
 import { describe, expect, it } from "vitest";
-import type { IncomingMessage } from "node:http";
-import { CallerCache, connectionCredentialKey, credentialHash } from "../../lib/identity/auth-state";
+import { CallerCache, credentialHash } from "../../lib/identity/auth-state";
 import type { CallerMeta } from "../../lib/caller";
 
 function caller(userId: string, extra: Partial<CallerMeta> = {}): CallerMeta {
@@ -78,23 +77,5 @@ describe("finding 12: resolved callers on a gateway node", () => {
 		expect(cache.peek("expiring")).toBeDefined();
 		await new Promise((wait) => setTimeout(wait, 40));
 		expect(cache.peek("expiring")).toBeUndefined();
-	});
-
-	it("issue 12: a connection's credential key is always the credential's hash, whichever credentials the connection alternates", () => {
-		const socket = {};
-		const req = { socket } as unknown as IncomingMessage;
-		const other = { socket: {} } as unknown as IncomingMessage;
-		const sequence: Array<["token" | "key", string, IncomingMessage]> = [
-			["token", "a.b.c", req],
-			["token", "a.b.c", req],
-			["token", "a.b.d", req],
-			["key", "a.b.d", req],
-			["token", "a.b.c", other],
-			["token", "a.b.c", req],
-			["key", "lat_x_y", req],
-			["key", "lat_x_y", req],
-		];
-		for (const [kind, credential, request] of sequence) expect(connectionCredentialKey(request, kind, credential)).toBe(credentialHash(kind, credential));
-		expect(connectionCredentialKey({ socket: null } as unknown as IncomingMessage, "token", "a.b.c")).toBe(credentialHash("token", "a.b.c"));
 	});
 });
