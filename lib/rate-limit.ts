@@ -29,6 +29,11 @@ export class MemoryRateLimitStore implements RateLimitStore {
 	async ready(): Promise<void> {}
 
 	async hit(key: string, windowMs: number): Promise<RateLimitHit> {
+		return this.hitNow(key, windowMs);
+	}
+
+	/** hit, answered synchronously: the gateway's per-request path takes it without a promise (issue 12). */
+	hitNow(key: string, windowMs: number): RateLimitHit {
 		const now = Date.now();
 		let window = this.windows.get(key);
 		if (!window || window.resetAt <= now) {
@@ -125,6 +130,19 @@ export class RateLimiter {
 		} catch {
 			hit = await this.fallback.hit(key, this.windowMs);
 		}
+		return this.decide(hit);
+	}
+
+	/**
+	 * consume, synchronously, when the store is this process's memory (no Redis): the same count and the
+	 * same decision, without the promise hops of an async store on every request. Undefined otherwise: the
+	 * caller then awaits consume.
+	 */
+	consumeNow(key: string): RateLimitDecision | undefined {
+		return this.store instanceof MemoryRateLimitStore ? this.decide(this.store.hitNow(key, this.windowMs)) : undefined;
+	}
+
+	private decide(hit: RateLimitHit): RateLimitDecision {
 		const retryAfterSeconds = Math.max(1, Math.ceil((hit.resetAt - Date.now()) / 1000));
 		return {
 			allowed: hit.count <= this.limit,

@@ -83,12 +83,8 @@ export class CallerCache {
 	 * the token's expiry; asked only when resolving) or the TTL, whichever is first. Failures are not remembered.
 	 */
 	get(key: string, resolve: () => Promise<CallerMeta>, notAfter?: () => number | undefined): Promise<CallerMeta> {
-		const now = Date.now();
-		const entry = this.entries.get(key);
-		if (entry) {
-			if (entry.expiresAt > now) return Promise.resolve(entry.caller);
-			this.entries.delete(key);
-		}
+		const known = this.peek(key);
+		if (known) return Promise.resolve(known);
 		const inFlight = this.pending.get(key);
 		if (inFlight) return inFlight;
 		const startedIn = this.epoch;
@@ -109,6 +105,18 @@ export class CallerCache {
 		);
 		this.pending.set(key, resolution);
 		return resolution;
+	}
+
+	/**
+	 * The remembered caller for a credential, if any and still fresh, without resolving: the gateway answers
+	 * most requests from here synchronously, saving the promise hops of `get` on every request.
+	 */
+	peek(key: string): CallerMeta | undefined {
+		const entry = this.entries.get(key);
+		if (!entry) return undefined;
+		if (entry.expiresAt > Date.now()) return entry.caller;
+		this.entries.delete(key);
+		return undefined;
 	}
 
 	/** Forgets every caller the change concerns, and keeps resolutions under way from storing what they read. */

@@ -20,7 +20,7 @@
  * 204/3xx, conditional requests).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { Errors, type ActionEndpoint, type Context, type Logger, type ServiceBroker } from "moleculer";
+import { Cachers, Errors, type ActionEndpoint, type Context, type Logger, type ServiceBroker } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { composeThen } from "moleculer-web/src/utils";
 import type { CallerMeta } from "../caller";
@@ -35,7 +35,8 @@ export interface GatewayRoute {
 	callOptions?: Record<string, unknown>;
 	cors?: unknown;
 	etag?: unknown;
-	authentication?: ((ctx: Context, route: GatewayRoute, req: IncomingMessage, res: ServerResponse, alias: GatewayAlias) => Promise<unknown>) | null;
+	/** The user, or a promise of it. */
+	authentication?: ((ctx: Context, route: GatewayRoute, req: IncomingMessage, res: ServerResponse, alias: GatewayAlias) => unknown) | null;
 	authorization?: unknown;
 	onBeforeCall?: unknown;
 	onAfterCall?: unknown;
@@ -58,6 +59,7 @@ export interface GatewayAlias {
 
 type ActionInfo = {
 	visibility?: string;
+	cache?: unknown;
 	responseType?: string;
 	responseHeaders?: Record<string, string>;
 };
@@ -107,6 +109,8 @@ type ResponseMeta = CallerMeta & {
 const PATH_SYNTAX = /[:*{}()[\]?+!\\]/;
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 const LITERAL_PREFIX = Symbol("literalPrefix");
+/** Resolved paths remembered (see resolveAlias); when full, the memo starts over. */
+const RESOLVED_PATHS_MAX = 2_000;
 
 /** Methods whose auto-aliases the fast path serves. OPTIONS (preflights) and HEAD stay with moleculer-web. */
 const FAST_METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE"]);
@@ -150,9 +154,30 @@ function headerRecorder(headers: string[]): Pick<ServerResponse, "setHeader"> {
 	};
 }
 
+/** A JSON answer as written: the text and its length in bytes. */
+interface EncodedBody {
+	text: string;
+	bytes: number;
+}
+
 export class GatewayFastPath {
 	private readonly enabled: boolean;
 	private readonly prefix: string;
+	/**
+	 * Answers already serialised, by the answer object itself. Serialising a 1.4 kB list costs a cached
+	 * request several µs (JSON.stringify, then Buffer.byteLength), the largest single item of its CPU profile
+	 * after the socket write. Only objects that can't change are remembered (see reusableAnswer); a WeakMap
+	 * keeps no answer alive: an entry goes when the cacher drops the object.
+	 */
+	private readonly encoded = new WeakMap<object, EncodedBody>();
+	/**
+	 * Aliases found by method and path, for the alias list they were found in (moleculer-web replaces the
+	 * list, or pushes to it, whenever routes change: its identity and length say whether the memo still holds).
+	 */
+	private resolved = new Map<string, { alias: GatewayAlias; params: Record<string, unknown> }>();
+	private resolvedFor: { list: GatewayAlias[]; length: number } | undefined;
+	/** Whether a cached action's answer is the very object the cacher keeps (the Memory cacher, no cloning). */
+	private readonly cacherSharesAnswers: boolean;
 
 	/**
 	 * @param gateway the gateway service (moleculer-web's methods and the gateway's overrides)
@@ -176,6 +201,8 @@ export class GatewayFastPath {
 			!route.rateLimit &&
 			!route.etag &&
 			route.opts.mergeParams !== false;
+		const cacher = gateway.broker.cacher as (InstanceType<typeof Cachers.Memory> & { clone?: unknown }) | undefined;
+		this.cacherSharesAnswers = cacher instanceof Cachers.Memory && !cacher.clone;
 	}
 
 	/** The alias this request resolves to when the fast path answers it, else undefined (moleculer-web does). */
@@ -202,8 +229,27 @@ export class GatewayFastPath {
 	 * parameter) the URL does not start with is skipped without running its expression. Patterns match
 	 * case-insensitively, so the comparison is on lower-cased text, and only for ASCII beginnings, where
 	 * lower-casing agrees with the expression's case folding. The answer is always the one resolveAlias gives.
+	 * A path found once is remembered with its alias and parameters (frozen: the caller copies them) for as
+	 * long as the alias list is the same: the scan was still the largest part of routing for a busy URL.
 	 */
 	private resolveAlias(path: string, method: string): { alias: GatewayAlias; params: Record<string, unknown> } | false {
+		const list = this.gateway.aliases;
+		if (this.resolvedFor?.list !== list || this.resolvedFor.length !== list.length) {
+			this.resolved = new Map();
+			this.resolvedFor = { list, length: list.length };
+		}
+		const memoKey = `${method} ${path}`;
+		const known = this.resolved.get(memoKey);
+		if (known) return known;
+		const found = this.scanAliases(path, method);
+		if (found) {
+			if (this.resolved.size >= RESOLVED_PATHS_MAX) this.resolved.clear();
+			this.resolved.set(memoKey, { alias: found.alias, params: Object.freeze(found.params) });
+		}
+		return found;
+	}
+
+	private scanAliases(path: string, method: string): { alias: GatewayAlias; params: Record<string, unknown> } | false {
 		const lowerPath = path.toLowerCase();
 		for (const alias of this.gateway.aliases) {
 			if (!alias.isMethod(method) || !lowerPath.startsWith(this.literalPrefix(alias))) continue;
@@ -266,7 +312,10 @@ export class GatewayFastPath {
 			req.$action = action;
 
 			if (route.authentication) {
-				const user = await route.authentication.call(gateway, ctx, route, req, res, match.alias);
+				// The gateway's authenticate answers a caller it remembers synchronously: awaiting only a promise
+				// spares the request a microtask hop.
+				let user = route.authentication.call(gateway, ctx, route, req, res, match.alias);
+				if (typeof (user as PromiseLike<unknown> | undefined)?.then === "function") user = await user;
 				ctx.meta.user = (user || null) as CallerMeta["user"];
 			}
 
@@ -304,16 +353,39 @@ export class GatewayFastPath {
 			this.applyHeaders(res, headers);
 			this.gateway.sendResponse(req, res, data, action);
 		} else {
-			const body = this.gateway.encodeResponse(req, res, data) as string;
+			const { text: body, bytes } = this.encode(req, res, data as object, action);
 			if (status === 201) {
 				if (meta.$location) headers.push("Location", meta.$location);
 				else this.gateway.logger.warn("The 'ctx.meta.$location' is missing for status code '201'!");
 			}
-			headers.push("Content-Type", JSON_CONTENT_TYPE, "Content-Length", String(Buffer.byteLength(body)));
+			headers.push("Content-Type", JSON_CONTENT_TYPE, "Content-Length", String(bytes));
 			res.writeHead(status, headers);
 			res.end(body);
 		}
 		if (this.debugLogging) this.gateway.logResponse(req, res, data);
+	}
+
+	/**
+	 * The answer's JSON, serialised once per answer object when that object can't change between requests:
+	 * - the answer of a cached action when the cacher hands out the object it keeps (Memory cacher without
+	 *   cloning): every hit answers that same object, and what the cacher keeps must not be changed by anyone
+	 *   (the next hit would see it), so its text is the same on every hit;
+	 * - a frozen object: its producer declares it final (e.g. auth.me's answer, rebuilt only when one of
+	 *   its cached parts changes).
+	 * Anything else (primitives, fresh answers of uncached actions, a Redis cacher's copies) is serialised
+	 * per request as before. The gateway does not override moleculer-web's encodeResponse (JSON.stringify);
+	 * an encoder that depended on the request would have to skip this.
+	 */
+	private encode(req: FastRequest, res: ServerResponse, data: object, action: ActionInfo): EncodedBody {
+		const reusable = typeof data === "object" && ((this.cacherSharesAnswers && action.cache != null && action.cache !== false) || Object.isFrozen(data));
+		if (reusable) {
+			const known = this.encoded.get(data);
+			if (known) return known;
+		}
+		const text = this.gateway.encodeResponse(req, res, data) as string;
+		const body = { text, bytes: Buffer.byteLength(text) };
+		if (reusable) this.encoded.set(data, body);
+		return body;
 	}
 
 	private fail(req: FastRequest, res: ServerResponse, err: unknown, headers: string[]): void {

@@ -59,8 +59,17 @@ const AccountFlowsSchema: Partial<AuthServiceSchema> = {
 					this.currentUser(ctx),
 					this.broker.call<Membership[], object>("tenants.membershipsOf", { userId: ctx.meta.user.id }, systemCall()),
 				]);
-				const active = memberships.find((item) => item.id === ctx.meta.tenantId) ?? null;
-				return { user, tenant: active, role: active?.role ?? null, persona: user.persona, memberships };
+				// Both parts come from the cacher; on a node whose cacher hands out the objects it keeps (Memory), the
+				// same profile and memberships objects mean nothing changed, and the previous answer is handed out
+				// again, frozen, so the gateway serialises it once (lib/gateway/fast-path.ts) instead of per request.
+				// A change cleans either cache, which yields new objects and so a new answer.
+				const tenantId = ctx.meta.tenantId ?? null;
+				const known = this.meAnswers.get(user);
+				if (known && known.memberships === memberships && known.tenantId === tenantId) return known.answer;
+				const active = memberships.find((item) => item.id === tenantId) ?? null;
+				const answer = Object.freeze({ user, tenant: active, role: active?.role ?? null, persona: user.persona, memberships });
+				if (typeof user === "object" && user !== null) this.meAnswers.set(user, { memberships, tenantId, answer });
+				return answer;
 			},
 		},
 		updatePersona: {

@@ -419,6 +419,7 @@ const AuthService: AuthServiceSchema = {
 		this.keyRing = new KeyRing();
 		this.keysLoadedAt = 0;
 		this.verifiedTokens = new VerifiedTokens<AccessClaims>();
+		this.meAnswers = new WeakMap();
 		const { secrets } = platformConfigOf(this.broker);
 		this.secretBox = new SecretBox(secrets.key, secrets.previousKeys);
 	},

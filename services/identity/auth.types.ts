@@ -36,6 +36,8 @@ export interface AuthMethods {
 	keysLoadedAt: number;
 	keysLoading?: Promise<void>;
 	verifiedTokens: VerifiedTokens<AccessClaims>;
+	/** The last /auth/me answer per profile object (see the `me` action in account-flows.ts). */
+	meAnswers: WeakMap<object, MeAnswer>;
 	throttle: LoginThrottle;
 	secretBox: SecretBox;
 	ensureSigningKey(): Promise<void>;
@@ -49,6 +51,13 @@ export interface AuthMethods {
 	revokeSessions(where: Record<string, unknown>, reason: string): Promise<number>;
 	stopBootstrap?: () => void;
 	currentUser(ctx: Context<unknown, CallerMeta>): Promise<PublicUser>;
+}
+
+/** An /auth/me answer and what it was built from. */
+export interface MeAnswer {
+	memberships: Membership[];
+	tenantId: string | null;
+	answer: Readonly<{ user: PublicUser; tenant: Membership | null; role: TenantRole | null; persona: PublicUser["persona"]; memberships: Membership[] }>;
 }
 
 /** The account flows' own methods (account-flows.ts). */

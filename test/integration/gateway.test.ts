@@ -335,6 +335,9 @@ describe("the fast path answers exactly as moleculer-web does", () => {
 	// Headers whose values differ from one request to the next whoever answers.
 	const VARYING_HEADERS = new Set(["date", "x-request-id", "x-ratelimit-remaining", "x-ratelimit-reset"]);
 	const JSON_HEADERS = { "Content-Type": "application/json" };
+	/** How often the cached action's handler ran, and an answer object its handler changes on every call. */
+	let cachedRuns = 0;
+	const changing = { count: 0 };
 
 	beforeAll(async () => {
 		node.broker.createService({
@@ -361,6 +364,23 @@ describe("the fast path answers exactly as moleculer-web does", () => {
 				},
 				bytes: { rest: "GET /bytes", auth: "public", params: {}, handler: () => Buffer.from("raw bytes") },
 				count: { rest: "GET /count", auth: "public", params: {}, handler: () => 42 },
+				cached: {
+					rest: "GET /cached",
+					auth: "public",
+					cache: { keys: [] },
+					params: {},
+					handler: () => ({ label: "café ☕ – naïve", runs: (cachedRuns += 1) }),
+				},
+				changing: {
+					rest: "GET /changing",
+					auth: "public",
+					params: {},
+					handler: () => {
+						changing.count += 1;
+						return changing;
+					},
+				},
+				frozen: { rest: "GET /frozen", auth: "public", params: {}, handler: () => Object.freeze({ runs: (cachedRuns += 1) }) },
 				remove: { rest: "DELETE /items/:id", auth: "public", params: { id: "string" }, handler: () => null },
 				noop: {
 					rest: "POST /noop",
@@ -400,6 +420,7 @@ describe("the fast path answers exactly as moleculer-web does", () => {
 		{ method: "GET", path: "/api/v1/parity/export", fast: true },
 		{ method: "GET", path: "/api/v1/parity/bytes", fast: true },
 		{ method: "GET", path: "/api/v1/parity/count", fast: true },
+		{ method: "GET", path: "/api/v1/parity/cached", fast: true },
 		{ method: "DELETE", path: "/api/v1/parity/items/9", fast: true },
 		{ method: "POST", path: "/api/v1/parity/noop", fast: true },
 		{ method: "GET", path: "/api/v1/parity/fails", fast: true },
@@ -462,10 +483,46 @@ describe("the fast path answers exactly as moleculer-web does", () => {
 		expect(byProbe(8).status).toBe(400);
 		expect(byProbe(10).status).toBe(413);
 		expect(byProbe(11).headers).toMatchObject({ "content-type": "text/csv", "x-export": "yes" });
-		expect(byProbe(15).status).toBe(204);
-		expect(byProbe(16).status).toBe(500);
-		expect(byProbe(18).headers["access-control-allow-origin"]).toBe("https://app.example.com");
-		expect(byProbe(19).status).toBe(403);
+		expect(JSON.parse(byProbe(14).body)).toEqual({ label: "café ☕ – naïve", runs: 1 });
+		expect(byProbe(16).status).toBe(204);
+		expect(byProbe(17).status).toBe(500);
+		expect(byProbe(19).headers["access-control-allow-origin"]).toBe("https://app.example.com");
+		expect(byProbe(20).status).toBe(403);
+	});
+
+	it("issue 12: an answer is serialised once only for an object that can't change (a cached hit, a frozen answer); a cleaned cache or a changing object answers anew", async () => {
+		const gateway = node.broker.getLocalService("api") as unknown as { encodeResponse(...args: unknown[]): string };
+		const encode = vi.spyOn(gateway, "encodeResponse");
+		const get = async (path: string) => {
+			const response = await fetch(`${node.url}/api/v1/parity/${path}`);
+			const body = await response.text();
+			// The length written is the body's bytes, not its characters, remembered or not.
+			expect(Number(response.headers.get("content-length"))).toBe(Buffer.byteLength(body));
+			return JSON.parse(body) as Record<string, unknown>;
+		};
+		try {
+			const runsBefore = cachedRuns;
+			await node.broker.cacher!.clean("parity.**");
+			const first = await get("cached");
+			expect(first).toEqual({ label: "café ☕ – naïve", runs: runsBefore + 1 });
+			const calls = encode.mock.calls.length;
+			expect(await get("cached")).toEqual(first);
+			expect(await get("cached")).toEqual(first);
+			expect(encode.mock.calls.length).toBe(calls);
+			// A change cleans the cache: the next answer is the handler's new one.
+			await node.broker.cacher!.clean("parity.**");
+			expect(await get("cached")).toEqual({ label: "café ☕ – naïve", runs: runsBefore + 2 });
+
+			// An uncached answer is serialised every time, even when it is the same object changed in between.
+			expect(await get("changing")).toEqual({ count: changing.count });
+			const count = changing.count;
+			expect(await get("changing")).toEqual({ count: count + 1 });
+			// A frozen answer is final, and each call's new one is what is written.
+			const frozen = (await get("frozen")).runs as number;
+			expect(await get("frozen")).toEqual({ runs: frozen + 1 });
+		} finally {
+			encode.mockRestore();
+		}
 	});
 });
 

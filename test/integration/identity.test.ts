@@ -304,6 +304,30 @@ describe("organizations", () => {
 		expect((await api.delete(`/tenants/${owner.tenant.id}/members/${invitee.user.id}`, { token: invitee.accessToken })).status).toBe(204);
 	});
 
+	it("issue 12: /auth/me reuses its answer only while what it shows is unchanged: a profile edit, a role change and another tenant show at once", async () => {
+		const owner = await register("uma", "Uma Ltd");
+		const member = await register("vera");
+		await api.post(`/tenants/${owner.tenant.id}/invitations`, { email: member.user.email, role: "member" }, { token: owner.accessToken });
+		expect((await api.post("/invitations/accept", { token: await tokenFromMail(member.user.email, "invitation") }, { token: member.accessToken })).status).toBe(200);
+		const switched = await api.post<Session>("/auth/switch-tenant", { tenantId: owner.tenant.id }, { token: member.accessToken });
+		type Me = { user: { fullName: string }; tenant: { id: string }; role: string; memberships: Array<{ id: string; role: string }> };
+		const me = async (token: string) => (await api.get<Me>("/auth/me", { token })).body;
+
+		const first = await me(switched.body.accessToken);
+		expect(first).toMatchObject({ user: { fullName: "vera Tester" }, tenant: { id: owner.tenant.id }, role: "member" });
+		expect(await me(switched.body.accessToken)).toEqual(first);
+		// The same user, the same cached parts, another tenant in the token: that tenant's answer, not the last one.
+		expect(await me(member.accessToken)).toMatchObject({ tenant: { id: member.tenant.id }, role: "owner" });
+		expect(await me(switched.body.accessToken)).toMatchObject({ tenant: { id: owner.tenant.id }, role: "member" });
+
+		expect((await api.put(`/users/${member.user.id}`, { fullName: "Vera Renamed" }, { token: member.accessToken })).status).toBe(200);
+		expect((await me(switched.body.accessToken)).user.fullName).toBe("Vera Renamed");
+		expect((await api.put(`/tenants/${owner.tenant.id}/members/${member.user.id}`, { role: "admin" }, { token: owner.accessToken })).status).toBe(200);
+		const promoted = await me(switched.body.accessToken);
+		expect(promoted).toMatchObject({ user: { fullName: "Vera Renamed" }, role: "admin" });
+		expect(promoted.memberships.find((item) => item.id === owner.tenant.id)?.role).toBe("admin");
+	});
+
 	it("two owners demoting or removing each other at once leave the organization one owner", async () => {
 		for (const action of ["demote", "remove"] as const) {
 			const first = await register(`own1${action}`, `Twin ${action}`);

@@ -24,6 +24,17 @@ describe("RateLimiter", () => {
 		await limiter.close();
 	});
 
+	it("issue 12: counts one window whether asked synchronously (memory store) or awaited, and answers synchronously only for memory", async () => {
+		const limiter = new RateLimiter(new MemoryRateLimitStore(), 3, 60_000);
+		const decisions = [limiter.consumeNow("k"), await limiter.consume("k"), limiter.consumeNow("k"), await limiter.consume("k")];
+		expect(decisions.map((decision) => decision?.allowed)).toEqual([true, true, true, false]);
+		expect(decisions.map((decision) => decision?.remaining)).toEqual([2, 1, 0, 0]);
+		await limiter.close();
+		const shared = new RateLimiter(new RedisRateLimitStore(testEnv.redisUrl, `test-${testEnv.runId}:rl-now`), 3, 60_000);
+		expect(shared.consumeNow("k")).toBeUndefined();
+		await shared.close();
+	});
+
 	it("shares one count between limiters on the same Redis", async () => {
 		const prefix = `test-${testEnv.runId}:rl`;
 		const one = new RateLimiter(new RedisRateLimitStore(testEnv.redisUrl, prefix), 3, 60_000);

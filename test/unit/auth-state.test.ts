@@ -59,4 +59,23 @@ describe("finding 12: resolved callers on a gateway node", () => {
 		await expect(cache.get("bad", () => Promise.reject(new Error("invalid")))).rejects.toThrow("invalid");
 		expect(cache.size).toBe(1);
 	});
+
+	it("issue 12: peek answers a remembered caller synchronously, and nothing once a change, the TTL or the token's expiry has dropped it", async () => {
+		const cache = new CallerCache(50);
+		const key = credentialHash("token", "p.e.k");
+		expect(cache.peek(key)).toBeUndefined();
+		const resolved = await cache.get(key, async () => caller("u1", { sessionId: "s1" }));
+		expect(cache.peek(key)).toBe(resolved);
+		cache.invalidate({ sessionId: "s1", reason: "logout" });
+		expect(cache.peek(key)).toBeUndefined();
+		await cache.get(key, async () => caller("u1"));
+		expect(cache.peek(key)).toBeDefined();
+		await new Promise((wait) => setTimeout(wait, 80));
+		expect(cache.peek(key)).toBeUndefined();
+		expect(cache.size).toBe(0);
+		await cache.get("expiring", async () => caller("u2"), () => Date.now() + 30);
+		expect(cache.peek("expiring")).toBeDefined();
+		await new Promise((wait) => setTimeout(wait, 40));
+		expect(cache.peek("expiring")).toBeUndefined();
+	});
 });

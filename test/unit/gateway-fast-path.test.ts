@@ -112,4 +112,22 @@ describe("gateway fast path", () => {
 		expect(match("GET", "/api/v1/v2/other-things/9")?.alias.action).toBe("v2.other-things.get");
 		expect(match("POST", "/api/v1/things/upload")).toBeUndefined();
 	});
+
+	it("issue 12: a remembered path resolves anew once the aliases change (a service joins or leaves)", async () => {
+		const match = (url: string) => fastPath.match({ method: "GET", url, headers: {} } as IncomingMessage);
+		const first = match("/api/v1/things/42");
+		expect(match("/api/v1/things/42")).toEqual(first);
+		expect(match("/api/v1/late/x")).toBeUndefined();
+		const late = await broker.createService({ name: "late", actions: { x: { rest: "GET /x", handler } } });
+		await broker.waitForServices("late");
+		gateway.regenerateAutoAliases(apiRoute);
+		expect(match("/api/v1/late/x")?.alias.action).toBe("late.x");
+		expect(match("/api/v1/late/x")?.alias.action).toBe("late.x");
+		expect(match("/api/v1/things/42")?.params).toEqual({ id: "42" });
+		await broker.destroyService(late);
+		gateway.regenerateAutoAliases(apiRoute);
+		expect(match("/api/v1/late/x")).toBeUndefined();
+		// The remembered parameters are copied by the caller, never handed out to be changed.
+		expect(Object.isFrozen(match("/api/v1/things/42")?.params)).toBe(true);
+	});
 });
