@@ -12,6 +12,7 @@
  */
 import { hash } from "node:crypto";
 import type { CallerMeta } from "../caller";
+import { ExpiringMap } from "../expiring-map";
 
 /** The safety net for a missed event: a resolved caller is asked again after this long at the latest. */
 export const AUTH_STATE_TTL_MS = 10_000;
@@ -45,11 +46,6 @@ export function tokenExpiryMs(token: string): number | undefined {
 	}
 }
 
-interface Entry {
-	caller: CallerMeta;
-	expiresAt: number;
-}
-
 function matches(caller: CallerMeta, change: CallerChange): boolean {
 	if (change.userId !== undefined && caller.user?.id !== change.userId) return false;
 	if (change.sessionId !== undefined && caller.sessionId !== change.sessionId) return false;
@@ -65,14 +61,16 @@ function matches(caller: CallerMeta, change: CallerChange): boolean {
  * credential share a single resolution.
  */
 export class CallerCache {
-	private readonly entries = new Map<string, Entry>();
+	private readonly entries: ExpiringMap<CallerMeta>;
 	private readonly pending = new Map<string, Promise<CallerMeta>>();
 	private epoch = 0;
 
 	constructor(
 		private readonly ttlMs = AUTH_STATE_TTL_MS,
-		private readonly maxEntries = AUTH_STATE_MAX_ENTRIES,
-	) {}
+		maxEntries = AUTH_STATE_MAX_ENTRIES,
+	) {
+		this.entries = new ExpiringMap(maxEntries);
+	}
 
 	get size(): number {
 		return this.entries.size;
@@ -112,11 +110,7 @@ export class CallerCache {
 	 * most requests from here synchronously, saving the promise hops of `get` on every request.
 	 */
 	peek(key: string): CallerMeta | undefined {
-		const entry = this.entries.get(key);
-		if (!entry) return undefined;
-		if (entry.expiresAt > Date.now()) return entry.caller;
-		this.entries.delete(key);
-		return undefined;
+		return this.entries.get(key);
 	}
 
 	/** Forgets every caller the change concerns, and keeps resolutions under way from storing what they read. */
@@ -125,19 +119,7 @@ export class CallerCache {
 		// Resolutions under way were started before the change: later requests must not join them.
 		this.pending.clear();
 		const everyone = change.userId === undefined && change.sessionId === undefined && change.tenantId === undefined && change.apiKeyId === undefined;
-		if (everyone) {
-			const count = this.entries.size;
-			this.entries.clear();
-			return count;
-		}
-		let count = 0;
-		for (const [key, entry] of this.entries) {
-			if (matches(entry.caller, change)) {
-				this.entries.delete(key);
-				count += 1;
-			}
-		}
-		return count;
+		return everyone ? this.entries.clear() : this.entries.deleteWhere((caller) => matches(caller, change));
 	}
 
 	clear(): void {
@@ -150,14 +132,6 @@ export class CallerCache {
 		if (caller.user) Object.freeze(caller.user);
 		if (caller.scopes) Object.freeze(caller.scopes);
 		Object.freeze(caller);
-		this.entries.delete(key);
-		this.entries.set(key, { caller, expiresAt });
-		if (this.entries.size > this.maxEntries) {
-			// Map keeps insertion order: the first keys are the oldest.
-			for (const oldest of this.entries.keys()) {
-				this.entries.delete(oldest);
-				if (this.entries.size <= this.maxEntries) break;
-			}
-		}
+		this.entries.set(key, caller, expiresAt);
 	}
 }

@@ -11,6 +11,7 @@ import type { OneTimePurpose } from "../../models/identity/auth/auth.models";
 import { PERSONAS, systemCall, type Persona, type TenantRole } from "../../lib/caller";
 import { BadRequestError, ForbiddenError, UnauthorizedError } from "../../lib/errors";
 import { platformConfigOf } from "../../lib/node";
+import { created } from "../../lib/api-path";
 import { checkPasswordPolicy, hashToken, randomToken } from "./secrets";
 import type { PublicUser } from "./contracts";
 import type { MailSendResult, MailSendTemplateParams, SendParams, SendResult } from "../notifications/contracts";
@@ -43,8 +44,7 @@ const AccountFlowsSchema: Partial<AuthServiceSchema> = {
 				await this.throttle.remember(user.email, ctx.meta.ip, user.id);
 				await this.sendVerificationEmail(user);
 				await this.audit(ctx, { action: "auth.signup", actorId: user.id, actorEmail: user.email, tenantId: tenant.id, targetType: "user", targetId: user.id });
-				ctx.meta.$statusCode = 201;
-				ctx.meta.$location = `/api/v1/users/${user.id}`;
+				created(ctx, "users", user.id);
 				return { user, tenant: { ...tenant, role: "owner" }, ...tokens };
 			},
 		},

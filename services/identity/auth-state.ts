@@ -5,6 +5,7 @@
  * callers it cached (lib/gateway/caller-cache.ts). And the auth service's own cache of verified tokens.
  */
 import type { ServiceBroker } from "moleculer";
+import { ExpiringMap } from "../../lib/expiring-map";
 import { AUTH_STATE_CHANGED, type AuthStateChange } from "./contracts";
 
 /** Announces a change to every node; never throws (the TTL still bounds what a lost announcement leaves). */
@@ -20,27 +21,8 @@ export function broadcastAuthStateChange(broker: ServiceBroker, change: AuthStat
 const VERIFIED_TOKENS_MAX_ENTRIES = 20_000;
 
 /** Verified token claims by token hash until the token expires, so a signature is checked once per token. */
-export class VerifiedTokens<T> {
-	private readonly entries = new Map<string, { value: T; expiresAt: number }>();
-
-	constructor(private readonly maxEntries = VERIFIED_TOKENS_MAX_ENTRIES) {}
-
-	get(key: string): T | undefined {
-		const entry = this.entries.get(key);
-		if (!entry) return undefined;
-		if (entry.expiresAt > Date.now()) return entry.value;
-		this.entries.delete(key);
-		return undefined;
-	}
-
-	set(key: string, value: T, expiresAt: number): void {
-		if (expiresAt <= Date.now()) return;
-		this.entries.set(key, { value, expiresAt });
-		if (this.entries.size > this.maxEntries) {
-			for (const oldest of this.entries.keys()) {
-				this.entries.delete(oldest);
-				if (this.entries.size <= this.maxEntries) break;
-			}
-		}
+export class VerifiedTokens<T> extends ExpiringMap<T> {
+	constructor(maxEntries = VERIFIED_TOKENS_MAX_ENTRIES) {
+		super(maxEntries);
 	}
 }
