@@ -89,14 +89,20 @@ function create(domain: string, options: { entity?: string; plural?: string; rol
 
 	const verb = options.dryRun ? "Would write" : "Wrote";
 	if (!options.dryRun) {
+		// The record comes first and grows with each edit, so --remove can undo a run that stopped halfway.
+		const manifest: Manifest = { domain, entity, entities: names.entities, createdAt: new Date().toISOString(), files: files.map((file) => ({ path: file.target, sha256: sha256(file.text) })), edits: [] };
+		const record = () => fs.writeFileSync(manifestPath(domain), `${JSON.stringify(manifest, null, "\t")}\n`);
+		fs.mkdirSync(MANIFESTS, { recursive: true });
+		record();
 		for (const file of files) {
 			fs.mkdirSync(path.dirname(path.join(ROOT, file.target)), { recursive: true });
 			fs.writeFileSync(path.join(ROOT, file.target), file.text, { flag: "wx" });
 		}
-		for (const edit of edits) applyEdit(ROOT, edit);
-		const manifest: Manifest = { domain, entity, entities: names.entities, createdAt: new Date().toISOString(), files: files.map((file) => ({ path: file.target, sha256: sha256(file.text) })), edits };
-		fs.mkdirSync(MANIFESTS, { recursive: true });
-		fs.writeFileSync(manifestPath(domain), `${JSON.stringify(manifest, null, "\t")}\n`);
+		for (const edit of edits) {
+			applyEdit(ROOT, edit);
+			manifest.edits.push(edit);
+			record();
+		}
 	}
 
 	const { Entity, schema, entity_snake } = names.placeholders;
