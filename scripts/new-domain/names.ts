@@ -117,8 +117,9 @@ function namesInUse(root: string): { services: Set<string>; schemas: Set<string>
 				if (name) services.add(name);
 			}
 			for (const match of text.matchAll(/\b(?:schema: |SCHEMA = )"([a-z_][a-z0-9_]*)"/g)) schemas.add(match[1]);
-			// Event names: "<entity>.<what happened>" string literals.
-			for (const match of text.matchAll(/"([a-z_]+)\.[a-z_]+"/g)) eventPrefixes.add(match[1]);
+			// Event names: "<entity>.<what happened>", declared in contracts.ts (or, in older code, spelled where emitted).
+			const events = file === "contracts.ts" ? text.matchAll(/"([a-z_]+)\.[a-z_]+"/g) : text.matchAll(/emit\(\s*"([a-z_]+)\.[a-z_]+"/g);
+			for (const match of events) eventPrefixes.add(match[1]);
 		}
 	}
 	const modelsDir = path.join(root, "models");
