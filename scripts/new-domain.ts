@@ -212,7 +212,8 @@ function main(): void {
 		return;
 	}
 	if (!(ROLES as readonly string[]).includes(values.role)) fail(`--role must be one of ${ROLES.join(", ")}`);
-	if (values.what !== undefined && /[\n`|]/.test(values.what)) fail("--what is one line, without ` or |");
+	// It lands in a comment block and a Markdown table cell.
+	if (values.what !== undefined && /[\n`|]|\*\//.test(values.what)) fail("--what is one line, without `, | or */");
 	create(domain, { entity: values.entity, plural: values.plural, role: values.role as Role, what: values.what, register: !values["no-register"], dryRun: values["dry-run"] });
 }
 
