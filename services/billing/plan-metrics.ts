@@ -1,7 +1,8 @@
 /**
  * Billable metrics (a mixin of plans.service.ts): what usage events name and how one period of them becomes
  * one quantity (count, sum, max, unique_count over a property), as Lago's billable metrics. Super admins manage
- * them; plans' charges name them. A metric a plan's charge names (any version: subscriptions may run on an old
+ * them under /billable-metrics (Lago's name; /metrics would read as Prometheus', which is never served on the API
+ * port); plans' charges name them. A metric a plan's charge names (any version: subscriptions may run on an old
  * one) can't be deleted nor change how it aggregates (409 METRIC_IN_USE); its name and description can change.
  */
 import type { Context, ServiceSchema } from "moleculer";
@@ -41,7 +42,7 @@ interface MetricInput {
 const PlanMetricsSchema: Partial<DbServiceSchema<DbMixinSettings, PlanMetricsMethods>> = {
 	actions: {
 		listMetrics: {
-			rest: "GET /metrics",
+			rest: "GET /billable-metrics",
 			responses: { 200: { description: "A page of billable metrics, by code", body: PageOf(PublicMetricSchema) } },
 			permissions: ["super_admin"],
 			summary: "Billable metrics",
@@ -54,7 +55,7 @@ const PlanMetricsSchema: Partial<DbServiceSchema<DbMixinSettings, PlanMetricsMet
 		},
 
 		getMetric: {
-			rest: "GET /metrics/:code",
+			rest: "GET /billable-metrics/:code",
 			responses: { 200: { description: "The metric", body: PublicMetricSchema } },
 			permissions: ["super_admin"],
 			summary: "One billable metric",
@@ -65,7 +66,7 @@ const PlanMetricsSchema: Partial<DbServiceSchema<DbMixinSettings, PlanMetricsMet
 		},
 
 		createMetric: {
-			rest: "POST /metrics",
+			rest: "POST /billable-metrics",
 			responses: { 201: { description: "The new metric", body: PublicMetricSchema, headers: { Location: "The metric's URL" } } },
 			errors: { 409: ["ALREADY_EXISTS"] },
 			permissions: ["super_admin"],
@@ -78,13 +79,13 @@ const PlanMetricsSchema: Partial<DbServiceSchema<DbMixinSettings, PlanMetricsMet
 				if ((await this.models.metric.count({ where: { code: ctx.params.code } })) > 0) throw new ConflictError(`A metric with the code ${ctx.params.code} exists`, "ALREADY_EXISTS", { code: ctx.params.code });
 				const row = plainRow<MetricRow>(await this.models.metric.create({ ...ctx.params, field: ctx.params.field ?? null }))!;
 				const metric = await this.metricChanged(ctx, row.code, "created", row);
-				created(ctx, "metrics", row.code);
+				created(ctx, "billable-metrics", row.code);
 				return metric;
 			},
 		},
 
 		updateMetric: {
-			rest: "PUT /metrics/:code",
+			rest: "PUT /billable-metrics/:code",
 			responses: { 200: { description: "The metric as changed", body: PublicMetricSchema } },
 			errors: { 409: ["METRIC_IN_USE"] },
 			permissions: ["super_admin"],
@@ -121,7 +122,7 @@ const PlanMetricsSchema: Partial<DbServiceSchema<DbMixinSettings, PlanMetricsMet
 		},
 
 		deleteMetric: {
-			rest: "DELETE /metrics/:code",
+			rest: "DELETE /billable-metrics/:code",
 			responses: { 204: "Deleted" },
 			errors: { 409: ["METRIC_IN_USE"] },
 			permissions: ["super_admin"],
@@ -166,7 +167,7 @@ const PlanMetricsSchema: Partial<DbServiceSchema<DbMixinSettings, PlanMetricsMet
 			const missing = codes.map((code, index) => ({ code, field: `charges[${index}].metric` })).filter((item) => !found.has(item.code));
 			if (missing.length === 0) return;
 			throw new UnprocessableEntityError(
-				`No such metric: ${missing.map((item) => `${item.field} (${item.code})`).join(", ")}; create it first (POST /metrics)`,
+				`No such metric: ${missing.map((item) => `${item.field} (${item.code})`).join(", ")}; create it first (POST /billable-metrics)`,
 				"UNKNOWN_METRIC",
 				{ fields: missing.map((item) => item.field), metrics: missing.map((item) => item.code) },
 			);

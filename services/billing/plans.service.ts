@@ -74,7 +74,7 @@ const PlansService: DbServiceSchema<DbMixinSettings, PlansMethods> = {
 		PlanMetricsMixin,
 		CouponsMixin,
 	],
-	// /plans, /metrics and /coupons live in this service, so each action names its full path.
+	// /plans, /billable-metrics and /coupons live in this service, so each action names its full path.
 	settings: { rest: "/" },
 
 	actions: {
@@ -135,7 +135,7 @@ const PlansService: DbServiceSchema<DbMixinSettings, PlansMethods> = {
 			errors: { 409: ["ALREADY_EXISTS"], 422: ["UNKNOWN_METRIC"] },
 			permissions: ["super_admin"],
 			summary: "Add a plan",
-			description: "Charges name billable metrics (`POST /metrics`); amounts are in the plan currency's minor unit.",
+			description: "Charges name billable metrics (`POST /billable-metrics`); amounts are in the plan currency's minor unit.",
 			params: { code: planCodeRule, ...planFieldRules(false), $$strict: "remove" },
 			async handler(ctx: PlansContext<Required<PlanInput> & { code: string }>) {
 				const { code, charges, ...fields } = ctx.params;

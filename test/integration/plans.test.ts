@@ -58,7 +58,7 @@ const couponCode = (name: string) => `${tag}-${name}`.toUpperCase();
 const planEvents: PlanChangedEvent[] = [];
 
 async function createMetric(code: string, body: Record<string, unknown> = {}): Promise<PublicMetric> {
-	const response = await api.post<PublicMetric>("/metrics", { code, name: code, aggregation: "count", ...body }, { token: adminToken });
+	const response = await api.post<PublicMetric>("/billable-metrics", { code, name: code, aggregation: "count", ...body }, { token: adminToken });
 	expect(response.status, JSON.stringify(response.body)).toBe(201);
 	return response.body;
 }
@@ -113,25 +113,25 @@ afterAll(async () => {
 
 describe("billable metrics", () => {
 	it("lets a super admin create, read, rename and list metrics (201 + Location)", async () => {
-		const created = await api.post<PublicMetric>("/metrics", { code: metricCode("calls"), name: "API calls", aggregation: "count" }, { token: adminToken });
+		const created = await api.post<PublicMetric>("/billable-metrics", { code: metricCode("calls"), name: "API calls", aggregation: "count" }, { token: adminToken });
 		expect(created.status).toBe(201);
-		expect(created.headers.get("location")).toBe(`/api/v1/metrics/${metricCode("calls")}`);
+		expect(created.headers.get("location")).toBe(`/api/v1/billable-metrics/${metricCode("calls")}`);
 		expect(created.body).toMatchObject({ code: metricCode("calls"), name: "API calls", description: "", aggregation: "count", field: null });
 		const seats = await createMetric(metricCode("seats"), { aggregation: "unique_count", field: "userId" });
 		expect(seats.field).toBe("userId");
-		const renamed = await api.put<PublicMetric>(`/metrics/${metricCode("calls")}`, { name: "Calls", description: "Every API call" }, { token: adminToken });
+		const renamed = await api.put<PublicMetric>(`/billable-metrics/${metricCode("calls")}`, { name: "Calls", description: "Every API call" }, { token: adminToken });
 		expect(renamed.status).toBe(200);
 		expect(renamed.body).toMatchObject({ name: "Calls", description: "Every API call", aggregation: "count" });
-		expect((await api.get<PublicMetric>(`/metrics/${metricCode("calls")}`, { token: adminToken })).body.name).toBe("Calls");
+		expect((await api.get<PublicMetric>(`/billable-metrics/${metricCode("calls")}`, { token: adminToken })).body.name).toBe("Calls");
 		const all = await node.broker.call<PublicMetric[], object>("plans.metrics", {}, systemCall());
 		expect(all.map((metric) => metric.code)).toEqual(expect.arrayContaining([metricCode("calls"), metricCode("seats")]));
-		const listed = await api.get<Page<PublicMetric>>("/metrics?pageSize=100", { token: adminToken });
+		const listed = await api.get<Page<PublicMetric>>("/billable-metrics?pageSize=100", { token: adminToken });
 		expect(listed.status).toBe(200);
 		expect(listed.body.total).toBeGreaterThanOrEqual(2);
 	});
 
 	it("refuses a duplicate (409), a field that doesn't fit the aggregation (400) and bad codes (400)", async () => {
-		const duplicate = await api.post<Problem>("/metrics", { code: metricCode("calls"), name: "Again", aggregation: "count" }, { token: adminToken });
+		const duplicate = await api.post<Problem>("/billable-metrics", { code: metricCode("calls"), name: "Again", aggregation: "count" }, { token: adminToken });
 		expect(duplicate.status).toBe(409);
 		expect(duplicate.body.code).toBe("ALREADY_EXISTS");
 		const cases: Array<[Record<string, unknown>, string]> = [
@@ -142,28 +142,28 @@ describe("billable metrics", () => {
 			[{ code: metricCode("x4"), name: null, aggregation: "count" }, "name"],
 		];
 		for (const [body, field] of cases) {
-			const response = await api.post<Problem>("/metrics", body, { token: adminToken });
+			const response = await api.post<Problem>("/billable-metrics", body, { token: adminToken });
 			expect({ body, status: response.status }).toEqual({ body, status: 400 });
 			expect(response.body.errors?.map((error) => error.field)).toContain(field);
 		}
-		expect((await api.get(`/metrics/${metricCode("x1")}`, { token: adminToken })).status).toBe(404);
-		expect((await api.get("/metrics/NOT%20A%20CODE", { token: adminToken })).status).toBe(404);
+		expect((await api.get(`/billable-metrics/${metricCode("x1")}`, { token: adminToken })).status).toBe(404);
+		expect((await api.get("/billable-metrics/NOT%20A%20CODE", { token: adminToken })).status).toBe(404);
 	});
 
 	it("deletes a metric no plan charges; one a plan charges can't be deleted nor change how it aggregates (409)", async () => {
 		await createMetric(metricCode("spare"));
 		await createMetric(metricCode("used"), { aggregation: "sum" });
 		await createPlan(planCode("metered"), { charges: [{ metric: metricCode("used"), model: "per_unit", unitAmount: 2 }] });
-		const refused = await api.delete<Problem>(`/metrics/${metricCode("used")}`, { token: adminToken });
+		const refused = await api.delete<Problem>(`/billable-metrics/${metricCode("used")}`, { token: adminToken });
 		expect(refused.status).toBe(409);
 		expect(refused.body).toMatchObject({ code: "METRIC_IN_USE", plans: [planCode("metered")] });
-		const changed = await api.put<Problem>(`/metrics/${metricCode("used")}`, { aggregation: "max" }, { token: adminToken });
+		const changed = await api.put<Problem>(`/billable-metrics/${metricCode("used")}`, { aggregation: "max" }, { token: adminToken });
 		expect(changed.status).toBe(409);
-		expect((await api.put<PublicMetric>(`/metrics/${metricCode("used")}`, { name: "Still used" }, { token: adminToken })).status).toBe(200);
-		expect((await api.get<PublicMetric>(`/metrics/${metricCode("used")}`, { token: adminToken })).body.aggregation).toBe("sum");
-		expect((await api.delete(`/metrics/${metricCode("spare")}`, { token: adminToken })).status).toBe(204);
-		expect((await api.get(`/metrics/${metricCode("spare")}`, { token: adminToken })).status).toBe(404);
-		expect((await api.delete(`/metrics/${metricCode("spare")}`, { token: adminToken })).status).toBe(404);
+		expect((await api.put<PublicMetric>(`/billable-metrics/${metricCode("used")}`, { name: "Still used" }, { token: adminToken })).status).toBe(200);
+		expect((await api.get<PublicMetric>(`/billable-metrics/${metricCode("used")}`, { token: adminToken })).body.aggregation).toBe("sum");
+		expect((await api.delete(`/billable-metrics/${metricCode("spare")}`, { token: adminToken })).status).toBe(204);
+		expect((await api.get(`/billable-metrics/${metricCode("spare")}`, { token: adminToken })).status).toBe(404);
+		expect((await api.delete(`/billable-metrics/${metricCode("spare")}`, { token: adminToken })).status).toBe(404);
 	});
 });
 
@@ -380,7 +380,7 @@ describe("validating plans", () => {
 	});
 
 	it("bounds every list's pages (400) and refuses callers who aren't super admins (401/403)", async () => {
-		for (const path of ["/plans", "/metrics", "/coupons", `/plans/${planCode("steady")}/versions`]) {
+		for (const path of ["/plans", "/billable-metrics", "/coupons", `/plans/${planCode("steady")}/versions`]) {
 			for (const query of ["page=0", "page=99999999999999999999", "pageSize=101", "pageSize=-1", "page=abc"]) {
 				expect({ path, query, status: (await api.get(`${path}?${query}`, { token: adminToken })).status }).toEqual({ path, query, status: 400 });
 			}
@@ -392,11 +392,11 @@ describe("validating plans", () => {
 			["post", `/plans/${planCode("steady")}/archive`, {}],
 			["delete", `/plans/${planCode("steady")}`],
 			["get", `/plans/${planCode("steady")}/versions`],
-			["get", "/metrics"],
-			["post", "/metrics", { code: metricCode("nope"), name: "x", aggregation: "count" }],
-			["get", `/metrics/${metricCode("calls")}`],
-			["put", `/metrics/${metricCode("calls")}`, { name: "x" }],
-			["delete", `/metrics/${metricCode("calls")}`],
+			["get", "/billable-metrics"],
+			["post", "/billable-metrics", { code: metricCode("nope"), name: "x", aggregation: "count" }],
+			["get", `/billable-metrics/${metricCode("calls")}`],
+			["put", `/billable-metrics/${metricCode("calls")}`, { name: "x" }],
+			["delete", `/billable-metrics/${metricCode("calls")}`],
 			["get", "/coupons"],
 			["post", "/coupons", { code: couponCode("nope"), name: "x", percentOffBasisPoints: 100, duration: "once" }],
 			["get", `/coupons/${couponCode("nope")}`],
@@ -408,7 +408,7 @@ describe("validating plans", () => {
 			expect({ method, path, status: (await call(user.accessToken)).status }).toEqual({ method, path, status: 403 });
 		}
 		expect((await api.get(`/plans/${planCode("steady")}`, { token: adminToken })).body).toMatchObject({ version: 1, name: `Plan ${planCode("steady")}` });
-		expect((await api.get(`/metrics/${metricCode("calls")}`, { token: adminToken })).status).toBe(200);
+		expect((await api.get(`/billable-metrics/${metricCode("calls")}`, { token: adminToken })).status).toBe(200);
 	});
 });
 
