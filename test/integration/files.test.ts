@@ -189,7 +189,7 @@ describe("multipart uploads", () => {
 
 	it("refuses an upload over the tenant's storage quota with 413, storing nothing", async () => {
 		const fay = await register("fay");
-		await node.broker.call("tenants.setPlan", { tenantId: fay.tenant.id, plan: "free", limits: { storageBytes: 150 * 1024 } }, { meta: { $system: true } });
+		await node.broker.call("tenants.setLimitOverrides", { tenantId: fay.tenant.id, limits: { storageBytes: 150 * 1024 } }, { meta: { $system: true } });
 		const first = await upload({ token: fay.accessToken }, Buffer.concat([PNG, randomBytes(100 * 1024)]), "one.png");
 		expect(first.status).toBe(201);
 		const second = await upload({ token: fay.accessToken }, Buffer.concat([PNG, randomBytes(100 * 1024)]), "two.png");
@@ -207,7 +207,7 @@ describe("multipart uploads", () => {
 
 	it("lets no two concurrent uploads squeeze past the quota together", async () => {
 		const ray = await register("ray");
-		await node.broker.call("tenants.setPlan", { tenantId: ray.tenant.id, plan: "free", limits: { storageBytes: 250 * 1024 } }, { meta: { $system: true } });
+		await node.broker.call("tenants.setLimitOverrides", { tenantId: ray.tenant.id, limits: { storageBytes: 250 * 1024 } }, { meta: { $system: true } });
 		const attempts = await Promise.all([1, 2, 3].map((n) => upload({ token: ray.accessToken }, Buffer.concat([PNG, randomBytes(100 * 1024)]), `race-${n}.png`)));
 		const accepted = attempts.filter((attempt) => attempt.status === 201);
 		expect(attempts.every((attempt) => attempt.status === 201 || attempt.status === 413)).toBe(true);
