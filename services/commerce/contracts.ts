@@ -185,7 +185,8 @@ export const PublicPaymentSchema = Type.Object({
 	refundedAt: Nullable(DateTime),
 	providerReference: Nullable(Type.String({ description: "Card payments: the Stripe PaymentIntent id." })),
 	statusReason: Nullable(Enum(PAYMENT_STATUS_REASONS, { description: "Why the platform itself failed or refunded the payment (e.g. `order_cancelled`)." })),
-	failureCode: Nullable(Type.String({ description: "Why the processor refused the charge: Stripe's decline code (`insufficient_funds`) or error code (`card_declined`)." })),
+	failureCode: Nullable(Type.String({ description: "Why the charge failed: the processor's error code (`card_declined`, `expired_card`, `authentication_required`) or `payment_method_missing` (no saved card)." })),
+	declineCode: Nullable(Type.String({ description: "The card issuer's reason for a decline (`insufficient_funds`, `generic_decline`, `lost_card`)." })),
 	failureMessage: Nullable(Type.String({ description: "The processor's explanation of the refusal." })),
 });
 export type PublicPayment = Static<typeof PublicPaymentSchema>;

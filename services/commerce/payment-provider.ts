@@ -42,9 +42,10 @@ export interface InitiatedPayment {
 	secretInstructions?: Record<string, unknown>;
 }
 
-/** Why a processor refused a charge: its decline or error code (`insufficient_funds`) and message. */
+/** Why a charge failed: the processor's error code (`card_declined`), the issuer's decline code (`insufficient_funds`), its words. */
 export interface PaymentFailure {
 	code: string;
+	declineCode?: string;
 	message: string;
 }
 
@@ -127,6 +128,11 @@ export interface SavedMethodSupport {
 
 export function savesMethods(provider: PaymentProvider | undefined): provider is PaymentProvider & SavedMethodSupport {
 	return typeof (provider as Partial<SavedMethodSupport> | undefined)?.chargeSavedMethod === "function";
+}
+
+/** A failure as the payment stores it (the columns' lengths). */
+export function failureColumns(failure: PaymentFailure): { failureCode: string; declineCode: string | null; failureMessage: string } {
+	return { failureCode: failure.code.slice(0, 100), declineCode: failure.declineCode?.slice(0, 100) ?? null, failureMessage: failure.message.slice(0, 500) };
 }
 
 /** The part of the instructions every method shares. */

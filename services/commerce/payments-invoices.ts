@@ -21,7 +21,7 @@ import type { OutboxMethods } from "../../mixins/outbox.mixin";
 import { currencyRule } from "../../lib/currency";
 import { UnprocessableEntityError } from "../../lib/errors";
 import { PAYMENT_CHANNELS, PAYMENT_EVENTS, PAYMENT_METHODS, type Payable, type PayInvoiceParams, type PublicPayment } from "./contracts";
-import { savesMethods, type ChargeOutcome, type PaymentProvider } from "./payment-provider";
+import { failureColumns, savesMethods, type ChargeOutcome, type PaymentProvider } from "./payment-provider";
 import type { PaymentRow, PaymentsContext, PaymentsLocals, PaymentsMethods, SavedMethodRow } from "./payments.types";
 import type { ReconciliationMethods } from "./payments-reconciliation";
 import type { SavedMethodsMethods } from "./payments-saved-methods";
@@ -127,8 +127,7 @@ export const PaymentsInvoices: Partial<ServiceSchema> = {
 				changed = await this.guardedUpdate(row.id, "pending", { status: "succeeded", settledAt: new Date(), statusReason: null, instructions, ...reference }, { channel: PAYMENT_CHANNELS.settled });
 				if (changed) return this.announce(ctx, PAYMENT_EVENTS.succeeded, changed);
 			} else if (outcome.status === "failed") {
-				const failure = { failureCode: outcome.failure.code.slice(0, 100), failureMessage: outcome.failure.message.slice(0, 500) };
-				changed = await this.guardedUpdate(row.id, "pending", { status: "failed", failedAt: new Date(), instructions, ...failure, ...reference }, { channel: PAYMENT_CHANNELS.failed });
+				changed = await this.guardedUpdate(row.id, "pending", { status: "failed", failedAt: new Date(), instructions, ...failureColumns(outcome.failure), ...reference }, { channel: PAYMENT_CHANNELS.failed });
 				if (changed) return this.announce(ctx, PAYMENT_EVENTS.failed, changed);
 			} else {
 				// Processing at the processor: its webhook settles or fails it (found by this reference).

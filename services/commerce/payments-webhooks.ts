@@ -22,7 +22,7 @@ import { normalizeUuid } from "../../lib/caller";
 import { BadRequestError } from "../../lib/errors";
 import { apiPath } from "../../lib/api-path";
 import { PAYMENT_CHANNELS, PAYMENT_EVENTS, PAYMENT_METHOD_EVENTS, StripeWebhookAnswerSchema } from "./contracts";
-import type { PaymentProvider, ProviderEvent } from "./payment-provider";
+import { failureColumns, type PaymentProvider, type ProviderEvent } from "./payment-provider";
 import type { PaymentRow, PaymentsContext, PaymentsLocals, PaymentsMethods, WebhookOutcome } from "./payments.types";
 import type { SavedMethodsMethods } from "./payments-saved-methods";
 import type { IdempotencyMeta } from "../../mixins/idempotency.mixin";
@@ -62,6 +62,14 @@ export const PaymentsWebhooks: Partial<ServiceSchema> = {
 	},
 
 	methods: {
+		/**
+		 * The payment's status now: a guarded change that lost waited for the one that won (the payments service's
+		 * own answer to an off-session charge, say), whose commit this read sees.
+		 */
+		async currentStatus(this: Host, row: PaymentRow, transaction: Transaction): Promise<PaymentRow["status"]> {
+			return plainRow<PaymentRow>(await this.models.payment.findByPk(row.id, { transaction }))?.status ?? row.status;
+		},
+
 		async handleProviderEvent(this: Host, event: ProviderEvent, provider: PaymentProvider): Promise<WebhookOutcome> {
 			// What needs the processor (the card's details) is read before the transaction, which then stays short.
 			const card = event.kind === "setup_succeeded" ? await this.savedMethodOfSetup(event, provider) : undefined;
@@ -93,9 +101,9 @@ export const PaymentsWebhooks: Partial<ServiceSchema> = {
 				return { received: true, ignored: "unknown payment intent" };
 			}
 			if (event.kind === "payment_failed") {
-				const failure = event.failure ? { failureCode: event.failure.code, failureMessage: event.failure.message.slice(0, 500) } : {};
+				const failure = event.failure ? failureColumns(event.failure) : {};
 				const failed = await this.guardedUpdate(row.id, "pending", { status: "failed", failedAt: new Date(), providerReference: event.providerReference, ...failure }, { channel: PAYMENT_CHANNELS.failed, transaction });
-				if (!failed) return { received: true, paymentId: row.id, status: row.status };
+				if (!failed) return { received: true, paymentId: row.id, status: await this.currentStatus(row, transaction) };
 				return { received: true, paymentId: row.id, status: failed.status, changed: { row: failed, event: PAYMENT_EVENTS.failed } };
 			}
 			if (event.amount !== Number(row.amount) || event.currency !== row.currency) {
@@ -106,7 +114,7 @@ export const PaymentsWebhooks: Partial<ServiceSchema> = {
 			// A payment failed by an earlier attempt can still succeed at Stripe (the customer retried the
 			// intent): the money was taken, so it settles; a paid-otherwise order reports order.payment_conflict.
 			const settled = await this.guardedUpdate(row.id, ["pending", "failed"], settle, { channel: PAYMENT_CHANNELS.settled, transaction });
-			if (!settled) return { received: true, paymentId: row.id, status: row.status };
+			if (!settled) return { received: true, paymentId: row.id, status: await this.currentStatus(row, transaction) };
 			return { received: true, paymentId: row.id, status: settled.status, changed: { row: settled, event: PAYMENT_EVENTS.succeeded } };
 		},
 	},

@@ -275,6 +275,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 				providerReference: row.providerReference ?? null,
 				statusReason: row.statusReason ?? null,
 				failureCode: row.failureCode ?? null,
+				declineCode: row.declineCode ?? null,
 				failureMessage: row.failureMessage ?? null,
 			};
 		},
@@ -327,8 +328,8 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 					const constraint = violatedConstraint(err);
 					if (constraint === undefined) throw err;
 					const { type, id: payableId } = values.payable;
-					if (constraint === "payments_idempotency_key") {
-						// The same request, concurrently: its payment is the answer.
+					if (values.idempotencyKey) {
+						// The same request, concurrently (refused by the key's index or the one-pending one): its payment is the answer.
 						const twin = plainRow<PaymentRow>(await this.models.payment.findOne({ where: { payableType: type, payableId, idempotencyKey: values.idempotencyKey } as WhereOptions }));
 						if (twin) return { row: twin, replayed: true };
 					}

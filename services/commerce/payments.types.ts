@@ -51,6 +51,7 @@ export interface PaymentRow {
 	statusReason: PaymentStatusReason | null;
 	idempotencyKey: string | null;
 	failureCode: string | null;
+	declineCode: string | null;
 	failureMessage: string | null;
 	createdAt: Date;
 	updatedAt: Date;
@@ -148,6 +149,7 @@ export interface PaymentsMethods extends AggregateMethods<PaymentRow, PaymentSta
 	handleProviderEvent(event: ProviderEvent, provider: PaymentProvider): Promise<WebhookOutcome>;
 	/** A payment's success or failure at its processor, in the webhook's transaction. */
 	applyPaymentEvent(event: Extract<ProviderEvent, { kind: "payment_succeeded" | "payment_failed" }>, transaction: Transaction): Promise<WebhookOutcome>;
+	currentStatus(row: PaymentRow, transaction: Transaction): Promise<PaymentStatus>;
 	/** The public payment: answers, events, outbox rows (AggregateMixin reads it). */
 	present(row: PaymentRow): PublicPayment;
 }

@@ -225,7 +225,7 @@ export class StripeCardProvider implements PaymentProvider, SavedMethodSupport {
 				paymentId: intent.metadata?.paymentId,
 				amount: fromStripeAmount(Number(intent.amount), intent.currency),
 				currency: intent.currency.toUpperCase(),
-				...(error ? { failure: { code: error.decline_code ?? error.code ?? "payment_failed", message: error.message ?? "The payment failed" } } : {}),
+				...(error ? { failure: { code: error.code ?? "payment_failed", declineCode: error.decline_code, message: error.message ?? "The payment failed" } } : {}),
 			};
 		}
 		if (event.type === "setup_intent.succeeded") {
@@ -312,14 +312,14 @@ export class StripeCardProvider implements PaymentProvider, SavedMethodSupport {
 			if (intent.status === "processing") return { status: "pending", providerReference: intent.id };
 			const error = intent.last_payment_error;
 			// requires_action: the bank wants the payer (3-D Secure), who isn't there.
-			const code = error?.decline_code ?? error?.code ?? (intent.status === "requires_action" ? "authentication_required" : "payment_failed");
-			return { status: "failed", providerReference: intent.id, failure: { code, message: error?.message ?? `The charge needs the payer (${intent.status})` } };
+			const code = error?.code ?? (intent.status === "requires_action" ? "authentication_required" : "payment_failed");
+			return { status: "failed", providerReference: intent.id, failure: { code, declineCode: error?.decline_code, message: error?.message ?? `The charge needs the payer (${intent.status})` } };
 		} catch (err) {
 			if (err instanceof Stripe.errors.StripeCardError || err instanceof Stripe.errors.StripeInvalidRequestError) {
 				return {
 					status: "failed",
 					providerReference: err.payment_intent?.id,
-					failure: { code: err.decline_code ?? err.code ?? err.type, message: err.message },
+					failure: { code: err.code ?? err.type, declineCode: err.decline_code, message: err.message },
 				};
 			}
 			throw mapStripeError(err);

@@ -51,8 +51,12 @@ export const PaymentModel: ModelDefinition = {
 		statusReason: { type: DataTypes.STRING(40), allowNull: true },
 		/** The caller's key of an internal payment (`payInvoice`): a replay answers the same payment. Migration 0004. */
 		idempotencyKey: { type: DataTypes.STRING(255), allowNull: true },
-		/** Why the processor refused a charge (Stripe's decline code, e.g. `insufficient_funds`), and its words. Migration 0004. */
+		/**
+		 * Why the processor refused a charge: its error code (`card_declined`, `expired_card`, or the platform's
+		 * `payment_method_missing`), the issuer's decline code (`insufficient_funds`, `generic_decline`), its words. Migration 0004.
+		 */
 		failureCode: { type: DataTypes.STRING(100), allowNull: true },
+		declineCode: { type: DataTypes.STRING(100), allowNull: true },
 		failureMessage: { type: DataTypes.STRING(500), allowNull: true },
 	},
 	options: { tableName: "payments" },

@@ -10,7 +10,8 @@ import type { MigrationContext } from "../../../../lib/database";
  *
  * An invoice is paid by its tenant, not a user (`user_id` may be null, never for an order). One pending
  * payment per payable replaces one per order. `idempotency_key` lets an internal caller (billing) replay a
- * request and get the same payment; `failure_code`/`failure_message` say why a processor refused a charge.
+ * request and get the same payment; `failure_code`, `decline_code` and `failure_message` say why a processor
+ * refused a charge.
  */
 export async function up({ sequelize, schema }: MigrationContext): Promise<void> {
 	const table = `"${schema}".payments`;
@@ -20,6 +21,7 @@ export async function up({ sequelize, schema }: MigrationContext): Promise<void>
 			ADD COLUMN payable_id UUID,
 			ADD COLUMN idempotency_key VARCHAR(255),
 			ADD COLUMN failure_code VARCHAR(100),
+			ADD COLUMN decline_code VARCHAR(100),
 			ADD COLUMN failure_message VARCHAR(500)`);
 	await sequelize.query(`UPDATE ${table} SET payable_id = order_id WHERE payable_id IS NULL`);
 	await sequelize.query(`
@@ -75,5 +77,6 @@ export async function down({ sequelize, schema }: MigrationContext): Promise<voi
 			DROP COLUMN payable_id,
 			DROP COLUMN idempotency_key,
 			DROP COLUMN failure_code,
+			DROP COLUMN decline_code,
 			DROP COLUMN failure_message`);
 }
