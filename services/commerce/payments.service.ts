@@ -285,8 +285,9 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 			return `LAT-${randomChars(REFERENCE_ALPHABET, 4)}-${randomChars(REFERENCE_ALPHABET, 4)}`;
 		},
 
-		providerPaymentOf(row: PaymentRow, description?: string): ProviderPayment {
-			const stored = row.instructions?.description;
+		providerPaymentOf(row: PaymentRow): ProviderPayment {
+			// An invoice's description travels in its instructions (set when it was written).
+			const description = row.instructions?.description;
 			return {
 				id: row.id,
 				method: row.method,
@@ -295,7 +296,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 				currency: row.currency,
 				payable: { type: row.payableType, id: row.payableId },
 				tenantId: row.tenantId ?? null,
-				description: description ?? (typeof stored === "string" ? stored : undefined),
+				description: typeof description === "string" ? description : undefined,
 			};
 		},
 

@@ -1,6 +1,7 @@
 /**
- * The shapes of payments: what callers get (PublicPayment), what the table holds (PaymentRow), the service's
- * settings, locals and methods. payments.service.ts (and payments-reconciliation.ts) hold the logic.
+ * The shapes of payments: what callers get (PublicPayment), what the tables hold (PaymentRow, SavedMethodRow,
+ * PaymentCustomerRow), the service's settings, locals and methods. payments.service.ts and its mixins
+ * (payments-reconciliation.ts, -webhooks.ts, -invoices.ts, -saved-methods.ts) hold the logic.
  */
 import type { Context } from "moleculer";
 import type { Transaction } from "sequelize";
@@ -137,7 +138,7 @@ export interface PaymentsMethods extends AggregateMethods<PaymentRow, PaymentSta
 	toPublic(row: PaymentRow): PublicPayment;
 	newReference(): string;
 	/** The payment as its provider sees it. */
-	providerPaymentOf(row: PaymentRow, description?: string): ProviderPayment;
+	providerPaymentOf(row: PaymentRow): ProviderPayment;
 	/**
 	 * Writes a pending payment with its provider's instructions and a fresh reference. 409 PAYMENT_PENDING when
 	 * the payable has one; a concurrent request with the same idempotency key answers its payment (`replayed`).
