@@ -15,7 +15,7 @@
  * (processors retry anything else).
  */
 import type { ServiceSchema } from "moleculer";
-import { QueryTypes, type Transaction } from "sequelize";
+import { Op, QueryTypes, type Transaction } from "sequelize";
 import { plainRow, type DbService } from "../../mixins/db.mixin";
 import type { OutboxMethods } from "../../mixins/outbox.mixin";
 import { normalizeUuid } from "../../lib/caller";
@@ -90,12 +90,16 @@ export const PaymentsWebhooks: Partial<ServiceSchema> = {
 		},
 
 		async applyPaymentEvent(this: Host, event: PaymentEventOf, transaction: Transaction): Promise<WebhookOutcome> {
-			const byReference = plainRow<PaymentRow>(await this.models.payment.findOne({ where: { providerReference: event.providerReference }, transaction }));
 			const metadataId = normalizeUuid(event.paymentId);
-			// Created but not yet stamped with the intent id (the webhook beat our own update): the metadata names it.
-			const row =
-				byReference ??
-				(metadataId ? plainRow<PaymentRow>(await this.models.payment.findOne({ where: { id: metadataId, method: "credit_card", providerReference: null }, transaction })) : undefined);
+			// By the intent's id, or, not yet stamped with it (the webhook beat our own update), by the id the metadata
+			// names. One statement, so one snapshot: two reads could miss the row as our update commits between them.
+			const candidates = (
+				await this.models.payment.findAll({
+					where: { [Op.or]: [{ providerReference: event.providerReference }, ...(metadataId ? [{ id: metadataId, method: "credit_card", providerReference: null }] : [])] },
+					transaction,
+				})
+			).map((found) => plainRow<PaymentRow>(found)!);
+			const row = candidates.find((found) => found.providerReference === event.providerReference) ?? candidates[0];
 			if (!row) {
 				this.logger.warn(`Stripe event ${event.id} (${event.type}) is for an unknown payment intent ${event.providerReference}; acknowledged, ignored`);
 				return { received: true, ignored: "unknown payment intent" };
