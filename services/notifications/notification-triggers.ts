@@ -10,7 +10,7 @@ import { systemCall } from "../../lib/caller";
 import { isFinalRefusal } from "../../lib/errors";
 import { formatMoney } from "../../lib/currency";
 import { platformConfigOf } from "../../lib/node";
-import { ORDER_CHANNELS, PAYMENT_CHANNELS, type OrderMessage, type PaymentMessage, type PublicOrder, type PublicPayment } from "../commerce/contracts";
+import { ORDER_CHANNELS, PAYMENT_CHANNELS, payableOf, type OrderMessage, type PaymentMessage, type PublicOrder, type PublicPayment } from "../commerce/contracts";
 import { USER_CHANNELS, type UserCreatedMessage } from "../identity/contracts";
 import type { SendParams } from "./contracts";
 
@@ -62,6 +62,8 @@ export const NOTIFICATION_TRIGGERS: NonNullable<ServiceSchema["channels"]> = {
 			group: "notifications",
 			maxRetries: 10,
 			async handler(message: PaymentMessage) {
+				// An invoice's payment is told by billing, with the invoice (its own notifications and webhooks).
+				if (payableOf(message).type !== "order") return;
 				await this.sendDurably(this.paymentNotification("payment.succeeded", await this.paymentOf(message)));
 			},
 		},
@@ -69,6 +71,8 @@ export const NOTIFICATION_TRIGGERS: NonNullable<ServiceSchema["channels"]> = {
 			group: "notifications",
 			maxRetries: 10,
 			async handler(message: PaymentMessage) {
+				// An invoice's payment is told by billing, with the invoice (its own notifications and webhooks).
+				if (payableOf(message).type !== "order") return;
 				await this.sendDurably(this.paymentNotification("payment.refunded", await this.paymentOf(message)));
 			},
 		},
@@ -76,6 +80,8 @@ export const NOTIFICATION_TRIGGERS: NonNullable<ServiceSchema["channels"]> = {
 			group: "notifications",
 			maxRetries: 10,
 			async handler(message: PaymentMessage) {
+				// An invoice's payment is told by billing, with the invoice (its own notifications and webhooks).
+				if (payableOf(message).type !== "order") return;
 				await this.sendDurably(this.paymentNotification("payment.failed", await this.paymentOf(message)));
 			},
 		},
@@ -102,7 +108,7 @@ export const NotificationTriggers: Partial<ServiceSchema> = {
 				link: `${platformConfigOf(this.broker).appUrl}/orders/${payment.orderId}`,
 				payment,
 			};
-			return { userId: payment.userId, tenantId: payment.tenantId ?? undefined, type, data, eventId: `${type}:${payment.id}` };
+			return { userId: payment.userId ?? undefined, tenantId: payment.tenantId ?? undefined, type, data, eventId: `${type}:${payment.id}` };
 		},
 
 		/** The payment a message announces; a row written before messages carried it is looked up (as it is now). */
