@@ -8,6 +8,7 @@
  * language ("de-AT" → "de"), then to DEFAULT_LOCALE.
  */
 import { UnprocessableEntityError } from "../../lib/errors";
+import { escapeHtml } from "../../lib/html";
 
 export const DEFAULT_LOCALE = "en";
 
@@ -235,10 +236,6 @@ export function resolveLocale(available: readonly string[], requested: string | 
 		if (match) return match;
 	}
 	return DEFAULT_LOCALE;
-}
-
-export function escapeHtml(value: string): string {
-	return value.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;");
 }
 
 /** A value fit for a message: blank strings, null, objects and NaN are as good as missing. */
