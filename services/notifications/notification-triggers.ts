@@ -37,7 +37,8 @@ const SUBSCRIPTION_STATUS_TEXT: Readonly<Record<SubscriptionStatus, string>> = {
 };
 
 /** Billing dates are instants in UTC (billing time), written as the day. */
-const billingDate = (value: string | Date) => new Intl.DateTimeFormat("en", { dateStyle: "long", timeZone: "UTC" }).format(new Date(value));
+const BILLING_DATE = new Intl.DateTimeFormat("en", { dateStyle: "long", timeZone: "UTC" });
+const billingDate = (value: string | Date) => BILLING_DATE.format(new Date(value));
 
 /**
  * `<type>:<message eventId>`: one event per announcement, the same on every redelivery. An event id that
