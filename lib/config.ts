@@ -10,6 +10,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { SECRET_KEY_BYTES } from "./secret-box";
 import { ConfigError, byteSize, integer, list, oneOf, read, url, type Env } from "./config/env";
+import { billing, type BillingConfig } from "./config/billing";
 import { payments, type PaymentsConfig } from "./config/commerce";
 import { storage, type StorageConfig } from "./config/files";
 import { bootstrapAdmin, oidc, type BootstrapAdmin, type OidcConfig } from "./config/identity";
@@ -17,6 +18,7 @@ import { mail, webhooks, type MailConfig, type WebhooksConfig } from "./config/n
 
 export { ConfigError } from "./config/env";
 export { DEFAULT_ALLOWED_CONTENT_TYPES, type StorageConfig } from "./config/files";
+export type { BillingConfig } from "./config/billing";
 export type { PaymentsConfig } from "./config/commerce";
 export type { BootstrapAdmin, OidcClientAuthMethod, OidcConfig, OidcProviderConfig } from "./config/identity";
 export type { MailConfig, WebhooksConfig } from "./config/notifications";
@@ -66,6 +68,7 @@ export interface PlatformConfig {
 	/** Public base URL of the web app, used in links sent by email (verification, reset, invitations). */
 	appUrl: string;
 	payments: PaymentsConfig;
+	billing: BillingConfig;
 	oidc: OidcConfig;
 	storage: StorageConfig;
 	outbound: {
@@ -223,6 +226,7 @@ export function loadConfig(env: Env = process.env): PlatformConfig {
 		mail: mail(env),
 		appUrl: url(env, "APP_URL", ["http:", "https:"]) ?? "http://localhost:3000",
 		payments: payments(env),
+		billing: billing(env),
 		oidc: oidc(env, port, nodeEnv === "production"),
 		storage: storage(env),
 		outbound: { allowHosts: outboundAllowHosts(env) },
