@@ -274,6 +274,39 @@ export const PublicInvoiceSchema = Type.Object({
 });
 export type PublicInvoice = Static<typeof PublicInvoiceSchema>;
 
+// --- Billing accounts and time -------------------------------------------------------------------------
+
+/** GET/PUT /billing/account: a tenant's tax settings, and its billing time (the wall clock, or its test clock). */
+export const BillingAccountSchema = Type.Object({
+	tenantId: Uuid,
+	taxRateBasisPoints: Type.Integer({ minimum: 0, maximum: 10_000, description: "Used when the plan names no rate. 1 % = 100." }),
+	taxInclusive: Type.Boolean({ description: "Prices include tax (the tax is the part of the total that is tax), or tax is added on top." }),
+	now: DateTime,
+});
+export type BillingAccount = Static<typeof BillingAccountSchema>;
+
+/** POST /billing/test-clocks/advance (not in production): where the tenant's billing time stands, and how many due jobs ran on the way. */
+export const ClockAdvanceResultSchema = Type.Object({
+	tenantId: Uuid,
+	now: DateTime,
+	ran: Type.Integer({ minimum: 0 }),
+});
+export type ClockAdvanceResult = Static<typeof ClockAdvanceResultSchema>;
+
+/** `billing.currentPlan {tenantId}` (internal): the plan and period usage is priced and limited by. */
+export interface CurrentPlan {
+	plan: PublicPlan;
+	periodStart: string;
+	periodEnd: string;
+	/** The tenant's billing time. */
+	now: string;
+}
+
+/** `billing.plansInUse {planIds}` (internal): whether a live subscription is on (or moving to) one of them. */
+export interface PlansInUse {
+	inUse: boolean;
+}
+
 // --- Events and channels ---------------------------------------------------------------------------------
 
 /** Webhook/notification event types billing announces (their names are what tenants' endpoints subscribe to). */
