@@ -177,7 +177,8 @@ export interface ClockMethods {
 }
 
 export interface JobsMethods {
-	scheduleJob(transaction: Transaction, kind: BillingJobKind, tenantId: string, subjectId: string, dueAt: Date): Promise<JobRow | undefined>;
+	/** Writes a job (once per kind, subject and due time); `runHere`: the writer runs it after the commit (runJobNow). */
+	scheduleJob(transaction: Transaction, kind: BillingJobKind, tenantId: string, subjectId: string, dueAt: Date, options?: { runHere?: boolean }): Promise<JobRow | undefined>;
 	cancelJobs(transaction: Transaction, subjectId: string, kinds: readonly BillingJobKind[]): Promise<void>;
 	claimBillingJobs(limit: number): Promise<JobRow[]>;
 	claimJobById(id: string): Promise<JobRow | undefined>;

@@ -18,7 +18,7 @@ import { type BillingHost, billingMixin, type JobRow } from "./billing.types";
 const LEASE_MS = 120_000;
 const MAX_ATTEMPTS = 20;
 /** How long a request waits for a job it wrote that another node's loop took first. */
-const FOREIGN_RUN_WAIT_MS = 15_000;
+const FOREIGN_RUN_WAIT_MS = 5_000;
 
 const JOBS = `"billing".jobs`;
 /** A job row as JobRow, from the table or its alias. */
@@ -35,14 +35,18 @@ function backoffMs(attempts: number): number {
 
 export const Jobs = billingMixin({
 	methods: {
-		async scheduleJob(this: BillingHost, transaction: Transaction, kind: BillingJobKind, tenantId: string, subjectId: string, dueAt: Date): Promise<JobRow | undefined> {
+		/** The same timer set again is one job; one canceled earlier (a retry rescheduled back) comes back to life. */
+		async scheduleJob(this: BillingHost, transaction: Transaction, kind: BillingJobKind, tenantId: string, subjectId: string, dueAt: Date, options: { runHere?: boolean } = {}): Promise<JobRow | undefined> {
 			const [row] = await this.adapter.db.query<JobRow>(
 				`INSERT INTO ${JOBS} (id, kind, tenant_id, subject_id, due_at, status, attempts, created_at, updated_at)
 				 VALUES (gen_random_uuid(), :kind, :tenantId, :subjectId, :dueAt, 'pending', 0, now(), now())
-				 ON CONFLICT (kind, subject_id, due_at) DO NOTHING RETURNING ${JOB_COLUMNS}`,
+				 ON CONFLICT (kind, subject_id, due_at) DO UPDATE SET status = 'pending', attempts = 0, leased_until = NULL, last_error = NULL, updated_at = now()
+				   WHERE ${JOBS}.status = 'canceled'
+				 RETURNING ${JOB_COLUMNS}`,
 				{ replacements: { kind, tenantId, subjectId, dueAt }, type: QueryTypes.SELECT, transaction },
 			);
-			if (row) transaction.afterCommit(() => this.kickDueJobs());
+			// A job the writer runs itself right after the commit (runJobNow) is left to it rather than raced for.
+			if (row && !options.runHere) transaction.afterCommit(() => this.kickDueJobs());
 			return row;
 		},
 
@@ -82,12 +86,12 @@ export const Jobs = billingMixin({
 		},
 
 		async completeJob(this: BillingHost, transaction: Transaction, job: JobRow): Promise<void> {
-			const [, count] = (await this.adapter.db.query(
-				`UPDATE ${JOBS} SET status = 'done', leased_until = NULL, last_error = NULL, updated_at = now() WHERE id = :id AND status = 'pending' AND attempts = :attempts`,
-				{ replacements: { id: job.id, attempts: job.attempts }, transaction },
-			)) as [unknown, number];
+			const done = await this.adapter.db.query(
+				`UPDATE ${JOBS} SET status = 'done', leased_until = NULL, last_error = NULL, updated_at = now() WHERE id = :id AND status = 'pending' AND attempts = :attempts RETURNING id`,
+				{ replacements: { id: job.id, attempts: job.attempts }, type: QueryTypes.SELECT, transaction },
+			);
 			// Another node holds the job now (this lease ran out), or it was canceled: this run's work rolls back.
-			if (count !== 1) throw new Error(`Billing job ${job.id} (${job.kind}) is no longer leased to this run`);
+			if (done.length !== 1) throw new Error(`Billing job ${job.id} (${job.kind}) is no longer leased to this run`);
 		},
 
 		async runBillingJob(this: BillingHost, job: JobRow): Promise<void> {

@@ -33,7 +33,7 @@ async function completeAlone(host: BillingHost, job: JobRow): Promise<void> {
 /** Issues the invoice in the transaction and writes its first payment attempt, due now (run after the commit). */
 async function issueAndCollect(host: BillingHost, transaction: Transaction, draft: InvoiceDraft, owners: string[], at: Date): Promise<JobRow | undefined> {
 	const invoice = await host.issueInvoice(transaction, draft, owners, at);
-	return invoice.status === "open" ? host.scheduleJob(transaction, "payment_retry", invoice.tenantId, invoice.id, at) : undefined;
+	return invoice.status === "open" ? host.scheduleJob(transaction, "payment_retry", invoice.tenantId, invoice.id, at, { runHere: true }) : undefined;
 }
 
 /** The ended period's metered charges under `plan`, from usage's aggregation. */

@@ -227,7 +227,7 @@ export const Subscriptions = billingMixin({
 				}
 				await this.scheduleJob(transaction, "period_end", tenantId, inserted.id, periodEnd);
 				const invoice = await this.issueInvoice(transaction, { ...draft!, subscriptionId: inserted.id }, owners, now);
-				if (invoice.status === "open") collection = await this.scheduleJob(transaction, "payment_retry", tenantId, invoice.id, now);
+				if (invoice.status === "open") collection = await this.scheduleJob(transaction, "payment_retry", tenantId, invoice.id, now, { runHere: true });
 				return inserted;
 			});
 			await this.runJobNow(collection);
@@ -273,7 +273,7 @@ export const Subscriptions = billingMixin({
 			const row = await this.adapter.db.transaction(async (transaction) => {
 				const changed = await this.updateAnnounced(before, planColumns, unchanged, { transaction, owners, at: now });
 				const invoice = await this.issueInvoice(transaction, draft, owners, now);
-				if (invoice.status === "open") collection = await this.scheduleJob(transaction, "payment_retry", before.tenantId, invoice.id, now);
+				if (invoice.status === "open") collection = await this.scheduleJob(transaction, "payment_retry", before.tenantId, invoice.id, now, { runHere: true });
 				return changed;
 			});
 			await this.runJobNow(collection);
@@ -309,7 +309,7 @@ export const Subscriptions = billingMixin({
 				await this.announceBilling(transaction, "subscription.canceled", canceled.tenantId, owners, now, { subscription: await this.presentSubscription(canceled) });
 				if (draft) {
 					const invoice = await this.issueInvoice(transaction, draft, owners, now);
-					if (invoice.status === "open") collection = await this.scheduleJob(transaction, "payment_retry", canceled.tenantId, invoice.id, now);
+					if (invoice.status === "open") collection = await this.scheduleJob(transaction, "payment_retry", canceled.tenantId, invoice.id, now, { runHere: true });
 				}
 				return canceled;
 			});
