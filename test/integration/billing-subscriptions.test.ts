@@ -652,3 +652,26 @@ describe("manual payment methods and voiding", () => {
 		expect((await api.post(`/invoices/${open.id}/pay`, {}, { token: owner.token })).status).toBe(409);
 	});
 });
+
+describe("due jobs without the test clock's help", () => {
+	it("the background loop runs a job once it is due in the tenant's billing time (its clock offset included)", async () => {
+		const owner = await register("loop");
+		stubs.cards.set(owner.tenantId, "fail");
+		await subscribe(owner, { planCode: "basic", paymentMethod: "credit_card" });
+		const [open] = await invoices(owner);
+		expect(open.paymentAttempts).toBe(1);
+		// An hour ahead of the wall clock: only the offset makes the job below due.
+		await advance(owner, { seconds: 3600 });
+		const account = await api.get<{ now: string }>("/billing/account", { token: owner.token });
+		const soon = new Date(new Date(account.body.now).getTime() + 1500);
+		await sql("UPDATE billing.jobs SET due_at = $2 WHERE subject_id = $1 AND kind = 'payment_retry' AND status = 'pending'", [open.id, soon]);
+		let attempts = 1;
+		for (let waited = 0; waited < 15_000 && attempts < 2; waited += 200) {
+			await new Promise((resolve) => setTimeout(resolve, 200));
+			attempts = (await api.get<PublicInvoice>(`/invoices/${open.id}`, { token: owner.token })).body.paymentAttempts;
+		}
+		expect(attempts).toBe(2);
+		const [job] = await sql<{ status: string }>("SELECT status FROM billing.jobs WHERE subject_id = $1 AND kind = 'payment_retry' AND due_at = $2", [open.id, soon]);
+		expect(job.status).toBe("done");
+	});
+});
