@@ -8,7 +8,7 @@
  * - PUT /subscriptions/current: an upgrade (the new plan costs at least as much per period) takes effect at
  *   once, prorated to the day on a subscription_update invoice (credit for the old plan's unused days,
  *   charge for the new plan's); a downgrade waits for the period end (`pendingPlan`) unless `immediately`.
- *   In a trial the plan just changes (nothing is invoiced before the trial ends).
+ *   In a trial any change takes effect at once (nothing is invoiced before the trial ends).
  * - DELETE /subscriptions/current: cancel at the period end, or `immediately=true` now (a final
  *   subscription_cancel invoice for the metered usage so far). POST /subscriptions/current/resume undoes a
  *   pending cancel.
@@ -259,12 +259,13 @@ export const Subscriptions = billingMixin({
 			}
 			const planColumns = { planId: newPlan.id, planCode: newPlan.code, pendingPlanId: null };
 			const unchanged = { planId: before.planId };
-			if (newPlan.amount < oldPlan.amount && !immediately) return this.updateAnnounced(before, { pendingPlanId: newPlan.id }, unchanged);
+			// Nothing is invoiced during a trial: any change just takes effect (and the trial's end invoices the new plan).
 			if (before.status === "trialing") {
 				const row = await this.updateAnnounced(before, planColumns, unchanged);
 				await this.limitsChanged(row.tenantId);
 				return row;
 			}
+			if (newPlan.amount < oldPlan.amount && !immediately) return this.updateAnnounced(before, { pendingPlanId: newPlan.id }, unchanged);
 			const owners = await this.membersAdapter.owners(before.tenantId);
 			const now = await this.billingNow(before.tenantId);
 			const lines = prorationLines(oldPlan, newPlan, new Date(before.currentPeriodStart), new Date(before.currentPeriodEnd), now);

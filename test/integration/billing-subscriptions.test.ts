@@ -435,6 +435,31 @@ describe("plan changes that wait, cancel and resume", () => {
 	});
 });
 
+describe("a trial", () => {
+	it("changes plan at once, a downgrade too, without an invoice; canceled at its end, it ends without one", async () => {
+		const owner = await register("trial-change");
+		stubs.cards.set(owner.tenantId, "succeed");
+		await subscribe(owner, { planCode: "starter", paymentMethod: "credit_card" });
+		const down = await api.put<PublicSubscription>("/subscriptions/current", { planCode: "basic" }, { token: owner.token });
+		expect(down.status, JSON.stringify(down.body)).toBe(200);
+		expect(down.body).toMatchObject({ status: "trialing", plan: { code: "basic" }, pendingPlan: null });
+		expect((await api.delete<PublicSubscription>("/subscriptions/current", { token: owner.token })).body).toMatchObject({ status: "trialing", cancelAtPeriodEnd: true });
+		// The notice three days before, then the trial's end.
+		expect((await advance(owner, { days: 14 })).ran).toBe(2);
+		expect((await api.get("/subscriptions/current", { token: owner.token })).status).toBe(404);
+		const [ended] = (await api.get<Page<PublicSubscription>>("/subscriptions", { token: owner.token })).body.rows;
+		expect(ended).toMatchObject({ status: "canceled", plan: { code: "basic" }, endedAt: ended.trialEnd });
+		expect(await invoices(owner)).toEqual([]);
+		expect((await messages(owner.tenantId)).map((message) => message.type)).toEqual([
+			"subscription.created",
+			"subscription.updated",
+			"subscription.updated",
+			"subscription.trial_will_end",
+			"subscription.canceled",
+		]);
+	});
+});
+
 describe("caller mistakes and other tenants", () => {
 	let owner: Owner;
 	let stranger: Owner;
