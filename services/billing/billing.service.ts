@@ -29,7 +29,7 @@ import {
 } from "../../models/billing/billing/billing.models";
 import { platformConfigOf } from "../../lib/node";
 import { PAYMENT_CHANNELS } from "../commerce/contracts";
-import type { SubscriptionStatus } from "./contracts";
+import { BILLING_CHANNELS, type BillingMessage, type SubscriptionStatus } from "./contracts";
 import type { BillingHost, BillingLocals, BillingMethods } from "./billing.types";
 import { Clock } from "./clock";
 import { Collection } from "./collection";
@@ -81,6 +81,17 @@ const BillingService: DbServiceSchema<DbMixinSettings, BillingMethods, BillingLo
 			async handler(this: BillingHost, message: PaymentChannelMessage) {
 				const invoiceId = invoiceOf(message);
 				if (invoiceId) await this.markInvoicePaid(invoiceId, message.paymentId);
+			},
+		},
+		/**
+		 * Invoice PDFs are rendered after finalization by this durable consumer, never inline in a request: the
+		 * invoice-pdf mixin (branch invpdf) gives the service `storeInvoicePdf`; without it nothing is rendered.
+		 */
+		[BILLING_CHANNELS["invoice.finalized"]]: {
+			group: "billing-pdf",
+			maxRetries: 10,
+			async handler(this: BillingHost, message: BillingMessage) {
+				if (message.invoice) await this.attachInvoicePdf(message.invoice.id);
 			},
 		},
 		[PAYMENT_CHANNELS.failed]: {

@@ -200,6 +200,8 @@ export interface InvoiceMethods {
 	/** The invoice of a subscription's change, its tax rate and the coupon to apply worked out. */
 	draftFor(subscription: SubscriptionRow, plan: PublicPlan, reason: InvoiceReason, lines: LineInput[], period: { start: Date; end: Date } | null, coupon: CouponTerms | null): Promise<InvoiceDraft>;
 	voidOpenInvoice(before: InvoiceRow): Promise<InvoiceRow>;
+	/** Renders and records a finalized invoice's PDF, when the service has the invoice-pdf mixin. */
+	attachInvoicePdf(invoiceId: string): Promise<void>;
 }
 
 export interface CollectionMethods {
@@ -229,8 +231,8 @@ export interface SubscriptionMethods {
 	/** present() for the aggregate mixin. */
 	present(row: SubscriptionRow): Promise<PublicSubscription>;
 	couponOf(row: SubscriptionRow): CouponTerms | null;
-	/** After a subscription changed: every node drops the tenant's cached limits, and the cluster hears of it. */
-	limitsChanged(tenantId: string): Promise<void>;
+	/** After a subscription changed: every node drops the tenant's cached limits; the cluster hears of it (limitsChanged, periodChanged). */
+	subscriptionChanged(tenantId: string): Promise<void>;
 	subscribe(tenantId: string, userId: string | null, params: CreateSubscriptionParams): Promise<SubscriptionRow>;
 	/** The current version of an active plan, or 422. */
 	availablePlan(code: string): Promise<PublicPlan>;

@@ -14,7 +14,7 @@ import type { ServiceSchema } from "moleculer";
 import { QueryTypes, type Transaction } from "sequelize";
 import { isSuperAdmin, requireTenant } from "../../lib/caller";
 import { BadRequestError, ConflictError, EntityNotFoundError, UnprocessableEntityError } from "../../lib/errors";
-import { BillingAccountSchema, ClockAdvanceResultSchema, type BillingAccount } from "./contracts";
+import { BILLING_EVENTS, BillingAccountSchema, ClockAdvanceResultSchema, type BillingAccount, type PeriodChangedEvent } from "./contracts";
 import { type AccountRow, type BillingContext, type BillingHost, billingMixin, type JobRow } from "./billing.types";
 
 const DAY_MS = 86_400_000;
@@ -127,6 +127,8 @@ export const Clock = billingMixin({
 				}
 				if (target.getTime() - now.getTime() > MAX_ADVANCE_MS) throw new UnprocessableEntityError("One advance moves the clock at most ten years", "CLOCK_ADVANCE_TOO_FAR");
 				const ran = await this.advanceClock(tenantId, target);
+				// Whoever keeps the tenant's period or billing time (usage) drops it: the clock jumped.
+				this.broker.broadcast(BILLING_EVENTS.periodChanged, { tenantId } satisfies PeriodChangedEvent);
 				return { tenantId, now: (await this.billingNow(tenantId)).toISOString(), ran };
 			},
 		},

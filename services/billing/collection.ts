@@ -10,8 +10,9 @@
  *   invoice.payment_failed, and the dunning schedule (dunning.ts) sets the next retry, or after the last
  *   one the subscription goes unpaid (the free plan's limits apply). The invoice stays open: paying it later
  *   still restores the subscription.
- * - pending (a manual method: bank transfer, virtual account, e-wallet) → nothing yet; the payment's
- *   settlement reaches billing on the durable channel commerce.payment.settled.
+ * - pending (a manual method: bank transfer, virtual account, e-wallet; a card the processor is still on), or
+ *   409 PAYMENT_PENDING (an earlier attempt's payment still is) → nothing yet; the outcome reaches billing on the
+ *   durable channels commerce.payment.settled / failed.
  * - payments unreachable (or a 5xx) → nothing is recorded and the error propagates: a job runs again after
  *   its back-off, a request answers 503.
  *
@@ -55,6 +56,11 @@ export const Collection = billingMixin({
 				// Payments' own refusal is an answer (no card, declined at once); anything else is tried again later.
 				if (!isFinalRefusal(err)) throw err;
 				const error = err as Error & { type?: string };
+				// An earlier attempt's payment is still under way (a transfer, a card the processor is still on): its outcome will come.
+				if (error.type === "PAYMENT_PENDING") {
+					await completeAlone(this, job);
+					return invoice;
+				}
 				this.logger.info(`Invoice ${invoice.id} (${source}): payments refused attempt ${attempt}: ${error.type ?? error.message}`);
 				return (await this.recordPaymentFailure(invoice.id, { paymentId: null, code: error.type ?? "PAYMENT_REFUSED", message: error.message }, job)) ?? invoice;
 			}
@@ -91,7 +97,7 @@ export const Collection = billingMixin({
 				await this.announceBilling(transaction, "invoice.paid", paid.tenantId, owners, at, { invoice: await this.presentInvoice(paid, transaction) });
 				return { invoice: paid, restored: await this.restoreSubscription(transaction, paid, owners, at) };
 			});
-			if (restored) await this.limitsChanged(invoice.tenantId);
+			if (restored) await this.subscriptionChanged(invoice.tenantId);
 			return invoice;
 		},
 
@@ -122,7 +128,7 @@ export const Collection = billingMixin({
 				return { invoice: updated, changed: moved };
 			});
 			this.logger.info(`Invoice ${invoice.id}: payment attempt ${invoice.paymentAttempts} failed (${failure.code}); next attempt ${invoice.nextPaymentAttemptAt ? new Date(invoice.nextPaymentAttemptAt).toISOString() : "none"}`);
-			if (changed) await this.limitsChanged(invoice.tenantId);
+			if (changed) await this.subscriptionChanged(invoice.tenantId);
 			return invoice;
 		},
 

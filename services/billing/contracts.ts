@@ -293,20 +293,6 @@ export const ClockAdvanceResultSchema = Type.Object({
 });
 export type ClockAdvanceResult = Static<typeof ClockAdvanceResultSchema>;
 
-/** `billing.currentPlan {tenantId}` (internal): the plan and period usage is priced and limited by. */
-export interface CurrentPlan {
-	plan: PublicPlan;
-	periodStart: string;
-	periodEnd: string;
-	/** The tenant's billing time. */
-	now: string;
-}
-
-/** `billing.plansInUse {planIds}` (internal): whether a live subscription is on (or moving to) one of them. */
-export interface PlansInUse {
-	inUse: boolean;
-}
-
 // --- Events and channels ---------------------------------------------------------------------------------
 
 /** Webhook/notification event types billing announces (their names are what tenants' endpoints subscribe to). */
@@ -337,11 +323,17 @@ export const BILLING_CHANNELS: Readonly<Record<BillingEventType, string>> = Obje
 	"invoice.voided": "billing.invoice.voided",
 });
 
-/** Broadcast (fire and forget) when a tenant's limits may have changed: every node drops what it cached. */
-export const BILLING_EVENTS = { limitsChanged: "billing.limitsChanged" } as const;
+/**
+ * Broadcast (fire and forget) to every node. `limitsChanged`: a tenant's limits may have changed, drop what
+ * was cached. `periodChanged`: a tenant's billing time jumped (a test clock advanced) or its current period or
+ * plan changed (subscribed, renewed, upgraded, canceled): drop any cached `billing.currentPlan` answer (usage
+ * keeps one per tenant for a second on its ingest path). Both carry `{ tenantId }`.
+ */
+export const BILLING_EVENTS = { limitsChanged: "billing.limitsChanged", periodChanged: "billing.periodChanged" } as const;
 export interface LimitsChangedEvent {
 	tenantId: string;
 }
+export type PeriodChangedEvent = LimitsChangedEvent;
 
 /**
  * What a billing channel carries. `eventId` is unique per announcement (a redelivery carries the same), so

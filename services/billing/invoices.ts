@@ -201,10 +201,22 @@ export const Invoices = billingMixin({
 				await this.announceBilling(transaction, "invoice.voided", voided.tenantId, owners, at, { invoice: await this.presentInvoice(voided, transaction) });
 				return { invoice: voided, restored: await this.restoreSubscription(transaction, voided, owners, at) };
 			});
-			if (restored) await this.limitsChanged(invoice.tenantId);
+			if (restored) await this.subscriptionChanged(invoice.tenantId);
 			// A transfer still on its way for this invoice must not be taken: payments fails what is pending.
 			await this.paymentsAdapter.voidForInvoice(invoice.id).catch((err: Error) => this.logger.warn(`Invoice ${invoice.id} voided; its pending payments could not be failed now: ${err.message}`));
 			return invoice;
+		},
+
+		/**
+		 * Renders a finalized invoice's PDF once and records its file (`storeInvoicePdf` answers the same file when
+		 * run again). The hook the invoice-pdf mixin plugs into; a no-op while the service has no such method.
+		 */
+		async attachInvoicePdf(this: BillingHost & { storeInvoicePdf?: (invoice: PublicInvoice) => Promise<string> }, invoiceId: string): Promise<void> {
+			if (typeof this.storeInvoicePdf !== "function") return;
+			const row = await this.loadInvoice(invoiceId);
+			if (!row || row.status === "draft" || row.pdfFileId) return;
+			const fileId = await this.storeInvoicePdf(await this.presentInvoice(row));
+			await this.models.invoice.update({ pdfFileId: fileId }, { where: { id: row.id, pdfFileId: null } as WhereOptions });
 		},
 
 		async presentInvoice(this: BillingHost, row: InvoiceRow, transaction?: Transaction): Promise<PublicInvoice> {

@@ -77,7 +77,7 @@ export const Lifecycle = billingMixin({
 					const { row } = await this.transition(before, ["trialing"], { status: "canceled", endedAt: start, cancelAtPeriodEnd: false }, { transaction });
 					await this.announceBilling(transaction, "subscription.canceled", row.tenantId, owners, at, { subscription: await this.presentSubscription(row) });
 				});
-				await this.limitsChanged(before.tenantId);
+				await this.subscriptionChanged(before.tenantId);
 				return;
 			}
 			const plan = await this.plansAdapter.getVersion(before.planId);
@@ -97,7 +97,7 @@ export const Lifecycle = billingMixin({
 				return issueAndCollect(this, transaction, draft, owners, at);
 			});
 			await this.runJobNow(collection);
-			await this.limitsChanged(before.tenantId);
+			await this.subscriptionChanged(before.tenantId);
 		},
 
 		async runPeriodEnd(this: BillingHost, job: JobRow): Promise<void> {
@@ -120,7 +120,7 @@ export const Lifecycle = billingMixin({
 					return draft ? issueAndCollect(this, transaction, draft, owners, at) : undefined;
 				});
 				await this.runJobNow(collection);
-				await this.limitsChanged(before.tenantId);
+				await this.subscriptionChanged(before.tenantId);
 				return;
 			}
 
@@ -142,7 +142,7 @@ export const Lifecycle = billingMixin({
 				return issueAndCollect(this, transaction, draft, owners, at);
 			});
 			await this.runJobNow(collection);
-			if (plan.id !== endedPlan.id) await this.limitsChanged(before.tenantId);
+			await this.subscriptionChanged(before.tenantId);
 		},
 	},
 });

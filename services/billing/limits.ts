@@ -5,13 +5,14 @@
  *   billing.limits {tenantId}       → TenantLimits: the live subscription's plan limits over the free plan's;
  *                                     `unpaid` (or no subscription) → the free plan. Cached 60 s per tenant and
  *                                     cleaned on every node at any subscription change, which is also broadcast
- *                                     as BILLING_EVENTS.limitsChanged for the caches of other services.
+ *                                     (BILLING_EVENTS.limitsChanged and periodChanged) for other services' caches.
  *   billing.currentPlan {tenantId}  → { plan, periodStart, periodEnd, now }: the subscription's plan and period,
  *                                     or the free plan and the calendar month (UTC) of the tenant's billing time.
- *   billing.plansInUse {planIds}    → { inUse }: whether a live subscription is on, or moving to, one of them.
+ *   billing.plansInUse {planIds}    → { inUse: planIds[] }: those a live subscription runs on or is due to move to
+ *                                     (plans refuses to delete a plan with any).
  */
 import { Op, type WhereOptions } from "sequelize";
-import { BILLING_EVENTS, FREE_PLAN_CODE, FREE_PLAN_LIMITS, LIVE_SUBSCRIPTION_STATUSES, type LimitsChangedEvent, type PublicPlan, type TenantLimits } from "./contracts";
+import { BILLING_EVENTS, FREE_PLAN_CODE, FREE_PLAN_LIMITS, LIVE_SUBSCRIPTION_STATUSES, type LimitsChangedEvent, type PeriodChangedEvent, type PublicPlan, type TenantLimits } from "./contracts";
 import { type BillingContext, type BillingHost, billingMixin } from "./billing.types";
 
 /** The free plan as plans answers it, or — with no plans node to ask — the platform's constant limits. */
@@ -73,19 +74,22 @@ export const Limits = billingMixin({
 			params: { planIds: { type: "array", items: "uuid", min: 1, max: 1000 } },
 			async handler(this: BillingHost, ctx: BillingContext<{ planIds: string[] }>) {
 				const ids = ctx.params.planIds.map((id) => id.toLowerCase());
-				const count = await this.models.subscription.count({
+				const rows = await this.models.subscription.findAll({
+					attributes: ["planId", "pendingPlanId"],
 					where: { status: [...LIVE_SUBSCRIPTION_STATUSES], [Op.or]: [{ planId: ids }, { pendingPlanId: ids }] } as WhereOptions,
 				});
-				return { inUse: count > 0 };
+				const used = new Set(rows.flatMap((row) => [row.get("planId"), row.get("pendingPlanId")]));
+				return { inUse: ids.filter((id) => used.has(id)) };
 			},
 		},
 	},
 
 	methods: {
-		async limitsChanged(this: BillingHost, tenantId: string): Promise<void> {
+		async subscriptionChanged(this: BillingHost, tenantId: string): Promise<void> {
 			// Cleans this service's cache on every node (moleculer-db broadcasts cache.clean.billing).
 			await this.entityChanged("updated", { tenantId }, undefined as never);
 			this.broker.broadcast(BILLING_EVENTS.limitsChanged, { tenantId } satisfies LimitsChangedEvent);
+			this.broker.broadcast(BILLING_EVENTS.periodChanged, { tenantId } satisfies PeriodChangedEvent);
 		},
 	},
 });

@@ -5,7 +5,7 @@
  *   plans.current {code}              → PublicPlan (the code's current version; 404 when unknown)
  *   plans.getVersion {id}             → PublicPlan (any version, archived ones included; 404 when unknown)
  *   plans.freePlan {}                 → PublicPlan (the seeded `free` plan)
- *   plans.redeemCoupon {code, currency} → PublicCoupon (atomic +1 redemption; 422 COUPON_INVALID otherwise)
+ *   plans.redeemCoupon {code, currency, at} → PublicCoupon (atomic +1 redemption at billing time `at`; 422 COUPON_INVALID otherwise)
  *   plans.metrics {}                  → PublicMetric[]
  *
  * Plan versions never change what they cost once made (a price change makes a new version), so they are
@@ -13,6 +13,7 @@
  */
 import type { ServiceBroker } from "moleculer";
 import { systemCall } from "../../lib/caller";
+import { UnprocessableEntityError } from "../../lib/errors";
 import { ExpiringMap } from "../../lib/expiring-map";
 import type { PublicCoupon, PublicMetric, PublicPlan } from "./contracts";
 
@@ -24,17 +25,24 @@ export function isNotFound(err: unknown): boolean {
 	return error.code === 404 && !error.retryable;
 }
 
+/** The called action refused its params (Moleculer's validation error, or the platform validator's 400). */
+function isInvalidParams(err: unknown): boolean {
+	const error = err as { name?: string; type?: string; retryable?: boolean };
+	return !error.retryable && (error.name === "ValidationError" || error.type === "VALIDATION_ERROR");
+}
+
 export class PlansAdapter {
 	private readonly versions = new ExpiringMap<PublicPlan>(2000);
 
 	constructor(private readonly broker: ServiceBroker) {}
 
-	/** The current version of a plan code, or undefined when no plan has that code. */
+	/** The current version of a plan code, or undefined when no plan has (or could have) that code. */
 	async current(code: string): Promise<PublicPlan | undefined> {
 		try {
 			return this.remember(await this.broker.call<PublicPlan, { code: string }>("plans.current", { code }, systemCall()));
 		} catch (err) {
-			if (isNotFound(err)) return undefined;
+			// plans refuses a code that can't be one (its pattern) as invalid params: no plan has it either.
+			if (isNotFound(err) || isInvalidParams(err)) return undefined;
 			throw err;
 		}
 	}
@@ -49,9 +57,17 @@ export class PlansAdapter {
 		return this.remember(await this.broker.call<PublicPlan, object>("plans.freePlan", {}, systemCall()));
 	}
 
-	/** Redeems the coupon for a subscription in `currency`; plans refuses with 422 COUPON_INVALID, which passes through. */
-	redeemCoupon(code: string, currency: string): Promise<PublicCoupon> {
-		return this.broker.call<PublicCoupon, { code: string; currency: string }>("plans.redeemCoupon", { code, currency }, systemCall());
+	/**
+	 * Redeems the coupon for a subscription in `currency`, judged at `at` (the tenant's billing time); plans refuses
+	 * with 422 COUPON_INVALID, which passes through (a code that can't be one too).
+	 */
+	async redeemCoupon(code: string, currency: string, at: Date): Promise<PublicCoupon> {
+		try {
+			return await this.broker.call<PublicCoupon, { code: string; currency: string; at: string }>("plans.redeemCoupon", { code, currency, at: at.toISOString() }, systemCall());
+		} catch (err) {
+			if (isInvalidParams(err)) throw new UnprocessableEntityError(`Coupon ${code} can't be redeemed`, "COUPON_INVALID", { reason: "unknown" });
+			throw err;
+		}
 	}
 
 	metrics(): Promise<PublicMetric[]> {

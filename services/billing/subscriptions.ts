@@ -189,9 +189,9 @@ export const Subscriptions = billingMixin({
 				throw new UnprocessableEntityError("Save a card for the organization first (it is charged for every invoice)", "PAYMENT_METHOD_REQUIRED");
 			}
 			// Redeemed before the row exists: a lost race for the one live subscription costs the coupon a redemption.
-			const coupon = params.couponCode ? await this.plansAdapter.redeemCoupon(params.couponCode, plan.currency) : null;
-			const owners = await this.membersAdapter.owners(tenantId);
 			const now = await this.billingNow(tenantId);
+			const coupon = params.couponCode ? await this.plansAdapter.redeemCoupon(params.couponCode, plan.currency, now) : null;
+			const owners = await this.membersAdapter.owners(tenantId);
 			const trialEnd = plan.trialDays > 0 ? new Date(now.getTime() + plan.trialDays * DAY_MS) : null;
 			const periodEnd = trialEnd ?? addInterval(now, plan.interval);
 			const fields = {
@@ -231,7 +231,7 @@ export const Subscriptions = billingMixin({
 				return inserted;
 			});
 			await this.runJobNow(collection);
-			await this.limitsChanged(tenantId);
+			await this.subscriptionChanged(tenantId);
 			return (await this.loadRow(row.id)) ?? row;
 		},
 
@@ -262,7 +262,7 @@ export const Subscriptions = billingMixin({
 			// Nothing is invoiced during a trial: any change just takes effect (and the trial's end invoices the new plan).
 			if (before.status === "trialing") {
 				const row = await this.updateAnnounced(before, planColumns, unchanged);
-				await this.limitsChanged(row.tenantId);
+				await this.subscriptionChanged(row.tenantId);
 				return row;
 			}
 			if (newPlan.amount < oldPlan.amount && !immediately) return this.updateAnnounced(before, { pendingPlanId: newPlan.id }, unchanged);
@@ -278,7 +278,7 @@ export const Subscriptions = billingMixin({
 				return changed;
 			});
 			await this.runJobNow(collection);
-			await this.limitsChanged(row.tenantId);
+			await this.subscriptionChanged(row.tenantId);
 			return (await this.loadRow(row.id)) ?? row;
 		},
 
@@ -293,7 +293,7 @@ export const Subscriptions = billingMixin({
 			const now = await this.billingNow(before.tenantId);
 			const start = new Date(before.currentPeriodStart);
 			// The usage so far is owed (in arrears); the fixed fee was paid in advance and is not refunded.
-			const metered = before.status !== "trialing" && plan.charges.length > 0;
+			const metered = before.status !== "trialing" && plan.charges.length > 0 && now.getTime() > start.getTime();
 			const lines = metered
 				? meteredLines(plan, await this.usageAdapter.aggregate(before.tenantId, start, now, plan.charges.map((charge) => charge.metric)), await this.plansAdapter.metrics(), start, now)
 				: [];
@@ -315,7 +315,7 @@ export const Subscriptions = billingMixin({
 				return canceled;
 			});
 			await this.runJobNow(collection);
-			await this.limitsChanged(row.tenantId);
+			await this.subscriptionChanged(row.tenantId);
 			return row;
 		},
 

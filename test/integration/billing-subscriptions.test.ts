@@ -10,6 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
+import type { Context } from "moleculer";
 import { startNode, type RunningNode } from "../helpers/nodes";
 import { apiClient, loginWhenReady, uniqueEmail, uniqueIp, type ApiClient } from "../helpers/api";
 import { sql } from "../helpers/db";
@@ -37,6 +38,8 @@ let api: ApiClient;
 let adminToken: string;
 const stubs = new BillingNeighbours();
 const heard: BillingMessage[] = [];
+/** Broadcasts heard on the gateway's node: `<event> <tenantId>`. */
+const broadcasts: string[] = [];
 
 const free = stubs.addPlan({ code: "free", amount: 0, limits: { members: 5, storageBytes: 1024 ** 3 } });
 const starter = stubs.addPlan({
@@ -138,6 +141,14 @@ beforeAll(async () => {
 	stubs.install(front.broker);
 	front.broker.createService({
 		name: "billing-test-listener",
+		events: {
+			"billing.limitsChanged"(ctx: Context<{ tenantId: string }>) {
+				broadcasts.push(`${ctx.eventName} ${ctx.params.tenantId}`);
+			},
+			"billing.periodChanged"(ctx: Context<{ tenantId: string }>) {
+				broadcasts.push(`${ctx.eventName} ${ctx.params.tenantId}`);
+			},
+		},
 		channels: {
 			[BILLING_CHANNELS["subscription.trial_will_end"]]: {
 				group: "billing-test",
@@ -221,6 +232,8 @@ describe("a subscription's life through the test clock", () => {
 		expect(new Date(notice!.occurredAt).getTime() - trialStart.getTime()).toBeGreaterThanOrEqual(11 * DAY);
 		expect(new Date(notice!.occurredAt).getTime() - trialStart.getTime()).toBeLessThan(11 * DAY + 60_000);
 		expect((await current(owner)).status).toBe("trialing");
+		// The clock jumped: whoever keeps the tenant's period or billing time drops it.
+		expect(broadcasts).toContain(`billing.periodChanged ${owner.tenantId}`);
 	});
 
 	it("ends the trial: the first period starts and its invoice (fee, coupon, tax) is paid by card", async () => {
@@ -297,6 +310,7 @@ describe("a subscription's life through the test clock", () => {
 
 		const limits = await front.broker.call<{ planCode: string; limits: Record<string, number> }, { tenantId: string }>("billing.limits", { tenantId: owner.tenantId }, { meta: { $system: true } });
 		expect(limits).toMatchObject({ planCode: "pro", limits: { members: 50, storageBytes: 1024 ** 3 } });
+		expect(broadcasts).toContain(`billing.limitsChanged ${owner.tenantId}`);
 	});
 
 	it("renews at the period end: the new period's fee in advance, the ended period's usage in arrears with its tiers, the coupon and tax", async () => {
@@ -373,7 +387,7 @@ describe("plan changes that wait, cancel and resume", () => {
 		expect(same.body).toMatchObject({ code: "ALREADY_ON_PLAN" });
 		expect((await api.put<PublicSubscription>("/subscriptions/current", { planCode: "basic" }, { token: owner.token })).body).toMatchObject({ pendingPlan: { code: "basic" } });
 		expect(await invoices(owner)).toHaveLength(1);
-		expect(await front.broker.call("billing.plansInUse", { planIds: [basic.id] }, { meta: { $system: true } })).toEqual({ inUse: true });
+		expect(await front.broker.call("billing.plansInUse", { planIds: [basic.id, free.id] }, { meta: { $system: true } })).toEqual({ inUse: [basic.id] });
 	});
 
 	it("cancels at the period end and resumes", async () => {
@@ -404,7 +418,7 @@ describe("plan changes that wait, cancel and resume", () => {
 		expect(cycle).toMatchObject({ total: 1900, status: "paid" });
 		const limits = await front.broker.call<{ planCode: string; limits: Record<string, number> }, { tenantId: string }>("billing.limits", { tenantId: owner.tenantId }, { meta: { $system: true } });
 		expect(limits).toMatchObject({ planCode: "basic", limits: { members: 8 } });
-		expect(await front.broker.call("billing.plansInUse", { planIds: [pro.id] }, { meta: { $system: true } })).toEqual({ inUse: true });
+		expect(await front.broker.call("billing.plansInUse", { planIds: [pro.id] }, { meta: { $system: true } })).toEqual({ inUse: [pro.id] });
 	});
 
 	it("cancels immediately: the subscription ends, the history keeps it, and a new one may start", async () => {
