@@ -158,7 +158,8 @@ beforeAll(async () => {
 			},
 		},
 	});
-	back = await startNode({ ...cluster, SERVICES: "billing" });
+	// Only the billing service of the domain: its neighbours are the stand-ins above.
+	back = await startNode({ ...cluster, SERVICES: "billing/billing" });
 	await front.broker.waitForServices(["billing", "plans", "usage", "payments", "tenants"]);
 	api = apiClient(front.url);
 	adminToken = await loginWhenReady(api, ADMIN);
