@@ -9,7 +9,8 @@ export const KNOWN_FAILURE_CLASSES: readonly FailureClass[] = [
 	{
 		owner: "issue 14 (branches plans and paygen)",
 		description:
-			"POST /subscriptions asks plans.current and payments.defaultPaymentMethod, which the branch engine doesn't have yet: 503 SERVICE_UNAVAILABLE until the plans service and the generalised payments are merged (then remove this class)",
-		matches: (failure) => failure.kind === "5xx" && failure.status === 503 && failure.code === "SERVICE_UNAVAILABLE" && failure.operation === "POST /api/v1/subscriptions",
+			"/subscriptions and /invoices call plans (plans.current, plans.getVersion to show a subscription's plan) and payments (payInvoice, defaultPaymentMethod), which the branch engine doesn't have yet: 503 SERVICE_UNAVAILABLE until the plans service and the generalised payments are merged (then remove this class)",
+		matches: (failure) =>
+			failure.kind === "5xx" && failure.status === 503 && failure.code === "SERVICE_UNAVAILABLE" && /^[A-Z]+ \/api\/v1\/(subscriptions|invoices)(\/|$)/.test(failure.operation),
 	},
 ];
