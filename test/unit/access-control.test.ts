@@ -205,6 +205,11 @@ const REGISTRY_POLICIES: Record<string, Policy> = {
 	"webhooks.retryDelivery": "tenant:admin|key",
 	"status.ping": "public",
 	"status.nodes": "super_admin",
+	"screenshot-jobs.listScreenshotJobs": "tenant:viewer",
+	"screenshot-jobs.getScreenshotJob": "tenant:viewer",
+	"screenshot-jobs.createScreenshotJob": "tenant:member",
+	"screenshot-jobs.updateScreenshotJob": "tenant:member",
+	"screenshot-jobs.deleteScreenshotJob": "tenant:admin",
 };
 
 const T1 = "00000000-0000-4000-8000-0000000000a1";
