@@ -20,6 +20,9 @@ export interface StreamUpload {
 	/** What the caller insists the type is (files.store): bytes of another type are refused (422). */
 	requiredType?: string;
 	contentLength?: number;
+	/** files.store: the caller's id for the file (idempotent), and the object's Cache-Control. */
+	id?: string;
+	cacheControl?: string;
 }
 
 export type NewFile = Omit<FileRow, "createdAt" | "updatedAt" | "size"> & { size: number };
@@ -38,6 +41,7 @@ export interface FilesMethods extends Pick<AggregateMethods<FileRow, FileRow["st
 	quotaAllows(tenantId: string, current: number, increment: number): Promise<boolean>;
 	reserveWithinQuota(row: NewFile): Promise<FileRow>;
 	ingest(ctx: FilesContext<unknown>, stream: Readable, upload: StreamUpload): Promise<PublicFile>;
+	storedWithId(id: string, tenantId: string): Promise<FileRow | undefined>;
 	acceptedType(sniffed: string[], hints: string[], requiredType?: string): string;
 	downloadUrl(row: FileRow): Promise<{ url: string; expiresAt: string }>;
 	readHead(key: string, size: number): Promise<Buffer>;
