@@ -1,6 +1,7 @@
 /**
  * What notifications react to (a mixin of notifications.service.ts): the durable channels other domains'
- * outboxes feed (a new account, paid and refunded orders, settled, failed and refunded payments), each
+ * outboxes feed (a new account, paid and refunded orders, settled, failed and refunded payments, finished
+ * screenshot jobs), each
  * turned into a `notifications.send` whose event id derives from the entity, so a redelivery doubles
  * nothing. Only durable channels: plain broker events are at most once, and a notification would be lost
  * whenever no notifications node is up.
@@ -12,6 +13,7 @@ import { formatMoney } from "../../lib/currency";
 import { platformConfigOf } from "../../lib/node";
 import { ORDER_CHANNELS, PAYMENT_CHANNELS, type OrderMessage, type PaymentMessage, type PublicOrder, type PublicPayment } from "../commerce/contracts";
 import { USER_CHANNELS, type UserCreatedMessage } from "../identity/contracts";
+import { SCREENSHOT_CHANNELS, type PublicScreenshotJob, type ScreenshotJobMessage } from "../screenshots/contracts";
 import type { SendParams } from "./contracts";
 
 export interface TriggerMethods {
@@ -19,6 +21,7 @@ export interface TriggerMethods {
 	paymentNotification(type: "payment.succeeded" | "payment.failed" | "payment.refunded", payment: PublicPayment): SendParams;
 	paymentOf(message: PaymentMessage): Promise<PublicPayment>;
 	sendDurably(params: SendParams): Promise<void>;
+	screenshotJobFinished(type: "screenshot.job.succeeded" | "screenshot.job.failed", job: PublicScreenshotJob): Promise<void>;
 }
 
 type Host = Service & TriggerMethods;
@@ -79,6 +82,21 @@ export const NOTIFICATION_TRIGGERS: NonNullable<ServiceSchema["channels"]> = {
 				await this.sendDurably(this.paymentNotification("payment.failed", await this.paymentOf(message)));
 			},
 		},
+		/** Finished screenshot jobs, from the jobs' outbox: one event id per job and outcome. */
+		[SCREENSHOT_CHANNELS.succeeded]: {
+			group: "notifications",
+			maxRetries: 10,
+			async handler(message: ScreenshotJobMessage) {
+				await this.screenshotJobFinished("screenshot.job.succeeded", message.screenshotjob);
+			},
+		},
+		[SCREENSHOT_CHANNELS.failed]: {
+			group: "notifications",
+			maxRetries: 10,
+			async handler(message: ScreenshotJobMessage) {
+				await this.screenshotJobFinished("screenshot.job.failed", message.screenshotjob);
+			},
+		},
 };
 
 export const NotificationTriggers: Partial<ServiceSchema> = {
@@ -103,6 +121,29 @@ export const NotificationTriggers: Partial<ServiceSchema> = {
 				payment,
 			};
 			return { userId: payment.userId, tenantId: payment.tenantId ?? undefined, type, data, eventId: `${type}:${payment.id}` };
+		},
+
+		/**
+		 * The user who created the job is told (in-app, and by email when it failed) and the tenant's webhooks get
+		 * the job; a job made with an API key has no user, so only the webhooks.
+		 */
+		async screenshotJobFinished(this: Host, type: "screenshot.job.succeeded" | "screenshot.job.failed", job: PublicScreenshotJob) {
+			const eventId = `${type}:${job.id}`;
+			const data = {
+				jobId: job.id,
+				source: job.source.url ?? "an HTML document",
+				images: job.results.length,
+				error: job.error?.message ?? "",
+				link: `${platformConfigOf(this.broker).appUrl}/screenshots/${job.id}`,
+				job,
+			};
+			if (job.createdBy) return this.sendDurably({ userId: job.createdBy, tenantId: job.tenantId, type, data, eventId });
+			try {
+				await this.broker.call("webhooks.dispatch", { tenantId: job.tenantId, eventType: type, eventId, data }, systemCall());
+			} catch (err) {
+				if (!isFinalRefusal(err)) throw err;
+				this.logger.error(`Webhook ${type} (${eventId}) refused, not retried:`, err);
+			}
 		},
 
 		/** The payment a message announces; a row written before messages carried it is looked up (as it is now). */

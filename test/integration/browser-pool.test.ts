@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BrowserPool, PageFailedError } from "../../lib/browser-pool";
 import { OutboundClient } from "../../lib/outbound/client";
-import { imageSize } from "../helpers/images";
+import { imageSize } from "../../services/screenshots/image-size";
 
 const CHROMIUM = process.env.SCREENSHOT_CHROMIUM_PATH ?? "/usr/bin/chromium";
 const quiet = { info: () => undefined, warn: () => undefined };

@@ -1,6 +1,6 @@
 /**
- * Image sizes read from the bytes' headers, as a client checking a download would: PNG (IHDR), JPEG (the
- * first start-of-frame marker) and WebP (VP8, VP8L and VP8X chunks).
+ * Image sizes read from the bytes' headers: PNG (IHDR), JPEG (the first start-of-frame marker) and WebP (VP8,
+ * VP8L and VP8X chunks). The renderer reports the size of what it stored; tests check downloads with it.
  */
 export interface ImageSize {
 	format: "png" | "jpeg" | "webp";
