@@ -151,7 +151,8 @@ const ScreenshotJobsService: DbServiceSchema<DbMixinSettings, JobsMethods & Outb
 				});
 				const job = await this.announce(ctx, SCREENSHOT_JOB_EVENTS.queued, row, "created");
 				ctx.meta.$statusCode = 202;
-				ctx.meta.$location = apiPath("screenshot-jobs", id);
+				// The gateways write $location for 201 and redirects only; a 202's goes as a plain header.
+				ctx.meta.$responseHeaders = { Location: apiPath("screenshot-jobs", id) };
 				return job;
 			},
 		},

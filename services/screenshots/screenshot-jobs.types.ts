@@ -15,7 +15,7 @@ import type { ScreenshotJobRow, ScreenshotJobStatus, ScreenshotResultRow, Screen
 import type { PublicScreenshotJob, ScreenshotResult } from "./contracts";
 import type { CaptureOptions, JobCredentials } from "./job-input";
 
-export type JobsContext<P> = Context<P, CallerMeta & { $statusCode?: number; $location?: string }>;
+export type JobsContext<P> = Context<P, CallerMeta & { $statusCode?: number; $responseHeaders?: Record<string, string> }>;
 
 /** What `screenshot-jobs.claim` hands a worker: everything it needs to render the job. */
 export interface RenderSpec {

@@ -43,7 +43,7 @@ interface RendererMethods {
 	renderTarget(spec: RenderSpec, target: ScreenshotTarget, controller: AbortController): Promise<void>;
 	storeImage(spec: RenderSpec, target: ScreenshotTarget, image: Captured): Promise<PublicFile>;
 	finish(params: FinishParams): Promise<void>;
-	settings(): ScreenshotsConfig;
+	screenshotSettings(): ScreenshotsConfig;
 }
 
 interface RendererLocals {
@@ -102,7 +102,7 @@ const ScreenshotRendererService: ServiceSchema<ServiceSettingSchema, RendererMet
 	},
 
 	methods: {
-		settings() {
+		screenshotSettings() {
 			return platformConfigOf(this.broker).screenshots;
 		},
 
@@ -135,7 +135,7 @@ const ScreenshotRendererService: ServiceSchema<ServiceSettingSchema, RendererMet
 		},
 
 		async renderTarget(spec: RenderSpec, target: ScreenshotTarget, controller: AbortController) {
-			const { pageTimeoutMs, pageMaxBytes } = this.settings();
+			const { pageTimeoutMs, pageMaxBytes } = this.screenshotSettings();
 			try {
 				const image = await captureTarget(this.pool, spec, target, { timeoutMs: pageTimeoutMs, maxBytes: pageMaxBytes, signal: controller.signal });
 				if (controller.signal.aborted) throw controller.signal.reason;
@@ -160,7 +160,7 @@ const ScreenshotRendererService: ServiceSchema<ServiceSettingSchema, RendererMet
 				contentType: MIME[image.format],
 				tenantId: spec.tenantId,
 				id: resultFileId(spec.id, target.id),
-				cacheControl: this.settings().cacheControl,
+				cacheControl: this.screenshotSettings().cacheControl,
 			};
 			return this.broker.call<PublicFile, StoreParams>("files.store", params, { ...systemCall(), stream: Readable.from([image.bytes]) });
 		},
