@@ -14,7 +14,15 @@ COPY . .
 RUN npm run build
 
 FROM ${NODE_IMAGE} AS runtime
+# The screenshots role's image (compose and k8s build it with WITH_CHROMIUM=true) adds Debian's Chromium and
+# fonts: Playwright drives that browser (SCREENSHOT_CHROMIUM_PATH) and never downloads one.
+ARG WITH_CHROMIUM=false
+RUN if [ "$WITH_CHROMIUM" = "true" ]; then \
+		apt-get update && apt-get install -y --no-install-recommends chromium fonts-liberation fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji \
+		&& rm -rf /var/lib/apt/lists/*; \
+	fi
 ENV NODE_ENV=production
+ENV PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 WORKDIR /app
 COPY package.json package-lock.json ./
 # The cache mount keeps npm's download cache out of the final layer.
