@@ -7,9 +7,9 @@
  * (b) The platform: one node process (gateway, identity, files, notifications, screenshots) on NATS, so jobs ride
  *     JetStream, with its own database, namespace and S3 server (s3rver), SCREENSHOT_CONCURRENCY = C. Clients
  *     (BENCH_CLIENTS, 2 × C by default, so the workers never wait for the next job) each loop: POST
- *     /screenshot-jobs (the page, one viewport of the same size) → poll GET /screenshot-jobs/:id every 20 ms until
- *     it succeeded (claimed, rendered, stored in S3, recorded, finished through the outbox). Jobs/s, and the p50/p99
- *     of a job's latency under that load.
+ *     /screenshot-jobs (the page, one viewport of the same size) → the owner's WebSocket says it succeeded
+ *     (claimed, rendered, stored in S3, recorded, finished through the outbox) → GET /screenshot-jobs/:id answers
+ *     it with its presigned URL. Jobs/s, and the p50/p99 of a job's latency (POST to the push) under that load.
  * (c) One job at a time (BENCH_SINGLE jobs): the p50/p99 of a job's latency alone.
  * Prints the ratio (b) ÷ (a); the goal is ≥ 0.85. Everything listens on 127.0.0.1, runs for a bounded time and is
  * removed at the end (processes, database, streams, S3 folder).
@@ -24,10 +24,10 @@ import os from "node:os";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
 import { spawn, type ChildProcess } from "node:child_process";
-import { setTimeout as sleep } from "node:timers/promises";
 import { ServiceBroker, type Logger } from "moleculer";
 import { connect } from "nats";
 import { chromium } from "playwright";
+import { WebSocket } from "ws";
 import { CHROMIUM_ARGS } from "../lib/browser-pool";
 import { startEmbeddedS3 } from "../lib/storage/embedded-s3";
 import { freePort } from "../test/helpers/net";
@@ -42,7 +42,6 @@ const WIDTH = Number(process.env.BENCH_WIDTH ?? 1280);
 const HEIGHT = Number(process.env.BENCH_HEIGHT ?? 720);
 const CHROMIUM = process.env.SCREENSHOT_CHROMIUM_PATH ?? "/usr/bin/chromium";
 const TRANSPORTER = process.env.TRANSPORTER ?? "nats://127.0.0.1:4222";
-const POLL_MS = 20;
 const JOB_TIMEOUT_MS = 60_000;
 
 /** A page with some layout, text and a gradient, so a render has real work: the same for both sides. */
@@ -141,6 +140,7 @@ async function main(): Promise<void> {
 	const s3 = await startEmbeddedS3(s3Dir, 0, quiet);
 	let node: ChildProcess | undefined;
 	let broker: ServiceBroker | undefined;
+	let socket: WebSocket | undefined;
 	try {
 		console.log(`(a) plain Playwright: ${CONCURRENCY} loops, ${WIDTH} × ${HEIGHT}, ${DURATION} s …`);
 		const plain = await baseline(pageUrl);
@@ -173,19 +173,47 @@ async function main(): Promise<void> {
 		await broker.start();
 		await broker.waitForServices(["tenants"], 30_000);
 		await broker.call("tenants.setPlan", { tenantId: registered.body.tenant.id, plan: "enterprise" }, { meta: { $system: true } });
+		await broker.stop();
+		broker = undefined;
 		const call = client(base, registered.body.accessToken);
+
+		// A job is done when its owner's socket says so (the push that follows the guarded finish), as a client
+		// would learn it; then GET /screenshot-jobs/:id confirms it with its presigned URL.
+		socket = new WebSocket(`ws://127.0.0.1:${port}/ws?access_token=${encodeURIComponent(registered.body.accessToken)}`);
+		const waiting = new Map<string, { resolve: () => void; reject: (err: Error) => void }>();
+		const finished = new Map<string, string>();
+		socket.on("message", (raw) => {
+			const frame = JSON.parse(raw.toString()) as { type?: string; data?: { id: string; status: string } };
+			if (frame.type !== "screenshot.job.progress" || !frame.data || !["succeeded", "failed", "canceled"].includes(frame.data.status)) return;
+			finished.set(frame.data.id, frame.data.status);
+			const waiter = waiting.get(frame.data.id);
+			if (!waiter) return;
+			if (frame.data.status === "succeeded") waiter.resolve();
+			else waiter.reject(new Error(`job ${frame.data.id} ${frame.data.status}`));
+		});
+		await new Promise((resolve, reject) => socket!.once("open", resolve).once("error", reject));
 
 		const job = async (): Promise<number> => {
 			const started = performance.now();
 			const created = await call<{ id: string }>("POST", "/screenshot-jobs", { url: pageUrl, viewport: { width: WIDTH, height: HEIGHT } });
 			if (created.status !== 202) throw new Error(`POST /screenshot-jobs answered ${created.status}: ${JSON.stringify(created.body)}`);
-			for (;;) {
-				const seen = await call<{ status: string; error: unknown }>("GET", `/screenshot-jobs/${created.body.id}`);
-				if (seen.body.status === "succeeded") return performance.now() - started;
-				if (seen.body.status !== "queued" && seen.body.status !== "running") throw new Error(`job ${created.body.id} ${seen.body.status}: ${JSON.stringify(seen.body.error)}`);
-				if (performance.now() - started > JOB_TIMEOUT_MS) throw new Error(`job ${created.body.id} not done after ${JOB_TIMEOUT_MS} ms`);
-				await sleep(POLL_MS);
-			}
+			const jobId = created.body.id;
+			await new Promise<void>((resolve, reject) => {
+				const timer = setTimeout(() => reject(new Error(`job ${jobId} not done after ${JOB_TIMEOUT_MS} ms`)), JOB_TIMEOUT_MS);
+				const settle = (err?: Error) => {
+					clearTimeout(timer);
+					waiting.delete(jobId);
+					if (err) reject(err);
+					else resolve();
+				};
+				waiting.set(jobId, { resolve: () => settle(), reject: settle });
+				const early = finished.get(jobId);
+				if (early) settle(early === "succeeded" ? undefined : new Error(`job ${jobId} ${early}`));
+			});
+			const latency = performance.now() - started;
+			const seen = await call<{ status: string; results: Array<{ url?: string }> }>("GET", `/screenshot-jobs/${jobId}`);
+			if (seen.body.status !== "succeeded" || !seen.body.results[0]?.url) throw new Error(`job ${jobId} answered ${JSON.stringify(seen.body)}`);
+			return latency;
 		};
 
 		// Warm-up: the browser's launch, the contexts, JIT and connection pools.
@@ -227,6 +255,7 @@ async function main(): Promise<void> {
 		console.log(`jobs/s ÷ plain renders/s = ${(perSecond / plain.perSecond).toFixed(2)} (goal ≥ 0.85)`);
 		if (firstError) console.log(`first error: ${firstError}`);
 	} finally {
+		socket?.close();
 		await broker?.stop().catch(() => undefined);
 		if (node) await stopNode(node);
 		await withAdminClient((pg) => pg.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)).catch((err) => console.error(err));
