@@ -91,7 +91,8 @@ function redeem(code: string, currency = "USD", at?: string) {
 }
 
 beforeAll(async () => {
-	node = await startNode({ BOOTSTRAP_ADMIN_EMAIL: ADMIN.email, BOOTSTRAP_ADMIN_PASSWORD: ADMIN.password, RATE_LIMIT_MAX: "100000" });
+	// Not the billing engine: this file runs its own stand-in named `billing` (and, first, none at all).
+	node = await startNode({ SERVICES: "gateway,platform,identity,notifications,files,billing/plans", BOOTSTRAP_ADMIN_EMAIL: ADMIN.email, BOOTSTRAP_ADMIN_PASSWORD: ADMIN.password, RATE_LIMIT_MAX: "100000" });
 	api = apiClient(node.url);
 	adminToken = await loginWhenReady(api, ADMIN);
 	const registered = await api.post<Session>("/auth/register", { email: uniqueEmail("plans-user"), password: "correct horse battery", fullName: "Plan Shopper" }, { ip: uniqueIp() });
