@@ -221,6 +221,11 @@ const REGISTRY_POLICIES: Record<string, Policy> = {
 	"webhooks.retryDelivery": "tenant:admin|key",
 	"status.ping": "public",
 	"status.nodes": "super_admin",
+	"reviews.listReviews": "tenant:viewer",
+	"reviews.getReview": "tenant:viewer",
+	"reviews.createReview": "tenant:member",
+	"reviews.updateReview": "tenant:member",
+	"reviews.deleteReview": "tenant:admin",
 };
 
 const T1 = "00000000-0000-4000-8000-0000000000a1";
