@@ -14,12 +14,14 @@ import { payments, type PaymentsConfig } from "./config/commerce";
 import { storage, type StorageConfig } from "./config/files";
 import { bootstrapAdmin, oidc, type BootstrapAdmin, type OidcConfig } from "./config/identity";
 import { mail, webhooks, type MailConfig, type WebhooksConfig } from "./config/notifications";
+import { nlp, type NlpConfig } from "./config/reviews";
 
 export { ConfigError } from "./config/env";
 export { DEFAULT_ALLOWED_CONTENT_TYPES, type StorageConfig } from "./config/files";
 export type { PaymentsConfig } from "./config/commerce";
 export type { BootstrapAdmin, OidcClientAuthMethod, OidcConfig, OidcProviderConfig } from "./config/identity";
 export type { MailConfig, WebhooksConfig } from "./config/notifications";
+export type { NlpConfig } from "./config/reviews";
 
 export const PROJECT_ROOT = path.resolve(__dirname, "..");
 export const SERVICES_DIR = path.join(PROJECT_ROOT, "services");
@@ -73,6 +75,8 @@ export interface PlatformConfig {
 		allowHosts: string[];
 	};
 	webhooks: WebhooksConfig;
+	/** How the reviews domain's nlp service analyses reviews. */
+	nlp: NlpConfig;
 	/**
 	 * The application key that seals secrets stored in PostgreSQL (lib/secret-box.ts), and earlier keys that
 	 * still open values sealed before a rotation. No key (development and tests only): stored readable.
@@ -227,6 +231,7 @@ export function loadConfig(env: Env = process.env): PlatformConfig {
 		storage: storage(env),
 		outbound: { allowHosts: outboundAllowHosts(env) },
 		webhooks: webhooks(env),
+		nlp: nlp(env),
 		secrets: secrets(env, nodeEnv === "production"),
 	};
 }
