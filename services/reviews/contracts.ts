@@ -105,6 +105,34 @@ export interface ReviewEvent {
 	changed?: string[];
 }
 
+// --- NLP: classifiers and re-analysis ---------------------------------------------------------------
+
+export const CLASSIFIER_STATUSES = ["untrained", "trained"] as const;
+
+/** A tenant's topic classifier. */
+export const PublicClassifierSchema = Type.Object({
+	id: Uuid,
+	tenantId: Uuid,
+	name: Type.String(),
+	topics: Type.Array(Type.String(), { description: "The topics it may give a review" }),
+	includeDefaults: Type.Boolean({ description: "Whether training adds the default examples of its default topics to the tenant's labels" }),
+	status: Enum(CLASSIFIER_STATUSES),
+	active: Type.Boolean({ description: "Whether the tenant's reviews are classified with it (one at most; none: the default classifier)" }),
+	version: Type.Integer({ minimum: 0, description: "How many times it was trained" }),
+	examples: Type.Record(Type.String(), Type.Integer({ minimum: 0 }), { description: "The tenant's labelled reviews of its last training, per topic" }),
+	trainedAt: Nullable(DateTime),
+	createdAt: DateTime,
+	updatedAt: DateTime,
+});
+export type PublicClassifier = Static<typeof PublicClassifierSchema>;
+
+/** What `POST /reviews/reanalyze` queued. */
+export const ReanalysisSchema = Type.Object({
+	reviews: Type.Integer({ minimum: 0, description: "Reviews queued for analysis" }),
+	batches: Type.Integer({ minimum: 0 }),
+});
+export type Reanalysis = Static<typeof ReanalysisSchema>;
+
 // --- Durable channels (through the reviews and nlp outboxes) ---------------------------------------
 
 export const REVIEW_CHANNELS = {
