@@ -223,9 +223,15 @@ const REGISTRY_POLICIES: Record<string, Policy> = {
 	"status.nodes": "super_admin",
 	"reviews.listReviews": "tenant:viewer",
 	"reviews.getReview": "tenant:viewer",
-	"reviews.createReview": "tenant:member",
 	"reviews.updateReview": "tenant:member",
-	"reviews.deleteReview": "tenant:admin",
+	"reviews.labelReview": "tenant:member",
+	"nlp.reanalyze": "tenant:admin",
+	"nlp.listClassifiers": "tenant:viewer",
+	"nlp.createClassifier": "tenant:admin",
+	"nlp.getClassifier": "tenant:viewer",
+	"nlp.trainClassifier": "tenant:admin",
+	"nlp.updateClassifier": "tenant:admin",
+	"nlp.deleteClassifier": "tenant:admin",
 };
 
 const T1 = "00000000-0000-4000-8000-0000000000a1";

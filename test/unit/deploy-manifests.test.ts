@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
-import { assertDatabaseAvailable, availableDomains, loadConfig, PROJECT_ROOT, type PlatformConfig } from "../../lib/config";
+import { assertDatabaseAvailable, availableDomains, domainServiceNames, loadConfig, PROJECT_ROOT, type PlatformConfig } from "../../lib/config";
 
 type Env = Record<string, string | undefined>;
 type Obj = Record<string, unknown>;
@@ -56,6 +56,18 @@ function expectClusterReady(env: Env, where: string): void {
 }
 
 /** Port of the listener that answers /healthz and /readyz for a node with this config. */
+/**
+ * Every service of every domain is run by some role: the whole domain (`reviews`) or the service on its own
+ * (`reviews/nlp`, for a service that scales apart from its domain).
+ */
+function expectEveryServiceHosted(hosted: Set<string>, where: string): void {
+	for (const domain of availableDomains()) {
+		for (const service of domainServiceNames(domain)) {
+			expect(hosted.has(domain) || hosted.has(`${domain}/${service}`), `${domain}/${service} has no ${where}`).toBe(true);
+		}
+	}
+}
+
 function probePort(config: PlatformConfig): number | undefined {
 	return config.services.includes("gateway") ? config.http.port : config.opsPort;
 }
@@ -309,9 +321,8 @@ describe("docker-compose.yml", () => {
 		}
 	});
 
-	it("gives every domain under services/ a role that runs it", () => {
-		const hosted = new Set(roles.flatMap(({ name }) => configFor(name).services));
-		for (const domain of availableDomains()) expect(hosted.has(domain), `domain ${domain} has no compose role`).toBe(true);
+	it("gives every service of every domain under services/ a role that runs it", () => {
+		expectEveryServiceHosted(new Set(roles.flatMap(({ name }) => configFor(name).services)), "compose role");
 	});
 });
 
@@ -449,11 +460,8 @@ describe("k8s manifests", () => {
 		expect(scaled.has("worker"), "worker HPA").toBe(true);
 	});
 
-	it("gives every domain under services/ a Deployment that runs it", () => {
-		const hosted = new Set(
-			deployments.flatMap((d) => containers(d).flatMap((c) => configFor(d, c).services)),
-		);
-		for (const domain of availableDomains()) expect(hosted.has(domain), `domain ${domain} has no Deployment`).toBe(true);
+	it("gives every service of every domain under services/ a Deployment that runs it", () => {
+		expectEveryServiceHosted(new Set(deployments.flatMap((d) => containers(d).flatMap((c) => configFor(d, c).services))), "Deployment");
 	});
 
 	it("lists every manifest in kustomization.yaml", () => {
