@@ -248,7 +248,9 @@ const ReviewsService: DbServiceSchema<DbMixinSettings, ReviewsMethods> = {
 		},
 
 		presentDetail(row: ReviewRow): ReviewDetail {
-			return { ...this.present(row), raw: row.raw, previousVersions: row.previousVersions ?? [] };
+			// jsonb_build_object wrote the timestamps in PostgreSQL's form (+00:00); answers use ISO 8601 in UTC.
+			const previousVersions = (row.previousVersions ?? []).map((version) => ({ ...version, publishedAt: iso(version.publishedAt), replacedAt: iso(version.replacedAt)! }));
+			return { ...this.present(row), raw: row.raw, previousVersions };
 		},
 
 		/** An assignee must belong to the review's tenant (identity's tenants answer who does). */
