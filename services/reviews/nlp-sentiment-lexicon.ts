@@ -68,6 +68,7 @@ export const REVIEW_PHRASES: Readonly<Record<string, number>> = {
 	"can't live without": 3, "cannot live without": 3, "can't imagine": 2, "can't say enough good": 3,
 	"can't recommend enough": 3, "can't recommend it enough": 3, "no complaints": 2, "not a single complaint": 3,
 	"nothing to complain about": 2, "works like a charm": 3, "does the job": 0.5, "does what it says": 1,
+	"don't like": -2, "dont like": -2, "didn't like": -2, "do not like": -2, "did not like": -2, "doesn't help": -1,
 	"through the roof": -1, "not bad": 1.5, "not too bad": 1, "no problems": 2, "no issues": 2,
 };
 
