@@ -9,7 +9,7 @@
  */
 import type { Context, ServiceSchema } from "moleculer";
 import { Sequelize } from "sequelize";
-import { PAGE_PARAMS, newestFirstPage, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { PAGE_PARAMS, plainRow, toPage, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { entityOf } from "../../middlewares/entity-scope.middleware";
 import { requireTenant, systemCall, type CallerMeta } from "../../lib/caller";
 import { ConflictError, UnprocessableEntityError } from "../../lib/errors";
@@ -48,9 +48,16 @@ const NlpClassifiersSchema: Partial<DbServiceSchema<DbMixinSettings, ClassifierM
 			summary: "The tenant's topic classifiers",
 			params: { ...PAGE_PARAMS, $$strict: "remove" },
 			async handler(ctx: ClassifiersContext<{ page: number; pageSize: number }>) {
-				return newestFirstPage<ClassifierRow, PublicClassifier>(this.model, this.tenantFilter(ctx), ctx.params.page, ctx.params.pageSize, (row) =>
-					this.presentClassifier(row),
-				);
+				const { page, pageSize } = ctx.params;
+				// Not the serialised models: a page of them would be megabytes nobody reads.
+				const { rows, count } = await this.model.findAndCountAll({
+					where: this.tenantFilter(ctx),
+					attributes: { exclude: ["model"] },
+					order: [["createdAt", "DESC"], ["id", "ASC"]],
+					limit: pageSize,
+					offset: (page - 1) * pageSize,
+				});
+				return toPage(rows.map((row) => this.presentClassifier(plainRow<ClassifierRow>(row)!)), count, page, pageSize);
 			},
 		},
 

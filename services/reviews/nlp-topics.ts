@@ -56,7 +56,8 @@ export function restoreClassifier(serialised: string): BayesClassifier {
 
 /** The review's topics, most likely first. A text with no known word gets "other". */
 export function topicsOf(classifier: BayesClassifier, text: string): string[] {
-	const stems = PorterStemmer.tokenizeAndStem(text);
+	// The classifier reads which stems are present, not how often: one of each keeps long reviews cheap.
+	const stems = [...new Set(PorterStemmer.tokenizeAndStem(text))];
 	// Without a single known word the classes' priors alone would pick one: say nothing instead.
 	if (!stems.some((stem) => Object.hasOwn(classifier.features, stem))) return ["other"];
 	const classifications = classifier.getClassifications(stems);

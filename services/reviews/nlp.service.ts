@@ -17,7 +17,7 @@ import type { BayesClassifier } from "natural";
 import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { OutboxMixin, outboxModel, type OutboxMethods } from "../../mixins/outbox.mixin";
 import { requireTenant, systemCall, type CallerMeta } from "../../lib/caller";
-import { EntityNotFoundError } from "../../lib/errors";
+import { EntityNotFoundError, isFinalRefusal } from "../../lib/errors";
 import { ExpiringMap } from "../../lib/expiring-map";
 import { platformConfigOf } from "../../lib/node";
 import type { NlpConfig } from "../../lib/config";
@@ -41,8 +41,10 @@ import {
 /** Restored tenant classifiers kept per node; a training bumps the version, so a stale one is never used. */
 const CLASSIFIER_CACHE_SIZE = 200;
 const CLASSIFIER_CACHE_MS = 3_600_000;
-/** The most reviews one re-analysis queues. */
-const MAX_REANALYSIS = 1_000_000;
+/** The most reviews one re-analysis queues (a larger tenant re-analyses source by source). */
+const MAX_REANALYSIS = 100_000;
+/** Review ids read per call while queueing a re-analysis. */
+const ID_PAGE = 1000;
 
 export interface TopicModel {
 	classifier: BayesClassifier;
@@ -51,6 +53,7 @@ export interface TopicModel {
 }
 
 export interface NlpMethods extends OutboxMethods {
+	consume(message: ReviewsCollectedMessage | ReanalyzeMessage): Promise<void>;
 	settingsOf(): NlpConfig;
 	analyseReviews(tenantId: string, reviewIds: string[]): Promise<number>;
 	analyseBatch(tenantId: string, reviews: ReviewText[]): Promise<AnalysisResult[]>;
@@ -88,14 +91,14 @@ const NlpService: DbServiceSchema<DbMixinSettings, NlpMethods, NlpLocals> = {
 			group: "nlp",
 			maxRetries: 10,
 			async handler(message: ReviewsCollectedMessage) {
-				await this.analyseReviews(message.tenantId, message.reviewIds);
+				await this.consume(message);
 			},
 		},
 		[REVIEW_CHANNELS.reanalyze]: {
 			group: "nlp",
 			maxRetries: 10,
 			async handler(message: ReanalyzeMessage) {
-				await this.analyseReviews(message.tenantId, message.reviewIds);
+				await this.consume(message);
 			},
 		},
 	},
@@ -116,11 +119,11 @@ const NlpService: DbServiceSchema<DbMixinSettings, NlpMethods, NlpLocals> = {
 				for (let total = 0; total < MAX_REANALYSIS; ) {
 					const ids = await this.broker.call<string[], object>(
 						"reviews.idsForAnalysis",
-						{ tenantId, sourceId: ctx.params.sourceId, afterId, limit: batchSize },
+						{ tenantId, sourceId: ctx.params.sourceId, afterId, limit: Math.min(ID_PAGE, MAX_REANALYSIS - total) },
 						systemCall(),
 					);
 					if (ids.length === 0) break;
-					batches.push(ids);
+					for (let start = 0; start < ids.length; start += batchSize) batches.push(ids.slice(start, start + batchSize));
 					total += ids.length;
 					afterId = ids[ids.length - 1];
 				}
@@ -136,6 +139,20 @@ const NlpService: DbServiceSchema<DbMixinSettings, NlpMethods, NlpLocals> = {
 	},
 
 	methods: {
+		/**
+		 * A failure another delivery may get past (a reviews node away, the database) is thrown, so the message
+		 * comes back; a refusal (4xx) would be refused again: it is logged and the message acknowledged.
+		 */
+		async consume(message: ReviewsCollectedMessage | ReanalyzeMessage): Promise<void> {
+			try {
+				await this.analyseReviews(message.tenantId, message.reviewIds);
+			} catch (err) {
+				if (!isFinalRefusal(err)) throw err;
+				const error = err as Error & { type?: string };
+				this.logger.warn(`NLP of ${message.reviewIds.length} reviews of tenant ${message.tenantId} refused (${error.type ?? error.name}): ${error.message}`);
+			}
+		},
+
 		settingsOf(): NlpConfig {
 			return platformConfigOf(this.broker).nlp;
 		},

@@ -55,6 +55,8 @@ export async function up(context: MigrationContext): Promise<void> {
 	await sequelize.query(`CREATE INDEX reviews_tenant_sentiment_idx ON "${schema}".reviews (tenant_id, sentiment_label)`);
 	await sequelize.query(`CREATE INDEX reviews_topics_idx ON "${schema}".reviews USING GIN (topics)`);
 	await sequelize.query(`CREATE INDEX reviews_tags_idx ON "${schema}".reviews USING GIN (tags)`);
+	// Re-analysis pages through a tenant's (or a source's) reviews by id.
+	await queryInterface.addIndex(table, ["tenant_id", "id"], { name: "reviews_tenant_id_idx" });
 	// Training reads a tenant's labelled reviews.
 	await sequelize.query(`CREATE INDEX reviews_labelled_idx ON "${schema}".reviews (tenant_id, labelled_topic) WHERE labelled_topic IS NOT NULL`);
 	await createOutboxTable(context);
