@@ -16,6 +16,7 @@ import { storage, type StorageConfig } from "./config/files";
 import { bootstrapAdmin, oidc, type BootstrapAdmin, type OidcConfig } from "./config/identity";
 import { mail, webhooks, type MailConfig, type WebhooksConfig } from "./config/notifications";
 import { screenshots, type ScreenshotsConfig } from "./config/screenshots";
+import { nlp, type NlpConfig } from "./config/reviews";
 
 export { ConfigError } from "./config/env";
 export { DEFAULT_ALLOWED_CONTENT_TYPES, type StorageConfig } from "./config/files";
@@ -24,6 +25,7 @@ export type { BillingConfig, InvoicePdfConfig } from "./config/billing";
 export type { BootstrapAdmin, OidcClientAuthMethod, OidcConfig, OidcProviderConfig } from "./config/identity";
 export type { MailConfig, WebhooksConfig } from "./config/notifications";
 export type { ScreenshotsConfig } from "./config/screenshots";
+export type { NlpConfig } from "./config/reviews";
 
 export const PROJECT_ROOT = path.resolve(__dirname, "..");
 export const SERVICES_DIR = path.join(PROJECT_ROOT, "services");
@@ -81,6 +83,8 @@ export interface PlatformConfig {
 	};
 	webhooks: WebhooksConfig;
 	screenshots: ScreenshotsConfig;
+	/** How the reviews domain's nlp service analyses reviews. */
+	nlp: NlpConfig;
 	/**
 	 * The application key that seals secrets stored in PostgreSQL (lib/secret-box.ts), and earlier keys that
 	 * still open values sealed before a rotation. No key (development and tests only): stored readable.
@@ -238,6 +242,7 @@ export function loadConfig(env: Env = process.env): PlatformConfig {
 		outbound: { allowHosts: outboundAllowHosts(env) },
 		webhooks: webhooks(env),
 		screenshots: screenshots(env),
+		nlp: nlp(env),
 		secrets: secrets(env, nodeEnv === "production"),
 	};
 }

@@ -246,6 +246,17 @@ const REGISTRY_POLICIES: Record<string, Policy> = {
 	"screenshot-jobs.cancelScreenshotJob": "tenant:member",
 	"screenshot-jobs.deleteScreenshotJob": "tenant:member",
 	"devices.listDevices": "public",
+	"reviews.listReviews": "tenant:viewer",
+	"reviews.getReview": "tenant:viewer",
+	"reviews.updateReview": "tenant:member",
+	"reviews.labelReview": "tenant:member",
+	"nlp.reanalyze": "tenant:admin",
+	"nlp.listClassifiers": "tenant:viewer",
+	"nlp.createClassifier": "tenant:admin",
+	"nlp.getClassifier": "tenant:viewer",
+	"nlp.trainClassifier": "tenant:admin",
+	"nlp.updateClassifier": "tenant:admin",
+	"nlp.deleteClassifier": "tenant:admin",
 };
 
 const T1 = "00000000-0000-4000-8000-0000000000a1";

@@ -214,6 +214,31 @@ describe("billing settings", () => {
 	])("refuses %o naming %s", (env, variable) => expectConfigErrorNaming(env, variable));
 });
 
+describe("review NLP settings", () => {
+	it("reads the batch size, rating weight, keyword count and languages, with defaults", () => {
+		expect(loadConfig({}).nlp).toMatchObject({ batchSize: 200, ratingWeight: 0.35, keywords: 8 });
+		expect(loadConfig({}).nlp.languages).toContain("en");
+		expect(loadConfig({ NLP_BATCH_SIZE: "50", NLP_RATING_WEIGHT: "0", NLP_KEYWORDS: "3", NLP_LANGUAGES: "EN, de" }).nlp).toEqual({
+			batchSize: 50,
+			ratingWeight: 0,
+			keywords: 3,
+			languages: ["en", "de"],
+		});
+		expect(loadConfig({ NLP_RATING_WEIGHT: "1" }).nlp.ratingWeight).toBe(1);
+		expect(loadConfig({ NLP_RATING_WEIGHT: ".5" }).nlp.ratingWeight).toBe(0.5);
+	});
+
+	it.each([
+		[{ NLP_BATCH_SIZE: "0" }, "NLP_BATCH_SIZE"],
+		[{ NLP_BATCH_SIZE: "5000" }, "NLP_BATCH_SIZE"],
+		[{ NLP_RATING_WEIGHT: "1.5" }, "NLP_RATING_WEIGHT"],
+		[{ NLP_RATING_WEIGHT: "-0.1" }, "NLP_RATING_WEIGHT"],
+		[{ NLP_RATING_WEIGHT: "half" }, "NLP_RATING_WEIGHT"],
+		[{ NLP_KEYWORDS: "0" }, "NLP_KEYWORDS"],
+		[{ NLP_LANGUAGES: "english,de" }, "NLP_LANGUAGES"],
+	])("refuses %o naming %s", (env, variable) => expectConfigErrorNaming(env, variable));
+});
+
 describe("secrets key", () => {
 	const hex = "0123456789abcdef".repeat(4);
 	const base64 = Buffer.from(hex, "hex").toString("base64");

@@ -56,6 +56,10 @@ function expectClusterReady(env: Env, where: string): void {
 }
 
 /** Port of the listener that answers /healthz and /readyz for a node with this config. */
+/**
+ * Every service of every domain is run by some role: the whole domain (`reviews`) or the service on its own
+ * (`reviews/nlp`, for a service that scales apart from its domain).
+ */
 function probePort(config: PlatformConfig): number | undefined {
 	return config.services.includes("gateway") ? config.http.port : config.opsPort;
 }
