@@ -238,7 +238,8 @@ export class BrowserPool {
 	private launched(): Promise<Browser> {
 		if (!this.browser) {
 			const launching = chromium
-				.launch({ executablePath: this.options.executablePath, headless: true, args: [...CHROMIUM_ARGS, ...(this.options.args ?? [])] })
+				// The node's own shutdown closes the browser (stop()); Playwright's signal handlers would close it first.
+				.launch({ executablePath: this.options.executablePath, headless: true, args: [...CHROMIUM_ARGS, ...(this.options.args ?? [])], handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false })
 				.then((browser) => {
 					this.counters.launches += 1;
 					browser.on("disconnected", () => {
