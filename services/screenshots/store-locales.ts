@@ -38,6 +38,9 @@ const ALIASES: Record<string, readonly string[]> = {
 	iw: ["he", "iw-IL"],
 	"iw-il": ["he"],
 	nb: ["no", "no-NO"],
+	// Latin American Spanish: App Store Connect's es-MX, Google Play's es-419.
+	"es-mx": ["es-419"],
+	"es-419": ["es-MX"],
 	"nb-no": ["no", "no-NO"],
 };
 
