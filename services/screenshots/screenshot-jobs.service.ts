@@ -154,6 +154,8 @@ const ScreenshotJobsService: DbServiceSchema<DbMixinSettings, JobsMethods & Outb
 		 */
 		enqueueStoreSet: {
 			visibility: "public",
+			// An API key was checked at the door (store-sets:write on the render); it needs no screenshot-jobs scope here.
+			scopes: [],
 			params: { tenantId: "uuid", snapshot: { type: "object" } },
 			async handler(ctx: JobsContext<{ tenantId: string; snapshot: StoreSetSnapshot }>) {
 				const { tenantId, snapshot } = ctx.params;

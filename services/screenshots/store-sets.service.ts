@@ -371,9 +371,10 @@ const StoreSetsService: DbServiceSchema<DbMixinSettings, StoreSetsMethods, Store
 		async storeImported(ctx: StoreSetsContext<unknown>, tenantId: string, name: string, bytes: Buffer): Promise<{ id: string; contentType: string }> {
 			const params: StoreParams = { name, tenantId };
 			const stream = Readable.from([bytes]);
-			// The caller's own tenant: stored as theirs (they may delete it); a platform caller's import is the platform's.
+			// A user in the app's tenant stores them as theirs (they may delete them); an API key (whose scopes are
+			// store-sets', not files') or a platform caller stores them as the platform, into the app's tenant.
 			const file =
-				ctx.meta.tenantId === tenantId && !ctx.meta.$system
+				ctx.meta.tenantId === tenantId && ctx.meta.user && !ctx.meta.apiKeyId && !ctx.meta.$system
 					? await ctx.call<PublicFile, StoreParams>("files.store", params, { stream })
 					: await this.broker.call<PublicFile, StoreParams>("files.store", params, { ...systemCall(), stream });
 			return { id: file.id, contentType: file.contentType };

@@ -428,6 +428,29 @@ describe("apps, sets and screens", () => {
 		expect(await sql(`SELECT id FROM files.files WHERE id = ANY($1)`, [files])).toHaveLength(3);
 	}, 60_000);
 
+	it("works for an API key with the store-sets scopes only: a set, its render and an import", async () => {
+		const owner = await signUp("keyed");
+		const created = await api.post<{ key: string }>("/api-keys", { name: "store sets", scopes: ["store-sets:read", "store-sets:write"] }, { token: owner.token });
+		expect(created.status, JSON.stringify(created.body)).toBe(201);
+		const apiKey = created.body.key;
+		const file = await upload(owner, shot(390, 844, [0, 128, 255]), "k.png");
+		const app = await api.post<PublicApp>("/apps", { name: "Keyed" }, { apiKey });
+		expect(app.status, JSON.stringify(app.body)).toBe(201);
+		const set = await api.post<PublicStoreSet>("/store-sets", { appId: app.body.id, name: "Keyed", locales: ["en-US"], screens: [{ fileId: file }] }, { apiKey });
+		expect(set.status, JSON.stringify(set.body)).toBe(201);
+		const render = await api.post<PublicScreenshotJob>(`/store-sets/${set.body.id}/render`, { targets: ["google-play-feature-graphic"] }, { apiKey });
+		expect(render.status, JSON.stringify(render.body)).toBe(202);
+		const job = await settled(owner, render.body.id, 60_000);
+		expect(job.status, JSON.stringify(job.error)).toBe("succeeded");
+		expect(job.results.map((result) => result.path)).toEqual(["metadata/android/en-US/images/featureGraphic.png"]);
+		const imported = await api.post<StoreImport>(`/apps/${app.body.id}/import`, { store: "google_play", storeId: GOOGLE_PLAY_APP.packageName, country: "us" }, { apiKey });
+		expect(imported.status, JSON.stringify(imported.body)).toBe(201);
+		expect(imported.body.storeSet.screens).toHaveLength(4);
+		// Without the scope, nothing.
+		const readOnly = await api.post<{ key: string }>("/api-keys", { name: "read", scopes: ["store-sets:read"] }, { token: owner.token });
+		expectProblem(await api.post(`/store-sets/${set.body.id}/render`, {}, { apiKey: readOnly.body.key }), 403, "SCOPE_REQUIRED");
+	}, 90_000);
+
 	it("refuses mistakes with 4xx problem+json and changes nothing", async () => {
 		const erin = await signUp("erin");
 		const other = await signUp("erin-other");
