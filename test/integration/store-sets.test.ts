@@ -240,7 +240,8 @@ describe("store sets", () => {
 			expect(job.status, JSON.stringify(job.error)).toBe("succeeded");
 			// 9 screenshot sizes × 2 locales × 3 screens, and a feature graphic per locale.
 			expect(job.results).toHaveLength(9 * 2 * 3 + 2);
-			expect(job.progress).toBe(100);
+			// Claimed once: the worker kept its JetStream message alive through the whole render.
+			expect(job).toMatchObject({ progress: 100, attempts: 1, error: null });
 			for (const result of job.results) expect(result).toMatchObject({ format: "png", ...SIZES[result.target] });
 			expect(job.results.filter((result) => result.target === "google-play-feature-graphic").map((result) => [result.locale, result.screen])).toEqual([
 				["en-US", null],
