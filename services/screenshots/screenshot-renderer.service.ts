@@ -80,7 +80,8 @@ const ScreenshotRendererService: ServiceSchema<ServiceSettingSchema, RendererMet
 	/** The channel's in-flight limit is the node's page concurrency, which only the configuration knows. */
 	merged(this: Service, schema: ServiceSchema) {
 		const channels = schema.channels as unknown as Record<string, Record<string, unknown>>;
-		channels[SCREENSHOT_CHANNELS.render].maxInFlight = platformConfigOf(this.broker).screenshots.concurrency;
+		// A copy: the schema's objects are this module's, shared by every broker of the process (tests start several).
+		channels[SCREENSHOT_CHANNELS.render] = { ...channels[SCREENSHOT_CHANNELS.render], maxInFlight: platformConfigOf(this.broker).screenshots.concurrency };
 	},
 
 	channels: {

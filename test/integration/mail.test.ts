@@ -60,6 +60,9 @@ describe("templates", () => {
 		total: "€12.00",
 		url: "https://hooks.example.com/in",
 		reason: "5 attempts failed",
+		jobId: "job_1",
+		source: "https://example.com/",
+		error: "The page did not finish within its 30000 ms budget",
 	};
 
 	it("renders every template with a subject, a text and an HTML body and no placeholder left", () => {
