@@ -56,6 +56,8 @@ COPY package.json package-lock.json ./
 # The cache mount keeps npm's download cache out of the final layer.
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
 COPY --from=build /app/dist ./dist
+# The store sets' bundled fonts are read beside the compiled service (tsc copies no woff2).
+COPY services/screenshots/fonts ./dist/services/screenshots/fonts
 # Sources only: once compiled, PROJECT_ROOT is dist/, so nodes load services and migrations from dist/.
 COPY services ./services
 COPY models ./models

@@ -5,7 +5,7 @@
  */
 import os from "node:os";
 import path from "node:path";
-import { ConfigError, bytes, duration, integer, read, type Env } from "./env";
+import { ConfigError, bytes, duration, integer, read, url, type Env } from "./env";
 
 export interface ScreenshotsConfig {
 	/** Chromium's executable (Debian's package by default): Playwright never downloads a browser here. */
@@ -20,6 +20,10 @@ export interface ScreenshotsConfig {
 	pageMaxBytes: number;
 	/** Cache-Control stored with every result image (a CDN in front of S3_PUBLIC_URL honours it). */
 	cacheControl: string;
+	/** The App Store's lookup API (`?id=…&country=…`, JSON) a store set import asks. */
+	appStoreLookupUrl: string;
+	/** Google Play's listing page (`?id=<package>&hl=…&gl=…`, HTML) a store set import reads. */
+	googlePlayUrl: string;
 }
 
 export function screenshots(env: Env): ScreenshotsConfig {
@@ -35,6 +39,8 @@ export function screenshots(env: Env): ScreenshotsConfig {
 		pageTimeoutMs: boundedDuration(env, "SCREENSHOT_PAGE_TIMEOUT", "30s", 1_000, 300_000),
 		pageMaxBytes: boundedBytes(env, "SCREENSHOT_PAGE_MAX_BYTES", 50 * 1024 ** 2),
 		cacheControl,
+		appStoreLookupUrl: url(env, "SCREENSHOT_APP_STORE_LOOKUP_URL", ["https:", "http:"]) ?? "https://itunes.apple.com/lookup",
+		googlePlayUrl: url(env, "SCREENSHOT_GOOGLE_PLAY_URL", ["https:", "http:"]) ?? "https://play.google.com/store/apps/details",
 	};
 }
 

@@ -20,7 +20,7 @@ const MIME: Record<ScreenshotFormat, string> = { png: "image/png", jpeg: "image/
 /** A render step that failed because of the page or the job's options: final, reported on the job. */
 export class CaptureError extends Error {
 	constructor(
-		readonly code: "SELECTOR_NOT_FOUND" | "WAIT_FOR_SELECTOR_TIMEOUT" | "RENDER_FAILED",
+		readonly code: "SELECTOR_NOT_FOUND" | "WAIT_FOR_SELECTOR_TIMEOUT" | "RENDER_FAILED" | "SIZE_MISMATCH" | "SOURCE_MISSING" | "SOURCE_NOT_IMAGE",
 		message: string,
 	) {
 		super(message);

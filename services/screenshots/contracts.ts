@@ -5,9 +5,11 @@
  * the payloads those carry.
  */
 import { DateTime, Enum, Nullable, Type, Uuid, type Static } from "../../lib/schema";
-import { SCREENSHOT_JOB_STATUSES } from "../../models/screenshots/screenshot-jobs/screenshot-job.model";
+import { SCREENSHOT_JOB_KINDS, SCREENSHOT_JOB_STATUSES } from "../../models/screenshots/screenshot-jobs/screenshot-job.model";
+import { APP_PLATFORMS, CAPTION_POSITIONS, FRAME_STYLES } from "../../models/screenshots/store-sets/store-set.model";
 
-export { SCREENSHOT_JOB_STATUSES, type ScreenshotJobStatus } from "../../models/screenshots/screenshot-jobs/screenshot-job.model";
+export { SCREENSHOT_JOB_KINDS, SCREENSHOT_JOB_STATUSES, type ScreenshotJobKind, type ScreenshotJobStatus } from "../../models/screenshots/screenshot-jobs/screenshot-job.model";
+export { APP_PLATFORMS, CAPTION_POSITIONS, FRAME_STYLES, type AppPlatform, type StoreTheme } from "../../models/screenshots/store-sets/store-set.model";
 
 // --- Devices ----------------------------------------------------------------------------------------------
 
@@ -46,6 +48,9 @@ export const ScreenshotResultSchema = Type.Object({
 	blockedRequests: Type.Integer({ minimum: 0, description: "Requests the outbound guard or the ad list refused; the page rendered without them" }),
 	url: Type.Optional(Type.String({ description: "A presigned download URL (GET /screenshot-jobs/:id only)" })),
 	expiresAt: Type.Optional(DateTime),
+	locale: Type.Optional(Type.String({ description: "A store set's image: its locale" })),
+	screen: Type.Optional(Nullable(Type.Integer({ minimum: 1, description: "A store set's image: its screen (1, 2, …); null for the feature graphic" }))),
+	path: Type.Optional(Type.String({ description: "A store set's image: where it is in the ZIP" })),
 });
 export type ScreenshotResult = Static<typeof ScreenshotResultSchema>;
 
@@ -64,12 +69,25 @@ export const ScreenshotTargetSchema = Type.Object({
 export const PublicScreenshotJobSchema = Type.Object({
 	id: Uuid,
 	tenantId: Uuid,
+	kind: Enum(SCREENSHOT_JOB_KINDS, { description: "capture: a page on devices; store_set: a store set rendered for every locale and store size" }),
+	storeSetId: Nullable(Uuid),
 	status: Enum(SCREENSHOT_JOB_STATUSES),
 	progress: Type.Integer({ minimum: 0, maximum: 100, description: "Percent of the targets rendered and stored" }),
 	source: Type.Object({ url: Nullable(Type.String()), html: Type.Boolean({ description: "True when the job renders posted HTML" }) }),
 	options: Type.Record(Type.String(), Type.Unknown(), { description: "The capture options as accepted (header and cookie values are not shown)" }),
 	targets: Type.Array(ScreenshotTargetSchema),
 	results: Type.Array(ScreenshotResultSchema),
+	archive: Nullable(
+		Type.Object(
+			{
+				fileId: Uuid,
+				bytes: Type.Integer({ minimum: 0 }),
+				url: Type.Optional(Type.String({ description: "A presigned download URL (GET /screenshot-jobs/:id only)" })),
+				expiresAt: Type.Optional(DateTime),
+			},
+			{ description: "A store set job's ZIP, laid out as fastlane deliver and supply read it; null until stored (and for capture jobs)" },
+		),
+	),
 	error: Nullable(Type.Object({ code: Type.String(), message: Type.String() })),
 	attempts: Type.Integer({ minimum: 0 }),
 	createdBy: Nullable(Uuid),
@@ -119,4 +137,80 @@ export interface ScreenshotRenderMessage {
 export interface ScreenshotJobMessage {
 	screenshotjobId: string;
 	screenshotjob: PublicScreenshotJob;
+}
+
+// --- Apps and store sets ------------------------------------------------------------------------------------
+
+/** An app of a tenant (GET /apps/:id). */
+export const PublicAppSchema = Type.Object({
+	id: Uuid,
+	tenantId: Uuid,
+	name: Type.String(),
+	bundleId: Nullable(Type.String({ description: "iOS bundle id" })),
+	packageName: Nullable(Type.String({ description: "Android package name" })),
+	appStoreId: Nullable(Type.String({ description: "The App Store's numeric id" })),
+	platforms: Type.Array(Enum(APP_PLATFORMS)),
+	iconFileId: Nullable(Uuid),
+	createdAt: DateTime,
+	updatedAt: DateTime,
+});
+export type PublicApp = Static<typeof PublicAppSchema>;
+
+const Color = Type.String({ pattern: "^#[0-9A-Fa-f]{6}$" });
+
+export const StoreThemeSchema = Type.Object({
+	backgroundColor: Color,
+	gradient: Nullable(Type.Object({ from: Color, to: Color, angle: Type.Integer({ minimum: 0, maximum: 360 }) })),
+	backgroundImageFileId: Nullable(Uuid),
+	font: Type.String({ description: "A bundled open font: inter or lora" }),
+	captionPosition: Enum(CAPTION_POSITIONS),
+	captionColor: Color,
+	frameColor: Color,
+});
+
+/** One screen of a store set. */
+export const PublicStoreScreenSchema = Type.Object({
+	id: Uuid,
+	position: Type.Integer({ minimum: 1 }),
+	fileId: Uuid,
+	tabletFileId: Nullable(Uuid),
+	captions: Type.Record(Type.String(), Type.String(), { description: "locale → caption" }),
+});
+export type PublicStoreScreen = Static<typeof PublicStoreScreenSchema>;
+
+/** A store set (GET /store-sets/:id): an app's screens, captions per locale, theme and frame. */
+export const PublicStoreSetSchema = Type.Object({
+	id: Uuid,
+	tenantId: Uuid,
+	appId: Uuid,
+	name: Type.String(),
+	locales: Type.Array(Type.String(), { description: "BCP 47 tags" }),
+	storeLocales: Type.Array(Type.Object({ tag: Type.String(), appStore: Type.String(), googlePlay: Type.String() }), { description: "Each locale's folder for deliver (App Store) and supply (Google Play)" }),
+	theme: StoreThemeSchema,
+	frame: Enum(FRAME_STYLES, { description: "device: a phone or tablet frame drawn in CSS; none: the bare screenshot" }),
+	screens: Type.Array(PublicStoreScreenSchema),
+	createdAt: DateTime,
+	updatedAt: DateTime,
+});
+export type PublicStoreSet = Static<typeof PublicStoreSetSchema>;
+
+/** What POST /apps/:id/import answers. */
+export const StoreImportSchema = Type.Object({
+	app: PublicAppSchema,
+	storeSet: PublicStoreSetSchema,
+	source: Type.Object({ store: Enum(["app_store", "google_play"] as const), id: Type.String(), country: Type.String(), url: Type.String() }),
+	screenshots: Type.Array(Type.Object({ device: Enum(["iphone", "ipad", "phone"] as const), fileId: Uuid, url: Type.String({ description: "Where the store serves it" }) })),
+});
+export type StoreImport = Static<typeof StoreImportSchema>;
+
+/** Events (fire and forget) with `{ app }` / `{ storeset }`. */
+export const APP_EVENTS = { created: "app.created", updated: "app.updated", deleted: "app.deleted" } as const;
+export const STORE_SET_EVENTS = { created: "store_set.created", updated: "store_set.updated", deleted: "store_set.deleted" } as const;
+
+export interface AppEvent {
+	app: PublicApp;
+}
+
+export interface StoreSetEvent {
+	storeset: PublicStoreSet;
 }

@@ -214,7 +214,7 @@ export function checkJobRequest(request: JobRequest, outbound: OutboundClient): 
 	return { url, html: request.html ?? null, options: dropUndefined(options), credentials, targets };
 }
 
-function targetOfDevice(id: string): ScreenshotTarget {
+export function targetOfDevice(id: string): ScreenshotTarget {
 	const device = deviceById(id)!;
 	return {
 		id: device.id,

@@ -5,8 +5,10 @@
  * - `claim`: queued (or running, when a worker died and the message came back) → running, one attempt more;
  *   answers the render spec with the targets an earlier attempt already stored, or null when there is nothing
  *   to do (deleted, canceled, finished, or out of attempts, which fails the job).
- * - `recordResult`: one image per (job, target): a rerun's duplicate is ignored, never doubled; answers the
- *   job's status so the worker stops when it was canceled or deleted meanwhile.
+ * - `recordResult`: one image per (job, target), a store set's per (job, size, locale, screen): a rerun's
+ *   duplicate is ignored, never doubled; answers the job's status so the worker stops when it was canceled or
+ *   deleted meanwhile.
+ * - `recordArchive`: a store set job's ZIP, once every image is stored (the worker checks each before it zips).
  * - `finish`: running → succeeded or failed, the finished job written to SCREENSHOT_CHANNELS.succeeded|failed
  *   through the outbox in the same transaction. Of two workers finishing one job only one gets past the guard,
  *   so the job finishes (and notifies) once.
@@ -19,8 +21,9 @@ import type { OutboxMethods } from "../../mixins/outbox.mixin";
 import { REALTIME_EVENT, type RealtimeDelivery } from "../notifications/contracts";
 import type { ScreenshotJobRow } from "../../models/screenshots/screenshot-jobs/screenshot-job.model";
 import { SCREENSHOT_CHANNELS, SCREENSHOT_JOB_EVENTS, type PublicScreenshotJob } from "./contracts";
-import type { FinishParams, JobState, JobsLocals, JobsMethods, RecordResultParams, RenderSpec } from "./screenshot-jobs.types";
+import type { FinishParams, JobState, JobsLocals, JobsMethods, RecordArchiveParams, RecordResultParams, RenderSpec } from "./screenshot-jobs.types";
 import type { CaptureOptions, JobCredentials } from "./job-input";
+import type { StoreSetSnapshot } from "./store-set-job";
 
 /** A job taken this many times without finishing (each taker crashed, or the render kept failing on infrastructure) fails. */
 export const MAX_ATTEMPTS = 5;
@@ -46,14 +49,17 @@ const JobLifecycleSchema: Partial<DbServiceSchema<DbMixinSettings, JobsMethods &
 				if (!claimed) return null;
 				this.pushProgress(await this.present(claimed));
 				const results = await this.models.screenshotResult.findAll({ where: { jobId: row.id }, attributes: ["targetId"] });
-				const { url, ...options } = claimed.input as unknown as { url: string | null } & CaptureOptions;
+				const storeSet = claimed.kind === "store_set" ? (claimed.input as unknown as StoreSetSnapshot) : undefined;
+				const { url, ...options } = (storeSet ? { url: null } : claimed.input) as unknown as { url: string | null } & CaptureOptions;
 				return {
 					id: claimed.id,
 					tenantId: claimed.tenantId,
+					kind: claimed.kind,
 					attempt: claimed.attempts,
 					url,
 					html: claimed.html,
 					options,
+					storeSet,
 					credentials: claimed.credentials ? (JSON.parse(this.secretBox.open(claimed.credentials, `screenshot-job:${claimed.id}:credentials`)) as JobCredentials) : { headers: {}, cookies: [] },
 					targets: claimed.targets,
 					done: results.map((result) => result.get("targetId") as string),
@@ -72,6 +78,9 @@ const JobLifecycleSchema: Partial<DbServiceSchema<DbMixinSettings, JobsMethods &
 				height: "number|integer|min:1",
 				bytes: "number|integer|min:0",
 				blockedRequests: "number|integer|min:0",
+				device: { type: "string", max: 64, optional: true },
+				locale: { type: "string", max: 16, optional: true },
+				screen: { type: "number", integer: true, min: 1, optional: true, nullable: true },
 			},
 			async handler(ctx: Context<RecordResultParams>): Promise<JobState> {
 				const { id, target, ...result } = ctx.params;
@@ -87,12 +96,24 @@ const JobLifecycleSchema: Partial<DbServiceSchema<DbMixinSettings, JobsMethods &
 				}
 				const stored = await this.models.screenshotResult.count({ where: { jobId: id } });
 				// 100 % only once the job has succeeded: storing the last image is not yet finishing.
-				const progress = Math.min(99, Math.floor((stored / row.targets.length) * 100));
+				const progress = Math.min(99, Math.floor((stored / row.images) * 100));
 				const updated = await this.guardedUpdate(id, "running", { status: "running", progress });
 				if (!updated) return { status: (await this.loadRow(id))?.status ?? "deleted" };
 				this.pushProgress(await this.present(updated));
 				await this.entityChanged("updated", { id }, ctx);
 				return { status: "running" };
+			},
+		},
+
+		recordArchive: {
+			visibility: "public",
+			params: { id: ID, fileId: ID, bytes: "number|integer|min:0" },
+			async handler(ctx: Context<RecordArchiveParams>): Promise<JobState> {
+				const row = await this.loadRow(ctx.params.id);
+				if (!row) return { status: "deleted" };
+				if (row.status !== "running") return { status: row.status };
+				const updated = await this.guardedUpdate(row.id, "running", { status: "running", archiveFileId: ctx.params.fileId, archiveBytes: ctx.params.bytes });
+				return { status: updated ? "running" : ((await this.loadRow(row.id))?.status ?? "deleted") };
 			},
 		},
 

@@ -37,9 +37,10 @@ import {
 	type ScreenshotResultRow,
 } from "../../models/screenshots/screenshot-jobs/screenshot-job.model";
 import { SCREENSHOT_CHANNELS, SCREENSHOT_JOB_EVENTS, SCREENSHOT_JOB_SORTS, PublicScreenshotJobSchema, type PublicScreenshotJob, type ScreenshotJobSort, type ScreenshotResult } from "./contracts";
-import { checkJobRequest, JOB_INPUT_ERRORS, JOB_PARAMS, type JobRequest } from "./job-input";
+import { checkJobRequest, JOB_INPUT_ERRORS, JOB_PARAMS, targetOfDevice, type JobRequest } from "./job-input";
 import { JobLifecycle } from "./job-lifecycle";
-import type { JobsContext, JobsMethods, JobsLocals } from "./screenshot-jobs.types";
+import { planStoreSetJob, type StoreSetSnapshot } from "./store-set-job";
+import type { EnqueueRequest, JobsContext, JobsMethods, JobsLocals } from "./screenshot-jobs.types";
 
 /** A screenshot job is its tenant's: another tenant's id answers 404, exactly like a missing one. */
 const JOB_SCOPE = { entity: "screenshotJob", owner: "tenant", name: "Screenshot job" } as const;
@@ -115,6 +116,7 @@ const ScreenshotJobsService: DbServiceSchema<DbMixinSettings, JobsMethods & Outb
 			async handler(ctx: JobsContext<{ id: string }>) {
 				const job = await this.present(entityOf<ScreenshotJobRow>(ctx));
 				job.results = await Promise.all(job.results.map((result) => this.withDownloadUrl(result)));
+				if (job.archive) job.archive = await this.withDownloadUrl(job.archive);
 				return job;
 			},
 		},
@@ -132,28 +134,41 @@ const ScreenshotJobsService: DbServiceSchema<DbMixinSettings, JobsMethods & Outb
 			async handler(ctx: JobsContext<JobRequest>) {
 				const tenantId = requireTenant(ctx.meta);
 				const accepted = checkJobRequest(ctx.params, this.outbound);
-				const images = accepted.targets.length;
-				const quota = await this.broker.call<{ allowed: boolean; maximum: number }, object>("tenants.checkLimit", { tenantId, limit: LIMIT, current: await this.monthlyImages(tenantId), increment: images }, systemCall());
-				if (!quota.allowed) throw this.overQuota(quota.maximum, images);
-				const id = randomUUID();
-				const creator = ctx.meta.apiKeyId ? { createdBy: ctx.meta.apiKeyId, creatorKind: "api_key" } : ctx.meta.user?.id ? { createdBy: ctx.meta.user.id, creatorKind: "user" } : { createdBy: null, creatorKind: "system" };
-				const row = await this.adapter.db.transaction(async (transaction) => {
-					// Jobs of one tenant are accepted one at a time, so two can't both take the last images of the month.
-					await this.adapter.db.query("SELECT pg_advisory_xact_lock(hashtext(:key))", { replacements: { key: `screenshots-quota:${tenantId}` }, transaction });
-					if (quota.maximum >= 0 && (await this.monthlyImages(tenantId, transaction)) + images > quota.maximum) throw this.overQuota(quota.maximum, images);
-					const credentials = accepted.credentials ? this.secretBox.seal(JSON.stringify(accepted.credentials), `screenshot-job:${id}:credentials`) : null;
-					const created = await this.model.create(
-						{ id, tenantId, ...creator, status: "queued", input: { url: accepted.url, ...accepted.options }, html: accepted.html, credentials, targets: accepted.targets, images },
-						{ transaction },
-					);
-					await this.writeOutbox(transaction, SCREENSHOT_CHANNELS.render, { screenshotjobId: id, tenantId });
-					return plainRow<ScreenshotJobRow>(created)!;
+				return this.enqueue(ctx, {
+					tenantId,
+					kind: "capture",
+					storeSetId: null,
+					input: { url: accepted.url, ...accepted.options },
+					html: accepted.html,
+					credentials: accepted.credentials,
+					targets: accepted.targets,
+					images: accepted.targets.length,
 				});
-				const job = await this.announce(ctx, SCREENSHOT_JOB_EVENTS.queued, row, "created");
-				ctx.meta.$statusCode = 202;
-				// The gateways write $location for 201 and redirects only; a 202's goes as a plain header.
-				ctx.meta.$responseHeaders = { Location: apiPath("screenshot-jobs", id) };
-				return job;
+			},
+		},
+
+		/**
+		 * Internal (store-sets.render): a store set's render as a job of kind `store_set`, under the same monthly
+		 * images as a capture (one per image of the plan), answered 202 like one. The caller's meta is the user's,
+		 * so the job is theirs (progress, notifications).
+		 */
+		enqueueStoreSet: {
+			visibility: "public",
+			// An API key was checked at the door (store-sets:write on the render); it needs no screenshot-jobs scope here.
+			scopes: [],
+			params: { tenantId: "uuid", snapshot: { type: "object" } },
+			async handler(ctx: JobsContext<{ tenantId: string; snapshot: StoreSetSnapshot }>) {
+				const { tenantId, snapshot } = ctx.params;
+				return this.enqueue(ctx, {
+					tenantId,
+					kind: "store_set",
+					storeSetId: snapshot.storeSetId,
+					input: snapshot as unknown as Record<string, unknown>,
+					html: null,
+					credentials: null,
+					targets: snapshot.targets.map((id) => targetOfDevice(id)),
+					images: planStoreSetJob(snapshot).items.length,
+				});
 			},
 		},
 
@@ -189,6 +204,7 @@ const ScreenshotJobsService: DbServiceSchema<DbMixinSettings, JobsMethods & Outb
 				// The row (and its results) first: a worker still on it finds no job and removes what it stores next.
 				await this.model.destroy({ where: { id: row.id } });
 				for (const result of results) await this.removeFile(result.fileId);
+				if (row.archiveFileId) await this.removeFile(row.archiveFileId);
 				await this.announce(ctx, SCREENSHOT_JOB_EVENTS.deleted, row, "removed");
 				ctx.meta.$statusCode = 204;
 				return null;
@@ -197,6 +213,35 @@ const ScreenshotJobsService: DbServiceSchema<DbMixinSettings, JobsMethods & Outb
 	},
 
 	methods: {
+		/**
+		 * Accepts a job within the tenant's monthly images: checked first (403 PLAN_LIMIT_REACHED, nothing queued),
+		 * then again under the tenant's lock with the job's insert and its outbox row; answers 202 with Location.
+		 */
+		async enqueue(ctx: JobsContext<unknown>, request: EnqueueRequest): Promise<PublicScreenshotJob> {
+			const { tenantId, images } = request;
+			const quota = await this.broker.call<{ allowed: boolean; maximum: number }, object>("tenants.checkLimit", { tenantId, limit: LIMIT, current: await this.monthlyImages(tenantId), increment: images }, systemCall());
+			if (!quota.allowed) throw this.overQuota(quota.maximum, images);
+			const id = randomUUID();
+			const creator = ctx.meta.apiKeyId ? { createdBy: ctx.meta.apiKeyId, creatorKind: "api_key" } : ctx.meta.user?.id ? { createdBy: ctx.meta.user.id, creatorKind: "user" } : { createdBy: null, creatorKind: "system" };
+			const row = await this.adapter.db.transaction(async (transaction) => {
+				// Jobs of one tenant are accepted one at a time, so two can't both take the last images of the month.
+				await this.adapter.db.query("SELECT pg_advisory_xact_lock(hashtext(:key))", { replacements: { key: `screenshots-quota:${tenantId}` }, transaction });
+				if (quota.maximum >= 0 && (await this.monthlyImages(tenantId, transaction)) + images > quota.maximum) throw this.overQuota(quota.maximum, images);
+				const credentials = request.credentials ? this.secretBox.seal(JSON.stringify(request.credentials), `screenshot-job:${id}:credentials`) : null;
+				const created = await this.model.create(
+					{ id, tenantId, ...creator, kind: request.kind, storeSetId: request.storeSetId, status: "queued", input: request.input, html: request.html, credentials, targets: request.targets, images },
+					{ transaction },
+				);
+				await this.writeOutbox(transaction, SCREENSHOT_CHANNELS.render, { screenshotjobId: id, tenantId });
+				return plainRow<ScreenshotJobRow>(created)!;
+			});
+			const job = await this.announce(ctx, SCREENSHOT_JOB_EVENTS.queued, row, "created");
+			ctx.meta.$statusCode = 202;
+			// The gateways write $location for 201 and redirects only; a 202's goes as a plain header.
+			ctx.meta.$responseHeaders = { Location: apiPath("screenshot-jobs", id) };
+			return job;
+		},
+
 		/** The public form, with the job's results (without URLs): answers, events and outbox rows. */
 		async present(row: ScreenshotJobRow, transaction?: Transaction): Promise<PublicScreenshotJob> {
 			const results = await this.models.screenshotResult.findAll({ where: { jobId: row.id }, transaction });
@@ -206,25 +251,35 @@ const ScreenshotJobsService: DbServiceSchema<DbMixinSettings, JobsMethods & Outb
 		presentWith(row: ScreenshotJobRow, results: ScreenshotResultRow[]): PublicScreenshotJob {
 			const { url, ...options } = row.input as { url: string | null } & Record<string, unknown>;
 			const order = new Map(row.targets.map((target, index) => [target.id, index]));
+			// A store set's images: by size, then locale, then screen, each with its place in the ZIP.
+			const plan = row.kind === "store_set" ? planStoreSetJob(row.input as unknown as StoreSetSnapshot) : undefined;
+			const locales = plan ? (row.input as unknown as StoreSetSnapshot).locales.map((locale) => locale.tag) : [];
+			const rank = (result: ScreenshotResultRow) => [order.get(result.device ?? result.targetId) ?? 0, result.locale ? locales.indexOf(result.locale) : 0, result.screen ?? 0];
+			const compare = (a: ScreenshotResultRow, b: ScreenshotResultRow) => {
+				const [x, y] = [rank(a), rank(b)];
+				return x[0] - y[0] || x[1] - y[1] || x[2] - y[2];
+			};
 			return {
 				id: row.id,
 				tenantId: row.tenantId,
+				kind: row.kind,
+				storeSetId: row.storeSetId,
 				status: row.status,
 				progress: row.progress,
 				source: { url: url ?? null, html: row.html !== null },
-				options,
+				options: plan ? {} : options,
 				targets: row.targets.map(({ userAgent: _userAgent, ...target }) => target),
-				results: [...results]
-					.sort((a, b) => (order.get(a.targetId) ?? 0) - (order.get(b.targetId) ?? 0))
-					.map((result) => ({
-						target: result.targetId,
-						fileId: result.fileId,
-						format: result.format as ScreenshotResult["format"],
-						width: result.width,
-						height: result.height,
-						bytes: result.bytes,
-						blockedRequests: result.blockedRequests,
-					})),
+				results: [...results].sort(compare).map((result) => ({
+					target: result.device ?? result.targetId,
+					fileId: result.fileId,
+					format: result.format as ScreenshotResult["format"],
+					width: result.width,
+					height: result.height,
+					bytes: result.bytes,
+					blockedRequests: result.blockedRequests,
+					...(plan ? { locale: result.locale ?? undefined, screen: result.screen, path: plan.paths.get(result.targetId) } : {}),
+				})),
+				archive: row.archiveFileId ? { fileId: row.archiveFileId, bytes: Number(row.archiveBytes ?? 0) } : null,
 				error: row.errorCode ? { code: row.errorCode, message: row.error ?? "" } : null,
 				attempts: row.attempts,
 				createdBy: row.creatorKind === "user" ? row.createdBy : null,
@@ -245,7 +300,7 @@ const ScreenshotJobsService: DbServiceSchema<DbMixinSettings, JobsMethods & Outb
 			return byJob;
 		},
 
-		async withDownloadUrl(result: ScreenshotResult): Promise<ScreenshotResult> {
+		async withDownloadUrl<T extends { fileId: string }>(result: T): Promise<T & { url?: string; expiresAt?: string }> {
 			try {
 				const { url, expiresAt } = await this.broker.call<{ url: string; expiresAt: string }, { id: string }>("files.presignDownload", { id: result.fileId }, systemCall());
 				return { ...result, url, expiresAt };

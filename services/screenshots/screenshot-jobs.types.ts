@@ -11,9 +11,10 @@ import type { CallerMeta } from "../../lib/caller";
 import type { ForbiddenError } from "../../lib/errors";
 import type { OutboundClient } from "../../lib/outbound/client";
 import type { SecretBox } from "../../lib/secret-box";
-import type { ScreenshotJobRow, ScreenshotJobStatus, ScreenshotResultRow, ScreenshotTarget } from "../../models/screenshots/screenshot-jobs/screenshot-job.model";
-import type { PublicScreenshotJob, ScreenshotResult } from "./contracts";
+import type { ScreenshotJobKind, ScreenshotJobRow, ScreenshotJobStatus, ScreenshotResultRow, ScreenshotTarget } from "../../models/screenshots/screenshot-jobs/screenshot-job.model";
+import type { PublicScreenshotJob } from "./contracts";
 import type { CaptureOptions, JobCredentials } from "./job-input";
+import type { StoreSetSnapshot } from "./store-set-job";
 
 export type JobsContext<P> = Context<P, CallerMeta & { $statusCode?: number; $responseHeaders?: Record<string, string> }>;
 
@@ -21,6 +22,7 @@ export type JobsContext<P> = Context<P, CallerMeta & { $statusCode?: number; $re
 export interface RenderSpec {
 	id: string;
 	tenantId: string;
+	kind: ScreenshotJobKind;
 	/** This claim's number (1 for the first worker to take the job). */
 	attempt: number;
 	url: string | null;
@@ -28,8 +30,22 @@ export interface RenderSpec {
 	options: CaptureOptions;
 	credentials: JobCredentials;
 	targets: ScreenshotTarget[];
-	/** Targets already stored by an earlier attempt: not rendered again. */
+	/** Targets (a store set's: item keys) already stored by an earlier attempt: not rendered again. */
 	done: string[];
+	/** A `store_set` job's store set as it was when the render was asked for. */
+	storeSet?: StoreSetSnapshot;
+}
+
+/** What `enqueue` makes a job of (a capture's request, or a store set's render). */
+export interface EnqueueRequest {
+	tenantId: string;
+	kind: ScreenshotJobKind;
+	storeSetId: string | null;
+	input: Record<string, unknown>;
+	html: string | null;
+	credentials: JobCredentials | null;
+	targets: ScreenshotTarget[];
+	images: number;
 }
 
 /** `screenshot-jobs.recordResult`. */
@@ -42,6 +58,17 @@ export interface RecordResultParams {
 	height: number;
 	bytes: number;
 	blockedRequests: number;
+	/** A store set's image (target is then its item key). */
+	device?: string;
+	locale?: string;
+	screen?: number | null;
+}
+
+/** `screenshot-jobs.recordArchive`: a store set job's ZIP. */
+export interface RecordArchiveParams {
+	id: string;
+	fileId: string;
+	bytes: number;
 }
 
 /** What the workers are told after each step: stop unless the job is still running. */
@@ -59,7 +86,8 @@ export interface JobsMethods extends AggregateMethods<ScreenshotJobRow, Screensh
 	present(row: ScreenshotJobRow, transaction?: Transaction): Promise<PublicScreenshotJob>;
 	presentWith(row: ScreenshotJobRow, results: ScreenshotResultRow[]): PublicScreenshotJob;
 	resultsOf(jobIds: string[]): Promise<Map<string, ScreenshotResultRow[]>>;
-	withDownloadUrl(result: ScreenshotResult): Promise<ScreenshotResult>;
+	withDownloadUrl<T extends { fileId: string }>(result: T): Promise<T & { url?: string; expiresAt?: string }>;
+	enqueue(ctx: JobsContext<unknown>, request: EnqueueRequest): Promise<PublicScreenshotJob>;
 	monthlyImages(tenantId: string, transaction?: Transaction): Promise<number>;
 	overQuota(maximum: number, requested: number): ForbiddenError;
 	removeFile(fileId: string): Promise<void>;

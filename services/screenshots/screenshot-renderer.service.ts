@@ -9,6 +9,9 @@
  * (JetStream after its ack wait, the PostgreSQL adapter after its lease). The claim hands that worker the targets
  * already stored; each image's file id derives from (job, target), so storing it again keeps one file; and the
  * job's final transition is guarded, so only one worker finishes it.
+ *
+ * A store set job (kind `store_set`) renders its composed images and its ZIP through store-set-render.ts, with
+ * the same pool, claim, keep-alive, cancel and finish.
  */
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
@@ -24,7 +27,8 @@ import type { PublicFile, StoreParams } from "../files/contracts";
 import { SCREENSHOT_CHANNELS, SCREENSHOT_JOB_EVENTS, type ScreenshotJobEvent, type ScreenshotRenderMessage } from "./contracts";
 import { CaptureError, captureTarget, type Captured } from "./capture";
 import { MAX_ATTEMPTS } from "./job-lifecycle";
-import type { FinishParams, JobState, RecordResultParams, RenderSpec } from "./screenshot-jobs.types";
+import type { FinishParams, JobState, RecordArchiveParams, RecordResultParams, RenderSpec } from "./screenshot-jobs.types";
+import { renderStoreSet, type StoreSetHost } from "./store-set-render";
 
 /** While a job renders, its message is reported in progress this often (JetStream's ack wait is 10 s). */
 const KEEP_ALIVE_MS = 3_000;
@@ -42,6 +46,8 @@ interface RendererMethods {
 	renderJob(message: ScreenshotRenderMessage, raw: unknown): Promise<void>;
 	renderTarget(spec: RenderSpec, target: ScreenshotTarget, controller: AbortController): Promise<void>;
 	storeImage(spec: RenderSpec, target: ScreenshotTarget, image: Captured): Promise<PublicFile>;
+	recordImage(result: RecordResultParams, fileId: string): Promise<void>;
+	storeSetHost(): StoreSetHost;
 	finish(params: FinishParams): Promise<void>;
 	screenshotSettings(): ScreenshotsConfig;
 }
@@ -117,8 +123,10 @@ const ScreenshotRendererService: ServiceSchema<ServiceSettingSchema, RendererMet
 			this.inFlight.set(spec.id, controller);
 			try {
 				const todo = spec.targets.filter((target) => !spec.done.includes(target.id));
-				const outcomes = await Promise.allSettled(todo.map((target) => this.renderTarget(spec, target, controller)));
-				const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === "rejected");
+				const failed =
+					spec.kind === "store_set"
+						? await renderStoreSet(this.storeSetHost(), spec, controller)
+						: (await Promise.allSettled(todo.map((target) => this.renderTarget(spec, target, controller)))).find((outcome): outcome is PromiseRejectedResult => outcome.status === "rejected");
 				if (!failed && !controller.signal.aborted) return await this.finish({ id: spec.id });
 				// The first failure aborted the others: it is what happened, whatever they threw after it.
 				const cause: unknown = controller.signal.aborted ? controller.signal.reason : failed!.reason;
@@ -142,17 +150,53 @@ const ScreenshotRendererService: ServiceSchema<ServiceSettingSchema, RendererMet
 				if (controller.signal.aborted) throw controller.signal.reason;
 				const file = await this.storeImage(spec, target, image);
 				const result: RecordResultParams = { id: spec.id, target: target.id, fileId: file.id, format: image.format, width: image.width, height: image.height, bytes: file.size, blockedRequests: image.blockedRequests };
-				const state = await this.broker.call<JobState, RecordResultParams>("screenshot-jobs.recordResult", result, systemCall());
-				if (state.status === "deleted") {
-					// The job went while this image was stored: nobody will list it, so it goes too.
-					await this.broker.call("files.deleteFile", { id: file.id }, systemCall()).catch(() => undefined);
-				}
-				if (state.status !== "running") throw new JobWithdrawn(state.status);
+				await this.recordImage(result, file.id);
 			} catch (err) {
 				// One target failing ends the job: the others stop rather than render for nothing.
 				if (!controller.signal.aborted) controller.abort(err);
 				throw err;
 			}
+		},
+
+		async recordImage(result: RecordResultParams, fileId: string) {
+			const state = await this.broker.call<JobState, RecordResultParams>("screenshot-jobs.recordResult", result, systemCall());
+			if (state.status === "deleted") {
+				// The job went while this image was stored: nobody will list it, so it goes too.
+				await this.broker.call("files.deleteFile", { id: fileId }, systemCall()).catch(() => undefined);
+			}
+			if (state.status !== "running") throw new JobWithdrawn(state.status);
+		},
+
+		/** What a store set's render (store-set-render.ts) uses of this worker. */
+		storeSetHost(): StoreSetHost {
+			const settings = this.screenshotSettings();
+			const notFound = (err: unknown) => {
+				if ((err as { code?: number }).code === 404) return undefined;
+				throw err;
+			};
+			return {
+				pool: this.pool,
+				timeoutMs: settings.pageTimeoutMs,
+				maxBytes: settings.pageMaxBytes,
+				fileIdOf: resultFileId,
+				getFile: (id) => this.broker.call<PublicFile, { id: string }>("files.getFile", { id }, systemCall()).catch(notFound),
+				readFile: async (id) => {
+					const stream = await this.broker.call<Readable, { id: string }>("files.openStream", { id }, systemCall());
+					const chunks: Buffer[] = [];
+					for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+					return Buffer.concat(chunks);
+				},
+				storeFile: (params, stream) => this.broker.call<PublicFile, StoreParams>("files.store", { ...params, cacheControl: settings.cacheControl }, { ...systemCall(), stream }),
+				removeFile: async (id) => {
+					await this.broker.call("files.deleteFile", { id }, systemCall()).catch(notFound);
+				},
+				recordImage: (result, fileId) => this.recordImage(result, fileId),
+				recordArchive: async (params) => {
+					const state = await this.broker.call<JobState, RecordArchiveParams>("screenshot-jobs.recordArchive", params, systemCall());
+					if (state.status === "deleted") await this.broker.call("files.deleteFile", { id: params.fileId }, systemCall()).catch(() => undefined);
+					if (state.status !== "running") throw new JobWithdrawn(state.status);
+				},
+			};
 		},
 
 		storeImage(spec: RenderSpec, target: ScreenshotTarget, image: Captured) {

@@ -257,6 +257,23 @@ const REGISTRY_POLICIES: Record<string, Policy> = {
 	"nlp.trainClassifier": "tenant:admin",
 	"nlp.updateClassifier": "tenant:admin",
 	"nlp.deleteClassifier": "tenant:admin",
+	"store-sets.listApps": "tenant:viewer",
+	"store-sets.getApp": "tenant:viewer",
+	"store-sets.createApp": "tenant:member",
+	"store-sets.updateApp": "tenant:member",
+	"store-sets.deleteApp": "tenant:member",
+	"store-sets.importApp": "tenant:member",
+	"store-sets.listStoreSets": "tenant:viewer",
+	"store-sets.getStoreSet": "tenant:viewer",
+	"store-sets.createStoreSet": "tenant:member",
+	"store-sets.updateStoreSet": "tenant:member",
+	"store-sets.deleteStoreSet": "tenant:member",
+	"store-sets.renderStoreSet": "tenant:member",
+	"store-sets.addScreen": "tenant:member",
+	"store-sets.getScreen": "tenant:viewer",
+	"store-sets.updateScreen": "tenant:member",
+	"store-sets.deleteScreen": "tenant:member",
+	"store-sets.reorderScreens": "tenant:member",
 };
 
 const T1 = "00000000-0000-4000-8000-0000000000a1";

@@ -268,7 +268,15 @@ describe("secrets key", () => {
 describe("screenshot settings", () => {
 	it("reads Chromium's path, the pool's size and the page budgets, with defaults", () => {
 		const defaults = loadConfig({}).screenshots;
-		expect(defaults).toMatchObject({ chromiumPath: "/usr/bin/chromium", pagesPerContext: 50, pageTimeoutMs: 30_000, pageMaxBytes: 50 * 1024 ** 2, cacheControl: "public, max-age=31536000, immutable" });
+		expect(defaults).toMatchObject({
+			chromiumPath: "/usr/bin/chromium",
+			pagesPerContext: 50,
+			pageTimeoutMs: 30_000,
+			pageMaxBytes: 50 * 1024 ** 2,
+			cacheControl: "public, max-age=31536000, immutable",
+			appStoreLookupUrl: "https://itunes.apple.com/lookup",
+			googlePlayUrl: "https://play.google.com/store/apps/details",
+		});
 		expect(defaults.concurrency).toBeGreaterThanOrEqual(1);
 		const config = loadConfig({
 			SCREENSHOT_CHROMIUM_PATH: "/opt/chromium/chrome",
@@ -277,8 +285,19 @@ describe("screenshot settings", () => {
 			SCREENSHOT_PAGE_TIMEOUT: "5s",
 			SCREENSHOT_PAGE_MAX_BYTES: "2mb",
 			SCREENSHOT_CACHE_CONTROL: "public, max-age=600",
+			SCREENSHOT_APP_STORE_LOOKUP_URL: "http://127.0.0.1:8081/lookup",
+			SCREENSHOT_GOOGLE_PLAY_URL: "http://127.0.0.1:8082/store/apps/details",
 		}).screenshots;
-		expect(config).toEqual({ chromiumPath: "/opt/chromium/chrome", concurrency: 3, pagesPerContext: 10, pageTimeoutMs: 5_000, pageMaxBytes: 2 * 1024 ** 2, cacheControl: "public, max-age=600" });
+		expect(config).toEqual({
+			chromiumPath: "/opt/chromium/chrome",
+			concurrency: 3,
+			pagesPerContext: 10,
+			pageTimeoutMs: 5_000,
+			pageMaxBytes: 2 * 1024 ** 2,
+			cacheControl: "public, max-age=600",
+			appStoreLookupUrl: "http://127.0.0.1:8081/lookup",
+			googlePlayUrl: "http://127.0.0.1:8082/store/apps/details",
+		});
 	});
 
 	it.each([
@@ -290,5 +309,7 @@ describe("screenshot settings", () => {
 		[{ SCREENSHOT_PAGE_TIMEOUT: "1h" }, "SCREENSHOT_PAGE_TIMEOUT"],
 		[{ SCREENSHOT_PAGE_MAX_BYTES: "1kb" }, "SCREENSHOT_PAGE_MAX_BYTES"],
 		[{ SCREENSHOT_CACHE_CONTROL: "public\r\nX-Evil: 1" }, "SCREENSHOT_CACHE_CONTROL"],
+		[{ SCREENSHOT_APP_STORE_LOOKUP_URL: "itunes.apple.com/lookup" }, "SCREENSHOT_APP_STORE_LOOKUP_URL"],
+		[{ SCREENSHOT_GOOGLE_PLAY_URL: "ftp://play.example/details" }, "SCREENSHOT_GOOGLE_PLAY_URL"],
 	])("refuses %o naming %s", (env, variable) => expectConfigErrorNaming(env, variable));
 });

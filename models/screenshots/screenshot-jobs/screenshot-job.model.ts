@@ -9,6 +9,10 @@ export const SCREENSHOT_JOB_STATUSES = ["queued", "running", "succeeded", "faile
 export type ScreenshotJobStatus = (typeof SCREENSHOT_JOB_STATUSES)[number];
 export const FINAL_STATUSES: readonly ScreenshotJobStatus[] = ["succeeded", "failed", "canceled"];
 
+/** capture: a page on devices; store_set: a store set's screens for every locale and store size, and their ZIP. */
+export const SCREENSHOT_JOB_KINDS = ["capture", "store_set"] as const;
+export type ScreenshotJobKind = (typeof SCREENSHOT_JOB_KINDS)[number];
+
 /** The moves a job's status may make (AggregateMixin's guard): a redelivered job is claimed again while running. */
 export const SCREENSHOT_JOB_TRANSITIONS: Record<ScreenshotJobStatus, readonly ScreenshotJobStatus[]> = {
 	queued: ["running", "failed", "canceled"],
@@ -46,6 +50,12 @@ export const ScreenshotJobModel: ModelDefinition = {
 		error: { type: DataTypes.TEXT, allowNull: true },
 		startedAt: { type: DataTypes.DATE, allowNull: true },
 		finishedAt: { type: DataTypes.DATE, allowNull: true },
+		kind: { type: DataTypes.STRING(16), allowNull: false, defaultValue: "capture" },
+		/** The store set a `store_set` job renders (its screens, captions and theme are copied into `input`). */
+		storeSetId: { type: DataTypes.UUID, allowNull: true },
+		/** A `store_set` job's ZIP in fastlane's layout, once stored. */
+		archiveFileId: { type: DataTypes.UUID, allowNull: true },
+		archiveBytes: { type: DataTypes.BIGINT, allowNull: true },
 	},
 	options: { tableName: "screenshot_jobs" },
 };
@@ -63,6 +73,10 @@ export const ScreenshotResultModel: ModelDefinition = {
 		bytes: { type: DataTypes.INTEGER, allowNull: false },
 		/** Requests of the page the outbound guard or the ad list refused (the page rendered without them). */
 		blockedRequests: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+		/** A store set's image: its device (targetId is then device/locale/screen), locale and screen (1, 2, …; null for the feature graphic). */
+		device: { type: DataTypes.STRING(64), allowNull: true },
+		locale: { type: DataTypes.STRING(16), allowNull: true },
+		screen: { type: DataTypes.INTEGER, allowNull: true },
 	},
 	options: { tableName: "screenshot_results" },
 };
@@ -98,6 +112,11 @@ export interface ScreenshotJobRow {
 	error: string | null;
 	startedAt: Date | null;
 	finishedAt: Date | null;
+	kind: ScreenshotJobKind;
+	storeSetId: string | null;
+	archiveFileId: string | null;
+	/** BIGINT: pg answers a string. */
+	archiveBytes: string | number | null;
 	createdAt: Date;
 	updatedAt: Date;
 }
@@ -111,6 +130,9 @@ export interface ScreenshotResultRow {
 	height: number;
 	bytes: number;
 	blockedRequests: number;
+	device: string | null;
+	locale: string | null;
+	screen: number | null;
 	createdAt: Date;
 	updatedAt: Date;
 }
