@@ -361,7 +361,7 @@ describe("store sets", () => {
 		const screen = await upload(carol, shot(1170, 2532, [10, 10, 10]), "s.png");
 		const app = await createApp(carol);
 		const set = await createSet(carol, { appId: app.id, name: "Quota", locales: ["en-US"], screens: [{ fileId: screen }] });
-		await node.broker.call("tenants.setPlan", { tenantId: carol.tenantId, plan: "free", limits: { screenshotsPerMonth: 5 } }, { meta: { $system: true } });
+		await node.broker.call("tenants.setLimitOverrides", { tenantId: carol.tenantId, limits: { screenshotsPerMonth: 5 } }, { meta: { $system: true } });
 		const over = await api.post(`/store-sets/${set.id}/render`, {}, { token: carol.token });
 		expectProblem(over, 403, "PLAN_LIMIT_REACHED");
 		expect(over.body).toMatchObject({ maximum: 5, requested: 10 });
