@@ -10,6 +10,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { SECRET_KEY_BYTES } from "./secret-box";
 import { ConfigError, byteSize, integer, list, oneOf, read, url, type Env } from "./config/env";
+import { billing, type BillingConfig } from "./config/billing";
 import { payments, type PaymentsConfig } from "./config/commerce";
 import { storage, type StorageConfig } from "./config/files";
 import { bootstrapAdmin, oidc, type BootstrapAdmin, type OidcConfig } from "./config/identity";
@@ -17,6 +18,7 @@ import { mail, webhooks, type MailConfig, type WebhooksConfig } from "./config/n
 
 export { ConfigError } from "./config/env";
 export { DEFAULT_ALLOWED_CONTENT_TYPES, type StorageConfig } from "./config/files";
+export type { BillingConfig } from "./config/billing";
 export type { PaymentsConfig } from "./config/commerce";
 export type { BootstrapAdmin, OidcClientAuthMethod, OidcConfig, OidcProviderConfig } from "./config/identity";
 export type { MailConfig, WebhooksConfig } from "./config/notifications";
@@ -73,6 +75,7 @@ export interface PlatformConfig {
 		allowHosts: string[];
 	};
 	webhooks: WebhooksConfig;
+	billing: BillingConfig;
 	/**
 	 * The application key that seals secrets stored in PostgreSQL (lib/secret-box.ts), and earlier keys that
 	 * still open values sealed before a rotation. No key (development and tests only): stored readable.
@@ -227,6 +230,7 @@ export function loadConfig(env: Env = process.env): PlatformConfig {
 		storage: storage(env),
 		outbound: { allowHosts: outboundAllowHosts(env) },
 		webhooks: webhooks(env),
+		billing: billing(env),
 		secrets: secrets(env, nodeEnv === "production"),
 	};
 }

@@ -35,6 +35,10 @@ export class ExpiringMap<V> {
 		}
 	}
 
+	delete(key: string): boolean {
+		return this.entries.delete(key);
+	}
+
 	/** Removes every entry whose value `matches`; answers how many went. */
 	deleteWhere(matches: (value: V) => boolean): number {
 		let count = 0;
