@@ -35,6 +35,8 @@ export interface FilesMethods extends Pick<AggregateMethods<FileRow, FileRow["st
 	toPublic(row: FileRow): PublicFile;
 	uploadKeyOf(row: Pick<FileRow, "tenantId" | "id">): string;
 	usedBytes(tenantId: string): Promise<number>;
+	storedBytes(tenantId: string): Promise<number>;
+	meterStorage(tenantId: string, change: string): void;
 	quotaAllows(tenantId: string, current: number, increment: number): Promise<boolean>;
 	reserveWithinQuota(row: NewFile): Promise<FileRow>;
 	ingest(ctx: FilesContext<unknown>, stream: Readable, upload: StreamUpload): Promise<PublicFile>;
