@@ -84,6 +84,18 @@ interface UsageMethods {
 	summary(tenantId: string): Promise<UsageSummary>;
 }
 
+/**
+ * The instant a timestamp (already matching TIMESTAMP_PATTERN) names, or NaN. JavaScript rolls a day the month
+ * doesn't have over into the next month (February 30 → March 1) where PostgreSQL refuses it: refused here too.
+ */
+function instantOf(timestamp: string): number {
+	const year = Number(timestamp.slice(0, 4));
+	const month = Number(timestamp.slice(5, 7));
+	const day = Number(timestamp.slice(8, 10));
+	if (month < 1 || month > 12 || day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate()) return Number.NaN;
+	return Date.parse(timestamp);
+}
+
 function unknownMetrics(events: readonly UsageEventInput[], metrics: MetricMap): string[] {
 	const unknown = new Set<string>();
 	for (const event of events) if (!metrics.has(event.metric)) unknown.add(event.metric);
@@ -273,7 +285,7 @@ const UsageService: DbServiceSchema<DbMixinSettings, UsageMethods, UsageLocals> 
 				const event = events[index];
 				const where = () => ({ ...(batch ? { index } : {}), transactionId: event.transactionId, metric: event.metric });
 				if (event.timestamp !== undefined) {
-					const at = Date.parse(event.timestamp);
+					const at = instantOf(event.timestamp);
 					if (Number.isNaN(at)) {
 						const field = batch ? `events[${index}].timestamp` : "timestamp";
 						throw new BadRequestError(`${field} is not a valid instant`, "VALIDATION_ERROR", [{ field, message: `${field} is not a valid instant`, type: "date" }]);
