@@ -27,8 +27,8 @@
  * JetStream streams are removed whatever happens. A benchmark, not a test: it exits 0 once it has measured.
  *
  * Settings (environment): BENCH_DURATION (s, 10), BENCH_ROUNDS (2), BENCH_WARMUP (s, 3), BENCH_BATCH (100),
- * BENCH_WRK_THREADS (2), BENCH_WRK_CONNECTIONS (32), BENCH_PG_CONNECTIONS (10: the usage node's pool),
- * BENCH_AGGREGATE (1), BENCH_POSTGRES_ADMIN_URL, TRANSPORTER (nats://127.0.0.1:4222), CACHER
+ * BENCH_WRK_THREADS (2), BENCH_WRK_CONNECTIONS (64), BENCH_PG_CONNECTIONS (10: the usage node's pool),
+ * BENCH_AGGREGATE (1), BENCH_NODE_ARGS (extra node flags for every server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"), BENCH_POSTGRES_ADMIN_URL, TRANSPORTER (nats://127.0.0.1:4222), CACHER
  * (redis://127.0.0.1:6379), WRK (/usr/bin/wrk).
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
@@ -52,7 +52,7 @@ const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 3);
 const BATCH = Number(process.env.BENCH_BATCH ?? 100);
 const WRK_THREADS = Number(process.env.BENCH_WRK_THREADS ?? 2);
-const WRK_CONNECTIONS = Number(process.env.BENCH_WRK_CONNECTIONS ?? 32);
+const WRK_CONNECTIONS = Number(process.env.BENCH_WRK_CONNECTIONS ?? 64);
 const PG_CONNECTIONS = Number(process.env.BENCH_PG_CONNECTIONS ?? 10);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const AGGREGATE = process.env.BENCH_AGGREGATE !== "0";
@@ -60,12 +60,27 @@ const TRANSPORTER = process.env.TRANSPORTER ?? "nats://127.0.0.1:4222";
 const CACHER = process.env.CACHER ?? "redis://127.0.0.1:6379";
 const WRK = process.env.WRK ?? "/usr/bin/wrk";
 const METRIC = "bench_calls";
+/** Extra node flags for every server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
 const GOAL_RATIO = 0.5;
 const GOAL_EVENTS_PER_SECOND = 10_000;
 const GOAL_AGGREGATE_MS = 2_000;
 
+/** CPU seconds a process has used so far (Linux /proc; 0 elsewhere). */
+function cpuSeconds(pid: number | undefined): number {
+	try {
+		const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+		// utime and stime (fields 14 and 15 of stat, 12 and 13 after the command), in clock ticks of 1/100 s.
+		return (Number(fields[11]) + Number(fields[12])) / 100;
+	} catch {
+		return 0;
+	}
+}
+
+const roles = new Map<ChildProcess, string>();
+
 function startNode(role: string, env: Record<string, string>, script = "server.ts"): ChildProcess {
-	const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, script)], {
+	const child = spawn(process.execPath, [...NODE_ARGS, "--import", "tsx", path.join(ROOT, script)], {
 		cwd: ROOT,
 		stdio: ["ignore", "ignore", "inherit"],
 		env: { ...process.env, NODE_ENV: "production", SECRETS_KEY: BENCH_SECRETS_KEY, HOST: "127.0.0.1", LOG_LEVEL: "warn", TRACING_EXPORTER: "none", TRANSPORTER, CACHER, ...env },
@@ -73,6 +88,7 @@ function startNode(role: string, env: Record<string, string>, script = "server.t
 	child.once("exit", (code, signal) => {
 		if (code !== 0 && signal === null) console.error(`${role} node exited with ${code}`);
 	});
+	roles.set(child, role);
 	return child;
 }
 
@@ -171,32 +187,47 @@ async function runWrk(base: string, scriptPath: string, durationSeconds: number)
 	};
 }
 
-/** (a): plain multi-row INSERTs of the same rows (a prepared statement), from PG_CONNECTIONS clients, for the duration. */
+/**
+ * (a): plain multi-row INSERTs of the same rows (a prepared statement), from PG_CONNECTIONS clients, for the
+ * duration. The clients connect and insert once each before the clock starts, as the usage node's pool has
+ * its connections open and warm.
+ */
 async function baselineEventsPerSecond(url: string, tenantId: string, runId: string): Promise<number> {
 	const columns = 6;
 	const values = Array.from({ length: BATCH }, (_, row) => `(${Array.from({ length: columns }, (_, column) => `$${row * columns + column + 1}`).join(", ")})`).join(", ");
 	const sql = `INSERT INTO bench_baseline.usage_events (tenant_id, transaction_id, metric, value, occurred_at, properties) VALUES ${values}`;
-	let rows = 0;
-	const deadline = Date.now() + DURATION * 1000;
-	const started = Date.now();
-	await Promise.all(
+	const insert = (client: Client, worker: number, n: number) => {
+		const now = new Date().toISOString();
+		const params: unknown[] = [];
+		for (let i = 1; i <= BATCH; i += 1) params.push(tenantId, `${runId}-${worker}-${n}-${i}`, METRIC, i, now, eventProperties(i));
+		// A named statement: PostgreSQL parses and plans the 600-parameter INSERT once per connection.
+		return client.query({ name: "baseline_insert", text: sql, values: params });
+	};
+	const clients = await Promise.all(
 		Array.from({ length: PG_CONNECTIONS }, async (_, worker) => {
 			const client = new Client({ connectionString: url });
 			await client.connect();
-			try {
-				for (let n = 1; Date.now() < deadline; n += 1) {
-					const now = new Date().toISOString();
-					const params: unknown[] = [];
-					for (let i = 1; i <= BATCH; i += 1) params.push(tenantId, `${runId}-${worker}-${n}-${i}`, METRIC, i, now, eventProperties(i));
-					// A named statement: PostgreSQL parses and plans the 600-parameter INSERT once per connection.
-					rows += (await client.query({ name: "baseline_insert", text: sql, values: params })).rowCount ?? 0;
-				}
-			} finally {
-				await client.end();
-			}
+			await insert(client, worker, 0);
+			return client;
 		}),
 	);
-	return rows / ((Date.now() - started) / 1000);
+	let rows = 0;
+	const deadline = Date.now() + DURATION * 1000;
+	const started = Date.now();
+	try {
+		await Promise.all(
+			clients.map(async (client, worker) => {
+				for (let n = 1; Date.now() < deadline; n += 1) {
+					// Awaited first: `rows += await …` would read `rows` before the wait and lose the other clients' additions.
+					const inserted = await insert(client, worker, n);
+					rows += inserted.rowCount ?? 0;
+				}
+			}),
+		);
+		return rows / ((Date.now() - started) / 1000);
+	} finally {
+		await Promise.all(clients.map((client) => client.end()));
+	}
 }
 
 async function withDatabase<T>(url: string, work: (client: Client) => Promise<T>): Promise<T> {
@@ -341,12 +372,14 @@ async function main(): Promise<void> {
 			console.log(`round ${round}/${ROUNDS}: POST /usage-events, batches of ${BATCH}, wrk ${WRK_THREADS} threads × ${WRK_CONNECTIONS} connections, ${DURATION} s …`);
 			fs.writeFileSync(scriptPath, wrkScript(key.body.key, `r${round}${id}`));
 			const before = await countRows(url, "usage.usage_events", tenantId);
+			const cpuBefore = children.map((child) => cpuSeconds(child.pid));
 			const wrk = await runWrk(base, scriptPath, DURATION);
+			const cpu = children.map((child, index) => `${roles.get(child)} ${((cpuSeconds(child.pid) - cpuBefore[index]) / wrk.seconds).toFixed(2)}`).join(", ");
 			// Requests wrk had in flight when it stopped may still be storing.
 			await sleep(500);
 			const stored = (await countRows(url, "usage.usage_events", tenantId)) - before;
 			gateways.push({ perSecond: stored / wrk.seconds, stored, wrk });
-			console.log(`  plain INSERT ${baselines.at(-1)!.toFixed(0)} events/s, gateway ${gateways.at(-1)!.perSecond.toFixed(0)} events/s`);
+			console.log(`  plain INSERT ${baselines.at(-1)!.toFixed(0)} events/s, gateway ${gateways.at(-1)!.perSecond.toFixed(0)} events/s (cores used: ${cpu})`);
 		}
 		const baseline = median(baselines);
 		const typical = [...gateways].sort((a, b) => a.perSecond - b.perSecond)[Math.floor((gateways.length - 1) / 2)];

@@ -17,14 +17,15 @@ export interface MetricDefinition {
 export type MetricMap = ReadonlyMap<string, MetricDefinition>;
 
 /**
- * The metric registry by code. Kept until cleaned (the plans service's cache-clean broadcast) or for
- * `ttlMs` at most, in case a broadcast was missed. A code it doesn't know makes it fetch again, at most
- * once per `missRefreshMs`: a metric created a moment ago on another node is found without waiting for the
- * broadcast, and a caller sending unknown codes can't make it fetch on every request.
+ * The metric registry by code. Kept until cleaned (the plans service's cache-clean broadcast); after `ttlMs`
+ * (in case a broadcast was missed) it is fetched again in the background while the cached one keeps
+ * answering, up to `staleMs` if the plans service can't be reached. A code it doesn't know makes it fetch
+ * again, at most once per `missRefreshMs`: a metric created a moment ago on another node is found without
+ * waiting for the broadcast, and a caller sending unknown codes can't make it fetch on every request.
  */
 export class MetricRegistry {
 	private metrics?: MetricMap;
-	private expiresAt = 0;
+	private fetchedAt = 0;
 	private loading?: Promise<MetricMap>;
 	private lastMissRefresh = 0;
 	/** Grows on every clean: a fetch that began before a clean doesn't keep its (maybe stale) answer. */
@@ -32,13 +33,19 @@ export class MetricRegistry {
 
 	constructor(
 		private readonly fetchMetrics: () => Promise<PublicMetric[]>,
+		private readonly onRefreshError: (err: unknown) => void,
 		private readonly ttlMs = 60_000,
+		private readonly staleMs = 600_000,
 		private readonly missRefreshMs = 1_000,
 	) {}
 
 	/** The registry; synchronous (no promise) while it is cached. */
 	current(): MetricMap | Promise<MetricMap> {
-		if (this.metrics && this.expiresAt > Date.now()) return this.metrics;
+		const age = Date.now() - this.fetchedAt;
+		if (this.metrics && age < this.staleMs) {
+			if (age >= this.ttlMs && !this.loading) this.load().catch(this.onRefreshError);
+			return this.metrics;
+		}
 		return this.load();
 	}
 
@@ -72,7 +79,7 @@ export class MetricRegistry {
 				const metrics: MetricMap = new Map(list.map((metric) => [metric.code, { code: metric.code, aggregation: metric.aggregation, field: metric.field }]));
 				if (generation === this.generation) {
 					this.metrics = metrics;
-					this.expiresAt = Date.now() + this.ttlMs;
+					this.fetchedAt = Date.now();
 					this.loading = undefined;
 				}
 				return metrics;
@@ -97,18 +104,22 @@ export interface TenantPeriod {
 }
 
 /**
- * `billing.currentPlan` per tenant, kept `ttlMs` (a second by default): the ingest path reads the period
- * start (events before it, beyond the grace period, are refused) and the billing clock (events without a
- * timestamp happen "now") from it. A test clock that moves, or a period that changes, is announced
- * (BILLING_EVENTS.periodChanged) and forgotten at once; the TTL bounds what a lost announcement costs.
+ * `billing.currentPlan` per tenant. The ingest path reads the period start (events before it, beyond the
+ * grace period, are refused) and the billing clock (events without a timestamp happen "now") from it. A test
+ * clock that moves, or a period that changes, is announced (BILLING_EVENTS.periodChanged) and forgotten at
+ * once, so the next request asks billing again. An answer older than `ttlMs` (a second), in case an
+ * announcement was lost, is fetched again in the background while it keeps answering (so no request waits
+ * for the refresh), up to `staleMs` if billing can't be reached.
  */
 export class TenantPeriods {
-	private readonly periods: ExpiringMap<TenantPeriod>;
+	private readonly periods: ExpiringMap<{ period: TenantPeriod; fetchedAt: number }>;
 	private readonly loading = new Map<string, Promise<TenantPeriod>>();
 
 	constructor(
 		private readonly fetchPeriod: (tenantId: string) => Promise<CurrentPlan>,
+		private readonly onRefreshError: (err: unknown) => void,
 		private readonly ttlMs = 1_000,
+		private readonly staleMs = 30_000,
 		maxTenants = 10_000,
 	) {
 		this.periods = new ExpiringMap(maxTenants);
@@ -116,7 +127,10 @@ export class TenantPeriods {
 
 	/** The tenant's period; synchronous (no promise) while it is cached. */
 	of(tenantId: string): TenantPeriod | Promise<TenantPeriod> {
-		return this.periods.get(tenantId) ?? this.load(tenantId);
+		const cached = this.periods.get(tenantId);
+		if (!cached) return this.load(tenantId);
+		if (Date.now() - cached.fetchedAt >= this.ttlMs && !this.loading.has(tenantId)) this.load(tenantId).catch(this.onRefreshError);
+		return cached.period;
 	}
 
 	forget(tenantId: string): void {
@@ -134,16 +148,17 @@ export class TenantPeriods {
 		if (pending) return pending;
 		const loading = this.fetchPeriod(tenantId).then(
 			(answer) => {
+				const now = Date.now();
 				const period: TenantPeriod = {
 					answer,
 					periodStartMs: Date.parse(answer.periodStart),
 					periodEndMs: Date.parse(answer.periodEnd),
-					offsetMs: Date.parse(answer.now) - Date.now(),
+					offsetMs: Date.parse(answer.now) - now,
 				};
 				// Forgotten while it was being fetched: the answer may predate the change, so it isn't kept.
 				if (this.loading.get(tenantId) === loading) {
 					this.loading.delete(tenantId);
-					this.periods.set(tenantId, period, Date.now() + this.ttlMs);
+					this.periods.set(tenantId, { period, fetchedAt: now }, now + this.staleMs);
 				}
 				return period;
 			},

@@ -356,8 +356,9 @@ const UsageService: DbServiceSchema<DbMixinSettings, UsageMethods, UsageLocals> 
 	created() {
 		this.graceMs = platformConfigOf(this.broker).billing.usageGraceSeconds * 1000;
 		// Platform calls: the registry and the periods are the cluster's, whoever's request needs them first.
-		this.metrics = new MetricRegistry(() => this.broker.call<PublicMetric[], object>("plans.metrics", {}, systemCall()));
-		this.periods = new TenantPeriods((tenantId) => this.broker.call<CurrentPlan, object>("billing.currentPlan", { tenantId }, systemCall()));
+		const refreshFailed = (what: string) => (err: unknown) => this.logger.warn(`Refreshing ${what} failed (the cached one keeps answering):`, (err as Error).message);
+		this.metrics = new MetricRegistry(() => this.broker.call<PublicMetric[], object>("plans.metrics", {}, systemCall()), refreshFailed("the metric registry"));
+		this.periods = new TenantPeriods((tenantId) => this.broker.call<CurrentPlan, object>("billing.currentPlan", { tenantId }, systemCall()), refreshFailed("a tenant's billing period"));
 	},
 };
 
