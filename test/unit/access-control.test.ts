@@ -205,6 +205,8 @@ const REGISTRY_POLICIES: Record<string, Policy> = {
 	"webhooks.retryDelivery": "tenant:admin|key",
 	"status.ping": "public",
 	"status.nodes": "super_admin",
+	"usage.recordEvents": "tenant:admin|key",
+	"usage.getUsage": "tenant:viewer",
 };
 
 const T1 = "00000000-0000-4000-8000-0000000000a1";
