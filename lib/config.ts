@@ -10,16 +10,16 @@ import fs from "node:fs";
 import path from "node:path";
 import { SECRET_KEY_BYTES } from "./secret-box";
 import { ConfigError, byteSize, integer, list, oneOf, read, url, type Env } from "./config/env";
-import { billing, type BillingConfig } from "./config/billing";
 import { payments, type PaymentsConfig } from "./config/commerce";
+import { billing, invoicePdf, type BillingConfig, type InvoicePdfConfig } from "./config/billing";
 import { storage, type StorageConfig } from "./config/files";
 import { bootstrapAdmin, oidc, type BootstrapAdmin, type OidcConfig } from "./config/identity";
 import { mail, webhooks, type MailConfig, type WebhooksConfig } from "./config/notifications";
 
 export { ConfigError } from "./config/env";
 export { DEFAULT_ALLOWED_CONTENT_TYPES, type StorageConfig } from "./config/files";
-export type { BillingConfig } from "./config/billing";
 export type { PaymentsConfig } from "./config/commerce";
+export type { BillingConfig, InvoicePdfConfig } from "./config/billing";
 export type { BootstrapAdmin, OidcClientAuthMethod, OidcConfig, OidcProviderConfig } from "./config/identity";
 export type { MailConfig, WebhooksConfig } from "./config/notifications";
 
@@ -68,6 +68,9 @@ export interface PlatformConfig {
 	/** Public base URL of the web app, used in links sent by email (verification, reset, invitations). */
 	appUrl: string;
 	payments: PaymentsConfig;
+	/** Invoice PDFs (billing): the Chromium that renders them, its limits, and the seller they name. */
+	invoicePdf: InvoicePdfConfig;
+	billing: BillingConfig;
 	oidc: OidcConfig;
 	storage: StorageConfig;
 	outbound: {
@@ -75,7 +78,6 @@ export interface PlatformConfig {
 		allowHosts: string[];
 	};
 	webhooks: WebhooksConfig;
-	billing: BillingConfig;
 	/**
 	 * The application key that seals secrets stored in PostgreSQL (lib/secret-box.ts), and earlier keys that
 	 * still open values sealed before a rotation. No key (development and tests only): stored readable.
@@ -226,11 +228,12 @@ export function loadConfig(env: Env = process.env): PlatformConfig {
 		mail: mail(env),
 		appUrl: url(env, "APP_URL", ["http:", "https:"]) ?? "http://localhost:3000",
 		payments: payments(env),
+		invoicePdf: invoicePdf(env),
+		billing: billing(env),
 		oidc: oidc(env, port, nodeEnv === "production"),
 		storage: storage(env),
 		outbound: { allowHosts: outboundAllowHosts(env) },
 		webhooks: webhooks(env),
-		billing: billing(env),
 		secrets: secrets(env, nodeEnv === "production"),
 	};
 }

@@ -35,6 +35,7 @@ export class ExpiringMap<V> {
 		}
 	}
 
+	/** Removes one entry; answers whether it was there. */
 	delete(key: string): boolean {
 		return this.entries.delete(key);
 	}

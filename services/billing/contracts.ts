@@ -150,6 +150,64 @@ export const PublicCouponSchema = Type.Object({
 });
 export type PublicCoupon = Static<typeof PublicCouponSchema>;
 
+/** Codes as stored: plans `^[a-z][a-z0-9_-]{0,63}$`, metrics `^[a-z][a-z0-9_]{0,63}$` (the migration checks both). */
+export const PLAN_CODE_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/;
+export const METRIC_CODE_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
+/** Coupon codes are matched without regard to case and stored upper case (`SUMMER25`). */
+export const COUPON_CODE_PATTERN = /^[A-Z0-9][A-Z0-9_-]{0,63}$/;
+
+/**
+ * Broadcast (every node, fire and forget) after a change of the plans service commits, so whoever caches
+ * plans, metrics or coupons (usage's metrics, tenants' limits, billing's plan lookups) drops what it holds.
+ * Each carries the entity's code, what happened, and its public form after the change (null once deleted).
+ */
+export const PLANS_EVENTS = { planChanged: "plan.changed", metricChanged: "metric.changed", couponChanged: "coupon.changed" } as const;
+/** `updated`: edited in place (name, description, features); `versioned`: a new version became current. */
+export const PLAN_CHANGES = ["created", "updated", "versioned", "archived", "deleted"] as const;
+export type PlanChange = (typeof PLAN_CHANGES)[number];
+export interface PlanChangedEvent {
+	code: string;
+	change: PlanChange;
+	/** The current version after the change; null once deleted. */
+	plan: PublicPlan | null;
+}
+export interface MetricChangedEvent {
+	code: string;
+	change: "created" | "updated" | "deleted";
+	metric: PublicMetric | null;
+}
+export interface CouponChangedEvent {
+	code: string;
+	change: "created" | "archived";
+	coupon: PublicCoupon;
+}
+
+/**
+ * `billing.plansInUse` (internal, the billing engine answers it): which of these plan version ids a live
+ * subscription (trialing, active, past_due, unpaid) runs on or is due to move to. The plans service asks it
+ * before deleting a plan.
+ */
+export interface PlansInUseParams {
+	planIds: string[];
+}
+export interface PlansInUseResult {
+	inUse: string[];
+}
+
+/**
+ * `plans.redeemCoupon` (internal): counts one redemption, atomically, if the coupon is active, not expired at
+ * `at` (the tenant's billing time; now when left out), below its maximum and, for a fixed amount, in `currency`.
+ * Answers the coupon as redeemed, else 422 COUPON_INVALID with `reason`. There is no "give it back": redeem
+ * as the last step of whatever uses the coupon.
+ */
+export interface RedeemCouponParams {
+	code: string;
+	currency: string;
+	at?: string;
+}
+export const COUPON_INVALID_REASONS = ["unknown", "archived", "expired", "exhausted", "currency_mismatch"] as const;
+export type CouponInvalidReason = (typeof COUPON_INVALID_REASONS)[number];
+
 // --- Subscriptions ---------------------------------------------------------------------------------------
 
 /** Stripe's vocabulary. `trialing`, `active`, `past_due` and `unpaid` are live (one per tenant); `canceled` ended. */
@@ -279,6 +337,25 @@ export const PublicInvoiceSchema = Type.Object({
 	updatedAt: DateTime,
 });
 export type PublicInvoice = Static<typeof PublicInvoiceSchema>;
+
+// --- Billing accounts and time -------------------------------------------------------------------------
+
+/** GET/PUT /billing/account: a tenant's tax settings, and its billing time (the wall clock, or its test clock). */
+export const BillingAccountSchema = Type.Object({
+	tenantId: Uuid,
+	taxRateBasisPoints: Type.Integer({ minimum: 0, maximum: 10_000, description: "Used when the plan names no rate. 1 % = 100." }),
+	taxInclusive: Type.Boolean({ description: "Prices include tax (the tax is the part of the total that is tax), or tax is added on top." }),
+	now: DateTime,
+});
+export type BillingAccount = Static<typeof BillingAccountSchema>;
+
+/** POST /billing/test-clocks/advance (not in production): where the tenant's billing time stands, and how many due jobs ran on the way. */
+export const ClockAdvanceResultSchema = Type.Object({
+	tenantId: Uuid,
+	now: DateTime,
+	ran: Type.Integer({ minimum: 0 }),
+});
+export type ClockAdvanceResult = Static<typeof ClockAdvanceResultSchema>;
 
 // --- Events and channels ---------------------------------------------------------------------------------
 

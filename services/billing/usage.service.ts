@@ -27,6 +27,7 @@ import { platformConfigOf } from "../../lib/node";
 import {
 	BILLING_EVENTS,
 	MAX_USAGE_BATCH,
+	PLANS_EVENTS,
 	RecordUsageResultSchema,
 	UsageSummarySchema,
 	type AggregateUsageParams,
@@ -58,7 +59,7 @@ const EVENT_RULE = {
 	strict: true,
 	props: {
 		transactionId: { type: "string", min: 1, max: 200, description: "Unique per tenant: a replay is accepted and not counted twice." },
-		metric: { ...METRIC_CODE, description: "A metric's code (GET /metrics)." },
+		metric: { ...METRIC_CODE, description: "A billable metric's code (GET /billable-metrics)." },
 		value: { type: "number", integer: true, min: 0, max: Number.MAX_SAFE_INTEGER, optional: true, description: "For sum and max metrics without a value field; 1 when left out." },
 		timestamp: { type: "string", pattern: TIMESTAMP_PATTERN, optional: true, description: "When it happened (RFC 3339 with a zone); the tenant's billing time when left out." },
 		properties: { type: "object", optional: true, description: "Free-form; unique_count metrics count distinct values of one property, and sum and max metrics with a field read it here." },
@@ -213,7 +214,13 @@ const UsageService: DbServiceSchema<DbMixinSettings, UsageMethods, UsageLocals> 
 	},
 
 	events: {
-		/** The plans service changed metrics or plans (its DbMixin cache clean): the registry is fetched again. */
+		/** A metric was created, changed or deleted: the registry is fetched again. */
+		[PLANS_EVENTS.metricChanged]: {
+			handler(this: UsageLocals) {
+				this.metrics.clear();
+			},
+		},
+		/** The plans service changed something (its DbMixin cache clean, which every write also broadcasts). */
 		"cache.clean.plans": {
 			handler(this: UsageLocals) {
 				this.metrics.clear();

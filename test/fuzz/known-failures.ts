@@ -5,11 +5,4 @@
  */
 import type { FailureClass } from "./report";
 
-export const KNOWN_FAILURE_CLASSES: readonly FailureClass[] = [
-	{
-		// Remove once the billing engine (services/billing/billing.service.ts, answering billing.currentPlan) is merged.
-		owner: "issue 14, branch usage",
-		description: "GET /usage answers 503 while this checkout has no billing service to answer billing.currentPlan",
-		matches: (failure) => failure.operation === "GET /api/v1/usage" && failure.status === 503 && failure.code === "SERVICE_UNAVAILABLE",
-	},
-];
+export const KNOWN_FAILURE_CLASSES: readonly FailureClass[] = [];

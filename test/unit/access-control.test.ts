@@ -109,6 +109,7 @@ type Policy =
 	| "tenant:viewer"
 	| "tenant:member"
 	| "tenant:admin"
+	| "tenant:owner"
 	| "tenant:admin|key"
 	| "self"
 	| "bank"
@@ -123,6 +124,22 @@ const REGISTRY_POLICIES: Record<string, Policy> = {
 	"catalog.createProduct": "super_admin",
 	"catalog.updateProduct": "super_admin",
 	"catalog.archiveProduct": "super_admin",
+	"plans.listPlans": "public",
+	"plans.getPlan": "public",
+	"plans.listPlanVersions": "super_admin",
+	"plans.createPlan": "super_admin",
+	"plans.updatePlan": "super_admin",
+	"plans.archivePlan": "super_admin",
+	"plans.deletePlan": "super_admin",
+	"plans.listMetrics": "super_admin",
+	"plans.getMetric": "super_admin",
+	"plans.createMetric": "super_admin",
+	"plans.updateMetric": "super_admin",
+	"plans.deleteMetric": "super_admin",
+	"plans.listCoupons": "super_admin",
+	"plans.getCoupon": "super_admin",
+	"plans.createCoupon": "super_admin",
+	"plans.archiveCoupon": "super_admin",
 	"orders.createOrder": "user",
 	"orders.listOrders": "user",
 	"orders.getOrder": "user",
@@ -134,6 +151,9 @@ const REGISTRY_POLICIES: Record<string, Policy> = {
 	"payments.verifyPayment": "bank",
 	"payments.refundPayment": "super_admin",
 	"payments.stripeWebhook": "public",
+	"payments.setupPaymentMethod": "tenant:admin",
+	"payments.listPaymentMethods": "tenant:admin",
+	"payments.deletePaymentMethod": "tenant:admin",
 	"files.upload": "tenant:member",
 	"files.createUploadUrl": "tenant:member",
 	"files.completeUpload": "tenant:member",
@@ -205,6 +225,21 @@ const REGISTRY_POLICIES: Record<string, Policy> = {
 	"webhooks.retryDelivery": "tenant:admin|key",
 	"status.ping": "public",
 	"status.nodes": "super_admin",
+	"billing.createSubscription": "tenant:owner",
+	"billing.currentSubscription": "tenant:viewer",
+	"billing.listSubscriptions": "tenant:viewer",
+	"billing.changePlan": "tenant:owner",
+	"billing.cancelSubscription": "tenant:owner",
+	"billing.resumeSubscription": "tenant:owner",
+	"billing.listInvoices": "tenant:viewer",
+	"billing.getInvoice": "tenant:viewer",
+	"billing.getInvoicePdf": "tenant:viewer",
+	"billing.payOpenInvoice": "tenant:owner",
+	"billing.voidInvoice": "super_admin",
+	"billing.getAccount": "tenant:viewer",
+	"billing.updateAccount": "super_admin",
+	// The tenant named by `tenantId` (the body), as "tenant:owner@tenantId".
+	"billing.advanceTestClock": "path:owner",
 	"usage.recordEvents": "tenant:admin|key",
 	"usage.getUsage": "tenant:viewer",
 };
@@ -237,6 +272,7 @@ function expectedOutcome(policy: Policy, meta: CallerMeta): RegistryOutcome {
 		case "tenant:viewer":
 		case "tenant:member":
 		case "tenant:admin":
+		case "tenant:owner":
 			return atLeast(meta.role, policy.slice("tenant:".length) as TenantRole);
 		case "tenant:admin|key":
 			return meta.apiKeyId ? "ok" : atLeast(meta.role, "admin");
@@ -307,7 +343,9 @@ describe("issue 13: every REST action of the registry, tenants' included, behind
 		it(`${action} (${policy})`, async () => {
 			for (const [who, meta] of REGISTRY_CALLERS) {
 				const expected = expectedOutcome(policy, meta);
-				const params = { id: policy.startsWith("path:") ? T1 : OTHER_USER, userId: OTHER_USER };
+				// A tenant path names its tenant as `id` (tenants) or `tenantId` (billing's test clock).
+				const tenant = policy.startsWith("path:") ? T1 : OTHER_USER;
+				const params = { id: tenant, tenantId: tenant, userId: OTHER_USER };
 				const outcome = await registry.call(action, params, { meta: { ...meta } }).then(
 					() => "ok" as const,
 					(err: { code?: number }) => err.code,
