@@ -7,9 +7,8 @@
  *     prepared statement (the strongest plain form: parsed and planned once per connection), for
  *     BENCH_DURATION seconds into a copy of usage.usage_events (same columns, keys and indexes) on the same
  *     database.
- * (b) Through the gateway: a gateway node, an identity node and a billing node (usage, and plans and the
- *     billing engine when this checkout has them, else bench/usage-stand-ins.ts answers for them) on NATS,
- *     each its own process, on a fresh database and namespace. wrk (BENCH_WRK_THREADS threads,
+ * (b) Through the gateway: a gateway node, an identity node and a billing node (usage, plans and the
+ *     billing engine) on NATS, each its own process, on a fresh database and namespace. wrk (BENCH_WRK_THREADS threads,
  *     BENCH_WRK_CONNECTIONS connections, a Lua script that makes every transaction id unique) POSTs
  *     `{ events: [BENCH_BATCH events] }` to /api/v1/usage-events with an API key (scope usage:write) for
  *     BENCH_DURATION seconds, after a BENCH_WARMUP-second warm-up. Events/s is the rows the run stored,
@@ -43,10 +42,19 @@ import { Client } from "pg";
 import { freePort } from "../test/helpers/net";
 import { acquireSequelize, releaseSequelize } from "../lib/database";
 import { aggregateUsage } from "../services/billing/usage-store";
+import { STORAGE_METRIC, type Aggregation } from "../services/billing/contracts";
 import { BENCH_SECRETS_KEY, databaseUrl, waitForOk, withAdminClient } from "./support";
-import { BENCH_METRICS } from "./usage-bench-data";
 
 const run = promisify(execFile);
+
+/** The metrics the bench records and aggregates, created in the plans service's registry before it starts. */
+const BENCH_METRICS: ReadonlyArray<{ code: string; aggregation: Aggregation; field: string | null }> = [
+	{ code: "bench_calls", aggregation: "count", field: null },
+	{ code: "bench_bytes", aggregation: "sum", field: null },
+	{ code: "bench_seats", aggregation: "max", field: null },
+	{ code: "bench_users", aggregation: "unique_count", field: "user" },
+	{ code: STORAGE_METRIC, aggregation: "max", field: null },
+];
 const ROOT = path.resolve(__dirname, "..");
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 3);
@@ -317,33 +325,25 @@ async function main(): Promise<void> {
 	try {
 		await withAdminClient((pg) => pg.query(`CREATE DATABASE ${database}`));
 		createdDatabase = true;
-		const [port, ...opsPorts] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+		const [port, ...opsPorts] = await Promise.all([freePort(), freePort(), freePort()]);
 		const common = { DATABASE_URL: url, NAMESPACE: namespace, TRUST_PROXY: "true" };
 		children.push(startNode("gateway", { ...common, SERVICES: "gateway", NODE_ID: `gw-${id}`, PORT: String(port), OPS_PORT: "0", RATE_LIMIT_MAX: "1000000", RATE_LIMIT_WINDOW_MS: "1000" }));
 		children.push(startNode("identity", { ...common, SERVICES: "identity,platform", NODE_ID: `id-${id}`, OPS_PORT: String(opsPorts[0]) }));
 		children.push(startNode("billing", { ...common, SERVICES: "billing", NODE_ID: `bill-${id}`, OPS_PORT: String(opsPorts[1]) }));
-		// Until this checkout has the billing domain's plans and engine services, stand-ins answer for them.
-		const standIns = ["plans", "billing"].filter((service) => !fs.existsSync(path.join(ROOT, "services/billing", `${service}.service.ts`)));
-		if (standIns.length > 0) {
-			console.log(`(no ${standIns.join(" or ")} service in this checkout: bench/usage-stand-ins.ts answers for it)`);
-			children.push(startNode("stand-ins", { ...common, NODE_ID: `stand-${id}`, OPS_PORT: String(opsPorts[2]), STAND_INS: standIns.join(",") }, "bench/usage-stand-ins.ts"));
-		}
 		const base = `http://127.0.0.1:${port}`;
-		await Promise.all(opsPorts.slice(0, standIns.length > 0 ? 3 : 2).map((ops) => waitForOk(`http://127.0.0.1:${ops}/readyz`, 90_000)));
+		await Promise.all(opsPorts.slice(0, 2).map((ops) => waitForOk(`http://127.0.0.1:${ops}/readyz`, 90_000)));
 		await waitForOk(`${base}/readyz`, 90_000);
 		// The gateway learns the identity domain's routes once it has discovered its node.
 		await waitForOk(`${base}/api/v1/auth/jwks`, 90_000);
-		if (!standIns.includes("plans")) {
-			// The real registry: the bench's metrics, as a super admin would create them.
-			await withDatabase(url, async (client) => {
-				for (const metric of BENCH_METRICS) {
-					await client.query(
-						`INSERT INTO plans.metrics (id, code, name, description, aggregation, field, created_at, updated_at) VALUES ($1, $2, $2, '', $3, $4, now(), now()) ON CONFLICT (code) DO NOTHING`,
-						[randomUUID(), metric.code, metric.aggregation, metric.field],
-					);
-				}
-			});
-		}
+		// The bench's metrics, as a super admin would create them (nothing has read the registry yet).
+		await withDatabase(url, async (client) => {
+			for (const metric of BENCH_METRICS) {
+				await client.query(
+					`INSERT INTO plans.metrics (id, code, name, description, aggregation, field, created_at, updated_at) VALUES ($1, $2, $2, '', $3, $4, now(), now()) ON CONFLICT (code) DO NOTHING`,
+					[randomUUID(), metric.code, metric.aggregation, metric.field],
+				);
+			}
+		});
 
 		const registered = await call<{ accessToken: string; tenant: { id: string } }>(base, "POST", "/auth/register", { email: `bench.usage.${id}@example.com`, password: "bench usage password", fullName: "Bench Meter", organization: "Bench Meter" });
 		if (registered.status !== 201) throw new Error(`POST /auth/register answered ${registered.status}: ${JSON.stringify(registered.body)}`);
