@@ -409,7 +409,7 @@ describe("billing end to end", () => {
 		expect(text).toContain(`E2E Billing ${tag}`);
 		expect(text).toContain(`Pro (monthly fee)`);
 		expect(text).toContain(`${usd(9900)} ${usd(9900)}`);
-		expect(text).toContain(`API calls ${METRIC}`);
+		expect(text).toContain(`API calls: 10000 (2000 included) ${METRIC}`);
 		expect(text).toContain(`10,000 ${usd(price.amount)}`);
 		expect(text).toContain(`Included in the plan: 2,000 units 2,000 ${usd(0)} ${usd(0)}`);
 		expect(text).toContain(`Tier 1 – 5,000 5,000 ${usd(3)} ${usd(15_000)}`);
