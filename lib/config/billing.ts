@@ -1,6 +1,7 @@
 /**
- * The billing domain's configuration section: when a failed invoice payment is tried again (dunning), and
- * invoice PDFs (the Chromium that renders them, how many at once and for how long, and the seller they name).
+ * The billing domain's configuration section: how late usage events may arrive, when a failed invoice payment
+ * is tried again (dunning), and invoice PDFs (the Chromium that renders them, how many at once and for how
+ * long, and the seller they name).
  * Parsed with the rest of the environment by loadConfig (lib/config.ts), so a bad value stops any node at
  * start, whichever domains it runs.
  */
@@ -12,6 +13,11 @@ export interface BillingConfig {
 	 * spread); after the last one fails the subscription is `unpaid`. Ascending, whole days.
 	 */
 	dunningDays: number[];
+	/**
+	 * How long after a period starts usage events stamped in the previous period are still taken (late
+	 * deliveries): an event older than the current period's start minus this is refused (422 USAGE_TOO_OLD).
+	 */
+	usageGraceSeconds: number;
 }
 
 function dunningDays(env: Env): number[] {
@@ -29,7 +35,7 @@ function dunningDays(env: Env): number[] {
 }
 
 export function billing(env: Env): BillingConfig {
-	return { dunningDays: dunningDays(env) };
+	return { dunningDays: dunningDays(env), usageGraceSeconds: integer(env, "BILLING_USAGE_GRACE_SECONDS", 3600, 0, 31 * 86_400) };
 }
 
 export interface InvoicePdfConfig {

@@ -186,6 +186,8 @@ export interface JobsMethods {
 	runBillingJob(job: JobRow, signal?: AbortSignal): Promise<void>;
 	/** Records the job done in the caller's transaction, under the lease it was claimed with. */
 	completeJob(transaction: Transaction, job: JobRow): Promise<void>;
+	/** Marks the job done if this run still holds it; false when it doesn't (canceled, or leased to another run). */
+	completeJobIfLeased(transaction: Transaction, job: JobRow): Promise<boolean>;
 	/** Runs a collection job written in a transaction that just committed, here and now (unless another node has it). */
 	runJobNow(job: JobRow | undefined): Promise<void>;
 }

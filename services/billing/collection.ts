@@ -31,6 +31,27 @@ async function completeAlone(host: BillingHost, job: JobRow | undefined): Promis
 	if (job) await host.adapter.db.transaction((transaction) => host.completeJob(transaction, job));
 }
 
+/**
+ * The start of every transaction that applies a payment's outcome: the invoice's row lock first, then the
+ * outcome's row (once per payment id), then — only when this path is the first to apply it — the job that
+ * collected it. Bug fix (found by test/integration/billing-e2e.test.ts): the synchronous answer (a job's run:
+ * job row, then outcome row) and commerce.payment.failed|settled about the same payment (outcome row, then the
+ * invoice, then cancelJobs on that job row) took the two rows in opposite orders and deadlocked (409
+ * CONCURRENT_UPDATE from a test-clock advance); and when the message won outright, it had canceled the running
+ * job, so the run's completeJob threw. Now both queue on the invoice's lock, and a run whose outcome was
+ * applied by the message only releases its job (done if it still holds it; canceled is fine).
+ * Answers the locked invoice and whether this path applies the outcome.
+ */
+async function beginOutcome(host: BillingHost, transaction: Transaction, invoiceId: string, paymentId: string | null, outcome: "succeeded" | "failed", job: JobRow | undefined): Promise<{ current: InvoiceRow | undefined; first: boolean }> {
+	const current = plainRow<InvoiceRow>(await host.models.invoice.findByPk(invoiceId, { transaction, lock: transaction.LOCK.UPDATE }));
+	const first = paymentId === null || (await host.recordOutcome(transaction, paymentId, invoiceId, outcome));
+	if (job) {
+		if (first) await host.completeJob(transaction, job);
+		else await host.completeJobIfLeased(transaction, job);
+	}
+	return { current, first };
+}
+
 export const Collection = billingMixin({
 	methods: {
 		async collectInvoice(this: BillingHost, invoice: InvoiceRow, source: CollectionSource, job?: JobRow): Promise<InvoiceRow> {
@@ -84,8 +105,8 @@ export const Collection = billingMixin({
 			const owners = await this.membersAdapter.owners(before.tenantId);
 			const at = await this.billingNow(before.tenantId);
 			const { invoice, restored } = await this.adapter.db.transaction(async (transaction) => {
-				if (job) await this.completeJob(transaction, job);
-				if (!(await this.recordOutcome(transaction, paymentId, before.id, "succeeded"))) return { invoice: before, restored: undefined };
+				const { current: locked, first } = await beginOutcome(this, transaction, before.id, paymentId, "succeeded", job);
+				if (!first) return { invoice: locked ?? before, restored: undefined };
 				const paid = await this.moveInvoice(transaction, before.id, PAYABLE_INVOICE_STATUSES, { status: "paid", amountPaid: before.total, paidAt: at, paymentId, nextPaymentAttemptAt: null });
 				if (!paid) {
 					const current = (await this.loadInvoice(before.id, transaction)) ?? before;
@@ -112,10 +133,9 @@ export const Collection = billingMixin({
 			const at = await this.billingNow(before.tenantId);
 			const subscription = before.subscriptionId ? await this.loadRow(before.subscriptionId) : undefined;
 			const { invoice, changed } = await this.adapter.db.transaction(async (transaction) => {
-				if (job) await this.completeJob(transaction, job);
-				if (failure.paymentId && !(await this.recordOutcome(transaction, failure.paymentId, before.id, "failed"))) return { invoice: before, changed: undefined };
-				// Failures of one invoice count one at a time.
-				const current = plainRow<InvoiceRow>(await this.models.invoice.findByPk(before.id, { transaction, lock: transaction.LOCK.UPDATE }));
+				// Failures of one invoice count one at a time (its row lock, taken first).
+				const { current, first } = await beginOutcome(this, transaction, before.id, failure.paymentId, "failed", job);
+				if (!first) return { invoice: current ?? before, changed: undefined };
 				if (!current || !PAYABLE_INVOICE_STATUSES.includes(current.status)) return { invoice: current ?? before, changed: undefined };
 				const attempts = current.paymentAttempts + 1;
 				const next = this.nextRetryAt(current, attempts, at);

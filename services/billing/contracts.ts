@@ -245,6 +245,12 @@ export type PublicSubscription = Static<typeof PublicSubscriptionSchema>;
 /** Events a batch may hold. */
 export const MAX_USAGE_BATCH = 1000;
 
+/**
+ * The metric files records (aggregation `max`): after each upload or deletion, an event whose value is the
+ * tenant's stored bytes after the change, so a period's quantity is the most it stored.
+ */
+export const STORAGE_METRIC = "storage_bytes";
+
 export const UsageEventInputSchema = Type.Object({
 	transactionId: Type.String({ minLength: 1, maxLength: 200, description: "Unique per tenant: a replay is accepted and not counted twice." }),
 	metric: Type.String(),
@@ -407,13 +413,46 @@ export interface BillingMessage {
 	invoice?: PublicInvoice;
 }
 
-/** `billing.recordUsage` (internal): what a service meters for a tenant. */
+/** `usage.record` (internal): what a service meters for a tenant (the same rules as `POST /usage-events`). */
 export interface RecordUsageParams {
 	tenantId: string;
 	events: UsageEventInput[];
 }
 
-/** `billing.checkUsageLimit` (internal): may the tenant use `increment` more of `metric` in this period? */
+/** `usage.aggregate` (internal): each metric's quantity over [from, to), by metric code. */
+export interface AggregateUsageParams {
+	tenantId: string;
+	from: string;
+	to: string;
+	/** Metric codes; all known metrics when left out. */
+	metrics?: string[];
+}
+export type UsageQuantities = Record<string, number>;
+
+/** `usage.checkLimit` params. */
+export interface CheckUsageLimitParams {
+	tenantId: string;
+	metric: string;
+	increment: number;
+}
+
+/**
+ * `billing.currentPlan {tenantId}` answer: the plan a tenant is billed on now (the free plan without a live
+ * subscription) and its current period, all in the tenant's billing time (`now` includes a test clock's offset).
+ */
+export interface CurrentPlan {
+	plan: PublicPlan;
+	periodStart: string;
+	periodEnd: string;
+	now: string;
+}
+
+/** `billing.now {tenantId}` answer: the tenant's billing time. */
+export interface BillingNow {
+	now: string;
+}
+
+/** `usage.checkLimit` answer: may the tenant use `increment` more of `metric` in this period? */
 export interface UsageLimitCheck {
 	allowed: boolean;
 	metric: string;

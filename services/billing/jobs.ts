@@ -86,12 +86,16 @@ export const Jobs = billingMixin({
 		},
 
 		async completeJob(this: BillingHost, transaction: Transaction, job: JobRow): Promise<void> {
+			// Another node holds the job now (this lease ran out), or it was canceled: this run's work rolls back.
+			if (!(await this.completeJobIfLeased(transaction, job))) throw new Error(`Billing job ${job.id} (${job.kind}) is no longer leased to this run`);
+		},
+
+		async completeJobIfLeased(this: BillingHost, transaction: Transaction, job: JobRow): Promise<boolean> {
 			const done = await this.adapter.db.query(
 				`UPDATE ${JOBS} SET status = 'done', leased_until = NULL, last_error = NULL, updated_at = now() WHERE id = :id AND status = 'pending' AND attempts = :attempts RETURNING id`,
 				{ replacements: { id: job.id, attempts: job.attempts }, type: QueryTypes.SELECT, transaction },
 			);
-			// Another node holds the job now (this lease ran out), or it was canceled: this run's work rolls back.
-			if (done.length !== 1) throw new Error(`Billing job ${job.id} (${job.kind}) is no longer leased to this run`);
+			return done.length === 1;
 		},
 
 		async runBillingJob(this: BillingHost, job: JobRow): Promise<void> {

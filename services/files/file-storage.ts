@@ -8,12 +8,14 @@ import type { Readable } from "node:stream";
 import type { ServiceSchema } from "moleculer";
 import { QueryTypes, UniqueConstraintError } from "sequelize";
 import { plainRow } from "../../mixins/db.mixin";
+import { Errors } from "moleculer";
 import { systemCall } from "../../lib/caller";
 import { ConflictError, PayloadTooLargeError } from "../../lib/errors";
 import type { FileRow, PublicFile } from "../../models/files/files/file.model";
 import { SNIFF_BYTES, acceptContentType, sniffContentTypes } from "./content-type";
 import { ingestStream, tooLarge, UploadInterruptedError } from "./ingest";
 import { FILE_EVENTS } from "./contracts";
+import { STORAGE_METRIC, type RecordUsageParams } from "../billing/contracts";
 import type { FilesContext, FilesThis, NewFile, StreamUpload } from "./files.types";
 
 /** A stream that delivers nothing for this long is abandoned (a client gone without closing cleanly). */
@@ -38,6 +40,33 @@ export const FileStorage: Partial<ServiceSchema> = {
 				{ replacements: { tenantId, pendingSince }, type: QueryTypes.SELECT },
 			);
 			return Number(result?.used ?? 0);
+		},
+
+		/** Bytes of the tenant's ready files: what it stores, as billed (reservations of pending uploads aside). */
+		async storedBytes(this: FilesThis, tenantId: string): Promise<number> {
+			const [result] = await this.adapter.db.query<{ stored: string }>(`SELECT COALESCE(SUM(size), 0)::text AS stored FROM files.files WHERE tenant_id = :tenantId AND status = 'ready'`, {
+				replacements: { tenantId },
+				type: QueryTypes.SELECT,
+			});
+			return Number(result?.stored ?? 0);
+		},
+
+		/**
+		 * Meters storage after a file became ready or went (`change` names which, e.g. `<fileId>:ready`): a usage
+		 * event of the billing domain's storage metric whose value is the tenant's stored bytes now, a level, so
+		 * the next change corrects an event that was lost. Best effort and not awaited: an upload never fails or
+		 * waits because billing is slow or not deployed; a failure is logged. The change names the event, so a
+		 * repeat is not counted twice.
+		 */
+		meterStorage(this: FilesThis, tenantId: string, change: string): void {
+			const record = async () => {
+				const params: RecordUsageParams = { tenantId, events: [{ transactionId: `storage:${change}`, metric: STORAGE_METRIC, value: await this.storedBytes(tenantId) }] };
+				await this.broker.call("usage.record", params, { ...systemCall(), retries: 0 });
+			};
+			record().catch((err: Error) => {
+				if (err instanceof Errors.ServiceNotFoundError) this.logger.debug(`Storage of tenant ${tenantId} not metered: no usage service is deployed`);
+				else this.logger.warn(`Storage of tenant ${tenantId} not metered (${change}):`, err.message);
+			});
 		},
 
 		async quotaAllows(this: FilesThis, tenantId: string, current: number, increment: number): Promise<boolean> {
@@ -134,6 +163,7 @@ export const FileStorage: Partial<ServiceSchema> = {
 				if (winner) return this.toPublic(winner);
 				throw err;
 			}
+			this.meterStorage(row.tenantId, `${row.id}:ready`);
 			return this.announce(ctx, FILE_EVENTS.created, row, "created");
 		},
 

@@ -198,6 +198,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 					}
 					return this.toPublic(current);
 				}
+				this.meterStorage(row.tenantId, `${row.id}:ready`);
 				return this.announce(ctx, FILE_EVENTS.created, { ...row, status: "ready" as const, checksum });
 			},
 		},
@@ -268,6 +269,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 				}
 				// The row goes first: a file is never listed without its bytes. A failed object removal is retried by no one, so it is logged.
 				await this.model.destroy({ where: { id: row.id } });
+				if (row.status === "ready") this.meterStorage(row.tenantId, `${row.id}:deleted`);
 				await this.discard(row);
 				await this.audit(ctx, { action: FILE_EVENTS.deleted, tenantId: row.tenantId, targetType: "file", targetId: row.id, data: { name: row.name, size: Number(row.size) } });
 				await this.announce(ctx, FILE_EVENTS.deleted, row, "removed");

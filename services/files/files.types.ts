@@ -43,6 +43,8 @@ export interface FilesMethods extends Pick<AggregateMethods<FileRow, FileRow["st
 	toPublic(row: FileRow): PublicFile;
 	uploadKeyOf(row: Pick<FileRow, "tenantId" | "id">): string;
 	usedBytes(tenantId: string): Promise<number>;
+	storedBytes(tenantId: string): Promise<number>;
+	meterStorage(tenantId: string, change: string): void;
 	quotaAllows(tenantId: string, current: number, increment: number): Promise<boolean>;
 	reserveWithinQuota(row: NewFile): Promise<FileRow>;
 	/** Inserts a system file's row; answers the one stored before under the same key instead, if any. */

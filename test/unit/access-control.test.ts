@@ -240,6 +240,8 @@ const REGISTRY_POLICIES: Record<string, Policy> = {
 	"billing.updateAccount": "super_admin",
 	// The tenant named by `tenantId` (the body), as "tenant:owner@tenantId".
 	"billing.advanceTestClock": "path:owner",
+	"usage.recordEvents": "tenant:admin|key",
+	"usage.getUsage": "tenant:viewer",
 	"screenshot-jobs.listScreenshotJobs": "tenant:viewer",
 	"screenshot-jobs.getScreenshotJob": "tenant:viewer",
 	"screenshot-jobs.createScreenshotJob": "tenant:member",

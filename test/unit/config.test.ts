@@ -199,9 +199,11 @@ describe("invoice PDF settings", () => {
 });
 
 describe("billing settings", () => {
-	it("reads the dunning schedule in days, 1,3,5,7 by default", () => {
-		expect(loadConfig({}).billing).toEqual({ dunningDays: [1, 3, 5, 7] });
+	it("reads the dunning schedule in days, 1,3,5,7 by default, and the usage grace period, an hour by default", () => {
+		expect(loadConfig({}).billing).toEqual({ dunningDays: [1, 3, 5, 7], usageGraceSeconds: 3600 });
 		expect(loadConfig({ BILLING_DUNNING_DAYS: "2, 4,10" }).billing.dunningDays).toEqual([2, 4, 10]);
+		expect(loadConfig({ BILLING_USAGE_GRACE_SECONDS: "0" }).billing.usageGraceSeconds).toBe(0);
+		expect(loadConfig({ BILLING_USAGE_GRACE_SECONDS: "86400" }).billing.usageGraceSeconds).toBe(86_400);
 	});
 
 	it.each([
@@ -211,6 +213,9 @@ describe("billing settings", () => {
 		[{ BILLING_DUNNING_DAYS: "1.5" }, "BILLING_DUNNING_DAYS"],
 		[{ BILLING_DUNNING_DAYS: "1d,3d" }, "BILLING_DUNNING_DAYS"],
 		[{ BILLING_DUNNING_DAYS: "400" }, "BILLING_DUNNING_DAYS"],
+		[{ BILLING_USAGE_GRACE_SECONDS: "1h" }, "BILLING_USAGE_GRACE_SECONDS"],
+		[{ BILLING_USAGE_GRACE_SECONDS: "-1" }, "BILLING_USAGE_GRACE_SECONDS"],
+		[{ BILLING_USAGE_GRACE_SECONDS: String(32 * 86_400) }, "BILLING_USAGE_GRACE_SECONDS"],
 	])("refuses %o naming %s", (env, variable) => expectConfigErrorNaming(env, variable));
 });
 
