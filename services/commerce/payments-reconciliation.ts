@@ -16,11 +16,10 @@
  * orders records it on the cancelled order (`paymentStatus: refunded`). Every step is durable and idempotent.
  */
 import type { Context, ServiceSchema } from "moleculer";
-import type { WhereOptions } from "sequelize";
 import type { PaymentsContext, PaymentRow, PaymentsLocals, PaymentsMethods, PublicPayment } from "./payments.types";
-import { plainRow, type DbService } from "../../mixins/db.mixin";
+import type { DbService } from "../../mixins/db.mixin";
 import type { OutboxMethods } from "../../mixins/outbox.mixin";
-import { PAYMENT_STATUS_REASONS, type PaymentStatusReason } from "../../models/commerce/payments/payment.model";
+import { PAYMENT_STATUS_REASONS, type PaymentModel, type PaymentStatusReason } from "../../models/commerce/payments/payment.model";
 import { ORDER_CHANNELS, PAYMENT_CHANNELS, PAYMENT_EVENTS, type OrderCancelledMessage, type PaymentRejectedMessage } from "./contracts";
 import { systemCall } from "../../lib/caller";
 import { ConflictError, UnprocessableEntityError, isFinalRefusal } from "../../lib/errors";
@@ -41,7 +40,7 @@ interface OrderView {
 
 const reasonRule = { type: "enum", values: PAYMENT_STATUS_REASONS } as const;
 
-type Host = DbService & PaymentsMethods & OutboxMethods & ReconciliationMethods & PaymentsLocals;
+type Host = DbService<typeof PaymentModel> & PaymentsMethods & OutboxMethods & ReconciliationMethods & PaymentsLocals;
 
 export const PaymentsReconciliation: Partial<ServiceSchema> = {
 	/**
@@ -139,7 +138,7 @@ export const PaymentsReconciliation: Partial<ServiceSchema> = {
 		},
 
 		async voidPendingPayments(this: Host, ctx: Context, orderId: string, reason: PaymentStatusReason): Promise<PublicPayment[]> {
-			const pending = (await this.models.payment.findAll({ where: { orderId, status: "pending" } as WhereOptions })).map((row) => plainRow<PaymentRow>(row)!);
+			const pending = (await this.models.payment.findAll({ where: { orderId, status: "pending" } })).map((row) => row.get({ plain: true }));
 			const voided: PublicPayment[] = [];
 			for (const before of pending) {
 				// No channel: the buyer cancelled, a "payment failed" notice would mislead. Guarded: a payment that

@@ -28,11 +28,11 @@
 import crypto from "node:crypto";
 import path from "node:path";
 import type { Context } from "moleculer";
-import { QueryTypes, type WhereOptions } from "sequelize";
+import { QueryTypes } from "sequelize";
 import type Stripe from "stripe";
 import { StripeCardProvider, toStripeAmount } from "./stripe-provider";
 import { platformConfigOf } from "../../lib/node";
-import { DbMixin, PAGE_PARAMS, newestFirstPage, plainRow, type DbServiceSchema } from "../../mixins/db.mixin";
+import { DbMixin, PAGE_PARAMS, plainRow, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AggregateMixin } from "../../mixins/aggregate.mixin";
 import { entityOf } from "../../middlewares/entity-scope.middleware";
 import { IdempotencyMixin, type IdempotencyMeta } from "../../mixins/idempotency.mixin";
@@ -46,7 +46,7 @@ import {
 	type PaymentMethod,
 	type PaymentStatus,
 } from "../../models/commerce/payments/payment.model";
-import { isPlatformCaller, requireUser, UUID_PATTERN, type CallerMeta } from "../../lib/caller";
+import { requireUser, UUID_PATTERN, type CallerMeta } from "../../lib/caller";
 import { BadRequestError, ConflictError, EntityNotFoundError, UnprocessableEntityError } from "../../lib/errors";
 import { PAYMENT_CHANNELS, PAYMENT_EVENTS, PublicPaymentSchema, StripeWebhookAnswerSchema } from "./contracts";
 import { apiPath, created } from "../../lib/api-path";
@@ -73,7 +73,7 @@ function randomChars(alphabet: string, length: number): string {
 	return out;
 }
 
-const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & OutboxMethods & ReconciliationMethods, PaymentsLocals> = {
+const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & OutboxMethods & ReconciliationMethods, PaymentsLocals, typeof PaymentModel> = {
 	name: "payments",
 	mixins: [
 		DbMixin({
@@ -81,6 +81,8 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 			migrations: path.join(__dirname, "../../models/commerce/payments/migrations"),
 			model: PaymentModel,
 			extraModels: [outboxModel()],
+			// A payment is its payer's: others get 404 (lists: their own), platform callers see all.
+			owner: { owner: "user", userRequired: NO_PAYMENTS },
 			entityName: "Payment",
 		}),
 		OutboxMixin({ name: "Payments outbox" }),
@@ -132,14 +134,14 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 				}
 				const pendingConflict = (existing?: PaymentRow) =>
 					new ConflictError(`Order ${order.id} already has a pending payment`, "PAYMENT_PENDING", { orderId: order.id, paymentId: existing?.id });
-				const existing = plainRow<PaymentRow>(await this.models.payment.findOne({ where: { orderId: order.id, status: "pending" } }));
+				const existing = plainRow(await this.models.payment.findOne({ where: { orderId: order.id, status: "pending" } }));
 				if (existing) throw pendingConflict(existing);
 
 				let row: PaymentRow | undefined;
 				for (let attempt = 0; !row; attempt += 1) {
 					const reference = this.newReference();
 					try {
-						row = plainRow<PaymentRow>(
+						row = plainRow(
 							await this.models.payment.create({
 								orderId: order.id,
 								userId,
@@ -157,7 +159,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 						if (error.name !== "SequelizeUniqueConstraintError") throw err;
 						const constraint = error.parent?.constraint ?? error.original?.constraint;
 						if (constraint === "payments_one_pending_per_order") {
-							throw pendingConflict(plainRow<PaymentRow>(await this.models.payment.findOne({ where: { orderId: order.id, status: "pending" } })));
+							throw pendingConflict(plainRow(await this.models.payment.findOne({ where: { orderId: order.id, status: "pending" } })));
 						}
 						// A reference collision (31^8 of them): draw again.
 						if (attempt >= 3) throw err;
@@ -192,11 +194,8 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 			},
 			async handler(ctx: PaymentsContext<ListParams>) {
 				const { page, pageSize, status, orderId } = ctx.params;
-				const where: Record<string, unknown> = {};
-				if (!isPlatformCaller(ctx.meta)) where.userId = requireUser(ctx.meta, NO_PAYMENTS);
-				if (status) where.status = status;
-				if (orderId) where.orderId = orderId.toLowerCase();
-				return newestFirstPage(this.models.payment, where as WhereOptions, page, pageSize, (row: PaymentRow) => this.toPublic(row));
+				const where = { ...(status ? { status } : {}), ...(orderId ? { orderId: orderId.toLowerCase() } : {}) };
+				return this.scoped(ctx).page({ page, pageSize, where }, (row) => this.toPublic(row));
 			},
 		},
 
@@ -205,7 +204,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 			responses: { 200: { description: "The payment", body: PublicPaymentSchema } },
 			summary: "One of your payments (super admins: any)",
 			params: { id: "string|max:64" },
-			scope: { entity: "payment", owner: "user", name: "Payment" },
+			scope: { entity: "payment", name: "Payment" },
 			async handler(ctx: PaymentsContext<{ id: string }>) {
 				return this.toPublic(entityOf<PaymentRow>(ctx));
 			},
@@ -364,8 +363,8 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 				throw err;
 			}
 			const instructions = { ...row.instructions, provider: this.cardProvider!.name, paymentIntentId: intent.id };
-			const [, rows] = await this.models.payment.update({ providerReference: intent.id, instructions }, { where: { id: row.id } as WhereOptions, returning: true });
-			const updated = plainRow<PaymentRow>(rows[0]) ?? { ...row, providerReference: intent.id, instructions };
+			const [, rows] = await this.models.payment.update({ providerReference: intent.id, instructions }, { where: { id: row.id }, returning: true });
+			const updated = plainRow(rows[0]) ?? { ...row, providerReference: intent.id, instructions };
 			const payment = this.toPublic(updated);
 			// The client secret confirms the payment in the browser: answered to the payer once, never stored.
 			return { ...payment, instructions: { ...payment.instructions, clientSecret: intent.clientSecret } };
@@ -387,13 +386,13 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 					return { received: true, ignored: `event type ${event.type}` } as WebhookOutcome;
 				}
 				const intent = event.data.object;
-				const byReference = plainRow<PaymentRow>(await this.models.payment.findOne({ where: { providerReference: intent.id }, transaction }));
+				const byReference = plainRow(await this.models.payment.findOne({ where: { providerReference: intent.id }, transaction }));
 				const metadataId = intent.metadata?.paymentId;
 				// Created but not yet stamped with the intent id (the webhook beat our own update): the metadata names it.
 				const row =
 					byReference ??
 					(metadataId && UUID_PATTERN.test(metadataId)
-						? plainRow<PaymentRow>(await this.models.payment.findOne({ where: { id: metadataId.toLowerCase(), method: "credit_card", providerReference: null }, transaction }))
+						? plainRow(await this.models.payment.findOne({ where: { id: metadataId.toLowerCase(), method: "credit_card", providerReference: null }, transaction }))
 						: undefined);
 				if (!row) {
 					this.logger.warn(`Stripe event ${event.id} (${event.type}) is for an unknown payment intent ${intent.id}; acknowledged, ignored`);

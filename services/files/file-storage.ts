@@ -7,7 +7,6 @@ import { createHash, randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import type { ServiceSchema } from "moleculer";
 import { QueryTypes } from "sequelize";
-import { plainRow } from "../../mixins/db.mixin";
 import { systemCall } from "../../lib/caller";
 import { ConflictError, PayloadTooLargeError } from "../../lib/errors";
 import type { FileRow, PublicFile } from "../../models/files/files/file.model";
@@ -46,7 +45,7 @@ export const FileStorage: Partial<ServiceSchema> = {
 		 * under a tight race (never both accepted), and no lock is held across the call to the identity domain.
 		 */
 		async reserveWithinQuota(this: FilesThis, row: NewFile): Promise<FileRow> {
-			const created = plainRow<FileRow>(await this.model.create({ ...row, status: "pending" }))!;
+			const created = (await this.model.create({ ...row, status: "pending" })).get({ plain: true });
 			let allowed = false;
 			try {
 				const used = await this.usedBytes(row.tenantId);

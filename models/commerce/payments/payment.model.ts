@@ -1,5 +1,7 @@
 import { DataTypes } from "sequelize";
 import type { ModelDefinition } from "../../../mixins/db.mixin";
+// The row type stays beside the service's other payment types for now (payments.types.ts).
+import type { PaymentRow } from "../../../services/commerce/payments.types";
 
 export const PAYMENT_METHODS = ["credit_card", "bank_transfer", "e_wallet", "virtual_account"] as const;
 export type PaymentMethod = (typeof PAYMENT_METHODS)[number];
@@ -16,7 +18,7 @@ export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 export const PAYMENT_STATUS_REASONS = ["order_cancelled", "order_already_paid", "order_not_payable"] as const;
 export type PaymentStatusReason = (typeof PAYMENT_STATUS_REASONS)[number];
 
-export const PaymentModel: ModelDefinition = {
+export const PaymentModel: ModelDefinition<"payment", PaymentRow, "status"> = {
 	name: "payment",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
