@@ -202,13 +202,26 @@ export class ScopedRows<M extends Model> {
 		return (await this.model.create(owned as CreationAttributes<M>, options)).get({ plain: true });
 	}
 
+	/** Changes the caller's rows matching `where` (never their owner); answers how many. */
+	async update(changes: Partial<Attributes<M>>, where: WhereAttributeHash<Attributes<M>>, options: Options = {}): Promise<number> {
+		const values = this.ownerless(changes);
+		if (Object.keys(values).length === 0) return this.count(where, options);
+		const [count] = await this.model.update(values, { ...options, where: this.where(where) });
+		return count;
+	}
+
 	/** Changes the caller's rows matching `where` (never their owner) and answers them as changed. */
-	async update(changes: Partial<Attributes<M>>, where: WhereAttributeHash<Attributes<M>>, options: Options = {}): Promise<Array<Attributes<M>>> {
+	async updateReturning(changes: Partial<Attributes<M>>, where: WhereAttributeHash<Attributes<M>>, options: Options = {}): Promise<Array<Attributes<M>>> {
+		const values = this.ownerless(changes);
+		if (Object.keys(values).length === 0) return this.findAll(where, options);
+		const [, rows] = await this.model.update(values, { ...options, where: this.where(where), returning: true });
+		return rows.map((row) => row.get({ plain: true }));
+	}
+
+	private ownerless(changes: Partial<Attributes<M>>): Partial<Attributes<M>> {
 		const values: Record<string, unknown> = { ...changes };
 		for (const field of ownerFields(this.ownership)) delete values[field];
-		if (Object.keys(values).length === 0) return this.findAll(where, options);
-		const [, rows] = await this.model.update(values as Partial<Attributes<M>>, { where: this.where(where), returning: true, ...options });
-		return rows.map((row) => row.get({ plain: true }));
+		return values as Partial<Attributes<M>>;
 	}
 
 	/** Deletes the caller's rows matching `where`; answers how many. */

@@ -21,7 +21,8 @@
  *     .findById(id) / .get(id)  (404)      platform callers ($system, super admins) reach every owner's, or,
  *     .count(where)                        acting inside a tenant, that tenant's;
  *     .create(values)                      stamped with the caller's tenant / user;
- *     .update(changes, where)              never moves a row to another owner; answers the changed rows;
+ *     .update(changes, where)              never moves a row to another owner; answers how many
+ *     .updateReturning(changes, where)     (or the changed rows);
  *     .destroy(where)                      answers how many;
  *     .condition                           the condition itself, for raw SQL.
  *   scope: { entity: "file" }             an action's declared scope (middlewares/entity-scope.middleware.ts)
