@@ -17,7 +17,7 @@
  *
  * `visible` restricts what callers who don't see all may see besides owning it (catalog: `{ status: "active" }`).
  */
-import type { Attributes, CreationAttributes, FindOptions, Model, ModelStatic, Transaction, WhereAttributeHash } from "sequelize";
+import { Op, type Attributes, type CreationAttributes, type FindOptions, type Model, type ModelStatic, type Transaction, type WhereAttributeHash, type WhereOptions } from "sequelize";
 import { isPlatformCaller, isSuperAdmin, normalizeUuid, requireTenant, requireUser, type CallerMeta } from "../lib/caller";
 import { EntityNotFoundError, UnprocessableEntityError } from "../lib/errors";
 import { NEWEST_FIRST, toPage, type Page } from "./db-model";
@@ -131,9 +131,11 @@ export function scopeCacheKeys(ownership: Ownership): string[] {
 type Options = { transaction?: Transaction };
 
 /**
- * A model as one caller may reach it (`this.scoped(ctx)`): every read and write carries the owner condition,
- * which wins over the same columns in the caller's own `where` (a `tenantId` naming another tenant reaches
- * nothing of it). Rows come back as plain typed objects.
+ * A model as one caller may reach it (`this.scoped(ctx)`): every read and write carries the owner condition.
+ * A read shows the caller's rows in place of another owner's: the condition replaces the same columns of the
+ * caller's `where` (a list's `userId` filter is ignored for anyone who doesn't see all, as moleculer-db's
+ * `query` always was). A write must meet both: one naming another owner's rows changes nothing. Rows come back
+ * as plain typed objects.
  */
 export class ScopedRows<M extends Model> {
 	constructor(
@@ -145,8 +147,14 @@ export class ScopedRows<M extends Model> {
 		private readonly entityName: string,
 	) {}
 
+	/** For reads: the caller's rows in place of another owner's. */
 	private where(where: WhereAttributeHash<Attributes<M>> = {}): WhereAttributeHash<Attributes<M>> {
 		return { ...where, ...this.condition } as WhereAttributeHash<Attributes<M>>;
+	}
+
+	/** For writes: rows that meet both the caller's `where` and the owner condition. */
+	private both(where: WhereAttributeHash<Attributes<M>>): WhereOptions<Attributes<M>> {
+		return { [Op.and]: [where, this.condition] } as WhereOptions<Attributes<M>>;
 	}
 
 	/** A malformed id names nothing (undefined) when the key is a UUID column: no database error, no 500. */
@@ -205,16 +213,16 @@ export class ScopedRows<M extends Model> {
 	/** Changes the caller's rows matching `where` (never their owner); answers how many. */
 	async update(changes: Partial<Attributes<M>>, where: WhereAttributeHash<Attributes<M>>, options: Options = {}): Promise<number> {
 		const values = this.ownerless(changes);
-		if (Object.keys(values).length === 0) return this.count(where, options);
-		const [count] = await this.model.update(values, { ...options, where: this.where(where) });
+		if (Object.keys(values).length === 0) return this.model.count({ ...options, where: this.both(where) });
+		const [count] = await this.model.update(values, { ...options, where: this.both(where) });
 		return count;
 	}
 
 	/** Changes the caller's rows matching `where` (never their owner) and answers them as changed. */
 	async updateReturning(changes: Partial<Attributes<M>>, where: WhereAttributeHash<Attributes<M>>, options: Options = {}): Promise<Array<Attributes<M>>> {
 		const values = this.ownerless(changes);
-		if (Object.keys(values).length === 0) return this.findAll(where, options);
-		const [, rows] = await this.model.update(values, { ...options, where: this.where(where), returning: true });
+		if (Object.keys(values).length === 0) return (await this.model.findAll({ ...options, where: this.both(where) })).map((row) => row.get({ plain: true }));
+		const [, rows] = await this.model.update(values, { ...options, where: this.both(where), returning: true });
 		return rows.map((row) => row.get({ plain: true }));
 	}
 
@@ -226,6 +234,6 @@ export class ScopedRows<M extends Model> {
 
 	/** Deletes the caller's rows matching `where`; answers how many. */
 	async destroy(where: WhereAttributeHash<Attributes<M>>, options: Options = {}): Promise<number> {
-		return this.model.destroy({ ...options, where: this.where(where) });
+		return this.model.destroy({ ...options, where: this.both(where) });
 	}
 }

@@ -16,7 +16,8 @@
  * main model's rows, once. The same rule then decides everywhere:
  *
  *   this.scoped(ctx)                       the model as this caller may reach it; every call adds the owner
- *     .page({ page, pageSize, where })     condition (which wins over the same columns in `where`):
+ *     .page({ page, pageSize, where })     condition (reads: in place of the same columns of `where`; writes:
+ *                                          besides them):
  *     .findAll(where) / .findOne(where)    tenant A's caller never reads, counts, changes or deletes B's rows;
  *     .findById(id) / .get(id)  (404)      platform callers ($system, super admins) reach every owner's, or,
  *     .count(where)                        acting inside a tenant, that tenant's;
