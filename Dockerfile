@@ -16,6 +16,12 @@ RUN npm run build
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
+# Billing renders invoice PDFs with Playwright driving Debian's Chromium (BILLING_CHROMIUM_PATH=/usr/bin/chromium);
+# playwright-core downloads no browser of its own. DejaVu and Liberation cover the Latin, Greek and Cyrillic
+# text and the currency signs invoices print.
+RUN apt-get update \
+	&& apt-get install -y --no-install-recommends chromium fonts-dejavu-core fonts-liberation \
+	&& rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 # The cache mount keeps npm's download cache out of the final layer.
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund

@@ -4,6 +4,7 @@
  * survives a strict Content-Security-Policy: the initialiser is a separate file (see renderApiDocsInitScript).
  */
 import path from "node:path";
+import { escapeHtml } from "./html";
 
 export interface ApiDocsPageOptions {
 	title: string;
@@ -11,12 +12,6 @@ export interface ApiDocsPageOptions {
 	specUrl: string;
 	/** URL prefix under which swaggerUiAssetsDir() and init.js are served, e.g. "/api/docs/assets". */
 	assetsPath: string;
-}
-
-const HTML_ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
-
-function escapeHtml(text: string): string {
-	return text.replace(/[&<>"']/g, (char) => HTML_ESCAPES[char]);
 }
 
 function assetUrl(assetsPath: string, file: string): string {

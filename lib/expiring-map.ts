@@ -35,6 +35,11 @@ export class ExpiringMap<V> {
 		}
 	}
 
+	/** Removes one entry; answers whether it was there. */
+	delete(key: string): boolean {
+		return this.entries.delete(key);
+	}
+
 	/** Removes every entry whose value `matches`; answers how many went. */
 	deleteWhere(matches: (value: V) => boolean): number {
 		let count = 0;

@@ -44,7 +44,7 @@ import type { PaymentStatusReason } from "../../models/commerce/payments/payment
 import { requireUser, systemCall } from "../../lib/caller";
 import type { CreateParams, ListParams, OrderLineRow, OrderRow, OrdersMethods, PaymentMessage, ProductSnapshot, PublicOrder } from "./orders.types";
 import { BadRequestError, ConflictError, EntityNotFoundError, UnprocessableEntityError, isFinalRefusal } from "../../lib/errors";
-import { ORDER_CHANNELS, ORDER_EVENTS, PAYMENT_CHANNELS, PublicOrderSchema } from "./contracts";
+import { ORDER_CHANNELS, ORDER_EVENTS, PAYMENT_CHANNELS, PublicOrderSchema, payableOf } from "./contracts";
 import { created } from "../../lib/api-path";
 import { PageOf } from "../../lib/schema";
 
@@ -416,7 +416,11 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 		 * acknowledged. Money the order refuses (it was cancelled, or paid by another payment) goes back: the
 		 * refusal is written to orders' outbox (`commerce.order.payment_rejected`), and payments refunds it.
 		 */
-		async applyPayment(action: string, outcome: "paid" | "refunded", payload: PaymentMessage): Promise<void> {
+		async applyPayment(action: string, outcome: "paid" | "refunded", message: PaymentMessage): Promise<void> {
+			// The payment channels carry every payable's payments: an invoice's is billing's business.
+			const payable = payableOf(message);
+			if (payable.type !== "order") return;
+			const payload = { ...message, orderId: payable.id };
 			try {
 				await this.broker.call(action, { orderId: payload.orderId, paymentId: payload.paymentId }, systemCall());
 			} catch (err) {

@@ -16,11 +16,12 @@
  * orders records it on the cancelled order (`paymentStatus: refunded`). Every step is durable and idempotent.
  */
 import type { Context, ServiceSchema } from "moleculer";
+import type { WhereOptions } from "sequelize";
 import type { PaymentsContext, PaymentRow, PaymentsLocals, PaymentsMethods, PublicPayment } from "./payments.types";
-import type { DbService } from "../../mixins/db.mixin";
+import { plainRow, type DbService } from "../../mixins/db.mixin";
 import type { OutboxMethods } from "../../mixins/outbox.mixin";
-import { PAYMENT_STATUS_REASONS, type PaymentModel, type PaymentStatusReason } from "../../models/commerce/payments/payment.model";
-import { ORDER_CHANNELS, PAYMENT_CHANNELS, PAYMENT_EVENTS, type OrderCancelledMessage, type PaymentRejectedMessage } from "./contracts";
+import { PAYMENT_STATUS_REASONS, type PaymentStatusReason } from "../../models/commerce/payments/payment.model";
+import { ORDER_CHANNELS, PAYMENT_CHANNELS, PAYMENT_EVENTS, type OrderCancelledMessage, type Payable, type PaymentRejectedMessage } from "./contracts";
 import { systemCall } from "../../lib/caller";
 import { ConflictError, UnprocessableEntityError, isFinalRefusal } from "../../lib/errors";
 
@@ -29,8 +30,8 @@ export interface ReconciliationMethods {
 	refuseIfOrderMovedOn(row: PaymentRow): Promise<void>;
 	/** Refunds a settled payment (cards at Stripe first) and announces it; a refunded one is answered as it is. */
 	refundSettled(ctx: Context, before: PaymentRow, reason: PaymentStatusReason | null): Promise<PublicPayment>;
-	/** Fails the pending payments of an order that can no longer be paid; answers the payments it failed. */
-	voidPendingPayments(ctx: Context, orderId: string, reason: PaymentStatusReason): Promise<PublicPayment[]>;
+	/** Fails the pending payments of a payable that can no longer be paid (a cancelled order, a voided invoice); answers those it failed. */
+	voidPendingPayments(ctx: Context, payable: Payable, reason: PaymentStatusReason): Promise<PublicPayment[]>;
 }
 
 interface OrderView {
@@ -40,7 +41,7 @@ interface OrderView {
 
 const reasonRule = { type: "enum", values: PAYMENT_STATUS_REASONS } as const;
 
-type Host = DbService<typeof PaymentModel> & PaymentsMethods & OutboxMethods & ReconciliationMethods & PaymentsLocals;
+type Host = DbService & PaymentsMethods & OutboxMethods & ReconciliationMethods & PaymentsLocals;
 
 export const PaymentsReconciliation: Partial<ServiceSchema> = {
 	/**
@@ -76,7 +77,7 @@ export const PaymentsReconciliation: Partial<ServiceSchema> = {
 			permissions: ["super_admin"],
 			params: { orderId: "uuid", reason: reasonRule, $$strict: "remove" },
 			async handler(ctx: PaymentsContext<{ orderId: string; reason: PaymentStatusReason }>) {
-				return this.voidPendingPayments(ctx, ctx.params.orderId.toLowerCase(), ctx.params.reason);
+				return this.voidPendingPayments(ctx, { type: "order", id: ctx.params.orderId.toLowerCase() }, ctx.params.reason);
 			},
 		},
 
@@ -102,7 +103,7 @@ export const PaymentsReconciliation: Partial<ServiceSchema> = {
 		async refuseIfOrderMovedOn(this: Host, row: PaymentRow): Promise<void> {
 			let order: OrderView;
 			try {
-				order = await this.broker.call<OrderView, { id: string }>("orders.getOrder", { id: row.orderId }, systemCall());
+				order = await this.broker.call<OrderView, { id: string }>("orders.getOrder", { id: row.payableId }, systemCall());
 			} catch (err) {
 				// Orders answered a moment ago; failing the new payment now for want of a second answer would
 				// strand the buyer. Should the order have been cancelled meanwhile, money for this payment is refunded.
@@ -121,12 +122,13 @@ export const PaymentsReconciliation: Partial<ServiceSchema> = {
 
 		async refundSettled(this: Host, ctx: Context, before: PaymentRow, reason: PaymentStatusReason | null): Promise<PublicPayment> {
 			if (before.status === "refunded") return this.toPublic(before);
-			if (before.method === "credit_card" && before.status === "succeeded") {
-				if (!this.cardProvider || !before.providerReference) {
+			const provider = this.providers.find(before.method);
+			// A processor's payment is refunded there first (manual methods give the money back outside, recorded here).
+			if (before.status === "succeeded" && (!provider || provider.refundPayment)) {
+				if (!provider?.refundPayment || !before.providerReference) {
 					throw new UnprocessableEntityError("Card refunds are not available: Stripe is not configured", "METHOD_NOT_AVAILABLE", { paymentId: before.id });
 				}
-				// The same key on every attempt: a retried or concurrent refund is one refund at Stripe.
-				await this.cardProvider.refund({ paymentIntentId: before.providerReference, idempotencyKey: `refund-${before.id}` });
+				await provider.refundPayment({ id: before.id, providerReference: before.providerReference });
 			}
 			const { row, changed } = await this.transition(
 				before,
@@ -137,18 +139,20 @@ export const PaymentsReconciliation: Partial<ServiceSchema> = {
 			return changed ? this.announce(ctx, PAYMENT_EVENTS.refunded, row) : this.toPublic(row);
 		},
 
-		async voidPendingPayments(this: Host, ctx: Context, orderId: string, reason: PaymentStatusReason): Promise<PublicPayment[]> {
-			const pending = (await this.models.payment.findAll({ where: { orderId, status: "pending" } })).map((row) => row.get({ plain: true }));
+		async voidPendingPayments(this: Host, ctx: Context, payable: Payable, reason: PaymentStatusReason): Promise<PublicPayment[]> {
+			const where = { payableType: payable.type, payableId: payable.id, status: "pending" } as WhereOptions;
+			const pending = (await this.models.payment.findAll({ where })).map((row) => plainRow<PaymentRow>(row)!);
 			const voided: PublicPayment[] = [];
 			for (const before of pending) {
 				// No channel: the buyer cancelled, a "payment failed" notice would mislead. Guarded: a payment that
 				// settled meanwhile stays settled, and the saga refunds it.
 				const row = await this.guardedUpdate(before.id, "pending", { status: "failed", failedAt: new Date(), statusReason: reason });
 				if (!row) continue;
-				if (row.method === "credit_card" && row.providerReference && this.cardProvider?.cancelPaymentIntent) {
+				const provider = this.providers.find(row.method);
+				if (row.providerReference && provider?.cancelPayment) {
 					// Best effort: an intent Stripe already took money on can't be cancelled; its webhook settles
 					// the failed payment and the saga refunds it.
-					await this.cardProvider.cancelPaymentIntent(row.providerReference).catch((err: unknown) => {
+					await provider.cancelPayment(row.providerReference).catch((err: unknown) => {
 						this.logger.warn(`Payment ${row.id}: cancelling PaymentIntent ${row.providerReference} failed: ${(err as Error).message}`);
 					});
 				}

@@ -1,18 +1,20 @@
 /**
- * The shapes of payments: what callers get (PublicPayment), what the table holds (PaymentRow), the service's
- * settings, locals and methods. payments.service.ts (and payments-reconciliation.ts) hold the logic.
+ * The shapes of payments: what callers get (PublicPayment), what the tables hold (PaymentRow, SavedMethodRow,
+ * PaymentCustomerRow), the service's settings, locals and methods. payments.service.ts and its mixins
+ * (payments-reconciliation.ts, -webhooks.ts, -invoices.ts, -saved-methods.ts) hold the logic.
  */
 import type { Context } from "moleculer";
-import type Stripe from "stripe";
-import type { CardPaymentProvider } from "./stripe-provider";
+import type { Transaction } from "sequelize";
+import type { PaymentProvider, ProviderEvent, ProviderPayment } from "./payment-provider";
+import type { PaymentProviderRegistry } from "./payment-provider-registry";
 import type { CallerMeta } from "../../lib/caller";
 import type { DbMixinSettings } from "../../mixins/db.mixin";
 import type { IdempotencyMeta } from "../../mixins/idempotency.mixin";
-import type { PaymentMethod, PaymentStatus, PaymentStatusReason } from "../../models/commerce/payments/payment.model";
-import type { PublicPayment } from "./contracts";
+import type { PayableType, PaymentMethod, PaymentStatus, PaymentStatusReason } from "../../models/commerce/payments/payment.model";
+import type { Payable, PublicPayment } from "./contracts";
 import type { AggregateMethods } from "../../mixins/aggregate.mixin";
 
-export type { PublicPayment } from "./contracts";
+export type { PublicPayment, PublicSavedPaymentMethod } from "./contracts";
 
 export interface PaymentsSettings extends DbMixinSettings {
 	/** Shown in bank-transfer instructions. Placeholders until a real account is configured. */
@@ -30,8 +32,12 @@ export interface PaymentsSettings extends DbMixinSettings {
 
 export interface PaymentRow {
 	id: string;
-	orderId: string;
-	userId: string;
+	payableType: PayableType;
+	payableId: string;
+	/** = payableId for an order, null otherwise. */
+	orderId: string | null;
+	/** The payer; null for an invoice (its tenant pays). */
+	userId: string | null;
 	tenantId: string | null;
 	amount: string | number;
 	currency: string;
@@ -44,8 +50,49 @@ export interface PaymentRow {
 	refundedAt: Date | null;
 	providerReference: string | null;
 	statusReason: PaymentStatusReason | null;
+	idempotencyKey: string | null;
+	failureCode: string | null;
+	declineCode: string | null;
+	failureMessage: string | null;
 	createdAt: Date;
 	updatedAt: Date;
+}
+
+/** A tenant at a processor (payment_customers). */
+export interface PaymentCustomerRow {
+	id: string;
+	tenantId: string;
+	provider: string;
+	customerId: string;
+}
+
+/** A tenant's saved card (saved_payment_methods). */
+export interface SavedMethodRow {
+	id: string;
+	tenantId: string;
+	provider: string;
+	customerId: string;
+	providerMethodId: string;
+	type: "card";
+	brand: string;
+	last4: string;
+	expMonth: number;
+	expYear: number;
+	isDefault: boolean;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+/** A payment about to be written: what pays what, for how much, how. */
+export interface NewPayment {
+	payable: Payable;
+	userId: string | null;
+	tenantId: string | null;
+	amount: number;
+	currency: string;
+	method: PaymentMethod;
+	idempotencyKey?: string;
+	description?: string;
 }
 
 export interface OrderView {
@@ -63,11 +110,12 @@ export interface ListParams {
 	pageSize: number;
 	status?: PaymentStatus;
 	orderId?: string;
+	invoiceId?: string;
 }
 
 export interface PaymentsLocals {
-	/** Set in created() when STRIPE_SECRET_KEY is configured; unset, credit_card answers 422. */
-	cardProvider?: CardPaymentProvider;
+	/** Built in created(): the manual methods always, credit_card when STRIPE_SECRET_KEY is configured. */
+	providers: PaymentProviderRegistry;
 }
 
 export interface WebhookOutcome {
@@ -76,8 +124,12 @@ export interface WebhookOutcome {
 	ignored?: string;
 	paymentId?: string;
 	status?: PaymentStatus;
+	/** A card saved by a `setup_intent.succeeded`. */
+	paymentMethodId?: string;
 	/** Set when the payment changed: what to announce after the commit. */
 	changed?: { row: PaymentRow; event: string };
+	/** Set when a card was saved: what to announce after the commit. */
+	saved?: SavedMethodRow;
 }
 
 export interface PaymentsMethods extends AggregateMethods<PaymentRow, PaymentStatus, PublicPayment> {
@@ -85,10 +137,20 @@ export interface PaymentsMethods extends AggregateMethods<PaymentRow, PaymentSta
 	loadRow(id: string): Promise<PaymentRow | undefined>;
 	toPublic(row: PaymentRow): PublicPayment;
 	newReference(): string;
-	instructionsFor(method: PaymentMethod, reference: string, amount: number, currency: string): Record<string, unknown>;
-	availableMethods(): PaymentMethod[];
-	startCardPayment(row: PaymentRow): Promise<PublicPayment>;
-	handleStripeEvent(event: Stripe.Event): Promise<WebhookOutcome>;
+	/** The payment as its provider sees it. */
+	providerPaymentOf(row: PaymentRow): ProviderPayment;
+	/**
+	 * Writes a pending payment with its provider's instructions and a fresh reference. 409 PAYMENT_PENDING when
+	 * the payable has one; a concurrent request with the same idempotency key answers its payment (`replayed`).
+	 */
+	insertPayment(values: NewPayment): Promise<{ row: PaymentRow; replayed: boolean }>;
+	/** Opens a new payment at its processor (cards: a PaymentIntent); refused or unreachable, the payment fails and the error propagates. */
+	initiateAtProvider(row: PaymentRow, provider: PaymentProvider): Promise<PublicPayment>;
+	/** One verified webhook event, once (its id recorded with the change): payments-webhooks.ts. */
+	handleProviderEvent(event: ProviderEvent, provider: PaymentProvider): Promise<WebhookOutcome>;
+	/** A payment's success or failure at its processor, in the webhook's transaction. */
+	applyPaymentEvent(event: Extract<ProviderEvent, { kind: "payment_succeeded" | "payment_failed" }>, transaction: Transaction): Promise<WebhookOutcome>;
+	currentStatus(row: PaymentRow, transaction: Transaction): Promise<PaymentStatus>;
 	/** The public payment: answers, events, outbox rows (AggregateMixin reads it). */
 	present(row: PaymentRow): PublicPayment;
 }

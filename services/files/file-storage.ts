@@ -6,7 +6,8 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import type { ServiceSchema } from "moleculer";
-import { QueryTypes } from "sequelize";
+import { QueryTypes, UniqueConstraintError } from "sequelize";
+import { plainRow } from "../../mixins/db.mixin";
 import { systemCall } from "../../lib/caller";
 import { ConflictError, PayloadTooLargeError } from "../../lib/errors";
 import type { FileRow, PublicFile } from "../../models/files/files/file.model";
@@ -24,11 +25,14 @@ const PENDING_GRACE_MS = 60_000;
 
 export const FileStorage: Partial<ServiceSchema> = {
 	methods: {
-		/** Ready files, plus the declared sizes of presigned uploads that may still arrive. */
+		/**
+		 * Ready files, plus the declared sizes of presigned uploads that may still arrive. Files the platform keeps
+		 * for the tenant (invoice PDFs) are not the tenant's use of its storage and don't count.
+		 */
 		async usedBytes(this: FilesThis, tenantId: string): Promise<number> {
 			const pendingSince = new Date(Date.now() - this.storage().presignTtlSeconds * 1000 - PENDING_GRACE_MS);
 			const [result] = await this.adapter.db.query<{ used: string }>(
-				`SELECT COALESCE(SUM(size), 0)::text AS used FROM files.files WHERE tenant_id = :tenantId AND (status = 'ready' OR created_at > :pendingSince)`,
+				`SELECT COALESCE(SUM(size), 0)::text AS used FROM files.files WHERE tenant_id = :tenantId AND system_key IS NULL AND (status = 'ready' OR created_at > :pendingSince)`,
 				{ replacements: { tenantId, pendingSince }, type: QueryTypes.SELECT },
 			);
 			return Number(result?.used ?? 0);
@@ -59,13 +63,25 @@ export const FileStorage: Partial<ServiceSchema> = {
 			return { ...created, status: row.status };
 		},
 
+		async insertSystemFile(this: FilesThis, row: NewFile & { systemKey: string }): Promise<{ row: FileRow; existing: boolean }> {
+			try {
+				return { row: plainRow(await this.model.create({ ...row }))!, existing: false };
+			} catch (err) {
+				if (!(err instanceof UniqueConstraintError)) throw err;
+				const existing = plainRow(await this.model.findOne({ where: { tenantId: row.tenantId, systemKey: row.systemKey } }));
+				if (!existing) throw err;
+				return { row: existing, existing: true };
+			}
+		},
+
 		async ingest(this: FilesThis, ctx: FilesContext<unknown>, stream: Readable, upload: StreamUpload): Promise<PublicFile> {
 			const storage = this.storage();
 			const timeout = ctx.options?.timeout;
 			const deadline = typeof timeout === "number" && timeout > 0 ? Date.now() + timeout : undefined;
 			if (upload.contentLength !== undefined && upload.contentLength > storage.maxFileBytes + MULTIPART_ENVELOPE_BYTES) throw tooLarge(storage.maxFileBytes);
-			// A tenant already at its quota is refused before a byte is stored.
-			if (!(await this.quotaAllows(upload.tenantId, await this.usedBytes(upload.tenantId), 0))) {
+			const { systemKey, requiredType } = upload;
+			// A tenant already at its quota is refused before a byte is stored (system files don't count against it).
+			if (!systemKey && !(await this.quotaAllows(upload.tenantId, await this.usedBytes(upload.tenantId), 0))) {
 				throw new PayloadTooLargeError("The tenant's storage quota is used up", "QUOTA_EXCEEDED");
 			}
 			const id = randomUUID();
@@ -76,15 +92,32 @@ export const FileStorage: Partial<ServiceSchema> = {
 				maxBytes: storage.maxFileBytes,
 				idleTimeoutMs: UPLOAD_IDLE_TIMEOUT_MS,
 				deadline,
-				decideType: async (head, complete) => this.acceptedType(await sniffContentTypes(head, complete), upload.typeHints, upload.requiredType),
+				decideType: async (head, complete) => {
+					const sniffed = await sniffContentTypes(head, complete);
+					// The allow-list is about what callers may upload; a system file is the platform's own, of the type it declared.
+					if (systemKey && requiredType) return acceptContentType({ sniffed, hints: [requiredType], allowed: [requiredType], requiredType });
+					return this.acceptedType(sniffed, upload.typeHints, requiredType);
+				},
 			});
+			const removeObject = () => this.store.remove(objectKey).catch((removeErr: Error) => this.logger.error(`Could not remove the refused object ${objectKey}:`, removeErr.message));
 			let row: FileRow;
 			try {
 				// The caller stopped waiting: keeping the file would store something nobody was told about.
 				if (deadline !== undefined && Date.now() > deadline) throw new UploadInterruptedError("the request timed out");
-				row = await this.reserveWithinQuota({ id, tenantId: upload.tenantId, ...this.uploader(ctx.meta), name: upload.name, size: ingested.size, contentType: ingested.contentType, checksum: ingested.checksum, objectKey, status: "ready" });
+				const newFile = { id, tenantId: upload.tenantId, ...this.uploader(ctx.meta), name: upload.name, size: ingested.size, contentType: ingested.contentType, checksum: ingested.checksum, objectKey, status: "ready" as const };
+				if (systemKey) {
+					const stored = await this.insertSystemFile({ ...newFile, systemKey });
+					if (stored.existing) {
+						// Another call stored the same file first: that one is kept, these bytes go.
+						await removeObject();
+						return this.toPublic(stored.row);
+					}
+					row = stored.row;
+				} else {
+					row = await this.reserveWithinQuota(newFile);
+				}
 			} catch (err) {
-				await this.store.remove(objectKey).catch((removeErr: Error) => this.logger.error(`Could not remove the refused object ${objectKey}:`, removeErr.message));
+				await removeObject();
 				throw err;
 			}
 			return this.announce(ctx, FILE_EVENTS.created, row, "created");

@@ -5,7 +5,8 @@
  * to the store (`POST /files/upload-url`, then `POST /files/:id/complete`). Either way the type is sniffed
  * from the bytes and checked against the allow-list, the size limit and the tenant's storage quota hold,
  * and a refused file leaves neither a row nor an object. Other services store and read files through
- * `files.store`, `files.openStream` and `files.presignDownload` with streams.
+ * `files.store`, `files.openStream` and `files.presignDownload` with streams; the platform keeps files for a
+ * tenant (invoice PDFs) through `files.storeSystemFile`, outside the tenant's quota.
  */
 import { randomUUID } from "node:crypto";
 import path from "node:path";
@@ -21,7 +22,7 @@ import { S3ObjectStore, storageConnectionOf } from "../../lib/storage/object-sto
 import { SNIFF_BYTES, normalizeMediaType, sniffContentTypes, typeFromExtension } from "./content-type";
 import { tooLarge } from "./ingest";
 import { sanitizeFileName } from "./file-name";
-import { FILE_EVENTS, type StoreParams } from "./contracts";
+import { FILE_EVENTS, type StoreParams, type SystemFileParams } from "./contracts";
 import { FileStorage } from "./file-storage";
 import type { FilesContext, FilesLocals, FilesMethods, FilesThis } from "./files.types";
 import { FileModel, PRESIGNED_UPLOAD_SCHEMA, PUBLIC_FILE_SCHEMA, toPublicFile, type FileRow, type FileStatus, type PublicFile } from "../../models/files/files/file.model";
@@ -29,7 +30,7 @@ import { created } from "../../lib/api-path";
 import { AggregateMixin } from "../../mixins/aggregate.mixin";
 
 export { FILE_EVENTS };
-export type { StoreParams } from "./contracts";
+export type { StoreParams, SystemFileParams } from "./contracts";
 
 const SWEEP_INTERVAL_MS = 60_000;
 /** The file an action names: another tenant's answers 404, exactly like a missing one; platform callers reach all (DbMixin's owner). */
@@ -254,8 +255,10 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			params: { id: "string|max:64" },
 			scope: FILE_SCOPE,
 			responses: { 204: "Deleted: the object and the row" },
+			errors: { 409: ["FILE_MANAGED"] },
 			async handler(this: FilesThis, ctx: FilesContext<{ id: string }>) {
 				const row = entityOf<FileRow>(ctx);
+				if (row.systemKey) throw new ConflictError("This file is kept by the platform (such as an invoice's PDF) and can't be deleted", "FILE_MANAGED");
 				const callerId = ctx.meta.apiKeyId ?? ctx.meta.user?.id;
 				const admin = isPlatformCaller(ctx.meta) || (!ctx.meta.apiKeyId && roleRank(ctx.meta.role) <= roleRank("admin"));
 				if (!admin && (!callerId || row.uploadedBy !== callerId)) {
@@ -288,6 +291,38 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 				const name = sanitizeFileName(ctx.params.name);
 				const requiredType = ctx.params.contentType ? normalizeMediaType(ctx.params.contentType) : undefined;
 				return this.ingest(ctx, ctx.stream, { tenantId, name, typeHints: [requiredType, typeFromExtension(name)].filter((hint): hint is string => Boolean(hint)), requiredType });
+			},
+		},
+
+		/**
+		 * Internal, platform callers only ($system): stores the call's stream as a file the platform keeps for a
+		 * tenant, such as an invoice's PDF (`{ tenantId, name, contentType: "application/pdf", key: "invoice:<id>" }`).
+		 * The size limit holds and the bytes must be of the declared type (422), but the tenant's quota and the
+		 * upload allow-list don't apply: the tenant didn't upload it, and a tenant over its quota still gets its
+		 * invoices. One file per (tenant, key): a second call answers the file stored first and stores nothing,
+		 * so a producer retrying a step doesn't leave copies. Such files can't be deleted through the API.
+		 */
+		storeSystemFile: {
+			visibility: "public",
+			params: {
+				tenantId: "uuid",
+				name: "string|trim|min:1|max:1024",
+				contentType: MEDIA_TYPE,
+				key: { type: "string", min: 1, max: 200, pattern: /^[A-Za-z0-9_.:-]+$/ },
+			},
+			async handler(this: FilesThis, ctx: FilesContext<SystemFileParams>) {
+				if (!ctx.meta.$system) throw new ForbiddenError("Only platform services store system files", "SYSTEM_CALLER_REQUIRED");
+				if (!isReadable(ctx.stream)) throw new BadRequestError("files.storeSystemFile needs a stream (the `stream` call option)", "STREAM_REQUIRED");
+				const { tenantId, key } = ctx.params;
+				const existing = plainRow<FileRow>(await this.model.findOne({ where: { tenantId, systemKey: key } }));
+				if (existing) {
+					// Nobody reads the stream now: let it drain, so a sender on another node isn't left waiting.
+					ctx.stream.on("error", () => undefined).resume();
+					return this.toPublic(existing);
+				}
+				const name = sanitizeFileName(ctx.params.name);
+				const requiredType = normalizeMediaType(ctx.params.contentType);
+				return this.ingest(ctx, ctx.stream, { tenantId, name, typeHints: [requiredType], requiredType, systemKey: key });
 			},
 		},
 

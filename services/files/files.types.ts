@@ -20,9 +20,14 @@ export interface StreamUpload {
 	/** What the caller insists the type is (files.store): bytes of another type are refused (422). */
 	requiredType?: string;
 	contentLength?: number;
+	/**
+	 * A file the platform keeps for the tenant (files.storeSystemFile): stored under this key, outside the
+	 * quota and the upload allow-list (its type is `requiredType`, checked against the bytes).
+	 */
+	systemKey?: string;
 }
 
-export type NewFile = Omit<FileRow, "createdAt" | "updatedAt" | "size"> & { size: number };
+export type NewFile = Omit<FileRow, "createdAt" | "updatedAt" | "size" | "systemKey"> & { size: number; systemKey?: string | null };
 
 export type FilesContext<P = Record<string, unknown>> = Context<P, CallerMeta & { headers?: Record<string, string> }>;
 
@@ -37,6 +42,8 @@ export interface FilesMethods extends Pick<AggregateMethods<FileRow, FileRow["st
 	usedBytes(tenantId: string): Promise<number>;
 	quotaAllows(tenantId: string, current: number, increment: number): Promise<boolean>;
 	reserveWithinQuota(row: NewFile): Promise<FileRow>;
+	/** Inserts a system file's row; answers the one stored before under the same key instead, if any. */
+	insertSystemFile(row: NewFile & { systemKey: string }): Promise<{ row: FileRow; existing: boolean }>;
 	ingest(ctx: FilesContext<unknown>, stream: Readable, upload: StreamUpload): Promise<PublicFile>;
 	acceptedType(sniffed: string[], hints: string[], requiredType?: string): string;
 	downloadUrl(row: FileRow): Promise<{ url: string; expiresAt: string }>;

@@ -54,7 +54,11 @@ export const InvitationSchema = Type.Object({
 	createdAt: Type.Optional(DateTime),
 });
 export const FeaturesSchema = Type.Record(Type.String(), Type.Boolean());
-export const LimitsSchema = Type.Object({ plan: Type.String(), limits: Type.Record(Type.String(), Type.Integer({ description: "-1: unlimited" })) });
+export const LimitsSchema = Type.Object({
+	plan: Type.String({ description: "The code of the plan the limits come from (billing's; `free` without a live subscription)." }),
+	subscriptionStatus: Type.Optional(Nullable(Type.String({ description: "The live subscription's status; null without one." }))),
+	limits: Type.Record(Type.String(), Type.Integer({ description: "-1: unlimited" }), { description: "The plan's limits with the organization's own overrides on top." }),
+});
 
 export const TokenSetSchema = Type.Object({
 	accessToken: Type.String(),

@@ -1,5 +1,6 @@
 /**
- * Organizations (tenants): members and their roles, invitations, feature flags and plan limits.
+ * Organizations (tenants): members and their roles, invitations, feature flags, and the limits of their
+ * billing plan (tenant-limits.ts, a mixin: `GET /tenants/:id/limits`, `tenants.checkLimit`).
  * Access to /tenants/:id is decided by membership of that tenant; a tenant the caller doesn't belong to
  * answers 404, never 403, so ids reveal nothing.
  */
@@ -10,10 +11,10 @@ import { DbMixin, plainRow, type DbMixinSettings, type DbServiceSchema } from ".
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
 import { TenantModel, MembershipModel, InvitationModel, type MembershipRow, type TenantRow } from "../../models/identity/tenants/tenant.models";
 import { roleRank, systemCall, TENANT_ROLES, type CallerMeta, type TenantRole } from "../../lib/caller";
-import { ConflictError, EntityNotFoundError, ForbiddenError, NotFoundError, UnprocessableEntityError } from "../../lib/errors";
+import { ConflictError, EntityNotFoundError, ForbiddenError, NotFoundError } from "../../lib/errors";
 import { hashToken, randomToken } from "./secrets";
 import { platformConfigOf } from "../../lib/node";
-import { PLAN_LIMITS, type LimitName } from "./plans";
+import { TENANT_SCOPE, TenantLimitsMixin } from "./tenant-limits";
 import { broadcastAuthStateChange } from "./auth-state";
 import { USER_EVENTS, type UserDeletedEvent } from "./contracts";
 import type { MailSendResult, MailSendTemplateParams } from "../notifications/contracts";
@@ -21,11 +22,9 @@ import { apiPath, created } from "../../lib/api-path";
 import { tenantRoleOf } from "../../middlewares/access-control.middleware";
 import { entityOf } from "../../middlewares/entity-scope.middleware";
 import { Type } from "../../lib/schema";
-import { FeaturesSchema, InvitationSchema, LimitsSchema, MemberRoleSchema, MemberSchema, PublicTenantSchema } from "./api-schemas";
+import { FeaturesSchema, InvitationSchema, MemberRoleSchema, MemberSchema, PublicTenantSchema } from "./api-schemas";
 
 const INVITATION_TTL_DAYS = 7;
-/** The tenant a /tenants/:id/… path names, loaded for the handler (404 when it is missing, also for platform callers). */
-const TENANT_SCOPE = { entity: "tenant", owner: "none", name: "Tenant" } as const;
 
 interface TenantsMethods {
 	membership(tenantId: string, userId: string): Promise<MembershipRow | undefined>;
@@ -35,7 +34,6 @@ interface TenantsMethods {
 	loadTenant(id: string): Promise<TenantRow>;
 	changeMember(tenantId: string, target: MembershipRow, change: { role: TenantRole } | "remove", beforeWrite: () => Promise<void>): Promise<void>;
 	createTenant(ctx: Context, name: string, ownerId: string): Promise<TenantRow>;
-	effectiveLimits(tenant: TenantRow): Record<string, number>;
 	toPublic(tenant: TenantRow, role?: TenantRole): Record<string, unknown>;
 }
 
@@ -53,6 +51,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 			entityName: "Tenant",
 		}),
 		AuditMixin,
+		TenantLimitsMixin,
 	],
 
 	actions: {
@@ -312,48 +311,6 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 				return features;
 			},
 		},
-
-		limits: {
-			rest: "GET /:id/limits",
-			summary: "The organization's plan and its effective limits",
-			responses: { 200: { description: "The plan and its effective limits", body: LimitsSchema } },
-			params: { id: "uuid" },
-			permissions: ["tenant:viewer@id"],
-			scope: TENANT_SCOPE,
-			async handler(ctx: TenantContext<{ id: string }>) {
-				const tenant = entityOf<TenantRow>(ctx);
-				return { plan: tenant.plan, limits: this.effectiveLimits(tenant) };
-			},
-		},
-
-		/** Internal: billing sets a tenant's plan and any per-tenant overrides. */
-		setPlan: {
-			visibility: "public",
-			params: { tenantId: "uuid", plan: { type: "enum", values: Object.keys(PLAN_LIMITS) }, limits: { type: "record", optional: true, key: "string", value: "number|integer|min:-1" } },
-			async handler(ctx: TenantContext<{ tenantId: string; plan: string; limits?: Record<string, number> }>) {
-				await this.loadTenant(ctx.params.tenantId);
-				await this.models.tenant.update({ plan: ctx.params.plan, limits: ctx.params.limits ?? {} }, { where: { id: ctx.params.tenantId } });
-				await this.entityChanged("updated", { id: ctx.params.tenantId }, ctx);
-				return this.effectiveLimits(await this.loadTenant(ctx.params.tenantId));
-			},
-		},
-
-		/**
-		 * The one question every service asks before growing a tenant's usage: may `current + increment`
-		 * reach the plan's named limit? -1 means unlimited. The caller knows its own current usage.
-		 */
-		checkLimit: {
-			visibility: "public",
-			params: { tenantId: "uuid", limit: "string|max:64", current: "number|min:0", increment: { type: "number", min: 0, optional: true, default: 1 } },
-			async handler(ctx: TenantContext<{ tenantId: string; limit: LimitName; current: number; increment: number }>) {
-				const limits = this.effectiveLimits(await this.loadTenant(ctx.params.tenantId));
-				if (!(ctx.params.limit in limits)) throw new UnprocessableEntityError(`Unknown limit "${ctx.params.limit}"`, "UNKNOWN_LIMIT");
-				const maximum = limits[ctx.params.limit];
-				const wanted = ctx.params.current + ctx.params.increment;
-				const allowed = maximum < 0 || wanted <= maximum;
-				return { allowed, limit: ctx.params.limit, maximum, current: ctx.params.current, remaining: maximum < 0 ? null : Math.max(0, maximum - ctx.params.current) };
-			},
-		},
 	},
 
 	events: {
@@ -450,10 +407,6 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 			});
 			await this.entityChanged("created", created, ctx);
 			return created;
-		},
-
-		effectiveLimits(tenant: TenantRow): Record<string, number> {
-			return { ...(PLAN_LIMITS[tenant.plan] ?? PLAN_LIMITS.free), ...tenant.limits };
 		},
 
 		toPublic(tenant: TenantRow, role?: TenantRole) {

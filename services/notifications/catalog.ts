@@ -30,6 +30,16 @@ export const NOTIFICATION_TYPES = {
 	"payment.succeeded": { category: "billing", defaultChannels: ["in_app", "realtime"], webhook: true, description: "A payment settled" },
 	"payment.failed": { category: "billing", defaultChannels: ["email", "in_app", "realtime"], webhook: true, description: "A payment failed" },
 	"payment.refunded": { category: "billing", defaultChannels: ["in_app", "realtime"], webhook: true, description: "A payment was refunded" },
+	// Billing (services/billing): to the tenant's owners and the tenant's webhooks. What calls for action or
+	// leaves a document (a failed payment, a trial about to bill, a new invoice, an ending subscription) is emailed.
+	"subscription.created": { category: "billing", defaultChannels: ["in_app", "realtime"], webhook: true, description: "A subscription was started" },
+	"subscription.updated": { category: "billing", defaultChannels: ["in_app", "realtime"], webhook: true, description: "A subscription changed: plan, status, or a pending cancellation" },
+	"subscription.canceled": { category: "billing", defaultChannels: ["email", "in_app", "realtime"], webhook: true, description: "A subscription was canceled" },
+	"subscription.trial_will_end": { category: "billing", defaultChannels: ["email", "in_app", "realtime"], webhook: true, description: "A subscription's trial ends in three days" },
+	"invoice.finalized": { category: "billing", defaultChannels: ["email", "in_app", "realtime"], webhook: true, description: "An invoice was issued" },
+	"invoice.paid": { category: "billing", defaultChannels: ["in_app", "realtime"], webhook: true, description: "An invoice was paid" },
+	"invoice.payment_failed": { category: "billing", defaultChannels: ["email", "in_app", "realtime"], webhook: true, description: "An invoice's payment failed" },
+	"invoice.voided": { category: "billing", defaultChannels: ["in_app", "realtime"], webhook: true, description: "An invoice was voided" },
 	"webhook.endpoint_disabled": {
 		category: "security",
 		defaultChannels: ["email", "in_app", "realtime"],

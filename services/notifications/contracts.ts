@@ -23,9 +23,15 @@ export const REALTIME_EVENT = "realtime.deliver";
 /** Durable job channel: a broadcast to every user, paged through by a notifications node (resumed after a crash). */
 export const NOTIFICATION_BROADCAST_CHANNEL = "notifications.broadcast";
 
-/** `notifications.send`. */
+/**
+ * `notifications.send`. The recipients: one user (`userId`), several (`userIds`: one event, so the tenant's
+ * webhooks get it once however many are told), a tenant's members (`tenantId`, narrowed by `roles`), or
+ * everyone (`broadcast`). With `userId`/`userIds`, `tenantId` names the tenant the event belongs to (its
+ * webhooks and sockets get it) without making its members recipients.
+ */
 export interface SendParams {
 	userId?: string;
+	userIds?: string[];
 	tenantId?: string;
 	roles?: TenantRole[];
 	broadcast?: boolean;

@@ -8,17 +8,16 @@
  * language ("de-AT" → "de"), then to DEFAULT_LOCALE.
  */
 import { UnprocessableEntityError } from "../../lib/errors";
+import { escapeHtml } from "../../lib/html";
+import { button, layout, type MailTemplate } from "./mail-layout";
+import { BILLING_MAIL_TEMPLATES, type BillingTemplateVariables } from "./billing-mail-templates";
 
 export const DEFAULT_LOCALE = "en";
 
-export interface MailTemplate {
-	subject: string;
-	text: string;
-	html: string;
-}
+export type { MailTemplate } from "./mail-layout";
 
 /** The variables each template needs, so callers can type what they pass. */
-export interface TemplateVariables {
+export interface TemplateVariables extends BillingTemplateVariables {
 	"verify-email": { fullName: string; link: string };
 	"password-reset": { fullName: string; link: string; expiresInMinutes: number };
 	invitation: { tenantName: string; inviterName: string; role: string; link: string; expiresInDays: number };
@@ -41,25 +40,9 @@ export interface RenderedMail {
 }
 
 /** Variables that become a link target: only http(s) URLs, so a value can't smuggle in `javascript:`. */
-const URL_VARIABLES = new Set(["link"]);
+const URL_VARIABLES = new Set(["link", "pdfLink"]);
 
 const PLACEHOLDER = /\{\{\s*([A-Za-z][A-Za-z0-9_]*)\s*\}\}/g;
-
-function layout(body: string): string {
-	return [
-		"<!doctype html>",
-		'<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"></head>',
-		'<body style="margin:0;padding:24px;background:#f5f6f8;font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;color:#1f2328;line-height:1.5">',
-		'<div style="max-width:560px;margin:0 auto;background:#ffffff;border-radius:8px;padding:32px">',
-		body,
-		"</div></body></html>",
-	].join("\n");
-}
-
-function button(label: string): string {
-	return `<p><a href="{{link}}" style="display:inline-block;padding:10px 20px;background:#2f6feb;color:#ffffff;text-decoration:none;border-radius:6px">${label}</a></p>
-<p style="font-size:13px;color:#57606a">If the button doesn't work, copy this address into your browser:<br>{{link}}</p>`;
-}
 
 const TEMPLATES: { [name in TemplateName]: Record<string, MailTemplate> } = {
 	"verify-email": {
@@ -218,6 +201,7 @@ If it wasn't, reset your password at once and contact support.`,
 <p>If it wasn't, reset your password at once and contact support.</p>`),
 		},
 	},
+	...BILLING_MAIL_TEMPLATES,
 };
 
 export const TEMPLATE_NAMES = Object.keys(TEMPLATES) as TemplateName[];
@@ -235,10 +219,6 @@ export function resolveLocale(available: readonly string[], requested: string | 
 		if (match) return match;
 	}
 	return DEFAULT_LOCALE;
-}
-
-export function escapeHtml(value: string): string {
-	return value.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;");
 }
 
 /** A value fit for a message: blank strings, null, objects and NaN are as good as missing. */

@@ -15,7 +15,8 @@ interface FeedTemplate {
 interface NotificationTemplate {
 	/** Per locale; "en" is required and is the fallback. */
 	feed: { en: FeedTemplate } & Record<string, FeedTemplate>;
-	email?: TemplateName;
+	/** The mail template; chosen by the data where a variant needs a value only some sends have (a PDF link). */
+	email?: TemplateName | ((data: Record<string, unknown>) => TemplateName);
 }
 
 const NOTIFICATION_TEMPLATES: Record<NotificationType, NotificationTemplate> = {
@@ -56,6 +57,38 @@ const NOTIFICATION_TEMPLATES: Record<NotificationType, NotificationTemplate> = {
 	"payment.refunded": {
 		feed: { en: { title: "Payment refunded", body: "Your payment of {{total}} for order {{orderId}} was refunded." } },
 	},
+	"subscription.created": {
+		feed: { en: { title: "Subscription started", body: "{{organization}} is subscribed to {{planName}}." } },
+		email: "subscription-created",
+	},
+	"subscription.updated": {
+		feed: { en: { title: "Subscription updated", body: "The subscription of {{organization}} is now {{planName}}, {{status}}." } },
+		email: "subscription-updated",
+	},
+	"subscription.canceled": {
+		feed: { en: { title: "Subscription canceled", body: "The {{planName}} subscription of {{organization}} was canceled; it ends on {{endsAt}}." } },
+		email: "subscription-canceled",
+	},
+	"subscription.trial_will_end": {
+		feed: { en: { title: "Your trial ends soon", body: "The {{planName}} trial of {{organization}} ends on {{trialEnd}}; the first invoice of {{amount}} follows." } },
+		email: "subscription-trial-will-end",
+	},
+	"invoice.finalized": {
+		feed: { en: { title: "New invoice {{invoiceNumber}}", body: "{{organization}} has a new invoice of {{total}}." } },
+		email: (data) => (data.pdfLink ? "invoice-finalized-pdf" : "invoice-finalized"),
+	},
+	"invoice.paid": {
+		feed: { en: { title: "Invoice {{invoiceNumber}} paid", body: "We received {{total}} for invoice {{invoiceNumber}} of {{organization}}." } },
+		email: "invoice-paid",
+	},
+	"invoice.payment_failed": {
+		feed: { en: { title: "Payment failed for invoice {{invoiceNumber}}", body: "The payment of {{amountDue}} for {{organization}} did not go through. {{retryNote}}" } },
+		email: "invoice-payment-failed",
+	},
+	"invoice.voided": {
+		feed: { en: { title: "Invoice {{invoiceNumber}} voided", body: "Invoice {{invoiceNumber}} of {{organization}} ({{total}}) was voided." } },
+		email: "invoice-voided",
+	},
 	"webhook.endpoint_disabled": {
 		feed: { en: { title: "Webhook endpoint disabled", body: "Deliveries to {{url}} kept failing, so it was disabled: {{reason}}" } },
 		email: "webhook-endpoint-disabled",
@@ -82,6 +115,7 @@ export function renderNotification(type: NotificationType, data: Record<string, 
 	const template = NOTIFICATION_TEMPLATES[type];
 	const resolved = resolveLocale(Object.keys(template.feed), locale);
 	const feed = fillTemplate(`Notification "${type}"`, type, { ...template.feed[resolved] }, data, { title: PART_ENCODERS.oneLine, body: PART_ENCODERS.verbatim });
-	const email = withEmail && template.email ? renderTemplate(template.email, data, locale) : undefined;
+	const emailTemplate = typeof template.email === "function" ? template.email(data) : template.email;
+	const email = withEmail && emailTemplate ? renderTemplate(emailTemplate, data, locale) : undefined;
 	return { locale: resolved, ...feed, email };
 }

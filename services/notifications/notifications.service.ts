@@ -41,6 +41,8 @@ export type { PublicNotification, RealtimeDelivery, RealtimeMessage, SendParams,
 const SCHEMA = "notifications";
 
 const RECIPIENT_PAGE = 200;
+/** Users one send may name; more are a tenant (`tenantId` + `roles`) or a broadcast. */
+const MAX_USER_IDS = 100;
 const EMAIL_CONCURRENCY = 4;
 /** The feed belongs to a person; an API key acts for an organization and has none. */
 const NO_FEED = "Notifications belong to a user; API keys have none";
@@ -123,6 +125,7 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 			summary: "Send a notification to a user, a tenant's members, or everyone",
 			params: {
 				userId: { type: "uuid", optional: true },
+				userIds: { type: "array", items: "uuid", optional: true, min: 1, max: MAX_USER_IDS },
 				tenantId: { type: "uuid", optional: true },
 				roles: { type: "array", items: { type: "enum", values: TENANT_ROLES }, optional: true, min: 1 },
 				broadcast: { type: "boolean", optional: true },
@@ -133,11 +136,12 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 			},
 			async handler(ctx: Context<SendParams, CallerMeta>): Promise<SendResult> {
 				const params = ctx.params;
-				const targets = [params.userId !== undefined || (params.tenantId !== undefined && !params.broadcast), params.broadcast === true].filter(Boolean).length;
-				if (targets !== 1 || (params.broadcast && params.userId)) {
-					throw new BadRequestError("Send to exactly one of: userId, tenantId, or broadcast", "INVALID_TARGET");
+				const users = params.userId !== undefined || params.userIds !== undefined;
+				const targets = [users || (params.tenantId !== undefined && !params.broadcast), params.broadcast === true].filter(Boolean).length;
+				if (targets !== 1 || (params.broadcast && users) || (params.userId !== undefined && params.userIds !== undefined)) {
+					throw new BadRequestError("Send to exactly one of: userId, userIds, tenantId, or broadcast", "INVALID_TARGET");
 				}
-				if (params.roles && (params.userId || !params.tenantId)) throw new BadRequestError("roles narrows a tenantId target only", "INVALID_TARGET");
+				if (params.roles && (users || !params.tenantId)) throw new BadRequestError("roles narrows a tenantId target only", "INVALID_TARGET");
 				const eventId = params.eventId ?? `evt_${randomUUID()}`;
 				// Rendered once before anything goes out: a template missing a variable is a 422, not a blank.
 				renderNotification(params.type, { fullName: "-", email: "-", ...params.data }, undefined, true);
@@ -232,8 +236,9 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 
 	methods: {
 		async resolveRecipients(params: SendParams): Promise<Recipient[]> {
-			if (params.userId) {
-				return this.broker.call<Recipient[], { ids: string[] }>("users.summaries", { ids: [params.userId] }, systemCall());
+			const userIds = params.userIds ?? (params.userId ? [params.userId] : undefined);
+			if (userIds) {
+				return this.broker.call<Recipient[], { ids: string[] }>("users.summaries", { ids: [...new Set(userIds)] }, systemCall());
 			}
 			const members = await this.broker.call<Array<{ userId: string; role: TenantRole; email: string | null; fullName: string | null }>, { id: string }>(
 				"tenants.members",

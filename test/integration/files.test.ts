@@ -189,7 +189,7 @@ describe("multipart uploads", () => {
 
 	it("refuses an upload over the tenant's storage quota with 413, storing nothing", async () => {
 		const fay = await register("fay");
-		await node.broker.call("tenants.setPlan", { tenantId: fay.tenant.id, plan: "free", limits: { storageBytes: 150 * 1024 } }, { meta: { $system: true } });
+		await node.broker.call("tenants.setLimitOverrides", { tenantId: fay.tenant.id, limits: { storageBytes: 150 * 1024 } }, { meta: { $system: true } });
 		const first = await upload({ token: fay.accessToken }, Buffer.concat([PNG, randomBytes(100 * 1024)]), "one.png");
 		expect(first.status).toBe(201);
 		const second = await upload({ token: fay.accessToken }, Buffer.concat([PNG, randomBytes(100 * 1024)]), "two.png");
@@ -207,7 +207,7 @@ describe("multipart uploads", () => {
 
 	it("lets no two concurrent uploads squeeze past the quota together", async () => {
 		const ray = await register("ray");
-		await node.broker.call("tenants.setPlan", { tenantId: ray.tenant.id, plan: "free", limits: { storageBytes: 250 * 1024 } }, { meta: { $system: true } });
+		await node.broker.call("tenants.setLimitOverrides", { tenantId: ray.tenant.id, limits: { storageBytes: 250 * 1024 } }, { meta: { $system: true } });
 		const attempts = await Promise.all([1, 2, 3].map((n) => upload({ token: ray.accessToken }, Buffer.concat([PNG, randomBytes(100 * 1024)]), `race-${n}.png`)));
 		const accepted = attempts.filter((attempt) => attempt.status === 201);
 		expect(attempts.every((attempt) => attempt.status === 201 || attempt.status === 413)).toBe(true);
@@ -451,5 +451,42 @@ describe("files.* actions for other services", () => {
 		const other = await register("quinn");
 		await expect(node.broker.call("files.openStream", { id: stored.id }, { meta: { tenantId: other.tenant.id, user: { id: other.user.id, persona: "end_user" }, role: "owner" } })).rejects.toMatchObject({ code: 404 });
 		expect(await rowsOf(pia.tenant.id)).toHaveLength(1);
+	});
+
+	it("keeps system files (invoice PDFs) for a tenant: one per key, outside the quota and the allow-list, not deletable", async () => {
+		const rob = await register("rob");
+		await node.broker.call("tenants.setPlan", { tenantId: rob.tenant.id, plan: "free", limits: { storageBytes: 100 * 1024 } }, { meta: { $system: true } });
+		const kept = Buffer.concat([PNG, randomBytes(150 * 1024)]);
+		const params = { tenantId: rob.tenant.id, name: "INV-2026-000001.png", contentType: "image/png", key: "invoice:one" };
+		// Over the tenant's whole quota, and stored all the same.
+		const stored = await node.broker.call<FileBody, object>("files.storeSystemFile", params, { stream: Readable.from([kept]), meta: { $system: true } });
+		expect(stored).toMatchObject({ name: "INV-2026-000001.png", size: kept.length, contentType: "image/png", checksum: sha256(kept), uploaderKind: "system", status: "ready" });
+		// It doesn't use up the tenant's quota: an upload within it still goes through.
+		expect((await upload({ token: rob.accessToken }, Buffer.concat([PNG, randomBytes(50 * 1024)]), "mine.png")).status).toBe(201);
+		// The same key again answers the file stored first and stores nothing more.
+		const again = await node.broker.call<FileBody, object>("files.storeSystemFile", params, { stream: Readable.from([Buffer.concat([PNG, randomBytes(10)])]), meta: { $system: true } });
+		expect(again.id).toBe(stored.id);
+		const concurrent = await Promise.all(
+			[1, 2, 3].map(() => node.broker.call<FileBody, object>("files.storeSystemFile", { ...params, key: "invoice:two" }, { stream: Readable.from([kept]), meta: { $system: true } })),
+		);
+		expect(new Set(concurrent.map((file) => file.id)).size).toBe(1);
+		expect(await rowsOf(rob.tenant.id)).toHaveLength(3);
+		expect(await objectsOf(rob.tenant.id)).toHaveLength(3);
+		// Not on the upload allow-list (text/html isn't) is fine for the platform's own files, but the bytes must be what is declared.
+		const html = await node.broker.call<FileBody, object>("files.storeSystemFile", { ...params, name: "page.html", contentType: "text/html", key: "page:1" }, { stream: Readable.from([Buffer.from("<!doctype html><html><body>hi</body></html>")]), meta: { $system: true } });
+		expect(html.contentType).toBe("text/html");
+		await expect(
+			node.broker.call("files.storeSystemFile", { ...params, key: "invoice:fake" }, { stream: Readable.from([Buffer.from("plain text")]), meta: { $system: true } }),
+		).rejects.toMatchObject({ code: 422, type: "CONTENT_TYPE_MISMATCH" });
+		// Only platform callers store them.
+		await expect(
+			node.broker.call("files.storeSystemFile", { ...params, key: "invoice:mine" }, { stream: Readable.from([kept]), meta: { tenantId: rob.tenant.id, user: { id: rob.user.id, persona: "end_user" }, role: "owner" } }),
+		).rejects.toMatchObject({ code: 403, type: "SYSTEM_CALLER_REQUIRED" });
+		// The tenant reads it like any file, and can't delete it.
+		expect((await api.get(`/files/${stored.id}`, { token: rob.accessToken })).status).toBe(200);
+		const deleted = await api.delete<FileBody>(`/files/${stored.id}`, { token: rob.accessToken });
+		expect(deleted.status).toBe(409);
+		expect(deleted.body).toMatchObject({ code: "FILE_MANAGED" });
+		expect(await rowsOf(rob.tenant.id)).toHaveLength(4);
 	});
 });

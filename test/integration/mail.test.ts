@@ -60,6 +60,17 @@ describe("templates", () => {
 		total: "€12.00",
 		url: "https://hooks.example.com/in",
 		reason: "5 attempts failed",
+		organization: "Analytical Engines",
+		planName: "Pro",
+		periodEnd: "April 1, 2026",
+		status: "active",
+		endsAt: "April 1, 2026",
+		trialEnd: "March 15, 2026",
+		amount: "€49.00",
+		invoiceNumber: "INV-2026-000001",
+		amountDue: "€58.31",
+		retryNote: "We will try again on March 18, 2026.",
+		pdfLink: "https://api.example.com/api/v1/invoices/1/pdf",
 	};
 
 	it("renders every template with a subject, a text and an HTML body and no placeholder left", () => {

@@ -176,6 +176,28 @@ describe("payment settings", () => {
 	])("refuses %o naming %s", (env, variable) => expectConfigErrorNaming(env, variable));
 });
 
+describe("invoice PDF settings", () => {
+	it("renders with Debian's Chromium, two pages at once, by default; everything can be set", () => {
+		expect(loadConfig({}).invoicePdf).toEqual({ chromiumPath: "/usr/bin/chromium", concurrency: 2, timeoutMs: 30_000, seller: { name: "Lattice", addressLines: [] } });
+		const config = loadConfig({
+			BILLING_CHROMIUM_PATH: "/opt/chrome/chrome",
+			BILLING_PDF_CONCURRENCY: "4",
+			BILLING_PDF_TIMEOUT: "10s",
+			BILLING_SELLER_NAME: "Lattice GmbH",
+			BILLING_SELLER_ADDRESS: "Hauptstraße 1; 10115 Berlin ;VAT DE123456789",
+		});
+		expect(config.invoicePdf).toEqual({ chromiumPath: "/opt/chrome/chrome", concurrency: 4, timeoutMs: 10_000, seller: { name: "Lattice GmbH", addressLines: ["Hauptstraße 1", "10115 Berlin", "VAT DE123456789"] } });
+	});
+
+	it.each([
+		[{ BILLING_CHROMIUM_PATH: "chromium" }, "BILLING_CHROMIUM_PATH"],
+		[{ BILLING_PDF_CONCURRENCY: "0" }, "BILLING_PDF_CONCURRENCY"],
+		[{ BILLING_PDF_TIMEOUT: "500ms" }, "BILLING_PDF_TIMEOUT"],
+		[{ BILLING_SELLER_NAME: "x".repeat(201) }, "BILLING_SELLER_NAME"],
+		[{ BILLING_SELLER_ADDRESS: "1;2;3;4;5;6;7;8;9" }, "BILLING_SELLER_ADDRESS"],
+	])("refuses %o naming %s", (env, variable) => expectConfigErrorNaming(env, variable));
+});
+
 describe("secrets key", () => {
 	const hex = "0123456789abcdef".repeat(4);
 	const base64 = Buffer.from(hex, "hex").toString("base64");

@@ -29,6 +29,11 @@ export const FileModel: ModelDefinition<"file", FileRow> = {
 		/** `<tenantId>/<id>`: tenant-prefixed and independent of anything the client sent. */
 		objectKey: { type: DataTypes.STRING(255), allowNull: false },
 		status: { type: DataTypes.STRING(16), allowNull: false },
+		/**
+		 * Set on files the platform keeps for the tenant (`files.storeSystemFile`, e.g. `invoice:<id>`): unique per
+		 * tenant, outside the storage quota, not deletable through the API. Null for everything tenants store.
+		 */
+		systemKey: { type: DataTypes.STRING(200), allowNull: true },
 	},
 	options: { tableName: "files" },
 };
@@ -45,6 +50,7 @@ export interface FileRow {
 	checksum: string | null;
 	objectKey: string;
 	status: FileStatus;
+	systemKey: string | null;
 	createdAt: Date;
 	updatedAt: Date;
 }
