@@ -48,6 +48,12 @@ export type CreationOf<D extends AnyModelDefinition> = Optional<RowOf<D>, Extrac
 /** The Sequelize model class a definition becomes: `findByPk`, `findAll`, `create`, `update` on typed rows. */
 export type ModelOf<D extends AnyModelDefinition> = ModelStatic<Model<RowOf<D>, CreationOf<D>>>;
 
+/** A row of a definition as a Sequelize instance. */
+export type InstanceOf<D extends AnyModelDefinition> = Model<RowOf<D>, CreationOf<D>>;
+
+/** The definition named K among a union of definitions (an untyped one answers to any name). */
+export type NamedDefinition<D extends AnyModelDefinition, K extends string> = D extends AnyModelDefinition ? (K extends D["name"] ? D : never) : never;
+
 /** `this.models` of a service: each of its model definitions (a union) by name. */
 export type ModelsOf<D extends AnyModelDefinition> = { [K in D as K["name"]]: ModelOf<K> };
 

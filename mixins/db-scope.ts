@@ -130,6 +130,14 @@ export function scopeCacheKeys(ownership: Ownership): string[] {
 
 type Options = { transaction?: Transaction };
 
+/** A page of rows: which, how many, and in what order (default: newest first, ties by id). */
+export interface PageQuery<M extends Model> {
+	page: number;
+	pageSize: number;
+	where?: WhereAttributeHash<Attributes<M>>;
+	order?: Array<[keyof Attributes<M> & string, "ASC" | "DESC"]>;
+}
+
 /**
  * A model as one caller may reach it (`this.scoped(ctx)`): every read and write carries the owner condition.
  * A read shows the caller's rows in place of another owner's: the condition replaces the same columns of the
@@ -193,12 +201,12 @@ export class ScopedRows<M extends Model> {
 		return this.model.count({ ...options, where: this.where(where) });
 	}
 
-	/** One page of the caller's rows, newest first (ties by id), optionally mapped to their public form. */
-	async page(params: { page: number; pageSize: number; where?: WhereAttributeHash<Attributes<M>> }): Promise<Page<Attributes<M>>>;
-	async page<T>(params: { page: number; pageSize: number; where?: WhereAttributeHash<Attributes<M>> }, toPublic: (row: Attributes<M>) => T): Promise<Page<T>>;
-	async page<T>(params: { page: number; pageSize: number; where?: WhereAttributeHash<Attributes<M>> }, toPublic?: (row: Attributes<M>) => T): Promise<Page<T | Attributes<M>>> {
-		const { page, pageSize } = params;
-		const { rows, count } = await this.model.findAndCountAll({ where: this.where(params.where), order: NEWEST_FIRST, limit: pageSize, offset: (page - 1) * pageSize });
+	/** One page of the caller's rows, newest first (ties by id) unless `order` says otherwise, optionally mapped to their public form. */
+	async page(params: PageQuery<M>): Promise<Page<Attributes<M>>>;
+	async page<T>(params: PageQuery<M>, toPublic: (row: Attributes<M>) => T): Promise<Page<T>>;
+	async page<T>(params: PageQuery<M>, toPublic?: (row: Attributes<M>) => T): Promise<Page<T | Attributes<M>>> {
+		const { page, pageSize, order = NEWEST_FIRST } = params;
+		const { rows, count } = await this.model.findAndCountAll({ where: this.where(params.where), order, limit: pageSize, offset: (page - 1) * pageSize });
 		const plain = rows.map((row) => row.get({ plain: true }));
 		return toPage(toPublic ? plain.map(toPublic) : plain, count, page, pageSize);
 	}

@@ -41,11 +41,11 @@ import type { Sequelize, ModelStatic, Model, WhereOptions } from "sequelize";
 import { acquireSequelize, releaseSequelize, migrateSchema } from "../lib/database";
 import type { CallerMeta } from "../lib/caller";
 import { BadRequestError, ConflictError, EntityNotFoundError } from "../lib/errors";
-import { MAX_PAGE, PAGE_PARAMS, type AnyModelDefinition, type ModelOf, type ModelsOf } from "./db-model";
+import { MAX_PAGE, PAGE_PARAMS, type AnyModelDefinition, type InstanceOf, type ModelOf, type ModelsOf, type NamedDefinition } from "./db-model";
 import { ScopedRows, ownerCondition, ownerFields, ownershipOf, scopeCacheKeys, stampOwner, type EntityOwner, type OwnerCondition, type Ownership } from "./db-scope";
 
 export { MAX_PAGE, PAGE_PARAMS, NEWEST_FIRST, newestFirstPage, pageSchema, plainRow, toPage } from "./db-model";
-export type { AnyModelDefinition, CreationOf, ModelDefinition, ModelOf, ModelsOf, Page, RowOf } from "./db-model";
+export type { AnyModelDefinition, CreationOf, InstanceOf, ModelDefinition, ModelOf, ModelsOf, NamedDefinition, Page, RowOf } from "./db-model";
 export { ScopedRows } from "./db-scope";
 export type { EntityOwner, OwnerCondition, Ownership, ScopeReach } from "./db-scope";
 
@@ -59,6 +59,8 @@ export interface DbMixinOptions {
 	extraModels?: AnyModelDefinition[];
 	/** Who owns the main model's rows (mixins/db-scope.ts): scopes `this.scoped(ctx)`, declared `scope`s and the CRUD actions. */
 	owner?: EntityOwner | Ownership;
+	/** Who owns the rows of other models, by name: `this.scoped(ctx, "<model>")` and declared `scope`s on them. */
+	owners?: Record<string, EntityOwner | Ownership>;
 	/** Rows carry `tenantId`: the same as `owner: "tenant"`. */
 	tenantOwned?: boolean;
 	/** Human name used in "X not found" errors; defaults to the model name. */
@@ -140,16 +142,18 @@ export interface DbMixinLocals<TModel extends AnyModelDefinition = AnyModelDefin
 
 /** What a service built with DbMixin is, for typing its own methods and hooks. */
 export type DbService<TModel extends AnyModelDefinition = AnyModelDefinition, TExtra extends AnyModelDefinition = never> = Service<DbMixinSettings> &
-	DbMixinMethods<TModel> &
+	DbMixinMethods<TModel, TExtra> &
 	DbMixinLocals<TModel, TExtra>;
 
-export interface DbMixinMethods<TModel extends AnyModelDefinition = AnyModelDefinition> {
+export interface DbMixinMethods<TModel extends AnyModelDefinition = AnyModelDefinition, TExtra extends AnyModelDefinition = never> {
 	/**
 	 * The main model as the caller may reach it: every read and write adds the declared owner's condition
 	 * (mixins/db-scope.ts). `overrides` adjusts the declared ownership for one use (e.g. `{ seesAll: "super_admin" }`
 	 * where an answer is cached by persona). 403 TENANT_REQUIRED / USER_REQUIRED for a caller who can own no row.
 	 */
-	scoped(ctx: Context<unknown, CallerMeta>, overrides?: Partial<Ownership>): ScopedRows<InstanceType<ModelOf<TModel>>>;
+	scoped(ctx: Context<unknown, CallerMeta>, overrides?: Partial<Ownership>): ScopedRows<InstanceOf<TModel>>;
+	/** Another model of the service (DbMixin's `owners` declares whose its rows are), as the caller may reach it. */
+	scoped<K extends (TModel | TExtra)["name"]>(ctx: Context<unknown, CallerMeta>, model: K, overrides?: Partial<Ownership>): ScopedRows<InstanceOf<NamedDefinition<TModel | TExtra, K>>>;
 	/** The declared ownership of a model of this service (the main one's `owner`), or undefined. */
 	ownershipOf(model: string): Ownership | undefined;
 	/** The caller's active tenant as a condition ({} for platform callers without one); prefer `scoped(ctx)`. */
@@ -169,17 +173,25 @@ function defaultCacheKeys(action: string): string[] {
 	return definition?.cache?.keys ?? [];
 }
 
-/** The ownership a service declares for its main model, from `owner` or the older `tenantOwned`. */
-function declaredOwnership(options: DbMixinOptions): Ownership | undefined {
-	if (options.owner && options.tenantOwned && ownershipOf(options.owner).owner !== "tenant") {
-		throw new Error(`DbMixin(${options.schema}): tenantOwned contradicts owner "${ownershipOf(options.owner).owner}"`);
+/** The ownership a service declares for each of its models, by name: the main one's from `owner` (or `tenantOwned`). */
+function declaredOwnerships(options: DbMixinOptions): Map<string, Ownership> {
+	const main = options.owner ?? (options.tenantOwned ? "tenant" : undefined);
+	if (options.tenantOwned && main && ownershipOf(main).owner !== "tenant") {
+		throw new Error(`DbMixin(${options.schema}): tenantOwned contradicts owner "${ownershipOf(main).owner}"`);
 	}
-	if (options.owner) return ownershipOf(options.owner);
-	return options.tenantOwned ? { owner: "tenant" } : undefined;
+	const declared = new Map(Object.entries(options.owners ?? {}).map(([model, owner]) => [model, ownershipOf(owner)]));
+	if (main) {
+		if (declared.has(options.model.name)) throw new Error(`DbMixin(${options.schema}): the owner of ${options.model.name} is declared twice (owner and owners)`);
+		declared.set(options.model.name, ownershipOf(main));
+	}
+	const names = new Set([options.model.name, ...(options.extraModels ?? []).map((model) => model.name)]);
+	for (const model of declared.keys()) if (!names.has(model)) throw new Error(`DbMixin(${options.schema}): owners names "${model}", which is not a model of the service`);
+	return declared;
 }
 
 export function DbMixin(options: DbMixinOptions): Partial<ServiceSchema> {
-	const ownership = declaredOwnership(options);
+	const ownerships = declaredOwnerships(options);
+	const ownership = ownerships.get(options.model.name);
 	const scopedCrud = ownership !== undefined && (ownership.owner !== "none" || ownership.visible !== undefined);
 	const entityName = options.entityName ?? options.model.name;
 	const metadata: DbMetadata = { database: { schema: options.schema, tenantOwned: ownership?.owner === "tenant" || ownership?.owner === "tenant-and-user" } };
@@ -247,15 +259,19 @@ export function DbMixin(options: DbMixinOptions): Partial<ServiceSchema> {
 		},
 
 		methods: {
-			scoped(this: DbService, ctx: Context<unknown, CallerMeta>, overrides: Partial<Ownership> = {}) {
-				if (!ownership) throw new Error(`Service "${this.name}" declares no owner of its ${options.model.name} rows (DbMixin's \`owner\`)`);
-				const effective = { ...ownership, ...overrides };
+			scoped(this: DbService, ctx: Context<unknown, CallerMeta>, modelOrOverrides?: string | Partial<Ownership>, more: Partial<Ownership> = {}) {
+				const model = typeof modelOrOverrides === "string" ? modelOrOverrides : options.model.name;
+				const overrides = typeof modelOrOverrides === "object" ? modelOrOverrides : more;
+				const declared = ownerships.get(model);
+				if (!declared) throw new Error(`Service "${this.name}" declares no owner of its ${model} rows (DbMixin's \`owner\` / \`owners\`)`);
+				const effective = { ...declared, ...overrides };
 				const meta = ctx.meta ?? {};
-				return new ScopedRows(this.model, ownerCondition(effective, meta, "rows") ?? {}, effective, meta, entityName);
+				const name = model === options.model.name ? entityName : model.replace(/^./, (c) => c.toUpperCase());
+				return new ScopedRows(this.models[model], ownerCondition(effective, meta, "rows") ?? {}, effective, meta, name);
 			},
 
 			ownershipOf(model: string): Ownership | undefined {
-				return model === options.model.name ? ownership : undefined;
+				return ownerships.get(model);
 			},
 
 			tenantFilter(ctx: DbContext): WhereOptions {
@@ -392,4 +408,4 @@ export type DbServiceSchema<
 	TLocals = unknown,
 	TModel extends AnyModelDefinition = AnyModelDefinition,
 	TExtra extends AnyModelDefinition = never,
-> = ServiceSchema<TSettings, DbMixinMethods<TModel> & TMethods, DbMixinLocals<TModel, TExtra> & TLocals>;
+> = ServiceSchema<TSettings, DbMixinMethods<TModel, TExtra> & TMethods, DbMixinLocals<TModel, TExtra> & TLocals>;

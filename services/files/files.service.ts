@@ -314,7 +314,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 				if (!ctx.meta.$system) throw new ForbiddenError("Only platform services store system files", "SYSTEM_CALLER_REQUIRED");
 				if (!isReadable(ctx.stream)) throw new BadRequestError("files.storeSystemFile needs a stream (the `stream` call option)", "STREAM_REQUIRED");
 				const { tenantId, key } = ctx.params;
-				const existing = plainRow<FileRow>(await this.model.findOne({ where: { tenantId, systemKey: key } }));
+				const existing = plainRow(await this.model.findOne({ where: { tenantId, systemKey: key } }));
 				if (existing) {
 					// Nobody reads the stream now: let it drain, so a sender on another node isn't left waiting.
 					ctx.stream.on("error", () => undefined).resume();

@@ -41,6 +41,8 @@ const AuthService: AuthServiceSchema = {
 			migrations: path.join(__dirname, "../../models/identity/auth/migrations"),
 			model: SessionModel,
 			extraModels: [RefreshTokenModel, OneTimeTokenModel, LoginThrottleModel, KnownAddressModel, SigningKeyModel],
+			// A session is its user's alone: nobody else lists or ends it, super admins included.
+			owner: { owner: "user", seesAll: "nobody" },
 			entityName: "Session",
 		}),
 		AuditMixin,
@@ -143,10 +145,9 @@ const AuthService: AuthServiceSchema = {
 			responses: { 200: { description: "The caller's active sessions, most recently used first", body: Type.Array(SessionSchema) } },
 			params: {},
 			async handler(ctx: AuthContext) {
-				const user = await this.currentUser(ctx);
-				const rows = await this.models.session.findAll({ where: { userId: user.id, revokedAt: null, expiresAt: { [Op.gt]: new Date() } }, order: [["lastUsedAt", "DESC"]] });
-				return rows.map((row) => {
-					const session = row.get({ plain: true });
+				await this.currentUser(ctx);
+				const rows = await this.scoped(ctx).findAll({ revokedAt: null, expiresAt: { [Op.gt]: new Date() } }, { order: [["lastUsedAt", "DESC"]] });
+				return rows.map((session) => {
 					return { id: session.id, tenantId: session.tenantId, ip: session.ip, userAgent: session.userAgent, createdAt: session.createdAt, lastUsedAt: session.lastUsedAt, current: session.id === ctx.meta.sessionId };
 				});
 			},
