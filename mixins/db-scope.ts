@@ -17,7 +17,7 @@
  *
  * `visible` restricts what callers who don't see all may see besides owning it (catalog: `{ status: "active" }`).
  */
-import { Op, type Attributes, type CreationAttributes, type FindOptions, type Model, type ModelStatic, type Transaction, type WhereAttributeHash, type WhereOptions } from "sequelize";
+import { Op, type Attributes, type CreationAttributes, type FindOptions, type Model, type ModelStatic, type Order, type Transaction, type WhereAttributeHash, type WhereOptions } from "sequelize";
 import { isPlatformCaller, isSuperAdmin, normalizeUuid, requireTenant, requireUser, type CallerMeta } from "../lib/caller";
 import { EntityNotFoundError, UnprocessableEntityError } from "../lib/errors";
 import { NEWEST_FIRST, toPage, type Page } from "./db-model";
@@ -135,7 +135,7 @@ export interface PageQuery<M extends Model> {
 	page: number;
 	pageSize: number;
 	where?: WhereAttributeHash<Attributes<M>>;
-	order?: Array<[keyof Attributes<M> & string, "ASC" | "DESC"]>;
+	order?: Order;
 }
 
 /**

@@ -15,7 +15,7 @@
 import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { Errors, type Context } from "moleculer";
-import type { Transaction } from "sequelize";
+import type { Order, Transaction } from "sequelize";
 import { DbMixin, PAGE_PARAMS, plainRow, toPage, type DbMixinSettings, type DbServiceSchema, type Ownership } from "../../mixins/db.mixin";
 import { CouponModel, MetricModel, PlanModel } from "../../models/billing/plans/plan.models";
 import { systemCall, type CallerMeta } from "../../lib/caller";
@@ -101,7 +101,7 @@ const PlansService: DbServiceSchema<DbMixinSettings, PlansMethods, unknown, type
 				const { page, pageSize, status } = ctx.params;
 				// The declared visibility replaces `status` for the public (active plans only).
 				const where = { current: true, ...(status ? { status } : {}) };
-				const order: Array<["amount" | "code", "ASC"]> = [
+				const order: Order = [
 					["amount", "ASC"],
 					["code", "ASC"],
 				];
