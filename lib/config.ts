@@ -11,7 +11,7 @@ import path from "node:path";
 import { SECRET_KEY_BYTES } from "./secret-box";
 import { ConfigError, byteSize, integer, list, oneOf, read, url, type Env } from "./config/env";
 import { payments, type PaymentsConfig } from "./config/commerce";
-import { invoicePdf, type InvoicePdfConfig } from "./config/billing";
+import { billing, invoicePdf, type BillingConfig, type InvoicePdfConfig } from "./config/billing";
 import { storage, type StorageConfig } from "./config/files";
 import { bootstrapAdmin, oidc, type BootstrapAdmin, type OidcConfig } from "./config/identity";
 import { mail, webhooks, type MailConfig, type WebhooksConfig } from "./config/notifications";
@@ -19,7 +19,7 @@ import { mail, webhooks, type MailConfig, type WebhooksConfig } from "./config/n
 export { ConfigError } from "./config/env";
 export { DEFAULT_ALLOWED_CONTENT_TYPES, type StorageConfig } from "./config/files";
 export type { PaymentsConfig } from "./config/commerce";
-export type { InvoicePdfConfig } from "./config/billing";
+export type { BillingConfig, InvoicePdfConfig } from "./config/billing";
 export type { BootstrapAdmin, OidcClientAuthMethod, OidcConfig, OidcProviderConfig } from "./config/identity";
 export type { MailConfig, WebhooksConfig } from "./config/notifications";
 
@@ -70,6 +70,7 @@ export interface PlatformConfig {
 	payments: PaymentsConfig;
 	/** Invoice PDFs (billing): the Chromium that renders them, its limits, and the seller they name. */
 	invoicePdf: InvoicePdfConfig;
+	billing: BillingConfig;
 	oidc: OidcConfig;
 	storage: StorageConfig;
 	outbound: {
@@ -228,6 +229,7 @@ export function loadConfig(env: Env = process.env): PlatformConfig {
 		appUrl: url(env, "APP_URL", ["http:", "https:"]) ?? "http://localhost:3000",
 		payments: payments(env),
 		invoicePdf: invoicePdf(env),
+		billing: billing(env),
 		oidc: oidc(env, port, nodeEnv === "production"),
 		storage: storage(env),
 		outbound: { allowHosts: outboundAllowHosts(env) },

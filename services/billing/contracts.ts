@@ -332,6 +332,25 @@ export const PublicInvoiceSchema = Type.Object({
 });
 export type PublicInvoice = Static<typeof PublicInvoiceSchema>;
 
+// --- Billing accounts and time -------------------------------------------------------------------------
+
+/** GET/PUT /billing/account: a tenant's tax settings, and its billing time (the wall clock, or its test clock). */
+export const BillingAccountSchema = Type.Object({
+	tenantId: Uuid,
+	taxRateBasisPoints: Type.Integer({ minimum: 0, maximum: 10_000, description: "Used when the plan names no rate. 1 % = 100." }),
+	taxInclusive: Type.Boolean({ description: "Prices include tax (the tax is the part of the total that is tax), or tax is added on top." }),
+	now: DateTime,
+});
+export type BillingAccount = Static<typeof BillingAccountSchema>;
+
+/** POST /billing/test-clocks/advance (not in production): where the tenant's billing time stands, and how many due jobs ran on the way. */
+export const ClockAdvanceResultSchema = Type.Object({
+	tenantId: Uuid,
+	now: DateTime,
+	ran: Type.Integer({ minimum: 0 }),
+});
+export type ClockAdvanceResult = Static<typeof ClockAdvanceResultSchema>;
+
 // --- Events and channels ---------------------------------------------------------------------------------
 
 /** Webhook/notification event types billing announces (their names are what tenants' endpoints subscribe to). */
@@ -362,11 +381,17 @@ export const BILLING_CHANNELS: Readonly<Record<BillingEventType, string>> = Obje
 	"invoice.voided": "billing.invoice.voided",
 });
 
-/** Broadcast (fire and forget) when a tenant's limits may have changed: every node drops what it cached. */
-export const BILLING_EVENTS = { limitsChanged: "billing.limitsChanged" } as const;
+/**
+ * Broadcast (fire and forget) to every node. `limitsChanged`: a tenant's limits may have changed, drop what
+ * was cached. `periodChanged`: a tenant's billing time jumped (a test clock advanced) or its current period or
+ * plan changed (subscribed, renewed, upgraded, canceled): drop any cached `billing.currentPlan` answer (usage
+ * keeps one per tenant for a second on its ingest path). Both carry `{ tenantId }`.
+ */
+export const BILLING_EVENTS = { limitsChanged: "billing.limitsChanged", periodChanged: "billing.periodChanged" } as const;
 export interface LimitsChangedEvent {
 	tenantId: string;
 }
+export type PeriodChangedEvent = LimitsChangedEvent;
 
 /**
  * What a billing channel carries. `eventId` is unique per announcement (a redelivery carries the same), so

@@ -109,6 +109,7 @@ type Policy =
 	| "tenant:viewer"
 	| "tenant:member"
 	| "tenant:admin"
+	| "tenant:owner"
 	| "tenant:admin|key"
 	| "self"
 	| "bank"
@@ -224,6 +225,21 @@ const REGISTRY_POLICIES: Record<string, Policy> = {
 	"webhooks.retryDelivery": "tenant:admin|key",
 	"status.ping": "public",
 	"status.nodes": "super_admin",
+	"billing.createSubscription": "tenant:owner",
+	"billing.currentSubscription": "tenant:viewer",
+	"billing.listSubscriptions": "tenant:viewer",
+	"billing.changePlan": "tenant:owner",
+	"billing.cancelSubscription": "tenant:owner",
+	"billing.resumeSubscription": "tenant:owner",
+	"billing.listInvoices": "tenant:viewer",
+	"billing.getInvoice": "tenant:viewer",
+	"billing.getInvoicePdf": "tenant:viewer",
+	"billing.payOpenInvoice": "tenant:owner",
+	"billing.voidInvoice": "super_admin",
+	"billing.getAccount": "tenant:viewer",
+	"billing.updateAccount": "super_admin",
+	// The tenant named by `tenantId` (the body), as "tenant:owner@tenantId".
+	"billing.advanceTestClock": "path:owner",
 };
 
 const T1 = "00000000-0000-4000-8000-0000000000a1";
@@ -254,6 +270,7 @@ function expectedOutcome(policy: Policy, meta: CallerMeta): RegistryOutcome {
 		case "tenant:viewer":
 		case "tenant:member":
 		case "tenant:admin":
+		case "tenant:owner":
 			return atLeast(meta.role, policy.slice("tenant:".length) as TenantRole);
 		case "tenant:admin|key":
 			return meta.apiKeyId ? "ok" : atLeast(meta.role, "admin");
@@ -324,7 +341,9 @@ describe("issue 13: every REST action of the registry, tenants' included, behind
 		it(`${action} (${policy})`, async () => {
 			for (const [who, meta] of REGISTRY_CALLERS) {
 				const expected = expectedOutcome(policy, meta);
-				const params = { id: policy.startsWith("path:") ? T1 : OTHER_USER, userId: OTHER_USER };
+				// A tenant path names its tenant as `id` (tenants) or `tenantId` (billing's test clock).
+				const tenant = policy.startsWith("path:") ? T1 : OTHER_USER;
+				const params = { id: tenant, tenantId: tenant, userId: OTHER_USER };
 				const outcome = await registry.call(action, params, { meta: { ...meta } }).then(
 					() => "ok" as const,
 					(err: { code?: number }) => err.code,

@@ -198,6 +198,22 @@ describe("invoice PDF settings", () => {
 	])("refuses %o naming %s", (env, variable) => expectConfigErrorNaming(env, variable));
 });
 
+describe("billing settings", () => {
+	it("reads the dunning schedule in days, 1,3,5,7 by default", () => {
+		expect(loadConfig({}).billing).toEqual({ dunningDays: [1, 3, 5, 7] });
+		expect(loadConfig({ BILLING_DUNNING_DAYS: "2, 4,10" }).billing.dunningDays).toEqual([2, 4, 10]);
+	});
+
+	it.each([
+		[{ BILLING_DUNNING_DAYS: "1,1,3" }, "BILLING_DUNNING_DAYS"],
+		[{ BILLING_DUNNING_DAYS: "3,1" }, "BILLING_DUNNING_DAYS"],
+		[{ BILLING_DUNNING_DAYS: "0,1" }, "BILLING_DUNNING_DAYS"],
+		[{ BILLING_DUNNING_DAYS: "1.5" }, "BILLING_DUNNING_DAYS"],
+		[{ BILLING_DUNNING_DAYS: "1d,3d" }, "BILLING_DUNNING_DAYS"],
+		[{ BILLING_DUNNING_DAYS: "400" }, "BILLING_DUNNING_DAYS"],
+	])("refuses %o naming %s", (env, variable) => expectConfigErrorNaming(env, variable));
+});
+
 describe("secrets key", () => {
 	const hex = "0123456789abcdef".repeat(4);
 	const base64 = Buffer.from(hex, "hex").toString("base64");

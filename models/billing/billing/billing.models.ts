@@ -42,6 +42,9 @@ export const SubscriptionModel: ModelDefinition = {
 		couponCode: { type: DataTypes.STRING(64), allowNull: true },
 		/** Billing periods the coupon still discounts; null: forever (or no coupon). */
 		couponPeriodsLeft: { type: DataTypes.INTEGER, allowNull: true },
+		/** The coupon's terms when redeemed (one of the two is set): renewals discount by these, whatever became of the coupon. */
+		couponPercentOffBasisPoints: { type: DataTypes.INTEGER, allowNull: true },
+		couponAmountOff: { type: DataTypes.BIGINT, allowNull: true },
 		createdBy: { type: DataTypes.UUID, allowNull: true },
 	},
 	options: { tableName: "subscriptions" },
