@@ -14,10 +14,40 @@ COPY . .
 RUN npm run build
 
 FROM ${NODE_IMAGE} AS runtime
+# Every role's image has Debian's Chromium and fonts: Playwright drives that browser and never downloads one.
+# Billing (worker role) prints invoice PDFs with it (BILLING_CHROMIUM_PATH); the screenshots role renders with it
+# (SCREENSHOT_CHROMIUM_PATH) and, built with WITH_CHROMIUM=true, also gets the CJK and emoji fonts store
+# screenshots need. DejaVu and Liberation cover the Latin, Greek and Cyrillic text and the currency signs.
+ARG WITH_CHROMIUM=false
+RUN apt-get update \
+	&& apt-get install -y --no-install-recommends chromium fonts-dejavu-core fonts-liberation \
+	&& if [ "$WITH_CHROMIUM" = "true" ]; then apt-get install -y --no-install-recommends fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji; fi \
+	&& rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production
+ENV PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
+
+FROM deps AS build
+COPY . .
+RUN npm run build
+
+FROM ${NODE_IMAGE} AS runtime
+# Every role's image has Debian's Chromium and fonts: Playwright drives that browser and never downloads one.
+# Billing (worker role) prints invoice PDFs with it (BILLING_CHROMIUM_PATH); the screenshots role renders with it
+# (SCREENSHOT_CHROMIUM_PATH) and, built with WITH_CHROMIUM=true, also gets the CJK and emoji fonts store
+# screenshots need. DejaVu and Liberation cover the Latin, Greek and Cyrillic text and the currency signs.
+ARG WITH_CHROMIUM=false
+RUN apt-get update \
+	&& apt-get install -y --no-install-recommends chromium fonts-dejavu-core fonts-liberation \
+	&& if [ "$WITH_CHROMIUM" = "true" ]; then apt-get install -y --no-install-recommends fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji; fi \
+	&& rm -rf /var/lib/apt/lists/*
+ENV NODE_ENV=production
+ENV PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 WORKDIR /app
 # Billing renders invoice PDFs with Playwright driving Debian's Chromium (BILLING_CHROMIUM_PATH=/usr/bin/chromium);
-# playwright-core downloads no browser of its own. DejaVu and Liberation cover the Latin, Greek and Cyrillic
+# playwright downloads no browser of its own. DejaVu and Liberation cover the Latin, Greek and Cyrillic
 # text and the currency signs invoices print.
 RUN apt-get update \
 	&& apt-get install -y --no-install-recommends chromium fonts-dejavu-core fonts-liberation \

@@ -15,6 +15,7 @@ import { billing, invoicePdf, type BillingConfig, type InvoicePdfConfig } from "
 import { storage, type StorageConfig } from "./config/files";
 import { bootstrapAdmin, oidc, type BootstrapAdmin, type OidcConfig } from "./config/identity";
 import { mail, webhooks, type MailConfig, type WebhooksConfig } from "./config/notifications";
+import { screenshots, type ScreenshotsConfig } from "./config/screenshots";
 
 export { ConfigError } from "./config/env";
 export { DEFAULT_ALLOWED_CONTENT_TYPES, type StorageConfig } from "./config/files";
@@ -22,6 +23,7 @@ export type { PaymentsConfig } from "./config/commerce";
 export type { BillingConfig, InvoicePdfConfig } from "./config/billing";
 export type { BootstrapAdmin, OidcClientAuthMethod, OidcConfig, OidcProviderConfig } from "./config/identity";
 export type { MailConfig, WebhooksConfig } from "./config/notifications";
+export type { ScreenshotsConfig } from "./config/screenshots";
 
 export const PROJECT_ROOT = path.resolve(__dirname, "..");
 export const SERVICES_DIR = path.join(PROJECT_ROOT, "services");
@@ -78,6 +80,7 @@ export interface PlatformConfig {
 		allowHosts: string[];
 	};
 	webhooks: WebhooksConfig;
+	screenshots: ScreenshotsConfig;
 	/**
 	 * The application key that seals secrets stored in PostgreSQL (lib/secret-box.ts), and earlier keys that
 	 * still open values sealed before a rotation. No key (development and tests only): stored readable.
@@ -234,6 +237,7 @@ export function loadConfig(env: Env = process.env): PlatformConfig {
 		storage: storage(env),
 		outbound: { allowHosts: outboundAllowHosts(env) },
 		webhooks: webhooks(env),
+		screenshots: screenshots(env),
 		secrets: secrets(env, nodeEnv === "production"),
 	};
 }

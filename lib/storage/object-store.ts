@@ -27,6 +27,10 @@ export interface StoredObject {
 	contentType?: string;
 }
 
+export interface PutOptions {
+	cacheControl?: string;
+}
+
 export interface PresignedDownload {
 	/** The name the browser saves the file as (Content-Disposition: attachment). */
 	filename: string;
@@ -37,8 +41,11 @@ export interface ObjectStore {
 	readonly bucket: string;
 	/** Creates the bucket when it doesn't exist yet. */
 	ensureBucket(): Promise<void>;
-	/** Stores the chunks as one object; nothing is visible under `key` unless every chunk arrived. */
-	put(key: string, chunks: AsyncIterable<Buffer>, contentType: string): Promise<void>;
+	/**
+	 * Stores the chunks as one object; nothing is visible under `key` unless every chunk arrived. `cacheControl` is
+	 * kept with the object and answered with its bytes (a CDN in front of the store honours it).
+	 */
+	put(key: string, chunks: AsyncIterable<Buffer>, contentType: string, options?: PutOptions): Promise<void>;
 	/** Size and type of an object, or undefined when there is none. */
 	stat(key: string): Promise<StoredObject | undefined>;
 	/** The object's bytes, or `length` bytes from `offset`. */
@@ -116,8 +123,9 @@ export class S3ObjectStore implements ObjectStore {
 		}
 	}
 
-	async put(key: string, chunks: AsyncIterable<Buffer>, contentType: string): Promise<void> {
-		const headers = { "Content-Type": contentType };
+	async put(key: string, chunks: AsyncIterable<Buffer>, contentType: string, options: PutOptions = {}): Promise<void> {
+		const headers: Record<string, string> = { "Content-Type": contentType };
+		if (options.cacheControl) headers["Cache-Control"] = options.cacheControl;
 		const iterator = chunks[Symbol.asyncIterator]();
 		let first = await this.nextPart(iterator);
 		if (first.done) {

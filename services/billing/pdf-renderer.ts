@@ -10,7 +10,7 @@
  * A rendering that takes longer than `timeoutMs` (once it has its turn) is abandoned and its context closed.
  * A browser that crashed or was closed is launched again on the next rendering; `close()` ends it for good.
  */
-import { chromium, type Browser } from "playwright-core";
+import { chromium, type Browser } from "playwright";
 import { ConcurrencyLimit } from "../../lib/concurrency";
 import { ServiceUnavailableError } from "../../lib/errors";
 

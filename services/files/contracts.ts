@@ -19,6 +19,14 @@ export interface StoreParams {
 	contentType?: string;
 	/** For platform callers ($system) that act for a tenant; others store into their own tenant. */
 	tenantId?: string;
+	/**
+	 * The file's id, chosen by the caller so that storing the same thing twice (a job retried after a crash) keeps
+	 * one file: when a file of the tenant already has it, that file is answered and the stream is not stored.
+	 * Another tenant's id is 409 FILE_ID_TAKEN.
+	 */
+	id?: string;
+	/** Cache-Control kept with the object and answered with its bytes (a CDN in front of S3_PUBLIC_URL honours it). */
+	cacheControl?: string;
 }
 
 /**

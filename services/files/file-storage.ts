@@ -22,6 +22,8 @@ const UPLOAD_IDLE_TIMEOUT_MS = 30_000;
 const MULTIPART_ENVELOPE_BYTES = 64 * 1024;
 /** A pending upload whose URL expired this long ago is swept (row and any object). */
 const PENDING_GRACE_MS = 60_000;
+/** How long (× 100 ms) files.store waits for a concurrent attempt storing the same id. */
+const STORING_WAIT_ATTEMPTS = 50;
 
 export const FileStorage: Partial<ServiceSchema> = {
 	methods: {
@@ -84,13 +86,23 @@ export const FileStorage: Partial<ServiceSchema> = {
 			if (!systemKey && !(await this.quotaAllows(upload.tenantId, await this.usedBytes(upload.tenantId), 0))) {
 				throw new PayloadTooLargeError("The tenant's storage quota is used up", "QUOTA_EXCEEDED");
 			}
-			const id = randomUUID();
-			const objectKey = `${upload.tenantId}/${id}`;
+			if (upload.id) {
+				const existing = await this.storedWithId(upload.id, upload.tenantId);
+				if (existing) {
+					// Stored before (a retried job): the same file, and these bytes are not kept.
+					stream.on("error", () => undefined).resume();
+					return this.toPublic(existing);
+				}
+			}
+			const id = upload.id ?? randomUUID();
+			// A caller's id may be stored by two attempts at once: each writes its own object, and the loser removes its.
+			const objectKey = upload.id ? `${upload.tenantId}/${id}.${randomUUID().slice(0, 8)}` : `${upload.tenantId}/${id}`;
 			const ingested = await ingestStream(stream, {
 				store: this.store,
 				key: objectKey,
 				maxBytes: storage.maxFileBytes,
 				idleTimeoutMs: UPLOAD_IDLE_TIMEOUT_MS,
+				cacheControl: upload.cacheControl,
 				deadline,
 				decideType: async (head, complete) => {
 					const sniffed = await sniffContentTypes(head, complete);
@@ -118,9 +130,26 @@ export const FileStorage: Partial<ServiceSchema> = {
 				}
 			} catch (err) {
 				await removeObject();
+				const winner = upload.id && (err as Error).name === "SequelizeUniqueConstraintError" ? await this.storedWithId(upload.id, upload.tenantId) : undefined;
+				if (winner) return this.toPublic(winner);
 				throw err;
 			}
 			return this.announce(ctx, FILE_EVENTS.created, row, "created");
+		},
+
+		/**
+		 * The ready file a caller's id names in the tenant; another tenant's file with that id is 409. One being
+		 * stored right now (a concurrent attempt, pending for the moment its quota is checked) is waited for.
+		 */
+		async storedWithId(this: FilesThis, id: string, tenantId: string): Promise<FileRow | undefined> {
+			for (let attempt = 0; ; attempt += 1) {
+				const existing = plainRow<FileRow>(await this.model.findByPk(id));
+				if (!existing) return undefined;
+				if (existing.tenantId !== tenantId || existing.uploaderKind !== "system") throw new ConflictError("Another file has this id", "FILE_ID_TAKEN", { id });
+				if (existing.status === "ready") return existing;
+				if (attempt >= STORING_WAIT_ATTEMPTS) throw new ConflictError("A file with this id is still being stored", "FILE_ID_TAKEN", { id });
+				await new Promise((resolve) => setTimeout(resolve, 100));
+			}
 		},
 
 		/** The type to store, or 415/422: hints only choose among what the bytes can be. */

@@ -276,7 +276,8 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 
 		/**
 		 * Internal: stores the call's stream (`broker.call("files.store", { name }, { stream, meta })`) as a
-		 * file of the caller's tenant (platform callers name `tenantId`), under the same rules as an upload.
+		 * file of the caller's tenant (platform callers name `tenantId`), under the same rules as an upload. With
+		 * an `id`, storing again answers the file stored first (see StoreParams); `cacheControl` goes with the object.
 		 */
 		store: {
 			visibility: "public",
@@ -284,13 +285,16 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 				name: "string|trim|min:1|max:1024",
 				contentType: { ...MEDIA_TYPE, optional: true },
 				tenantId: { type: "uuid", optional: true },
+				id: { type: "uuid", optional: true },
+				cacheControl: { type: "string", optional: true, max: 200, pattern: /^[\x20-\x7e]+$/ },
 			},
 			async handler(this: FilesThis, ctx: FilesContext<StoreParams>) {
 				if (!isReadable(ctx.stream)) throw new BadRequestError("files.store needs a stream (the `stream` call option)", "STREAM_REQUIRED");
 				const tenantId = this.targetTenant(ctx, ctx.params.tenantId);
 				const name = sanitizeFileName(ctx.params.name);
 				const requiredType = ctx.params.contentType ? normalizeMediaType(ctx.params.contentType) : undefined;
-				return this.ingest(ctx, ctx.stream, { tenantId, name, typeHints: [requiredType, typeFromExtension(name)].filter((hint): hint is string => Boolean(hint)), requiredType });
+				const typeHints = [requiredType, typeFromExtension(name)].filter((hint): hint is string => Boolean(hint));
+				return this.ingest(ctx, ctx.stream, { tenantId, name, typeHints, requiredType, id: ctx.params.id?.toLowerCase(), cacheControl: ctx.params.cacheControl });
 			},
 		},
 

@@ -25,6 +25,9 @@ export interface StreamUpload {
 	 * quota and the upload allow-list (its type is `requiredType`, checked against the bytes).
 	 */
 	systemKey?: string;
+	/** files.store: the caller's id for the file (idempotent), and the object's Cache-Control. */
+	id?: string;
+	cacheControl?: string;
 }
 
 export type NewFile = Omit<FileRow, "createdAt" | "updatedAt" | "size" | "systemKey"> & { size: number; systemKey?: string | null };
@@ -45,6 +48,7 @@ export interface FilesMethods extends Pick<AggregateMethods<FileRow, FileRow["st
 	/** Inserts a system file's row; answers the one stored before under the same key instead, if any. */
 	insertSystemFile(row: NewFile & { systemKey: string }): Promise<{ row: FileRow; existing: boolean }>;
 	ingest(ctx: FilesContext<unknown>, stream: Readable, upload: StreamUpload): Promise<PublicFile>;
+	storedWithId(id: string, tenantId: string): Promise<FileRow | undefined>;
 	acceptedType(sniffed: string[], hints: string[], requiredType?: string): string;
 	downloadUrl(row: FileRow): Promise<{ url: string; expiresAt: string }>;
 	readHead(key: string, size: number): Promise<Buffer>;

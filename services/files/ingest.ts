@@ -19,6 +19,8 @@ export interface IngestOptions {
 	/** The type to store the object as, judged from its head; throws to refuse the file before any write. */
 	decideType(head: Buffer, complete: boolean): Promise<string>;
 	idleTimeoutMs: number;
+	/** Stored with the object (files.store's `cacheControl`). */
+	cacheControl?: string;
 	/** Epoch ms after which nobody waits for the answer any more. */
 	deadline?: number;
 }
@@ -98,7 +100,7 @@ export async function ingestStream(source: Readable, options: IngestOptions): Pr
 			yield* head;
 			for (let chunk = await pull(); chunk; chunk = await pull()) yield chunk;
 		}
-		await options.store.put(options.key, body(), contentType);
+		await options.store.put(options.key, body(), contentType, { cacheControl: options.cacheControl });
 		return { size, checksum: hash.digest("hex"), contentType };
 	} finally {
 		if (!ended) abandon(source, iterator);

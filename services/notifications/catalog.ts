@@ -9,7 +9,7 @@
 export type NotificationChannel = "email" | "in_app" | "realtime";
 export const NOTIFICATION_CHANNELS: readonly NotificationChannel[] = ["email", "in_app", "realtime"];
 
-export type NotificationCategory = "security" | "billing" | "account" | "commerce" | "product";
+export type NotificationCategory = "security" | "billing" | "account" | "commerce" | "product" | "screenshots";
 export const CRITICAL_CATEGORIES: ReadonlySet<NotificationCategory> = new Set(["security", "billing"]);
 
 export interface NotificationTypeDefinition {
@@ -46,6 +46,8 @@ export const NOTIFICATION_TYPES = {
 		webhook: false,
 		description: "A webhook endpoint was disabled after failing repeatedly",
 	},
+	"screenshot.job.succeeded": { category: "screenshots", defaultChannels: ["in_app", "realtime"], webhook: true, description: "A screenshot job rendered all its images" },
+	"screenshot.job.failed": { category: "screenshots", defaultChannels: ["email", "in_app", "realtime"], webhook: true, description: "A screenshot job failed" },
 	announcement: { category: "product", defaultChannels: ["in_app", "realtime"], webhook: false, description: "A platform-wide announcement" },
 } as const satisfies Record<string, NotificationTypeDefinition>;
 

@@ -27,6 +27,7 @@ export interface TemplateVariables extends BillingTemplateVariables {
 	"order-refunded": { fullName: string; orderId: string; total: string; link: string };
 	"payment-failed": { fullName: string; orderId: string; total: string; link: string };
 	"webhook-endpoint-disabled": { fullName: string; url: string; reason: string };
+	"screenshot-job-failed": { fullName: string; jobId: string; source: string; error: string; link: string };
 }
 
 export type TemplateName = keyof TemplateVariables;
@@ -173,6 +174,19 @@ See the order: {{link}}`,
 			html: layout(`<p>Hi {{fullName}},</p>
 <p>Your payment of <strong>{{total}}</strong> for order {{orderId}} did not go through. You can try again with another payment method.</p>
 ${button("See the order")}`),
+		},
+	},
+	"screenshot-job-failed": {
+		en: {
+			subject: "Your screenshot job failed",
+			text: `Hi {{fullName}},
+
+Your screenshot job {{jobId}} of {{source}} failed: {{error}}
+
+See the job: {{link}}`,
+			html: layout(`<p>Hi {{fullName}},</p>
+<p>Your screenshot job {{jobId}} of <code>{{source}}</code> failed: {{error}}</p>
+${button("See the job")}`),
 		},
 	},
 	"webhook-endpoint-disabled": {

@@ -93,6 +93,13 @@ const NOTIFICATION_TEMPLATES: Record<NotificationType, NotificationTemplate> = {
 		feed: { en: { title: "Webhook endpoint disabled", body: "Deliveries to {{url}} kept failing, so it was disabled: {{reason}}" } },
 		email: "webhook-endpoint-disabled",
 	},
+	"screenshot.job.succeeded": {
+		feed: { en: { title: "Screenshots ready", body: "{{images}} screenshot(s) of {{source}} are ready." } },
+	},
+	"screenshot.job.failed": {
+		feed: { en: { title: "Screenshot job failed", body: "The screenshots of {{source}} failed: {{error}}" } },
+		email: "screenshot-job-failed",
+	},
 	announcement: {
 		feed: { en: { title: "{{title}}", body: "{{body}}" } },
 	},

@@ -1,7 +1,7 @@
 /**
  * What notifications react to (a mixin of notifications.service.ts): the durable channels other domains'
- * outboxes feed (a new account, paid and refunded orders, settled, failed and refunded payments, billing's
- * subscription and invoice events), each turned into a `notifications.send` whose event id derives from the
+ * outboxes feed (a new account, paid and refunded orders, settled, failed and refunded payments, finished
+ * screenshot jobs, billing's subscription and invoice events), each turned into a `notifications.send` whose event id derives from the
  * entity or the announcement, so a redelivery doubles nothing. Only durable channels: plain broker events are
  * at most once, and a notification would be lost whenever no notifications node is up.
  */
@@ -15,6 +15,7 @@ import { BILLING_CHANNELS, BILLING_EVENT_TYPES, type BillingEventType, type Bill
 import { ORDER_CHANNELS, PAYMENT_CHANNELS, payableOf, type OrderMessage, type PaymentMessage, type PublicOrder, type PublicPayment } from "../commerce/contracts";
 import { USER_CHANNELS, type UserCreatedMessage } from "../identity/contracts";
 import type { NotificationType } from "./catalog";
+import { SCREENSHOT_CHANNELS, type PublicScreenshotJob, type ScreenshotJobMessage } from "../screenshots/contracts";
 import type { SendParams } from "./contracts";
 
 export interface TriggerMethods {
@@ -26,6 +27,7 @@ export interface TriggerMethods {
 	/** The tenant's name, as billing emails name the organization. */
 	organizationName(tenantId: string): Promise<string>;
 	sendDurably(params: SendParams): Promise<void>;
+	screenshotJobFinished(type: "screenshot.job.succeeded" | "screenshot.job.failed", job: PublicScreenshotJob): Promise<void>;
 }
 
 const SUBSCRIPTION_STATUS_TEXT: Readonly<Record<SubscriptionStatus, string>> = {
@@ -136,6 +138,21 @@ export const NOTIFICATION_TRIGGERS: NonNullable<ServiceSchema["channels"]> = {
 		 * redelivery sends nothing twice.
 		 */
 		...BILLING_TRIGGERS,
+		/** Finished screenshot jobs, from the jobs' outbox: one event id per job and outcome. */
+		[SCREENSHOT_CHANNELS.succeeded]: {
+			group: "notifications",
+			maxRetries: 10,
+			async handler(message: ScreenshotJobMessage) {
+				await this.screenshotJobFinished("screenshot.job.succeeded", message.screenshotjob);
+			},
+		},
+		[SCREENSHOT_CHANNELS.failed]: {
+			group: "notifications",
+			maxRetries: 10,
+			async handler(message: ScreenshotJobMessage) {
+				await this.screenshotJobFinished("screenshot.job.failed", message.screenshotjob);
+			},
+		},
 };
 
 export const NotificationTriggers: Partial<ServiceSchema> = {
@@ -221,6 +238,29 @@ export const NotificationTriggers: Partial<ServiceSchema> = {
 				// A tenant gone since (404) is still told about its billing; identity unreachable is retried with the message.
 				if (isFinalRefusal(err)) return "your organization";
 				throw err;
+			}
+		},
+
+		/**
+		 * The user who created the job is told (in-app, and by email when it failed) and the tenant's webhooks get
+		 * the job; a job made with an API key has no user, so only the webhooks.
+		 */
+		async screenshotJobFinished(this: Host, type: "screenshot.job.succeeded" | "screenshot.job.failed", job: PublicScreenshotJob) {
+			const eventId = `${type}:${job.id}`;
+			const data = {
+				jobId: job.id,
+				source: job.source.url ?? "an HTML document",
+				images: job.results.length,
+				error: job.error?.message ?? "",
+				link: `${platformConfigOf(this.broker).appUrl}/screenshots/${job.id}`,
+				job,
+			};
+			if (job.createdBy) return this.sendDurably({ userId: job.createdBy, tenantId: job.tenantId, type, data, eventId });
+			try {
+				await this.broker.call("webhooks.dispatch", { tenantId: job.tenantId, eventType: type, eventId, data }, systemCall());
+			} catch (err) {
+				if (!isFinalRefusal(err)) throw err;
+				this.logger.error(`Webhook ${type} (${eventId}) refused, not retried:`, err);
 			}
 		},
 

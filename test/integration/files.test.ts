@@ -4,7 +4,7 @@
  * to storage, presigned uploads, downloads by redirect, tenancy, type sniffing, size limit and quota, and
  * the internal stream actions. Storage is inspected through the S3 API itself, never mocked.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -488,5 +488,41 @@ describe("files.* actions for other services", () => {
 		expect(deleted.status).toBe(409);
 		expect(deleted.body).toMatchObject({ code: "FILE_MANAGED" });
 		expect(await rowsOf(rob.tenant.id)).toHaveLength(4);
+	});
+
+	it("keeps one file for a caller's id however often (and however concurrently) it is stored, with the object's Cache-Control", async () => {
+		const rita = await register("rita");
+		const id = randomUUID();
+		const bytes = Buffer.concat([PNG, randomBytes(4 * 1024)]);
+		const store = (content: Buffer) =>
+			node.broker.call<FileBody, object>(
+				"files.store",
+				{ name: "result.png", contentType: "image/png", tenantId: rita.tenant.id, id, cacheControl: "public, max-age=31536000, immutable" },
+				{ stream: Readable.from([content]), meta: { $system: true } },
+			);
+		const [first, second] = await Promise.all([store(bytes), store(bytes)]);
+		expect(first.id).toBe(id);
+		const same = { id, size: bytes.length, checksum: sha256(bytes), status: "ready" };
+		expect(first).toMatchObject(same);
+		expect(second).toMatchObject(same);
+		// Stored again later (a job retried after a crash): the file stored first, nothing new kept.
+		expect(await store(Buffer.concat([PNG, randomBytes(100)]))).toMatchObject(same);
+		expect((await rowsOf(rita.tenant.id)).map((row) => row.id)).toEqual([id]);
+		expect(await objectsOf(rita.tenant.id)).toHaveLength(1);
+
+		const presigned = await node.broker.call<{ url: string }, object>("files.presignDownload", { id }, { meta: { $system: true } });
+		const response = await fetch(presigned.url);
+		expect(response.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
+		expect(Buffer.from(await response.arrayBuffer()).equals(bytes)).toBe(true);
+
+		// Another tenant can't take or read the id.
+		const other = await register("sam");
+		await expect(
+			node.broker.call("files.store", { name: "x.png", contentType: "image/png", tenantId: other.tenant.id, id }, { stream: Readable.from([bytes]), meta: { $system: true } }),
+		).rejects.toMatchObject({ code: 409, type: "FILE_ID_TAKEN" });
+		expect(await rowsOf(other.tenant.id)).toEqual([]);
+		await expect(
+			node.broker.call("files.store", { name: "x.png", tenantId: rita.tenant.id, cacheControl: "a\r\nb" }, { stream: Readable.from([bytes]), meta: { $system: true } }),
+		).rejects.toMatchObject({ code: 422 });
 	});
 });

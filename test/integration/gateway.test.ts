@@ -125,7 +125,7 @@ describe("ops endpoints", () => {
 		const document = (await (await fetch(`${node.url}/api/openapi.json`)).json()) as { paths: Record<string, Record<string, OpenApiOperation>> };
 		const operations = new Map(Object.values(document.paths).flatMap((item) => Object.values(item).map((op) => [op.operationId, op] as const)));
 		const keyed = [...operations.values()].filter((op) => op.parameters?.some((item) => item.in === "header" && item.name === "Idempotency-Key"));
-		expect(keyed.map((op) => op.operationId).sort()).toEqual(["orders.createOrder", "payments.createPayment"]);
+		expect(keyed.map((op) => op.operationId).sort()).toEqual(["orders.createOrder", "payments.createPayment", "screenshot-jobs.createScreenshotJob"]);
 		for (const op of keyed) expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(["409", "413", "422"]));
 		expect(operations.get("oauth.callback")?.parameters).toContainEqual(expect.objectContaining({ name: "lattice_oidc_state", in: "cookie" }));
 		for (const op of operations.values()) if (op.requestBody?.content["application/json"]) expect(op.responses["413"], op.operationId).toBeDefined();

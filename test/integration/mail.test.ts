@@ -71,6 +71,9 @@ describe("templates", () => {
 		amountDue: "€58.31",
 		retryNote: "We will try again on March 18, 2026.",
 		pdfLink: "https://api.example.com/api/v1/invoices/1/pdf",
+		jobId: "job_1",
+		source: "https://example.com/",
+		error: "The page did not finish within its 30000 ms budget",
 	};
 
 	it("renders every template with a subject, a text and an HTML body and no placeholder left", () => {

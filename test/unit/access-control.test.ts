@@ -240,6 +240,12 @@ const REGISTRY_POLICIES: Record<string, Policy> = {
 	"billing.updateAccount": "super_admin",
 	// The tenant named by `tenantId` (the body), as "tenant:owner@tenantId".
 	"billing.advanceTestClock": "path:owner",
+	"screenshot-jobs.listScreenshotJobs": "tenant:viewer",
+	"screenshot-jobs.getScreenshotJob": "tenant:viewer",
+	"screenshot-jobs.createScreenshotJob": "tenant:member",
+	"screenshot-jobs.cancelScreenshotJob": "tenant:member",
+	"screenshot-jobs.deleteScreenshotJob": "tenant:member",
+	"devices.listDevices": "public",
 };
 
 const T1 = "00000000-0000-4000-8000-0000000000a1";

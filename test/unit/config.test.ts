@@ -239,3 +239,31 @@ describe("secrets key", () => {
 		[{ SECRETS_KEY_PREVIOUS: hex }, "SECRETS_KEY"],
 	])("refuses %o naming %s", (env, variable) => expectConfigErrorNaming(env, variable));
 });
+
+describe("screenshot settings", () => {
+	it("reads Chromium's path, the pool's size and the page budgets, with defaults", () => {
+		const defaults = loadConfig({}).screenshots;
+		expect(defaults).toMatchObject({ chromiumPath: "/usr/bin/chromium", pagesPerContext: 50, pageTimeoutMs: 30_000, pageMaxBytes: 50 * 1024 ** 2, cacheControl: "public, max-age=31536000, immutable" });
+		expect(defaults.concurrency).toBeGreaterThanOrEqual(1);
+		const config = loadConfig({
+			SCREENSHOT_CHROMIUM_PATH: "/opt/chromium/chrome",
+			SCREENSHOT_CONCURRENCY: "3",
+			SCREENSHOT_PAGES_PER_CONTEXT: "10",
+			SCREENSHOT_PAGE_TIMEOUT: "5s",
+			SCREENSHOT_PAGE_MAX_BYTES: "2mb",
+			SCREENSHOT_CACHE_CONTROL: "public, max-age=600",
+		}).screenshots;
+		expect(config).toEqual({ chromiumPath: "/opt/chromium/chrome", concurrency: 3, pagesPerContext: 10, pageTimeoutMs: 5_000, pageMaxBytes: 2 * 1024 ** 2, cacheControl: "public, max-age=600" });
+	});
+
+	it.each([
+		[{ SCREENSHOT_CHROMIUM_PATH: "chromium" }, "SCREENSHOT_CHROMIUM_PATH"],
+		[{ SCREENSHOT_CONCURRENCY: "0" }, "SCREENSHOT_CONCURRENCY"],
+		[{ SCREENSHOT_CONCURRENCY: "many" }, "SCREENSHOT_CONCURRENCY"],
+		[{ SCREENSHOT_PAGES_PER_CONTEXT: "0" }, "SCREENSHOT_PAGES_PER_CONTEXT"],
+		[{ SCREENSHOT_PAGE_TIMEOUT: "10ms" }, "SCREENSHOT_PAGE_TIMEOUT"],
+		[{ SCREENSHOT_PAGE_TIMEOUT: "1h" }, "SCREENSHOT_PAGE_TIMEOUT"],
+		[{ SCREENSHOT_PAGE_MAX_BYTES: "1kb" }, "SCREENSHOT_PAGE_MAX_BYTES"],
+		[{ SCREENSHOT_CACHE_CONTROL: "public\r\nX-Evil: 1" }, "SCREENSHOT_CACHE_CONTROL"],
+	])("refuses %o naming %s", (env, variable) => expectConfigErrorNaming(env, variable));
+});

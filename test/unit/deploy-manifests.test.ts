@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
-import { assertDatabaseAvailable, availableDomains, loadConfig, PROJECT_ROOT, type PlatformConfig } from "../../lib/config";
+import { assertDatabaseAvailable, availableDomains, domainServiceNames, loadConfig, PROJECT_ROOT, type PlatformConfig } from "../../lib/config";
 
 type Env = Record<string, string | undefined>;
 type Obj = Record<string, unknown>;
@@ -238,6 +238,16 @@ function component(deployment: Manifest): unknown {
 	return podLabels(deployment)["app.kubernetes.io/component"];
 }
 
+/** Every service as `<domain>/<service>`. */
+function everyService(): string[] {
+	return availableDomains().flatMap((domain) => domainServiceNames(domain).map((service) => `${domain}/${service}`));
+}
+
+/** What SERVICES entries run: a whole domain ("commerce") is each of its services; "screenshots/devices" is one. */
+function hostedServices(entries: string[]): Set<string> {
+	return new Set(entries.flatMap((entry) => (entry.includes("/") ? [entry] : domainServiceNames(entry).map((service) => `${entry}/${service}`))));
+}
+
 // ---- docker-compose.yml ------------------------------------------------------------------------------------
 
 describe("docker-compose.yml", () => {
@@ -309,9 +319,9 @@ describe("docker-compose.yml", () => {
 		}
 	});
 
-	it("gives every domain under services/ a role that runs it", () => {
-		const hosted = new Set(roles.flatMap(({ name }) => configFor(name).services));
-		for (const domain of availableDomains()) expect(hosted.has(domain), `domain ${domain} has no compose role`).toBe(true);
+	it("gives every service of every domain under services/ a role that runs it", () => {
+		const hosted = hostedServices(roles.flatMap(({ name }) => configFor(name).services));
+		for (const service of everyService()) expect(hosted.has(service), `${service} has no compose role`).toBe(true);
 	});
 });
 
@@ -449,11 +459,9 @@ describe("k8s manifests", () => {
 		expect(scaled.has("worker"), "worker HPA").toBe(true);
 	});
 
-	it("gives every domain under services/ a Deployment that runs it", () => {
-		const hosted = new Set(
-			deployments.flatMap((d) => containers(d).flatMap((c) => configFor(d, c).services)),
-		);
-		for (const domain of availableDomains()) expect(hosted.has(domain), `domain ${domain} has no Deployment`).toBe(true);
+	it("gives every service of every domain under services/ a Deployment that runs it", () => {
+		const hosted = hostedServices(deployments.flatMap((d) => containers(d).flatMap((c) => configFor(d, c).services)));
+		for (const service of everyService()) expect(hosted.has(service), `${service} has no Deployment`).toBe(true);
 	});
 
 	it("lists every manifest in kustomization.yaml", () => {
