@@ -143,7 +143,7 @@ export const FileStorage: Partial<ServiceSchema> = {
 		 */
 		async storedWithId(this: FilesThis, id: string, tenantId: string): Promise<FileRow | undefined> {
 			for (let attempt = 0; ; attempt += 1) {
-				const existing = plainRow<FileRow>(await this.model.findByPk(id));
+				const existing = plainRow(await this.model.findByPk(id));
 				if (!existing) return undefined;
 				if (existing.tenantId !== tenantId || existing.uploaderKind !== "system") throw new ConflictError("Another file has this id", "FILE_ID_TAKEN", { id });
 				if (existing.status === "ready") return existing;

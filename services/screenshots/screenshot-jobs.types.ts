@@ -11,7 +11,14 @@ import type { CallerMeta } from "../../lib/caller";
 import type { ForbiddenError } from "../../lib/errors";
 import type { OutboundClient } from "../../lib/outbound/client";
 import type { SecretBox } from "../../lib/secret-box";
-import type { ScreenshotJobRow, ScreenshotJobStatus, ScreenshotResultRow, ScreenshotTarget } from "../../models/screenshots/screenshot-jobs/screenshot-job.model";
+import type {
+	ScreenshotJobModel,
+	ScreenshotJobRow,
+	ScreenshotJobStatus,
+	ScreenshotResultModel,
+	ScreenshotResultRow,
+	ScreenshotTarget,
+} from "../../models/screenshots/screenshot-jobs/screenshot-job.model";
 import type { PublicScreenshotJob, ScreenshotResult } from "./contracts";
 import type { CaptureOptions, JobCredentials } from "./job-input";
 
@@ -73,4 +80,4 @@ export interface JobsLocals {
 	secretBox: SecretBox;
 }
 
-export type JobsThis = DbService & JobsMethods & JobsLocals & OutboxMethods;
+export type JobsThis = DbService<typeof ScreenshotJobModel, typeof ScreenshotResultModel> & JobsMethods & JobsLocals & OutboxMethods;
