@@ -172,7 +172,7 @@ async function main(): Promise<void> {
 		broker = new ServiceBroker({ namespace, nodeID: `bench-op-${id}`, transporter: { type: "NATS", options: { url: TRANSPORTER } }, logger: false });
 		await broker.start();
 		await broker.waitForServices(["tenants"], 30_000);
-		await broker.call("tenants.setPlan", { tenantId: registered.body.tenant.id, plan: "enterprise" }, { meta: { $system: true } });
+		await broker.call("tenants.setLimitOverrides", { tenantId: registered.body.tenant.id, limits: { screenshotsPerMonth: -1 } }, { meta: { $system: true } });
 		await broker.stop();
 		broker = undefined;
 		const call = client(base, registered.body.accessToken);

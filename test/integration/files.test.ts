@@ -455,7 +455,7 @@ describe("files.* actions for other services", () => {
 
 	it("keeps system files (invoice PDFs) for a tenant: one per key, outside the quota and the allow-list, not deletable", async () => {
 		const rob = await register("rob");
-		await node.broker.call("tenants.setPlan", { tenantId: rob.tenant.id, plan: "free", limits: { storageBytes: 100 * 1024 } }, { meta: { $system: true } });
+		await node.broker.call("tenants.setLimitOverrides", { tenantId: rob.tenant.id, limits: { storageBytes: 100 * 1024 } }, { meta: { $system: true } });
 		const kept = Buffer.concat([PNG, randomBytes(150 * 1024)]);
 		const params = { tenantId: rob.tenant.id, name: "INV-2026-000001.png", contentType: "image/png", key: "invoice:one" };
 		// Over the tenant's whole quota, and stored all the same.

@@ -342,7 +342,7 @@ describe("screenshot jobs", () => {
 
 	it("refuses a job over the month's images with 403 PLAN_LIMIT_REACHED before queuing anything", async () => {
 		const ivy = await signUp("ivy");
-		await node.broker.call("tenants.setPlan", { tenantId: ivy.tenantId, plan: "free", limits: { screenshotsPerMonth: 3 } }, { meta: { $system: true } });
+		await node.broker.call("tenants.setLimitOverrides", { tenantId: ivy.tenantId, limits: { screenshotsPerMonth: 3 } }, { meta: { $system: true } });
 		await settled(ivy, (await submit(ivy, { url: `${base}/`, devices: ["iphone-se", "pixel-7"] })).id);
 		const over = await api.post("/screenshot-jobs", { url: `${base}/`, devices: ["iphone-se", "pixel-7"] }, { token: ivy.token });
 		expectProblem(over, 403, "PLAN_LIMIT_REACHED");
