@@ -13,11 +13,13 @@
  *
  * Whose rows: `owner` ("tenant" | "user" | "tenant-and-user", or an Ownership with its columns, who sees all and
  * what the public sees; mixins/db-scope.ts; `tenantOwned: true` is `owner: "tenant"`) declares who owns the
- * main model's rows, once. The same rule then decides everywhere:
+ * main model's rows, once; `owners: { <model>: … }` the same for the other models. The same rule then decides
+ * everywhere:
  *
- *   this.scoped(ctx)                       the model as this caller may reach it; every call adds the owner
- *     .page({ page, pageSize, where })     condition (reads: in place of the same columns of `where`; writes:
- *                                          besides them):
+ *   this.scoped(ctx)                       the main model as this caller may reach it (`scoped(ctx, "<model>")`
+ *                                          another; a last `{ seesAll: … }` adjusts the rule for one use); every
+ *     .page({ page, pageSize, where,       call adds the owner condition (reads: in place of the same columns
+ *            order? }, toPublic?)          of `where`; writes: besides them):
  *     .findAll(where) / .findOne(where)    tenant A's caller never reads, counts, changes or deletes B's rows;
  *     .findById(id) / .get(id)  (404)      platform callers ($system, super admins) reach every owner's, or,
  *     .count(where)                        acting inside a tenant, that tenant's;

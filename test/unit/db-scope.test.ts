@@ -4,6 +4,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { ownerCondition, scopeCacheKeys, stampOwner, type Ownership, type ScopeReach } from "../../mixins/db-scope";
+import { DbMixin } from "../../mixins/db.mixin";
+import { MemoModel } from "../fixtures/memos/memos.service";
 import type { CallerMeta } from "../../lib/caller";
 
 const member: CallerMeta = { user: { id: "u1", persona: "end_user" }, persona: "end_user", tenantId: "t1", role: "member" };
@@ -146,5 +148,13 @@ describe("issue 13: one rule for whose row is this", () => {
 		expect(scopeCacheKeys({ owner: "tenant" })).toEqual(["#tenantId"]);
 		expect(scopeCacheKeys({ owner: "tenant-and-user" })).toEqual(["#tenantId", "#user.id"]);
 		expect(scopeCacheKeys({ owner: "none", visible: { status: "active" } })).toEqual(["#persona", "#$system"]);
+	});
+
+	it("takes one declaration per model: none for a model the service doesn't have, none twice, none contradicting", () => {
+		const base = { schema: "memos", migrations: __dirname, model: MemoModel };
+		expect(() => DbMixin({ ...base, owners: { nosuch: "tenant" } })).toThrow(/not a model of the service/);
+		expect(() => DbMixin({ ...base, owner: "tenant", owners: { memo: "user" } })).toThrow(/declared twice/);
+		expect(() => DbMixin({ ...base, owner: "user", tenantOwned: true })).toThrow(/contradicts/);
+		expect(() => DbMixin({ ...base, owners: { memo: "user" } })).not.toThrow();
 	});
 });
