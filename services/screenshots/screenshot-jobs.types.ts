@@ -20,7 +20,7 @@ import type {
 	ScreenshotResultRow,
 	ScreenshotTarget,
 } from "../../models/screenshots/screenshot-jobs/screenshot-job.model";
-import type { PublicScreenshotJob, ScreenshotResult } from "./contracts";
+import type { PublicScreenshotJob } from "./contracts";
 import type { CaptureOptions, JobCredentials } from "./job-input";
 import type { StoreSetSnapshot } from "./store-set-job";
 
