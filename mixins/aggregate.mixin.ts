@@ -59,8 +59,11 @@ export interface AggregateMethods<TRow extends StatusRow, TStatus extends string
 	announce(ctx: Context, event: string, row: TRow, type?: "created" | "updated" | "removed", extra?: Record<string, unknown>): Promise<TPublic>;
 }
 
+/** What this mixin knows of any aggregate's row: an id and a status (and whatever else the service's model has). */
+type AggregateRow = StatusRow & Record<string, unknown>;
+
 type Host = {
-	models: Record<string, ModelStatic<Model>>;
+	models: Record<string, ModelStatic<Model<AggregateRow, object>>>;
 	adapter: { db: { transaction<T>(run: (transaction: Transaction) => Promise<T>): Promise<T> } };
 	writeOutbox(transaction: Transaction, channel: string, payload: Record<string, unknown>): Promise<void>;
 	entityChanged(type: "created" | "updated" | "removed", json: unknown, ctx: Context): Promise<void>;
@@ -88,7 +91,7 @@ export function AggregateMixin<TStatus extends string>(options: AggregateOptions
 						transaction,
 					});
 					if (count !== 1) return undefined;
-					const row = plainRow<StatusRow>(rows[0])!;
+					const row = rows[0].get({ plain: true });
 					if (transaction && guard.channel) {
 						const entity = await this.present(row, transaction);
 						await this.writeOutbox(transaction, guard.channel, { [`${key}Id`]: row.id, ...options.outboxExtra?.(row as never), [key]: entity });

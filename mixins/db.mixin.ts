@@ -1,10 +1,37 @@
 /**
  * Database access for a service: moleculer-db over the process-wide Sequelize pool, the service's own
  * PostgreSQL schema (database per service), versioned migrations applied at start, cache cleaning on every
- * node, and — for tenant-owned entities — tenant scoping that no action has to write by hand.
+ * node, typed rows, and caller-scoped access that no action has to write by hand.
  *
- *   mixins: [DbMixin({ schema: "catalog", migrations: path.join(__dirname, "../../models/commerce/catalog/migrations"),
- *                      model: ProductModel, tenantOwned: true })]
+ *   mixins: [DbMixin({ schema: "files", migrations: path.join(__dirname, "../../models/files/files/migrations"),
+ *                      model: FileModel, owner: "tenant", entityName: "File" })]
+ *
+ * Typed rows: the model file declares its row (`ModelDefinition<"file", FileRow>`, mixins/db-model.ts) and the
+ * service names its models in its schema type (`DbServiceSchema<Settings, Methods, Locals, typeof FileModel,
+ * typeof OtherModel>`): `this.models.file.findByPk(id)`, `this.model`, `plainRow(row)` and `this.scoped(ctx)`
+ * answer FileRow, no cast.
+ *
+ * Whose rows: `owner` ("tenant" | "user" | "tenant-and-user", or an Ownership with its columns, who sees all and
+ * what the public sees; mixins/db-scope.ts; `tenantOwned: true` is `owner: "tenant"`) declares who owns the
+ * main model's rows, once; `owners: { <model>: … }` the same for the other models. The same rule then decides
+ * everywhere:
+ *
+ *   this.scoped(ctx)                       the main model as this caller may reach it (`scoped(ctx, "<model>")`
+ *                                          another; a last `{ seesAll: … }` adjusts the rule for one use); every
+ *     .page({ page, pageSize, where,       call adds the owner condition (reads: in place of the same columns
+ *            order? }, toPublic?)          of `where`; writes: besides them):
+ *     .findAll(where) / .findOne(where)    tenant A's caller never reads, counts, changes or deletes B's rows;
+ *     .findById(id) / .get(id)  (404)      platform callers ($system, super admins) reach every owner's, or,
+ *     .count(where)                        acting inside a tenant, that tenant's;
+ *     .create(values)                      stamped with the caller's tenant / user;
+ *     .update(changes, where)              never moves a row to another owner; answers how many
+ *     .updateReturning(changes, where)     (or the changed rows);
+ *     .destroy(where)                      answers how many;
+ *     .condition                           the condition itself, for raw SQL.
+ *   scope: { entity: "file" }             an action's declared scope (middlewares/entity-scope.middleware.ts)
+ *                                          loads the row it names by id with the same rule;
+ *   moleculer-db's CRUD actions            find/list/count scoped, get/update/remove 404 on foreign ids,
+ *                                          create/insert stamped, cache keys carrying the owner.
  *
  * moleculer-db's CRUD actions are unpublished here (no `rest`): a service opts in per action, so a new
  * table never appears on the public API by accident.
@@ -12,26 +39,31 @@
 import type { ActionParams, Context, ServiceSchema, ServiceSettingSchema, Service } from "moleculer";
 import MoleculerDbService from "moleculer-db";
 import SequelizeDbAdapter from "moleculer-db-adapter-sequelize";
-import type { ModelAttributes, ModelOptions, Sequelize, ModelStatic, Model, WhereOptions } from "sequelize";
+import type { Sequelize, ModelStatic, Model, WhereOptions } from "sequelize";
 import { acquireSequelize, releaseSequelize, migrateSchema } from "../lib/database";
-import { isPlatformCaller, type CallerMeta } from "../lib/caller";
-import { BadRequestError, ConflictError, EntityNotFoundError, ForbiddenError, UnprocessableEntityError } from "../lib/errors";
+import type { CallerMeta } from "../lib/caller";
+import { BadRequestError, ConflictError, EntityNotFoundError } from "../lib/errors";
+import { MAX_PAGE, PAGE_PARAMS, type AnyModelDefinition, type InstanceOf, type ModelOf, type ModelsOf, type NamedDefinition } from "./db-model";
+import { ScopedRows, ownerCondition, ownerFields, ownershipOf, scopeCacheKeys, stampOwner, type EntityOwner, type OwnerCondition, type Ownership } from "./db-scope";
 
-export interface ModelDefinition {
-	name: string;
-	define: ModelAttributes;
-	options?: ModelOptions;
-}
+export { MAX_PAGE, PAGE_PARAMS, NEWEST_FIRST, newestFirstPage, pageSchema, plainRow, toPage } from "./db-model";
+export type { AnyModelDefinition, CreationOf, InstanceOf, ModelDefinition, ModelOf, ModelsOf, NamedDefinition, Page, RowOf } from "./db-model";
+export { ScopedRows } from "./db-scope";
+export type { EntityOwner, OwnerCondition, Ownership, ScopeReach } from "./db-scope";
 
 export interface DbMixinOptions {
 	/** PostgreSQL schema owned by this service; no other service reads or writes it. */
 	schema: string;
 	/** Folder of versioned migrations (umzug) for this schema. */
 	migrations: string;
-	model: ModelDefinition;
+	model: AnyModelDefinition;
 	/** Further tables of the same schema, reachable as `this.models[name]` (no CRUD actions of their own). */
-	extraModels?: ModelDefinition[];
-	/** Rows carry `tenantId`; every CRUD action is scoped to ctx.meta.tenantId. */
+	extraModels?: AnyModelDefinition[];
+	/** Who owns the main model's rows (mixins/db-scope.ts): scopes `this.scoped(ctx)`, declared `scope`s and the CRUD actions. */
+	owner?: EntityOwner | Ownership;
+	/** Who owns the rows of other models, by name: `this.scoped(ctx, "<model>")` and declared `scope`s on them. */
+	owners?: Record<string, EntityOwner | Ownership>;
+	/** Rows carry `tenantId`: the same as `owner: "tenant"`. */
 	tenantOwned?: boolean;
 	/** Human name used in "X not found" errors; defaults to the model name. */
 	entityName?: string;
@@ -55,13 +87,13 @@ const READ_ACTIONS = ["find", "count", "list", "get"] as const;
 class SharedPoolSequelizeAdapter extends SequelizeDbAdapter {
 	declare db: Sequelize;
 	declare model: ModelStatic<Model>;
-	declare service: Service & { schema: { model: ModelDefinition }; model?: ModelStatic<Model>; models?: Record<string, ModelStatic<Model>> };
+	declare service: Service & { schema: { model: AnyModelDefinition }; model?: ModelStatic<Model>; models?: Record<string, ModelStatic<Model>> };
 	declare broker: Service["broker"];
 	private url?: string;
 
 	constructor(
 		private readonly schemaName: string,
-		private readonly extraModels: ModelDefinition[] = [],
+		private readonly extraModels: AnyModelDefinition[] = [],
 	) {
 		// The options are unused: connect() below takes the shared pool instead of building its own.
 		super({});
@@ -102,22 +134,36 @@ export interface DbMixinSettings extends ServiceSettingSchema {
 	maxLimit?: number;
 }
 
-export interface DbMixinLocals {
+export interface DbMixinLocals<TModel extends AnyModelDefinition = AnyModelDefinition, TExtra extends AnyModelDefinition = never> {
 	adapter: SharedPoolSequelizeAdapter;
-	model: ModelStatic<Model>;
-	/** Every model of the service's schema by name, the main one included. */
-	models: Record<string, ModelStatic<Model>>;
+	/** The main model. */
+	model: ModelOf<TModel>;
+	/** Every model of the service's schema by name, the main one included (typed for the definitions the service names). */
+	models: ModelsOf<TModel | TExtra>;
 }
 
 /** What a service built with DbMixin is, for typing its own methods and hooks. */
-export type DbService = Service<DbMixinSettings> & DbMixinMethods & DbMixinLocals;
+export type DbService<TModel extends AnyModelDefinition = AnyModelDefinition, TExtra extends AnyModelDefinition = never> = Service<DbMixinSettings> &
+	DbMixinMethods<TModel, TExtra> &
+	DbMixinLocals<TModel, TExtra>;
 
-export interface DbMixinMethods {
+export interface DbMixinMethods<TModel extends AnyModelDefinition = AnyModelDefinition, TExtra extends AnyModelDefinition = never> {
+	/**
+	 * The main model as the caller may reach it: every read and write adds the declared owner's condition
+	 * (mixins/db-scope.ts). `overrides` adjusts the declared ownership for one use (e.g. `{ seesAll: "super_admin" }`
+	 * where an answer is cached by persona). 403 TENANT_REQUIRED / USER_REQUIRED for a caller who can own no row.
+	 */
+	scoped(ctx: Context<unknown, CallerMeta>, overrides?: Partial<Ownership>): ScopedRows<InstanceOf<TModel>>;
+	/** Another model of the service (DbMixin's `owners` declares whose its rows are), as the caller may reach it. */
+	scoped<K extends (TModel | TExtra)["name"]>(ctx: Context<unknown, CallerMeta>, model: K, overrides?: Partial<Ownership>): ScopedRows<InstanceOf<NamedDefinition<TModel | TExtra, K>>>;
+	/** The declared ownership of a model of this service (the main one's `owner`), or undefined. */
+	ownershipOf(model: string): Ownership | undefined;
+	/** The caller's active tenant as a condition ({} for platform callers without one); prefer `scoped(ctx)`. */
 	tenantFilter(ctx: DbContext): WhereOptions;
 	parseQueryParam(ctx: DbContext): void;
-	scopeQueryToTenant(ctx: DbContext): void;
-	assertTenantOwnsEntities(ctx: DbContext): Promise<void>;
-	stampTenant(ctx: DbContext): void;
+	scopeQuery(ctx: DbContext): void;
+	assertOwnsEntities(ctx: DbContext): Promise<void>;
+	stampOwner(ctx: DbContext): void;
 	translateDatabaseError(ctx: DbContext, err: Error): never;
 	migrate(direction?: "up" | "down"): Promise<string[]>;
 	/** moleculer-db's hook: cleans caches on every node; call it after writing through the model directly. */
@@ -129,31 +175,42 @@ function defaultCacheKeys(action: string): string[] {
 	return definition?.cache?.keys ?? [];
 }
 
-/** The tenant a call acts in, or undefined for platform-wide callers (system work, super admins). */
-function activeTenant(meta: CallerMeta): string | undefined {
-	if (meta.tenantId) return meta.tenantId;
-	if (isPlatformCaller(meta)) return undefined;
-	throw new ForbiddenError("This action needs an active tenant", "TENANT_REQUIRED");
+/** The ownership a service declares for each of its models, by name: the main one's from `owner` (or `tenantOwned`). */
+function declaredOwnerships(options: DbMixinOptions): Map<string, Ownership> {
+	const main = options.owner ?? (options.tenantOwned ? "tenant" : undefined);
+	if (options.tenantOwned && main && ownershipOf(main).owner !== "tenant") {
+		throw new Error(`DbMixin(${options.schema}): tenantOwned contradicts owner "${ownershipOf(main).owner}"`);
+	}
+	const declared = new Map(Object.entries(options.owners ?? {}).map(([model, owner]) => [model, ownershipOf(owner)]));
+	if (main) {
+		if (declared.has(options.model.name)) throw new Error(`DbMixin(${options.schema}): the owner of ${options.model.name} is declared twice (owner and owners)`);
+		declared.set(options.model.name, ownershipOf(main));
+	}
+	const names = new Set([options.model.name, ...(options.extraModels ?? []).map((model) => model.name)]);
+	for (const model of declared.keys()) if (!names.has(model)) throw new Error(`DbMixin(${options.schema}): owners names "${model}", which is not a model of the service`);
+	return declared;
 }
 
 export function DbMixin(options: DbMixinOptions): Partial<ServiceSchema> {
-	const tenantOwned = options.tenantOwned ?? false;
+	const ownerships = declaredOwnerships(options);
+	const ownership = ownerships.get(options.model.name);
+	const scopedCrud = ownership !== undefined && (ownership.owner !== "none" || ownership.visible !== undefined);
 	const entityName = options.entityName ?? options.model.name;
-	const metadata: DbMetadata = { database: { schema: options.schema, tenantOwned } };
+	const metadata: DbMetadata = { database: { schema: options.schema, tenantOwned: ownership?.owner === "tenant" || ownership?.owner === "tenant-and-user" } };
 
 	const unpublished = Object.fromEntries(CRUD_ACTIONS.map((name) => [name, { rest: null }] as const));
 	const hooks = {
 		before: {
-			find: ["parseQueryParam", ...(tenantOwned ? ["scopeQueryToTenant"] : [])],
-			list: ["parseQueryParam", ...(tenantOwned ? ["scopeQueryToTenant"] : [])],
-			count: ["parseQueryParam", ...(tenantOwned ? ["scopeQueryToTenant"] : [])],
-			...(tenantOwned
+			find: ["parseQueryParam", ...(scopedCrud ? ["scopeQuery"] : [])],
+			list: ["parseQueryParam", ...(scopedCrud ? ["scopeQuery"] : [])],
+			count: ["parseQueryParam", ...(scopedCrud ? ["scopeQuery"] : [])],
+			...(scopedCrud
 				? {
-						get: "assertTenantOwnsEntities",
-						update: "assertTenantOwnsEntities",
-						remove: "assertTenantOwnsEntities",
-						create: "stampTenant",
-						insert: "stampTenant",
+						get: "assertOwnsEntities",
+						update: "assertOwnsEntities",
+						remove: "assertOwnsEntities",
+						create: "stampOwner",
+						insert: "stampOwner",
 					}
 				: {}),
 		},
@@ -168,7 +225,7 @@ export function DbMixin(options: DbMixinOptions): Partial<ServiceSchema> {
 		maxLimit: 1000,
 	};
 
-	const schema: Partial<ServiceSchema> & { model: ModelDefinition; adapter: SharedPoolSequelizeAdapter } = {
+	const schema: Partial<ServiceSchema> & { model: AnyModelDefinition; adapter: SharedPoolSequelizeAdapter } = {
 		mixins: [MoleculerDbService as unknown as Partial<ServiceSchema>],
 		adapter: new SharedPoolSequelizeAdapter(options.schema, options.extraModels),
 		model: options.model,
@@ -178,19 +235,19 @@ export function DbMixin(options: DbMixinOptions): Partial<ServiceSchema> {
 		hooks,
 
 		/**
-		 * Cache keys must carry the tenant, or a cached read of one tenant would answer another; and
+		 * Cache keys must carry the owner, or a cached read of one tenant (or user) would answer another; and
 		 * every node cleans its own cache when any node changes the entity.
 		 */
 		merged(merged: ServiceSchema) {
 			publishedReadParams(merged);
-			if (tenantOwned) {
+			if (scopedCrud) {
 				for (const name of READ_ACTIONS) {
 					const action = merged.actions?.[name];
 					if (!action || typeof action !== "object" || !action.cache) continue;
 					// `cache: true` would key on params alone; start from moleculer-db's keys for the action.
 					const cache = action.cache === true ? {} : action.cache;
 					const keys = cache.keys ?? defaultCacheKeys(name);
-					action.cache = { ...cache, keys: [...new Set([...keys, `#${TENANT_FIELD}`])] };
+					action.cache = { ...cache, keys: [...new Set([...keys, ...scopeCacheKeys(ownership)])] };
 				}
 			}
 			merged.events = {
@@ -204,9 +261,23 @@ export function DbMixin(options: DbMixinOptions): Partial<ServiceSchema> {
 		},
 
 		methods: {
+			scoped(this: DbService, ctx: Context<unknown, CallerMeta>, modelOrOverrides?: string | Partial<Ownership>, more: Partial<Ownership> = {}) {
+				const model = typeof modelOrOverrides === "string" ? modelOrOverrides : options.model.name;
+				const overrides = typeof modelOrOverrides === "object" ? modelOrOverrides : more;
+				const declared = ownerships.get(model);
+				if (!declared) throw new Error(`Service "${this.name}" declares no owner of its ${model} rows (DbMixin's \`owner\` / \`owners\`)`);
+				const effective = { ...declared, ...overrides };
+				const meta = ctx.meta ?? {};
+				const name = model === options.model.name ? entityName : model.replace(/^./, (c) => c.toUpperCase());
+				return new ScopedRows(this.models[model], ownerCondition(effective, meta, "rows") ?? {}, effective, meta, name);
+			},
+
+			ownershipOf(model: string): Ownership | undefined {
+				return ownerships.get(model);
+			},
+
 			tenantFilter(ctx: DbContext): WhereOptions {
-				const tenantId = activeTenant(ctx.meta);
-				return tenantId ? { [TENANT_FIELD]: tenantId } : {};
+				return ownerCondition({ owner: "tenant", tenantField: TENANT_FIELD }, ctx.meta, "rows") ?? {};
 			},
 
 			/** moleculer-db would JSON.parse a string `query` itself and crash on bad input with a 500. */
@@ -223,30 +294,27 @@ export function DbMixin(options: DbMixinOptions): Partial<ServiceSchema> {
 				}
 			},
 
-			scopeQueryToTenant(this: DbService, ctx: DbContext) {
+			/** The caller's condition wins over the same columns of a `query`: naming another tenant reaches nothing of it. */
+			scopeQuery(ctx: DbContext) {
 				const query = (ctx.params.query as Record<string, unknown> | undefined) ?? {};
-				ctx.params.query = { ...query, ...this.tenantFilter(ctx) };
+				ctx.params.query = { ...query, ...ownerCondition(ownership!, ctx.meta, "rows") };
 			},
 
-			/** Another tenant's id answers exactly as a missing one: 404, never 403. */
-			async assertTenantOwnsEntities(this: DbService, ctx: DbContext) {
-				const filter = this.tenantFilter(ctx);
-				if (Object.keys(filter).length === 0) return;
+			/** Another owner's id answers exactly as a missing one: 404, never 403. */
+			async assertOwnsEntities(this: DbService, ctx: DbContext) {
+				const condition: OwnerCondition = ownerCondition(ownership!, ctx.meta, "rows") ?? {};
+				if (Object.keys(condition).length === 0) return;
 				const requested = ctx.params.id;
 				const ids = Array.isArray(requested) ? requested : [requested];
-				const owned = await this.adapter.model.count({ where: { ...filter, id: ids } as WhereOptions });
+				const owned = await this.adapter.model.count({ where: { ...condition, id: ids } as WhereOptions });
 				if (owned !== new Set(ids.map(String)).size) throw new EntityNotFoundError(entityName, requested);
-				// The tenant of a row never changes through an update.
-				delete ctx.params[TENANT_FIELD];
+				// The owner of a row never changes through an update.
+				for (const field of ownerFields(ownership!)) delete ctx.params[field];
 			},
 
-			stampTenant(ctx: DbContext) {
-				const tenantId = activeTenant(ctx.meta);
+			stampOwner(ctx: DbContext) {
 				const stamp = (entity: unknown) => {
-					if (!entity || typeof entity !== "object") return;
-					const record = entity as Record<string, unknown>;
-					if (tenantId) record[TENANT_FIELD] = tenantId;
-					else if (!record[TENANT_FIELD]) throw new UnprocessableEntityError(`${TENANT_FIELD} is required`, "TENANT_REQUIRED");
+					if (entity && typeof entity === "object") stampOwner(ownership!, ctx.meta, entity as Record<string, unknown>);
 				};
 				if (Array.isArray(ctx.params.entities)) ctx.params.entities.forEach(stamp);
 				else if (ctx.params.entity) stamp(ctx.params.entity);
@@ -298,18 +366,6 @@ export function DbMixin(options: DbMixinOptions): Partial<ServiceSchema> {
 }
 
 /**
- * The deepest page any list serves. Without a bound, `page=99999999999999999999` passed validation and made an
- * OFFSET PostgreSQL can't hold (a 500); 100 000 pages of 100 rows is more than any list here holds.
- */
-export const MAX_PAGE = 100_000;
-
-/** The page parameters of every paginated action (the shape of moleculer-db's `list`). */
-export const PAGE_PARAMS = {
-	page: { type: "number", integer: true, positive: true, max: MAX_PAGE, convert: true, optional: true, default: 1 },
-	pageSize: { type: "number", integer: true, positive: true, max: 100, convert: true, optional: true, default: 20 },
-} as const;
-
-/**
  * The parameters of moleculer-db's read actions once a service publishes one (gives it a `rest`): bounded
  * pages, a sort on one of the entity's public fields (`settings.fields`), ascending or, with `-`, descending,
  * and nothing else. moleculer-db's own params pass `sort`, `query`, `search`, `searchFields`, `populate`,
@@ -338,65 +394,20 @@ function publishedReadParams(merged: ServiceSchema): void {
 	}
 }
 
-export interface Page<T> {
-	rows: T[];
-	total: number;
-	page: number;
-	pageSize: number;
-	totalPages: number;
-}
-
-/** A Page<T> as it leaves the API, for an action's OpenAPI responses; `item` is one row's JSON Schema. */
-export function pageSchema(item: Record<string, unknown>): Record<string, unknown> {
-	return {
-		type: "object",
-		properties: {
-			rows: { type: "array", items: item },
-			total: { type: "integer", minimum: 0, description: "Rows matching the query, on all pages." },
-			page: { type: "integer", minimum: 1 },
-			pageSize: { type: "integer", minimum: 1 },
-			totalPages: { type: "integer", minimum: 0 },
-		},
-		required: ["rows", "total", "page", "pageSize", "totalPages"],
-	};
-}
-
-/** A list answer in moleculer-db's shape, for actions that query on their own. */
-export function toPage<T>(rows: T[], total: number, page: number, pageSize: number): Page<T> {
-	return { rows, total, page, pageSize, totalPages: Math.ceil(total / pageSize) };
-}
-
-/**
- * One page of rows, newest first (ties broken by id, so pages never overlap), as a list answer. Every
- * paginated list of the platform reads this way.
- */
-export async function newestFirstPage<Row, T>(model: ModelStatic<Model>, where: WhereOptions, page: number, pageSize: number, toPublic: (row: Row) => T): Promise<Page<T>> {
-	const { rows, count } = await model.findAndCountAll({
-		where,
-		order: [
-			["createdAt", "DESC"],
-			["id", "ASC"],
-		],
-		limit: pageSize,
-		offset: (page - 1) * pageSize,
-	});
-	return toPage(rows.map((row) => toPublic(row.get({ plain: true }) as Row)), count, page, pageSize);
-}
-
-/** A Sequelize row as a plain object, or undefined for no row. */
-export function plainRow<T>(row: Model | null | undefined): T | undefined {
-	return row ? (row.get({ plain: true }) as T) : undefined;
-}
-
 /** True when a created service needs PostgreSQL on this node (DbMixin, or a mixin that says so). */
 export function usesDatabase(service: Service): boolean {
 	const metadata = service.metadata as (Partial<DbMetadata> & { needsDatabase?: boolean }) | undefined;
 	return Boolean(metadata?.database || metadata?.needsDatabase);
 }
 
-/** The schema type of a service built on DbMixin: its handlers see the mixin's methods and locals. */
+/**
+ * The schema type of a service built on DbMixin: its handlers see the mixin's methods and locals, with the
+ * rows of `TModel` (its main model) and `TExtra` (a union of its other models' definitions) typed.
+ */
 export type DbServiceSchema<
 	TSettings extends DbMixinSettings = DbMixinSettings,
 	TMethods = unknown,
 	TLocals = unknown,
-> = ServiceSchema<TSettings, DbMixinMethods & TMethods, DbMixinLocals & TLocals>;
+	TModel extends AnyModelDefinition = AnyModelDefinition,
+	TExtra extends AnyModelDefinition = never,
+> = ServiceSchema<TSettings, DbMixinMethods<TModel, TExtra> & TMethods, DbMixinLocals<TModel, TExtra> & TLocals>;

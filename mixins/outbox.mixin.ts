@@ -25,7 +25,7 @@ import type { ServiceSchema } from "moleculer";
 import { DataTypes, Op, type Transaction } from "sequelize";
 import type { MigrationContext } from "../lib/database";
 import { RecurringPass } from "../lib/concurrency";
-import { plainRow, type DbService, type ModelDefinition } from "./db.mixin";
+import type { DbService, ModelDefinition, ModelsOf } from "./db.mixin";
 
 /** The model's name in `this.models`, and its table in the service's schema. */
 const OUTBOX = "outbox";
@@ -59,16 +59,22 @@ export interface OutboxMethods {
 	stopOutboxRelay(): Promise<void>;
 }
 
-type OutboxService = DbService & OutboxMethods & { outboxRelay: RecurringPass };
-
-interface OutboxRow {
+export interface OutboxRow {
 	id: string;
 	channel: string;
 	payload: Record<string, unknown>;
+	publishedAt: Date | null;
+	createdAt: Date;
+	updatedAt: Date;
 }
 
+export type OutboxModelDefinition = ModelDefinition<"outbox", OutboxRow>;
+
+/** The service as this mixin sees it: its outbox model, typed, beside whatever else it has. */
+type OutboxService = Omit<DbService, "models"> & { models: ModelsOf<OutboxModelDefinition> } & OutboxMethods & { outboxRelay: RecurringPass };
+
 /** The outbox table's model; DbMixin defines it in the service's own schema (`extraModels`). */
-export function outboxModel(): ModelDefinition {
+export function outboxModel(): OutboxModelDefinition {
 	return {
 		name: OUTBOX,
 		define: {
@@ -136,7 +142,7 @@ export function OutboxMixin(options: OutboxOptions): Partial<ServiceSchema> {
 							skipLocked: true,
 							transaction,
 						})
-					).map((row) => plainRow<OutboxRow>(row)!);
+					).map((row) => row.get({ plain: true }));
 					const published: string[] = [];
 					for (const row of rows) {
 						try {

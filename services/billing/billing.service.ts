@@ -30,7 +30,7 @@ import {
 import { platformConfigOf } from "../../lib/node";
 import { PAYMENT_CHANNELS } from "../commerce/contracts";
 import { BILLING_CHANNELS, type BillingMessage, type SubscriptionStatus } from "./contracts";
-import type { BillingHost, BillingLocals, BillingMethods } from "./billing.types";
+import type { BillingExtraModels, BillingHost, BillingLocals, BillingMethods } from "./billing.types";
 import { Clock } from "./clock";
 import { Collection } from "./collection";
 import { Dunning } from "./dunning";
@@ -46,7 +46,7 @@ import { PaymentsAdapter, invoiceOf, type PaymentChannelMessage } from "./paymen
 import { PlansAdapter } from "./plans-adapter";
 import { UsageAdapter } from "./usage-adapter";
 
-const BillingService: DbServiceSchema<DbMixinSettings, BillingMethods, BillingLocals> = {
+const BillingService: DbServiceSchema<DbMixinSettings, BillingMethods, BillingLocals, typeof SubscriptionModel, BillingExtraModels> = {
 	name: "billing",
 	mixins: [
 		DbMixin({
@@ -54,6 +54,9 @@ const BillingService: DbServiceSchema<DbMixinSettings, BillingMethods, BillingLo
 			migrations: path.join(__dirname, "../../models/billing/billing/migrations"),
 			model: SubscriptionModel,
 			extraModels: [InvoiceModel, InvoiceLineModel, BillingAccountModel, BillingJobModel, outboxModel()],
+			// Subscriptions and invoices are their tenant's; platform callers list every tenant's (narrowing with `tenantId`).
+			owner: { owner: "tenant", platformLists: "all" },
+			owners: { invoice: { owner: "tenant", platformLists: "all" } },
 			entityName: "Subscription",
 		}),
 		OutboxMixin({ name: "Billing outbox" }),

@@ -5,7 +5,18 @@
 import type { InvoicePdfMethods } from "./invoice-pdf";
 import type { Context } from "moleculer";
 import type { Transaction } from "sequelize";
-import type { BillingJobKind } from "../../models/billing/billing/billing.models";
+import type {
+	AccountRow,
+	BillingAccountModel,
+	BillingJobKind,
+	BillingJobModel,
+	InvoiceLineModel,
+	InvoiceModel,
+	InvoiceRow,
+	JobRow,
+	SubscriptionModel,
+	SubscriptionRow,
+} from "../../models/billing/billing/billing.models";
 import type { AggregateMethods } from "../../mixins/aggregate.mixin";
 import type { ServiceSchema } from "moleculer";
 import type { DbMixinLocals, DbMixinMethods, DbMixinSettings, DbService } from "../../mixins/db.mixin";
@@ -31,94 +42,7 @@ import type { MembersAdapter } from "./members-adapter";
 
 export type BillingContext<P = Record<string, unknown>> = Context<P, CallerMeta>;
 
-/** BIGINT columns: node-postgres hands them over as strings. */
-type BigIntColumn = string | number;
-
-export interface SubscriptionRow {
-	id: string;
-	tenantId: string;
-	planId: string;
-	planCode: string;
-	status: SubscriptionStatus;
-	paymentMethod: BillingPaymentMethod;
-	currentPeriodStart: Date;
-	currentPeriodEnd: Date;
-	trialStart: Date | null;
-	trialEnd: Date | null;
-	cancelAtPeriodEnd: boolean;
-	canceledAt: Date | null;
-	endedAt: Date | null;
-	pendingPlanId: string | null;
-	couponId: string | null;
-	couponCode: string | null;
-	couponPeriodsLeft: number | null;
-	couponPercentOffBasisPoints: number | null;
-	couponAmountOff: BigIntColumn | null;
-	createdBy: string | null;
-	createdAt: Date;
-	updatedAt: Date;
-}
-
-export interface InvoiceRow {
-	id: string;
-	tenantId: string;
-	subscriptionId: string | null;
-	number: string | null;
-	status: InvoiceStatus;
-	reason: InvoiceReason;
-	currency: string;
-	subtotal: BigIntColumn;
-	discount: BigIntColumn;
-	tax: BigIntColumn;
-	total: BigIntColumn;
-	amountPaid: BigIntColumn;
-	taxRateBasisPoints: number;
-	taxInclusive: boolean;
-	periodStart: Date | null;
-	periodEnd: Date | null;
-	paymentAttempts: number;
-	nextPaymentAttemptAt: Date | null;
-	paymentId: string | null;
-	pdfFileId: string | null;
-	issuedAt: Date | null;
-	paidAt: Date | null;
-	voidedAt: Date | null;
-	createdAt: Date;
-	updatedAt: Date;
-}
-
-export interface InvoiceLineRow {
-	invoiceId: string;
-	position: number;
-	kind: InvoiceLineKind;
-	description: string;
-	metric: string | null;
-	quantity: BigIntColumn;
-	amount: BigIntColumn;
-	periodStart: Date | null;
-	periodEnd: Date | null;
-	details: Record<string, unknown>;
-}
-
-export interface AccountRow {
-	tenantId: string;
-	taxRateBasisPoints: number;
-	taxInclusive: boolean;
-	clockOffsetMs: BigIntColumn;
-}
-
-export interface JobRow {
-	id: string;
-	kind: BillingJobKind;
-	tenantId: string;
-	subjectId: string;
-	dueAt: Date;
-	status: "pending" | "done" | "canceled" | "failed";
-	/** Raised by every claim: the fencing token the run's completion is recorded under. */
-	attempts: number;
-	leasedUntil: Date | null;
-	lastError: string | null;
-}
+export type { AccountRow, InvoiceLineRow, InvoiceRow, JobRow, SubscriptionRow } from "../../models/billing/billing/billing.models";
 
 /** A line before it is stored (money.ts computed its amount). */
 export interface LineInput {
@@ -281,11 +205,16 @@ export type BillingMethods = ClockMethods &
 	OutboxMethods &
 	Omit<AggregateMethods<SubscriptionRow, SubscriptionStatus, PublicSubscription>, "loadRow"> & { loadRow(id: string): Promise<SubscriptionRow | undefined> };
 
+/** Billing's models: the subscription (the main one), and the others by name. */
+export type BillingExtraModels = typeof InvoiceModel | typeof InvoiceLineModel | typeof BillingAccountModel | typeof BillingJobModel;
+
 /** `this` inside billing's mixins. */
-export type BillingHost = Omit<DbService, "settings"> & BillingMethods & BillingLocals;
+export type BillingHost = Omit<DbService<typeof SubscriptionModel, BillingExtraModels>, "settings"> & BillingMethods & BillingLocals;
 
 /** One of billing's mixins as written: its handlers and methods see the whole service. */
-export type BillingMixin = Partial<ServiceSchema<DbMixinSettings, DbMixinMethods & BillingMethods, DbMixinLocals & BillingLocals>>;
+export type BillingMixin = Partial<
+	ServiceSchema<DbMixinSettings, DbMixinMethods<typeof SubscriptionModel, BillingExtraModels> & BillingMethods, DbMixinLocals<typeof SubscriptionModel, BillingExtraModels> & BillingLocals>
+>;
 
 /**
  * Declares one of billing's mixins: type-checked against the whole service it joins (`this` in handlers and

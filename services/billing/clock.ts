@@ -147,7 +147,7 @@ export const Clock = billingMixin({
 
 		async account(this: BillingHost, tenantId: string, transaction?: Transaction): Promise<AccountRow> {
 			const row = await this.models.billingAccount.findByPk(tenantId, { transaction });
-			return row ? (row.get({ plain: true }) as AccountRow) : { tenantId, taxRateBasisPoints: 0, taxInclusive: false, clockOffsetMs: 0 };
+			return row ? row.get({ plain: true }) : { tenantId, taxRateBasisPoints: 0, taxInclusive: false, clockOffsetMs: 0 };
 		},
 
 		async setClockAtLeast(this: BillingHost, tenantId: string, at: Date): Promise<void> {

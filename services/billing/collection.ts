@@ -21,7 +21,7 @@
  * manual verification, applies as well. Outcomes are idempotent by payment id (`payment_outcomes`): the
  * synchronous answer and the message about the same payment count once.
  */
-import { Op, QueryTypes, type Transaction, type WhereOptions } from "sequelize";
+import { Op, QueryTypes, type Transaction } from "sequelize";
 import { isFinalRefusal } from "../../lib/errors";
 import { plainRow } from "../../mixins/db.mixin";
 import { type BillingHost, billingMixin, type CollectionSource, type InvoiceRow, type JobRow, type PaymentFailure, type SubscriptionRow } from "./billing.types";
@@ -133,14 +133,21 @@ export const Collection = billingMixin({
 			const at = await this.billingNow(before.tenantId);
 			const subscription = before.subscriptionId ? await this.loadRow(before.subscriptionId) : undefined;
 			const { invoice, changed } = await this.adapter.db.transaction(async (transaction) => {
+<<<<<<< HEAD
 				// Failures of one invoice count one at a time (its row lock, taken first).
 				const { current, first } = await beginOutcome(this, transaction, before.id, failure.paymentId, "failed", job);
 				if (!first) return { invoice: current ?? before, changed: undefined };
+=======
+				if (job) await this.completeJob(transaction, job);
+				if (failure.paymentId && !(await this.recordOutcome(transaction, failure.paymentId, before.id, "failed"))) return { invoice: before, changed: undefined };
+				// Failures of one invoice count one at a time.
+				const current = plainRow(await this.models.invoice.findByPk(before.id, { transaction, lock: transaction.LOCK.UPDATE }));
+>>>>>>> integ
 				if (!current || !PAYABLE_INVOICE_STATUSES.includes(current.status)) return { invoice: current ?? before, changed: undefined };
 				const attempts = current.paymentAttempts + 1;
 				const next = this.nextRetryAt(current, attempts, at);
-				const [, rows] = await this.models.invoice.update({ paymentAttempts: attempts, nextPaymentAttemptAt: next }, { where: { id: current.id } as WhereOptions, returning: true, transaction });
-				const updated = rows[0].get({ plain: true }) as InvoiceRow;
+				const [, rows] = await this.models.invoice.update({ paymentAttempts: attempts, nextPaymentAttemptAt: next }, { where: { id: current.id }, returning: true, transaction });
+				const updated = rows[0].get({ plain: true });
 				await this.cancelJobs(transaction, current.id, ["payment_retry"]);
 				if (next) await this.scheduleJob(transaction, "payment_retry", current.tenantId, current.id, next);
 				await this.announceBilling(transaction, "invoice.payment_failed", current.tenantId, owners, at, { invoice: await this.presentInvoice(updated, transaction) });
@@ -175,7 +182,7 @@ export const Collection = billingMixin({
 			const subscription = await this.loadRow(invoice.subscriptionId);
 			if (!subscription || (subscription.status !== "past_due" && subscription.status !== "unpaid")) return undefined;
 			const stillOwed = await this.models.invoice.count({
-				where: { subscriptionId: subscription.id, id: { [Op.ne]: invoice.id }, status: [...PAYABLE_INVOICE_STATUSES], paymentAttempts: { [Op.gt]: 0 } } as WhereOptions,
+				where: { subscriptionId: subscription.id, id: { [Op.ne]: invoice.id }, status: [...PAYABLE_INVOICE_STATUSES], paymentAttempts: { [Op.gt]: 0 } },
 				transaction,
 			});
 			if (stillOwed > 0) return undefined;

@@ -16,6 +16,7 @@ import { currencyRule } from "../../lib/currency";
 import { PageOf } from "../../lib/schema";
 import type { CallerMeta } from "../../lib/caller";
 import { COUPON_CODE_PATTERN, PLANS_EVENTS, PublicCouponSchema, type CouponChangedEvent, type CouponInvalidReason, type PlanStatus, type PublicCoupon, type RedeemCouponParams } from "./contracts";
+import type { CouponModel, MetricModel, PlanModel } from "../../models/billing/plans/plan.models";
 import { couponFieldRules, couponProblems, invalidFields, pathCodeRule, statusFilterRule, toPublicCoupon, type CouponInput, type CouponRow } from "./plan-rules";
 
 export interface CouponsMethods {
@@ -27,7 +28,7 @@ export interface CouponsMethods {
 
 type CouponsContext<P = Record<string, unknown>> = Context<P, CallerMeta>;
 
-const CouponsSchema: Partial<DbServiceSchema<DbMixinSettings, CouponsMethods>> = {
+const CouponsSchema: Partial<DbServiceSchema<DbMixinSettings, CouponsMethods, unknown, typeof PlanModel, typeof MetricModel | typeof CouponModel>> = {
 	actions: {
 		listCoupons: {
 			rest: "GET /coupons",
@@ -66,7 +67,7 @@ const CouponsSchema: Partial<DbServiceSchema<DbMixinSettings, CouponsMethods>> =
 				if (problems.length > 0) throw invalidFields(problems);
 				const params = ctx.params;
 				// The unique index answers a duplicate (409 ALREADY_EXISTS), also when two create the same code at once.
-				const row = plainRow<CouponRow>(
+				const row = (
 					await this.models.coupon.create({
 						code: params.code,
 						name: params.name,
@@ -78,8 +79,8 @@ const CouponsSchema: Partial<DbServiceSchema<DbMixinSettings, CouponsMethods>> =
 						maxRedemptions: params.maxRedemptions ?? null,
 						expiresAt: params.expiresAt ?? null,
 						status: "active",
-					}),
-				)!;
+					})
+				).get({ plain: true });
 				const coupon = await this.couponChanged(ctx, "created", row);
 				created(ctx, "coupons", row.code);
 				return coupon;
@@ -96,7 +97,7 @@ const CouponsSchema: Partial<DbServiceSchema<DbMixinSettings, CouponsMethods>> =
 				const before = await this.loadCoupon(ctx.params.code);
 				if (before.status !== "archived") {
 					const [, rows] = await this.models.coupon.update({ status: "archived" }, { where: { id: before.id }, returning: true });
-					await this.couponChanged(ctx, "archived", plainRow<CouponRow>(rows[0])!);
+					await this.couponChanged(ctx, "archived", rows[0].get({ plain: true }));
 				}
 				ctx.meta.$statusCode = 204;
 				return null;
@@ -123,7 +124,7 @@ const CouponsSchema: Partial<DbServiceSchema<DbMixinSettings, CouponsMethods>> =
 				const [count, rows] = COUPON_CODE_PATTERN.test(code)
 					? await this.models.coupon.update({ timesRedeemed: literal("times_redeemed + 1") }, { where: redeemable, returning: true })
 					: [0, []];
-				if (count === 1) return toPublicCoupon(plainRow<CouponRow>(rows[0])!);
+				if (count === 1) return toPublicCoupon(rows[0].get({ plain: true }));
 				const reason = await this.whyNotRedeemable(code, ctx.params.currency, at);
 				throw new UnprocessableEntityError(`The coupon ${code} can't be redeemed (${reason.replace("_", " ")})`, "COUPON_INVALID", { code, reason });
 			},
@@ -133,13 +134,13 @@ const CouponsSchema: Partial<DbServiceSchema<DbMixinSettings, CouponsMethods>> =
 	methods: {
 		async loadCoupon(code: string) {
 			const normalized = code.trim().toUpperCase();
-			const row = COUPON_CODE_PATTERN.test(normalized) ? plainRow<CouponRow>(await this.models.coupon.findOne({ where: { code: normalized } })) : undefined;
+			const row = COUPON_CODE_PATTERN.test(normalized) ? plainRow(await this.models.coupon.findOne({ where: { code: normalized } })) : undefined;
 			if (!row) throw new EntityNotFoundError("Coupon", code);
 			return row;
 		},
 
 		async whyNotRedeemable(code: string, currency: string, at: Date): Promise<CouponInvalidReason> {
-			const row = COUPON_CODE_PATTERN.test(code) ? plainRow<CouponRow>(await this.models.coupon.findOne({ where: { code } })) : undefined;
+			const row = COUPON_CODE_PATTERN.test(code) ? plainRow(await this.models.coupon.findOne({ where: { code } })) : undefined;
 			if (!row) return "unknown";
 			if (row.status !== "active") return "archived";
 			if (row.expiresAt && new Date(row.expiresAt).getTime() <= at.getTime()) return "expired";

@@ -12,20 +12,20 @@
  *   POST /invoices/:id/pay (owner: try the payment now), POST /invoices/:id/void (super admin).
  */
 import { INVOICE_PDF_ROUTE } from "./invoice-pdf";
-import { Op, QueryTypes, type Transaction, type WhereOptions } from "sequelize";
+import { Op, QueryTypes, type Transaction } from "sequelize";
 import { INVOICE_TRANSITIONS } from "../../models/billing/billing/billing.models";
-import { PAGE_PARAMS, newestFirstPage, plainRow } from "../../mixins/db.mixin";
+import { PAGE_PARAMS, plainRow } from "../../mixins/db.mixin";
 import { entityOf } from "../../middlewares/entity-scope.middleware";
-import { isPlatformCaller, normalizeUuid, requireTenant } from "../../lib/caller";
+import { normalizeUuid } from "../../lib/caller";
 import { ConflictError } from "../../lib/errors";
 import { apiPath } from "../../lib/api-path";
 import { PageOf } from "../../lib/schema";
 import { INVOICE_STATUSES, PublicInvoiceSchema, type InvoiceReason, type InvoiceStatus, type PublicInvoice, type PublicPlan } from "./contracts";
 import { completeLines } from "./lines";
-import { type BillingContext, type BillingHost, billingMixin, type CouponTerms, type InvoiceDraft, type InvoiceLineRow, type InvoiceRow, type LineInput, type SubscriptionRow } from "./billing.types";
+import { type BillingContext, type BillingHost, billingMixin, type CouponTerms, type InvoiceDraft, type InvoiceRow, type LineInput, type SubscriptionRow } from "./billing.types";
 
 /** An invoice is its tenant's: another tenant's id answers 404, exactly like a missing one. */
-const INVOICE_SCOPE = { entity: "invoice", owner: "tenant", name: "Invoice" } as const;
+const INVOICE_SCOPE = { entity: "invoice", name: "Invoice" } as const;
 export const PAYABLE_INVOICE_STATUSES: readonly InvoiceStatus[] = ["open", "uncollectible"];
 
 function iso(value: Date | string | null | undefined): string | null {
@@ -56,15 +56,13 @@ export const Invoices = billingMixin({
 			},
 			async handler(this: BillingHost, ctx: BillingContext<ListParams>) {
 				const { page, pageSize, status, tenantId, subscriptionId } = ctx.params;
-				const where: Record<string, unknown> = {};
-				if (isPlatformCaller(ctx.meta)) {
-					if (tenantId) where.tenantId = tenantId.toLowerCase();
-				} else {
-					where.tenantId = requireTenant(ctx.meta);
-				}
-				if (status) where.status = status;
-				if (subscriptionId) where.subscriptionId = subscriptionId.toLowerCase();
-				const found = await newestFirstPage(this.models.invoice, where as WhereOptions, page, pageSize, (row: InvoiceRow) => row);
+				// A platform caller may narrow to one tenant; for anyone else the owner condition puts their own there.
+				const where = {
+					...(tenantId ? { tenantId: tenantId.toLowerCase() } : {}),
+					...(status ? { status } : {}),
+					...(subscriptionId ? { subscriptionId: subscriptionId.toLowerCase() } : {}),
+				};
+				const found = await this.scoped(ctx, "invoice").page({ page, pageSize, where });
 				return { ...found, rows: await this.presentInvoices(found.rows) };
 			},
 		},
@@ -130,13 +128,13 @@ export const Invoices = billingMixin({
 	methods: {
 		async loadInvoice(this: BillingHost, id: string, transaction?: Transaction): Promise<InvoiceRow | undefined> {
 			const uuid = normalizeUuid(id);
-			return uuid ? plainRow<InvoiceRow>(await this.models.invoice.findByPk(uuid, { transaction })) : undefined;
+			return uuid ? plainRow(await this.models.invoice.findByPk(uuid, { transaction })) : undefined;
 		},
 
 		async moveInvoice(this: BillingHost, transaction: Transaction, id: string, from: readonly InvoiceStatus[], changes: { status: InvoiceStatus } & Record<string, unknown>) {
 			for (const status of from) if (!INVOICE_TRANSITIONS[status].includes(changes.status)) throw new Error(`No invoice transition ${status} → ${changes.status}`);
-			const [count, rows] = await this.models.invoice.update(changes, { where: { id, status: [...from] } as WhereOptions, returning: true, transaction });
-			return count === 1 ? plainRow<InvoiceRow>(rows[0]) : undefined;
+			const [count, rows] = await this.models.invoice.update(changes, { where: { id, status: [...from] }, returning: true, transaction });
+			return count === 1 ? rows[0].get({ plain: true }) : undefined;
 		},
 
 		async draftFor(this: BillingHost, subscription: SubscriptionRow, plan: PublicPlan, reason: InvoiceReason, lines: LineInput[], period: { start: Date; end: Date } | null, coupon: CouponTerms | null): Promise<InvoiceDraft> {
@@ -157,7 +155,7 @@ export const Invoices = billingMixin({
 
 		async issueInvoice(this: BillingHost, transaction: Transaction, draft: InvoiceDraft, owners: string[], issuedAt: Date): Promise<InvoiceRow> {
 			const { lines, totals } = completeLines(draft.lines, draft.coupon, draft.taxRateBasisPoints, draft.taxInclusive);
-			const stored = plainRow<InvoiceRow>(
+			const stored = (
 				await this.models.invoice.create(
 					{
 						tenantId: draft.tenantId,
@@ -176,8 +174,8 @@ export const Invoices = billingMixin({
 						periodEnd: draft.periodEnd,
 					},
 					{ transaction },
-				),
-			)!;
+				)
+			).get({ plain: true });
 			await this.models.invoiceLine.bulkCreate(
 				lines.map((line, position) => ({ ...line, invoiceId: stored.id, position })),
 				{ transaction },
@@ -228,7 +226,7 @@ export const Invoices = billingMixin({
 			const row = await this.loadInvoice(invoiceId);
 			if (!row || row.status === "draft" || row.pdfFileId) return;
 			const fileId = await this.storeInvoicePdf(await this.presentInvoice(row));
-			await this.models.invoice.update({ pdfFileId: fileId }, { where: { id: row.id, pdfFileId: null } as WhereOptions });
+			await this.models.invoice.update({ pdfFileId: fileId }, { where: { id: row.id, pdfFileId: null } });
 		},
 
 		async presentInvoice(this: BillingHost, row: InvoiceRow, transaction?: Transaction): Promise<PublicInvoice> {
@@ -237,8 +235,8 @@ export const Invoices = billingMixin({
 
 		async presentInvoices(this: BillingHost, rows: InvoiceRow[], transaction?: Transaction): Promise<PublicInvoice[]> {
 			if (rows.length === 0) return [];
-			const lines = (await this.models.invoiceLine.findAll({ where: { invoiceId: { [Op.in]: rows.map((row) => row.id) } }, order: [["position", "ASC"]], transaction })).map(
-				(line) => plainRow<InvoiceLineRow>(line)!,
+			const lines = (await this.models.invoiceLine.findAll({ where: { invoiceId: { [Op.in]: rows.map((row) => row.id) } }, order: [["position", "ASC"]], transaction })).map((line) =>
+				line.get({ plain: true }),
 			);
 			return rows.map((row) => ({
 				id: row.id,

@@ -136,7 +136,7 @@ export const Lifecycle = billingMixin({
 					{ where: { id: before.id, status: before.status, currentPeriodEnd: end }, returning: true, transaction },
 				);
 				if (count !== 1) throw new Error(`Subscription ${before.id} changed while its period ${end.toISOString()} was renewing`);
-				const row = rows[0].get({ plain: true }) as SubscriptionRow;
+				const row = rows[0].get({ plain: true });
 				await this.announceBilling(transaction, "subscription.updated", row.tenantId, owners, at, { subscription: await this.presentSubscription(row) });
 				await this.scheduleJob(transaction, "period_end", row.tenantId, row.id, nextEnd);
 				return issueAndCollect(this, transaction, draft, owners, at);

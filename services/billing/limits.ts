@@ -11,7 +11,7 @@
  *   billing.plansInUse {planIds}    → { inUse: planIds[] }: those a live subscription runs on or is due to move to
  *                                     (plans refuses to delete a plan with any).
  */
-import { Op, type WhereOptions } from "sequelize";
+import { Op } from "sequelize";
 import { BILLING_EVENTS, FREE_PLAN_CODE, FREE_PLAN_LIMITS, LIVE_SUBSCRIPTION_STATUSES, type LimitsChangedEvent, type PeriodChangedEvent, type PublicPlan, type TenantLimits } from "./contracts";
 import { type BillingContext, type BillingHost, billingMixin } from "./billing.types";
 
@@ -76,9 +76,9 @@ export const Limits = billingMixin({
 				const ids = ctx.params.planIds.map((id) => id.toLowerCase());
 				const rows = await this.models.subscription.findAll({
 					attributes: ["planId", "pendingPlanId"],
-					where: { status: [...LIVE_SUBSCRIPTION_STATUSES], [Op.or]: [{ planId: ids }, { pendingPlanId: ids }] } as WhereOptions,
+					where: { status: [...LIVE_SUBSCRIPTION_STATUSES], [Op.or]: [{ planId: ids }, { pendingPlanId: ids }] },
 				});
-				const used = new Set(rows.flatMap((row) => [row.get("planId"), row.get("pendingPlanId")]));
+				const used = new Set(rows.map((row) => row.get({ plain: true })).flatMap((row) => [row.planId, row.pendingPlanId]));
 				return { inUse: ids.filter((id) => used.has(id)) };
 			},
 		},

@@ -13,6 +13,7 @@ import { created } from "../../lib/api-path";
 import { PageOf, Type } from "../../lib/schema";
 import type { CallerMeta } from "../../lib/caller";
 import { METRIC_CODE_PATTERN, PLANS_EVENTS, PublicMetricSchema, type Aggregation, type MetricChangedEvent, type PublicMetric } from "./contracts";
+import type { CouponModel, MetricModel, PlanModel } from "../../models/billing/plans/plan.models";
 import { descriptionRule, invalidFields, metricCodeRule, metricFieldProblem, metricFieldRules, nameRule, pathCodeRule, toPublicMetric, type MetricRow } from "./plan-rules";
 
 const CACHE_TTL_SECONDS = 300;
@@ -39,7 +40,7 @@ interface MetricInput {
 	field?: string | null;
 }
 
-const PlanMetricsSchema: Partial<DbServiceSchema<DbMixinSettings, PlanMetricsMethods>> = {
+const PlanMetricsSchema: Partial<DbServiceSchema<DbMixinSettings, PlanMetricsMethods, unknown, typeof PlanModel, typeof MetricModel | typeof CouponModel>> = {
 	actions: {
 		listMetrics: {
 			rest: "GET /billable-metrics",
@@ -50,7 +51,7 @@ const PlanMetricsSchema: Partial<DbServiceSchema<DbMixinSettings, PlanMetricsMet
 			async handler(ctx: MetricsContext<{ page: number; pageSize: number }>) {
 				const { page, pageSize } = ctx.params;
 				const { rows, count } = await this.models.metric.findAndCountAll({ order: [["code", "ASC"]], limit: pageSize, offset: (page - 1) * pageSize });
-				return toPage(rows.map((row) => toPublicMetric(plainRow<MetricRow>(row)!)), count, page, pageSize);
+				return toPage(rows.map((row) => toPublicMetric(row.get({ plain: true }))), count, page, pageSize);
 			},
 		},
 
@@ -77,7 +78,7 @@ const PlanMetricsSchema: Partial<DbServiceSchema<DbMixinSettings, PlanMetricsMet
 				const problem = metricFieldProblem(ctx.params.aggregation, ctx.params.field);
 				if (problem) throw invalidFields([problem]);
 				if ((await this.models.metric.count({ where: { code: ctx.params.code } })) > 0) throw new ConflictError(`A metric with the code ${ctx.params.code} exists`, "ALREADY_EXISTS", { code: ctx.params.code });
-				const row = plainRow<MetricRow>(await this.models.metric.create({ ...ctx.params, field: ctx.params.field ?? null }))!;
+				const row = (await this.models.metric.create({ ...ctx.params, field: ctx.params.field ?? null })).get({ plain: true });
 				const metric = await this.metricChanged(ctx, row.code, "created", row);
 				created(ctx, "billable-metrics", row.code);
 				return metric;
@@ -149,21 +150,21 @@ const PlanMetricsSchema: Partial<DbServiceSchema<DbMixinSettings, PlanMetricsMet
 			responses: { 200: { description: "Every billable metric", body: Type.Array(PublicMetricSchema) } },
 			cache: { keys: [], ttl: CACHE_TTL_SECONDS },
 			async handler() {
-				return (await this.models.metric.findAll({ order: [["code", "ASC"]] })).map((row) => toPublicMetric(plainRow<MetricRow>(row)!));
+				return (await this.models.metric.findAll({ order: [["code", "ASC"]] })).map((row) => toPublicMetric(row.get({ plain: true })));
 			},
 		},
 	},
 
 	methods: {
 		async loadMetric(code: string, transaction?: Transaction) {
-			const row = METRIC_CODE_PATTERN.test(code) ? plainRow<MetricRow>(await this.models.metric.findOne({ where: { code }, transaction })) : undefined;
+			const row = METRIC_CODE_PATTERN.test(code) ? plainRow(await this.models.metric.findOne({ where: { code }, transaction })) : undefined;
 			if (!row) throw new EntityNotFoundError("Metric", code);
 			return row;
 		},
 
 		async assertMetricsExist(codes: string[], transaction?: Transaction) {
 			if (codes.length === 0) return;
-			const found = new Set((await this.models.metric.findAll({ where: { code: { [Op.in]: codes } }, attributes: ["code"], transaction })).map((row) => plainRow<{ code: string }>(row)!.code));
+			const found = new Set((await this.models.metric.findAll({ where: { code: { [Op.in]: codes } }, attributes: ["code"], transaction })).map((row) => row.get({ plain: true }).code));
 			const missing = codes.map((code, index) => ({ code, field: `charges[${index}].metric` })).filter((item) => !found.has(item.code));
 			if (missing.length === 0) return;
 			throw new UnprocessableEntityError(

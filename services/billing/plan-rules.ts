@@ -5,6 +5,7 @@
  * and duration): those are 400 VALIDATION_ERROR naming the field too, so a client fixes every mistake the same way.
  */
 import { BadRequestError } from "../../lib/errors";
+import type { CouponRow, MetricRow, PlanRow } from "../../models/billing/plans/plan.models";
 import { currencyRule } from "../../lib/currency";
 import { MAX_AMOUNT, tiersProblem } from "./money";
 import {
@@ -20,8 +21,6 @@ import {
 	type Aggregation,
 	type CouponDuration,
 	type MeteredCharge,
-	type PlanInterval,
-	type PlanStatus,
 	type PriceTier,
 	type PublicCoupon,
 	type PublicMetric,
@@ -35,54 +34,7 @@ export const MAX_FEATURES = 100;
 /** Quantities (free units, package sizes, tier bounds, hard limits) share the amounts' bound: exact in a double. */
 export const MAX_QUANTITY = MAX_AMOUNT;
 
-export interface MetricRow {
-	id: string;
-	code: string;
-	name: string;
-	description: string;
-	aggregation: Aggregation;
-	field: string | null;
-	createdAt: Date | string;
-	updatedAt: Date | string;
-}
-
-export interface PlanRow {
-	id: string;
-	code: string;
-	version: number;
-	current: boolean;
-	name: string;
-	description: string;
-	interval: PlanInterval;
-	/** BIGINT: node-postgres hands it over as a string. */
-	amount: string | number;
-	currency: string;
-	trialDays: number;
-	limits: Record<string, number>;
-	features: Record<string, boolean>;
-	charges: MeteredCharge[];
-	taxRateBasisPoints: number | null;
-	status: PlanStatus;
-	createdAt: Date | string;
-	updatedAt: Date | string;
-}
-
-export interface CouponRow {
-	id: string;
-	code: string;
-	name: string;
-	percentOffBasisPoints: number | null;
-	amountOff: string | number | null;
-	currency: string | null;
-	duration: CouponDuration;
-	durationPeriods: number | null;
-	maxRedemptions: number | null;
-	timesRedeemed: number;
-	expiresAt: Date | string | null;
-	status: PlanStatus;
-	createdAt: Date | string;
-	updatedAt: Date | string;
-}
+export type { CouponRow, MetricRow, PlanRow } from "../../models/billing/plans/plan.models";
 
 const iso = (value: Date | string) => new Date(value).toISOString();
 

@@ -15,10 +15,10 @@
 import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { Errors, type Context } from "moleculer";
-import type { Transaction } from "sequelize";
-import { DbMixin, PAGE_PARAMS, plainRow, toPage, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import type { Order, Transaction } from "sequelize";
+import { DbMixin, PAGE_PARAMS, plainRow, toPage, type DbMixinSettings, type DbServiceSchema, type Ownership } from "../../mixins/db.mixin";
 import { CouponModel, MetricModel, PlanModel } from "../../models/billing/plans/plan.models";
-import { isSuperAdmin, systemCall, type CallerMeta } from "../../lib/caller";
+import { systemCall, type CallerMeta } from "../../lib/caller";
 import { ConflictError, EntityNotFoundError, UnprocessableEntityError } from "../../lib/errors";
 import { created } from "../../lib/api-path";
 import { PageOf } from "../../lib/schema";
@@ -40,11 +40,16 @@ import { CouponsMixin } from "./coupons";
 
 const SCHEMA = "plans";
 const CACHE_TTL_SECONDS = 300;
+/** Plans on offer are the public's; archived ones are for super admins and platform work. */
+const PLAN_OWNERSHIP: Ownership = { owner: "none", visible: { status: "active" satisfies PlanStatus } };
+/** The public reads are cached by persona, which platform work lacks: only a super admin's answer shows archived plans. */
+const CACHED_BY_PERSONA = { seesAll: "super_admin" } as const;
 /** Changing any of these makes a new version; the rest of a plan's fields are edited in place. */
 const VERSIONED_FIELDS = ["interval", "amount", "currency", "trialDays", "limits", "charges", "taxRateBasisPoints"] as const;
 const IN_PLACE_FIELDS = ["name", "description", "features"] as const;
 
-type PlanInput = Partial<Omit<PublicPlan, "id" | "code" | "version" | "status" | "createdAt" | "charges">> & { charges?: ChargeInput[] };
+/** Feature flags are booleans (planFieldRules validates them so). */
+type PlanInput = Partial<Omit<PublicPlan, "id" | "code" | "version" | "status" | "createdAt" | "charges" | "features">> & { charges?: ChargeInput[]; features?: Record<string, boolean> };
 type PlansContext<P = Record<string, unknown>> = Context<P, CallerMeta>;
 
 export interface PlansMethods extends PlanMetricsMethods {
@@ -67,10 +72,17 @@ async function lockCode(transaction: Transaction, sequelize: { query(sql: string
 	await sequelize.query("SELECT pg_advisory_xact_lock(hashtext('lattice:plans:' || :code))", { replacements: { code }, transaction });
 }
 
-const PlansService: DbServiceSchema<DbMixinSettings, PlansMethods> = {
+const PlansService: DbServiceSchema<DbMixinSettings, PlansMethods, unknown, typeof PlanModel, typeof MetricModel | typeof CouponModel> = {
 	name: "plans",
 	mixins: [
-		DbMixin({ schema: SCHEMA, migrations: path.join(__dirname, "../../models/billing/plans/migrations"), model: PlanModel, extraModels: [MetricModel, CouponModel], entityName: "Plan" }),
+		DbMixin({
+			schema: SCHEMA,
+			migrations: path.join(__dirname, "../../models/billing/plans/migrations"),
+			model: PlanModel,
+			extraModels: [MetricModel, CouponModel],
+			owner: PLAN_OWNERSHIP,
+			entityName: "Plan",
+		}),
 		PlanMetricsMixin,
 		CouponsMixin,
 	],
@@ -86,18 +98,14 @@ const PlansService: DbServiceSchema<DbMixinSettings, PlansMethods> = {
 			cache: { keys: ["page", "pageSize", "status", "#persona"], ttl: CACHE_TTL_SECONDS },
 			params: { ...PAGE_PARAMS, status: statusFilterRule, $$strict: "remove" },
 			async handler(ctx: PlansContext<{ page: number; pageSize: number; status?: PlanStatus }>) {
-				const { page, pageSize } = ctx.params;
-				const status = isSuperAdmin(ctx.meta) ? ctx.params.status : "active";
-				const { rows, count } = await this.models.plan.findAndCountAll({
-					where: { current: true, ...(status ? { status } : {}) },
-					order: [
-						["amount", "ASC"],
-						["code", "ASC"],
-					],
-					limit: pageSize,
-					offset: (page - 1) * pageSize,
-				});
-				return toPage(rows.map((row) => toPublicPlan(plainRow<PlanRow>(row)!)), count, page, pageSize);
+				const { page, pageSize, status } = ctx.params;
+				// The declared visibility replaces `status` for the public (active plans only).
+				const where = { current: true, ...(status ? { status } : {}) };
+				const order: Order = [
+					["amount", "ASC"],
+					["code", "ASC"],
+				];
+				return this.scoped(ctx, CACHED_BY_PERSONA).page({ page, pageSize, where, order }, toPublicPlan);
 			},
 		},
 
@@ -109,8 +117,10 @@ const PlansService: DbServiceSchema<DbMixinSettings, PlansMethods> = {
 			cache: { keys: ["code", "#persona"], ttl: CACHE_TTL_SECONDS },
 			params: { code: pathCodeRule },
 			async handler(ctx: PlansContext<{ code: string }>) {
-				const row = await this.loadCurrent(ctx.params.code);
-				if (row.status !== "active" && !isSuperAdmin(ctx.meta)) throw new EntityNotFoundError("Plan", ctx.params.code);
+				const { code } = ctx.params;
+				// An archived plan is 404 to whoever may not see it, like a missing or malformed code.
+				const row = PLAN_CODE_PATTERN.test(code) ? await this.scoped(ctx, CACHED_BY_PERSONA).findOne({ code, current: true }) : undefined;
+				if (!row) throw new EntityNotFoundError("Plan", code);
 				return toPublicPlan(row);
 			},
 		},
@@ -125,7 +135,7 @@ const PlansService: DbServiceSchema<DbMixinSettings, PlansMethods> = {
 				const { code, page, pageSize } = ctx.params;
 				await this.loadCurrent(code);
 				const { rows, count } = await this.models.plan.findAndCountAll({ where: { code }, order: [["version", "DESC"]], limit: pageSize, offset: (page - 1) * pageSize });
-				return toPage(rows.map((row) => toPublicPlan(plainRow<PlanRow>(row)!)), count, page, pageSize);
+				return toPage(rows.map((row) => toPublicPlan(row.get({ plain: true }))), count, page, pageSize);
 			},
 		},
 
@@ -143,7 +153,7 @@ const PlansService: DbServiceSchema<DbMixinSettings, PlansMethods> = {
 					await lockCode(transaction, this.adapter.db, code);
 					if ((await this.models.plan.count({ where: { code }, transaction })) > 0) throw new ConflictError(`A plan with the code ${code} exists`, "ALREADY_EXISTS", { code });
 					const stored = await this.checkCharges(charges, transaction);
-					return plainRow<PlanRow>(await this.models.plan.create({ ...fields, code, charges: stored, version: 1, current: true, status: "active" }, { transaction }))!;
+					return (await this.models.plan.create({ ...fields, code, charges: stored, version: 1, current: true, status: "active" }, { transaction })).get({ plain: true });
 				});
 				const plan = await this.planChanged(ctx, code, "created", row);
 				created(ctx, "plans", code);
@@ -176,7 +186,7 @@ const PlansService: DbServiceSchema<DbMixinSettings, PlansMethods> = {
 						await this.models.plan.update({ current: false }, { where: { id: before.id }, transaction });
 						const { id: _id, createdAt: _created, updatedAt: _updated, ...copy } = before;
 						const next = await this.models.plan.create({ ...copy, ...changes, version: before.version + 1, current: true }, { transaction });
-						return { change: "versioned" as const, row: plainRow<PlanRow>(next)! };
+						return { change: "versioned" as const, row: next.get({ plain: true }) };
 					}
 					const inPlace = IN_PLACE_FIELDS.filter(differs);
 					if (inPlace.length === 0) return { change: undefined, row: before };
@@ -214,7 +224,7 @@ const PlansService: DbServiceSchema<DbMixinSettings, PlansMethods> = {
 			async handler(ctx: PlansContext<{ code: string }>) {
 				const current = await this.loadCurrent(ctx.params.code);
 				this.refuseForFreePlan(current.code, "deleted");
-				const versions = (await this.models.plan.findAll({ where: { code: current.code }, attributes: ["id"] })).map((row) => plainRow<{ id: string }>(row)!.id);
+				const versions = (await this.models.plan.findAll({ where: { code: current.code }, attributes: ["id"] })).map((row) => row.get({ plain: true }).id);
 				const inUse = await this.versionsInUse(versions);
 				if (inUse.length > 0) throw new ConflictError(`The plan ${current.code} is in use: archive it instead`, "PLAN_IN_USE", { planIds: inUse });
 				await this.models.plan.destroy({ where: { code: current.code } });
@@ -230,7 +240,7 @@ const PlansService: DbServiceSchema<DbMixinSettings, PlansMethods> = {
 			cache: { keys: ["id"], ttl: CACHE_TTL_SECONDS },
 			params: { id: "uuid" },
 			async handler(ctx: PlansContext<{ id: string }>) {
-				const row = plainRow<PlanRow>(await this.models.plan.findByPk(ctx.params.id));
+				const row = plainRow(await this.models.plan.findByPk(ctx.params.id));
 				if (!row) throw new EntityNotFoundError("Plan version", ctx.params.id);
 				return toPublicPlan(row);
 			},
@@ -258,7 +268,7 @@ const PlansService: DbServiceSchema<DbMixinSettings, PlansMethods> = {
 
 	methods: {
 		async loadCurrent(code: string, transaction?: Transaction) {
-			const row = PLAN_CODE_PATTERN.test(code) ? plainRow<PlanRow>(await this.models.plan.findOne({ where: { code, current: true }, transaction })) : undefined;
+			const row = PLAN_CODE_PATTERN.test(code) ? plainRow(await this.models.plan.findOne({ where: { code, current: true }, transaction })) : undefined;
 			if (!row) throw new EntityNotFoundError("Plan", code);
 			return row;
 		},

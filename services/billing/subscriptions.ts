@@ -16,11 +16,11 @@
  * Status changes are guarded (mixins/aggregate.mixin.ts, SUBSCRIPTION_TRANSITIONS); other changes are
  * guarded updates too (`where` the state they were decided on). Each change commits with its outbox message.
  */
-import type { Transaction, WhereOptions } from "sequelize";
+import type { Transaction } from "sequelize";
 import { LIVE_SUBSCRIPTION_STATUSES, BILLING_PAYMENT_METHODS, PublicSubscriptionSchema, SUBSCRIPTION_STATUSES } from "./contracts";
 import type { PublicCoupon, PublicPlan, PublicSubscription, SubscriptionStatus } from "./contracts";
-import { PAGE_PARAMS, newestFirstPage, plainRow } from "../../mixins/db.mixin";
-import { isPlatformCaller, requireTenant } from "../../lib/caller";
+import { PAGE_PARAMS, plainRow } from "../../mixins/db.mixin";
+import { requireTenant } from "../../lib/caller";
 import { ConflictError, NotFoundError, UnprocessableEntityError } from "../../lib/errors";
 import { apiPath, created } from "../../lib/api-path";
 import { PageOf } from "../../lib/schema";
@@ -107,14 +107,9 @@ export const Subscriptions = billingMixin({
 			},
 			async handler(this: BillingHost, ctx: BillingContext<{ page: number; pageSize: number; status?: SubscriptionStatus; tenantId?: string }>) {
 				const { page, pageSize, status, tenantId } = ctx.params;
-				const where: Record<string, unknown> = {};
-				if (isPlatformCaller(ctx.meta)) {
-					if (tenantId) where.tenantId = tenantId.toLowerCase();
-				} else {
-					where.tenantId = requireTenant(ctx.meta);
-				}
-				if (status) where.status = status;
-				const found = await newestFirstPage(this.models.subscription, where as WhereOptions, page, pageSize, (row: SubscriptionRow) => row);
+				// A platform caller may narrow to one tenant; for anyone else the owner condition puts their own there.
+				const where = { ...(tenantId ? { tenantId: tenantId.toLowerCase() } : {}), ...(status ? { status } : {}) };
+				const found = await this.scoped(ctx).page({ page, pageSize, where });
 				return { ...found, rows: await this.presentSubscriptions(found.rows) };
 			},
 		},
@@ -173,7 +168,7 @@ export const Subscriptions = billingMixin({
 
 	methods: {
 		async liveSubscription(this: BillingHost, tenantId: string, transaction?: Transaction): Promise<SubscriptionRow | undefined> {
-			return plainRow<SubscriptionRow>(await this.models.subscription.findOne({ where: { tenantId, status: [...LIVE_SUBSCRIPTION_STATUSES] } as WhereOptions, transaction }));
+			return plainRow(await this.models.subscription.findOne({ where: { tenantId, status: [...LIVE_SUBSCRIPTION_STATUSES] }, transaction }));
 		},
 
 		couponOf(this: BillingHost, row: SubscriptionRow): CouponTerms | null {
@@ -194,11 +189,12 @@ export const Subscriptions = billingMixin({
 			const owners = await this.membersAdapter.owners(tenantId);
 			const trialEnd = plan.trialDays > 0 ? new Date(now.getTime() + plan.trialDays * DAY_MS) : null;
 			const periodEnd = trialEnd ?? addInterval(now, plan.interval);
+			const status: SubscriptionStatus = trialEnd ? "trialing" : "active";
 			const fields = {
 				tenantId,
 				planId: plan.id,
 				planCode: plan.code,
-				status: trialEnd ? "trialing" : "active",
+				status,
 				paymentMethod: params.paymentMethod,
 				currentPeriodStart: now,
 				currentPeriodEnd: periodEnd,
@@ -206,7 +202,7 @@ export const Subscriptions = billingMixin({
 				trialEnd,
 				createdBy: userId,
 				...couponColumns(coupon),
-			} as Partial<SubscriptionRow>;
+			};
 			// Without a trial the first invoice applies the coupon now: the row starts with that period used.
 			const applied = trialEnd ? null : this.couponOf(fields as SubscriptionRow);
 			const draft = trialEnd ? undefined : await this.draftFor(fields as SubscriptionRow, plan, "subscription_create", [fixedFeeLine(plan, now, periodEnd)], { start: now, end: periodEnd }, applied);
@@ -214,7 +210,7 @@ export const Subscriptions = billingMixin({
 			const row = await this.adapter.db.transaction(async (transaction) => {
 				let inserted: SubscriptionRow;
 				try {
-					inserted = plainRow<SubscriptionRow>(await this.models.subscription.create({ ...fields, couponPeriodsLeft: afterCouponUse(fields as SubscriptionRow, applied) }, { transaction }))!;
+					inserted = (await this.models.subscription.create({ ...fields, couponPeriodsLeft: afterCouponUse(fields as SubscriptionRow, applied) }, { transaction })).get({ plain: true });
 				} catch (err) {
 					if ((err as Error).name === "SequelizeUniqueConstraintError") throw exists();
 					throw err;
@@ -334,12 +330,12 @@ export const Subscriptions = billingMixin({
 			const at = options.at ?? (await this.billingNow(before.tenantId));
 			const apply = async (transaction: Transaction) => {
 				const [count, rows] = await this.models.subscription.update(changes, {
-					where: { id: before.id, status: [...LIVE_SUBSCRIPTION_STATUSES], ...expected } as WhereOptions,
+					where: { id: before.id, status: [...LIVE_SUBSCRIPTION_STATUSES], ...expected },
 					returning: true,
 					transaction,
 				});
 				if (count !== 1) throw new ConflictError("The subscription changed meanwhile: read it again", "SUBSCRIPTION_CHANGED");
-				const row = plainRow<SubscriptionRow>(rows[0])!;
+				const row = rows[0].get({ plain: true });
 				await this.announceBilling(transaction, "subscription.updated", row.tenantId, owners, at, { subscription: await this.presentSubscription(row) });
 				return row;
 			};

@@ -9,10 +9,11 @@
 import path from "node:path";
 import { QueryTypes } from "sequelize";
 import type { Context } from "moleculer";
-import { DbMixin, PAGE_PARAMS, toPage, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
-import { ProductModel, PRODUCT_STATUSES, type ProductStatus } from "../../models/commerce/catalog/product.model";
-import { isSuperAdmin, UUID_PATTERN, type CallerMeta } from "../../lib/caller";
-import { BadRequestError, EntityNotFoundError } from "../../lib/errors";
+import { DbMixin, PAGE_PARAMS, toPage, type DbMixinSettings, type DbServiceSchema, type Ownership } from "../../mixins/db.mixin";
+import { ProductModel, PRODUCT_STATUSES, type ProductRow, type ProductStatus } from "../../models/commerce/catalog/product.model";
+import type { CallerMeta } from "../../lib/caller";
+import { entityOf } from "../../middlewares/entity-scope.middleware";
+import { BadRequestError } from "../../lib/errors";
 import { currencyRule } from "../../lib/currency";
 import { CategoryCountSchema, PRODUCT_EVENTS, PublicProductSchema, type PublicProduct } from "./contracts";
 import { created } from "../../lib/api-path";
@@ -35,21 +36,12 @@ const MAX_PRICE_AMOUNT = 999_999_999_999;
 const MAX_FEATURES_BYTES = 16_384;
 const CATEGORY_PATTERN = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 const CACHE_TTL_SECONDS = 300;
-
-interface ProductRow {
-	id: string;
-	name: string;
-	description: string;
-	category: string;
-	/** BIGINT: node-postgres hands it over as a string. */
-	priceAmount: string | number;
-	currency: string;
-	features: Record<string, unknown>;
-	image: string | null;
-	status: ProductStatus;
-	createdAt: Date | string;
-	updatedAt: Date | string;
-}
+/** Products belong to the platform: the public sees those on sale; super admins and platform work every status. */
+const PRODUCT_OWNERSHIP: Ownership = { owner: "none", visible: { status: "active" satisfies ProductStatus } };
+/** The public reads of the catalog are cached by persona, which platform work lacks: only a super admin's answer shows drafts. */
+const CACHED_BY_PERSONA = { seesAll: "super_admin" } as const;
+/** The product an action names; a draft or archived one is 404 to whoever may not see it. */
+const PRODUCT_SCOPE = { entity: "product", name: "Product" } as const;
 
 interface SqlProductRow {
 	id: string;
@@ -81,7 +73,6 @@ type ProductInput = Partial<Pick<PublicProduct, "name" | "description" | "catego
 
 interface CatalogMethods extends AggregateMethods<ProductRow, ProductStatus, PublicProduct> {
 	present(row: ProductRow): PublicProduct;
-	loadProduct(id: string): Promise<ProductRow>;
 	toPublic(row: ProductRow): PublicProduct;
 	checkFeatures(features: unknown): void;
 	searchProducts(params: ListParams, statuses: ProductStatus[] | null): Promise<{ rows: PublicProduct[]; total: number }>;
@@ -92,10 +83,10 @@ const categoryRule = { type: "string", trim: true, lowercase: true, min: 1, max:
 const imageRule = { type: "url", max: 2048, optional: true, nullable: true } as const;
 const featuresRule = { type: "object", optional: true } as const;
 
-const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
+const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods, unknown, typeof ProductModel> = {
 	name: "catalog",
 	mixins: [
-		DbMixin({ schema: SCHEMA, migrations: path.join(__dirname, "../../models/commerce/catalog/migrations"), model: ProductModel, entityName: "Product" }),
+		DbMixin({ schema: SCHEMA, migrations: path.join(__dirname, "../../models/commerce/catalog/migrations"), model: ProductModel, owner: PRODUCT_OWNERSHIP, entityName: "Product" }),
 		AggregateMixin({ model: "product", entityName: "Product" }),
 	],
 	// Both /products and /categories live in this service, so each action names its full path.
@@ -124,7 +115,9 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 				if (minPrice !== undefined && maxPrice !== undefined && minPrice > maxPrice) {
 					throw new BadRequestError("minPrice must not exceed maxPrice", "VALIDATION_ERROR", [{ field: "minPrice", message: "minPrice must not exceed maxPrice", type: "numberMax" }]);
 				}
-				const statuses = isSuperAdmin(ctx.meta) ? (ctx.params.status ? [ctx.params.status] : null) : (["active"] as ProductStatus[]);
+				// The declared visibility, as SQL: `active` for the public, the asked-for status (or all) for super admins.
+				const visible = this.scoped(ctx, CACHED_BY_PERSONA).condition.status as ProductStatus | undefined;
+				const statuses = visible ? [visible] : ctx.params.status ? [ctx.params.status] : null;
 				const { rows, total } = await this.searchProducts(ctx.params, statuses);
 				return toPage(rows, total, page, pageSize);
 			},
@@ -137,11 +130,10 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 			summary: "One product; drafts and archived products only for super admins",
 			cache: { keys: ["id", "#persona"], ttl: CACHE_TTL_SECONDS },
 			params: { id: "string|max:64" },
+			// Not `$system`: its calls carry no persona and would share the public's cache entry (it has `snapshot`).
+			scope: { ...PRODUCT_SCOPE, ...CACHED_BY_PERSONA },
 			async handler(ctx: Context<{ id: string }, CallerMeta>) {
-				const row = await this.loadProduct(ctx.params.id);
-				// Not `$system`: its calls carry no persona and would share the public's cache entry (it has `snapshot`).
-				if (row.status !== "active" && !isSuperAdmin(ctx.meta)) throw new EntityNotFoundError("Product", ctx.params.id);
-				return this.toPublic(row);
+				return this.toPublic(entityOf<ProductRow>(ctx));
 			},
 		},
 
@@ -178,8 +170,8 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 			},
 			async handler(ctx: Context<Required<Omit<ProductInput, "image">> & { image?: string | null }, CallerMeta>) {
 				this.checkFeatures(ctx.params.features);
-				const inserted = await this.adapter.model.create({ ...ctx.params, image: ctx.params.image ?? null });
-				const product = await this.announce(ctx, PRODUCT_EVENTS.created, inserted.get({ plain: true }) as ProductRow, "created");
+				const inserted = await this.models.product.create({ ...ctx.params, image: ctx.params.image ?? null });
+				const product = await this.announce(ctx, PRODUCT_EVENTS.created, inserted.get({ plain: true }), "created");
 				created(ctx, "products", product.id);
 				return product;
 			},
@@ -202,13 +194,14 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 				status: { type: "enum", values: PRODUCT_STATUSES, optional: true },
 				$$strict: "remove",
 			},
+			scope: PRODUCT_SCOPE,
 			async handler(ctx: Context<ProductInput & { id: string }, CallerMeta>) {
-				const { id, ...changes } = ctx.params;
-				const before = await this.loadProduct(id);
+				const { id: _id, ...changes } = ctx.params;
+				const before = entityOf<ProductRow>(ctx);
 				if (changes.features !== undefined) this.checkFeatures(changes.features);
 				if (Object.keys(changes).length === 0) return this.toPublic(before);
-				await this.adapter.model.update(changes, { where: { id } });
-				const product = await this.announce(ctx, PRODUCT_EVENTS.updated, await this.loadProduct(id), "updated", { changed: Object.keys(changes) });
+				const [, [after]] = await this.models.product.update(changes, { where: { id: before.id }, returning: true });
+				const product = await this.announce(ctx, PRODUCT_EVENTS.updated, after.get({ plain: true }), "updated", { changed: Object.keys(changes) });
 				if (before.status !== "archived" && product.status === "archived") ctx.emit(PRODUCT_EVENTS.archived, { product });
 				return product;
 			},
@@ -220,11 +213,12 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 			permissions: ["super_admin"],
 			summary: "Archive a product: it leaves the catalog, its row stays for the orders that refer to it",
 			params: { id: "string|max:64" },
+			scope: PRODUCT_SCOPE,
 			async handler(ctx: Context<{ id: string }, CallerMeta>) {
-				const before = await this.loadProduct(ctx.params.id);
+				const before = entityOf<ProductRow>(ctx);
 				if (before.status !== "archived") {
-					await this.adapter.model.update({ status: "archived" }, { where: { id: before.id } });
-					await this.announce(ctx, PRODUCT_EVENTS.archived, await this.loadProduct(before.id));
+					const [, [after]] = await this.models.product.update({ status: "archived" }, { where: { id: before.id }, returning: true });
+					await this.announce(ctx, PRODUCT_EVENTS.archived, after.get({ plain: true }));
 				}
 				ctx.meta.$statusCode = 204;
 				return null;
@@ -239,9 +233,9 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 			visibility: "public",
 			params: { ids: { type: "array", items: "uuid", min: 1, max: 500 } },
 			async handler(ctx: Context<{ ids: string[] }>) {
-				const rows = await this.adapter.model.findAll({ where: { id: [...new Set(ctx.params.ids)] } });
+				const rows = await this.models.product.findAll({ where: { id: [...new Set(ctx.params.ids)] } });
 				return rows.map((row) => {
-					const product = this.toPublic(row.get({ plain: true }) as ProductRow);
+					const product = this.toPublic(row.get({ plain: true }));
 					return { id: product.id, name: product.name, priceAmount: product.priceAmount, currency: product.currency, status: product.status };
 				});
 			},
@@ -249,14 +243,6 @@ const CatalogService: DbServiceSchema<DbMixinSettings, CatalogMethods> = {
 	},
 
 	methods: {
-		/** A malformed id names nothing, exactly like an unknown one: 404. */
-		async loadProduct(id: string): Promise<ProductRow> {
-			if (!UUID_PATTERN.test(id)) throw new EntityNotFoundError("Product", id);
-			const row = (await this.adapter.model.findByPk(id))?.get({ plain: true }) as ProductRow | undefined;
-			if (!row) throw new EntityNotFoundError("Product", id);
-			return row;
-		},
-
 		checkFeatures(features: unknown) {
 			if (Buffer.byteLength(JSON.stringify(features ?? {})) > MAX_FEATURES_BYTES) {
 				const message = `features must not exceed ${MAX_FEATURES_BYTES} bytes of JSON`;

@@ -27,8 +27,8 @@
  */
 import path from "node:path";
 import type { Context } from "moleculer";
-import type { Transaction, WhereOptions } from "sequelize";
-import { DbMixin, PAGE_PARAMS, newestFirstPage, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import type { Transaction } from "sequelize";
+import { DbMixin, PAGE_PARAMS, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AggregateMixin } from "../../mixins/aggregate.mixin";
 import { entityOf } from "../../middlewares/entity-scope.middleware";
 import { IdempotencyMixin, type IdempotencyMeta } from "../../mixins/idempotency.mixin";
@@ -41,7 +41,7 @@ import {
 	type OrderStatus,
 } from "../../models/commerce/orders/order.models";
 import type { PaymentStatusReason } from "../../models/commerce/payments/payment.model";
-import { isPlatformCaller, requireUser, systemCall } from "../../lib/caller";
+import { requireUser, systemCall } from "../../lib/caller";
 import type { CreateParams, ListParams, OrderLineRow, OrderRow, OrdersMethods, PaymentMessage, ProductSnapshot, PublicOrder } from "./orders.types";
 import { BadRequestError, ConflictError, EntityNotFoundError, UnprocessableEntityError, isFinalRefusal } from "../../lib/errors";
 import { ORDER_CHANNELS, ORDER_EVENTS, PAYMENT_CHANNELS, PublicOrderSchema, payableOf } from "./contracts";
@@ -54,10 +54,11 @@ const MAX_QUANTITY = 1000;
 /** Statuses a super admin may set by hand (PUT /orders/:id/status); the rest belong to the saga or the owner. */
 const ADMIN_STATUSES = ["processing", "completed"] as const;
 type AdminStatus = (typeof ADMIN_STATUSES)[number];
-/** An order is its buyer's: others get 404, platform callers see all. */
-const ORDER_SCOPE = { entity: "order", owner: "user", name: "Order" } as const;
 /** Orders belong to people: API keys and anonymous platform work have none of their own. */
 const NO_ORDERS = "Only signed-in users have orders";
+/** An order is its buyer's: others get 404 (lists: their own), platform callers see all. */
+const ORDER_OWNERSHIP = { owner: "user", userRequired: NO_ORDERS } as const;
+const ORDER_SCOPE = { entity: "order", name: "Order" } as const;
 
 export { ORDER_EVENTS };
 export type { PublicOrder, PublicOrderLine } from "./contracts";
@@ -87,7 +88,7 @@ function iso(value: Date | string | null | undefined): string | null {
 
 const paymentParams = { orderId: "string|max:64", paymentId: "string|trim|min:1|max:200", $$strict: "remove" } as const;
 
-const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMethods> = {
+const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMethods, unknown, typeof OrderModel, typeof OrderLineModel> = {
 	name: "orders",
 	mixins: [
 		DbMixin({
@@ -95,6 +96,7 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 			migrations: path.join(__dirname, "../../models/commerce/orders/migrations"),
 			model: OrderModel,
 			extraModels: [OrderLineModel, outboxModel()],
+			owner: ORDER_OWNERSHIP,
 			entityName: "Order",
 		}),
 		OutboxMixin({ name: "Orders outbox" }),
@@ -197,12 +199,12 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 				}
 
 				const row = await this.adapter.db.transaction(async (transaction) => {
-					const order = plainRow<OrderRow>(
+					const order = (
 						await this.models.order.create(
 							{ userId, tenantId: ctx.meta.tenantId ?? null, status: "pending", paymentStatus: "unpaid", currency: currencies[0], totalAmount: Number(total) },
 							{ transaction },
-						),
-					)!;
+						)
+					).get({ plain: true });
 					await this.models.orderLine.bulkCreate(
 						lines.map((line) => ({ ...line, orderId: order.id, totalAmount: Number(line.totalAmount) })),
 						{ transaction },
@@ -227,14 +229,9 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 			},
 			async handler(ctx: OrdersContext<ListParams>) {
 				const { page, pageSize, status, userId } = ctx.params;
-				const where: Record<string, unknown> = {};
-				if (isPlatformCaller(ctx.meta)) {
-					if (userId) where.userId = userId.toLowerCase();
-				} else {
-					where.userId = requireUser(ctx.meta, NO_ORDERS);
-				}
-				if (status) where.status = status;
-				const found = await newestFirstPage(this.models.order, where as WhereOptions, page, pageSize, (row: OrderRow) => row);
+				// A platform caller may narrow to one buyer; for anyone else the owner condition puts themselves there.
+				const where = { ...(userId ? { userId: userId.toLowerCase() } : {}), ...(status ? { status } : {}) };
+				const found = await this.scoped(ctx).page({ page, pageSize, where });
 				return { ...found, rows: await this.withLines(found.rows) };
 			},
 		},
@@ -346,10 +343,10 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 					if (before.paymentStatus === "refunded") return (await this.withLines([before]))[0];
 					const [count, rows] = await this.models.order.update(
 						{ paymentStatus: "refunded", paymentId, refundedAt: new Date() },
-						{ where: { id: before.id, status: "cancelled", paymentStatus: "unpaid", paymentId: null } as WhereOptions, returning: true },
+						{ where: { id: before.id, status: "cancelled", paymentStatus: "unpaid", paymentId: null }, returning: true },
 					);
 					if (count === 1) {
-						const order = (await this.withLines([plainRow<OrderRow>(rows[0])!]))[0];
+						const order = (await this.withLines([rows[0].get({ plain: true })]))[0];
 						await this.entityChanged("updated", { id: order.id }, ctx);
 						return order;
 					}
@@ -371,8 +368,8 @@ const OrdersService: DbServiceSchema<DbMixinSettings, OrdersMethods & OutboxMeth
 	methods: {
 		async withLines(rows: OrderRow[], transaction?: Transaction): Promise<PublicOrder[]> {
 			if (rows.length === 0) return [];
-			const lines = (await this.models.orderLine.findAll({ where: { orderId: rows.map((row) => row.id) }, order: [["position", "ASC"]], transaction })).map(
-				(line) => plainRow<OrderLineRow>(line)!,
+			const lines = (await this.models.orderLine.findAll({ where: { orderId: rows.map((row) => row.id) }, order: [["position", "ASC"]], transaction })).map((line) =>
+				line.get({ plain: true }),
 			);
 			return rows.map((row) =>
 				this.toPublic(

@@ -3,40 +3,12 @@
  * methods are, and the payment saga's messages as orders reads them. orders.service.ts holds the logic.
  */
 import type { Transaction } from "sequelize";
-import type { OrderStatus, PaymentStatus } from "../../models/commerce/orders/order.models";
+import type { OrderLineRow, OrderRow, OrderStatus } from "../../models/commerce/orders/order.models";
 import type { PaymentMessage, PublicOrder } from "./contracts";
 import type { AggregateMethods } from "../../mixins/aggregate.mixin";
 
 export type { PaymentMessage, PublicOrder, PublicOrderLine } from "./contracts";
-
-export interface OrderRow {
-	id: string;
-	userId: string;
-	tenantId: string | null;
-	status: OrderStatus;
-	paymentStatus: PaymentStatus;
-	currency: string;
-	/** BIGINT: node-postgres hands it over as a string. */
-	totalAmount: string | number;
-	paymentId: string | null;
-	paidAt: Date | null;
-	cancelledAt: Date | null;
-	completedAt: Date | null;
-	refundedAt: Date | null;
-	createdAt: Date;
-	updatedAt: Date;
-}
-
-export interface OrderLineRow {
-	orderId: string;
-	position: number;
-	productId: string;
-	productName: string;
-	unitPriceAmount: string | number;
-	quantity: number;
-	totalAmount: string | number;
-	currency: string;
-}
+export type { OrderLineRow, OrderRow } from "../../models/commerce/orders/order.models";
 
 export interface ProductSnapshot {
 	id: string;

@@ -15,14 +15,13 @@
  * - `payments.voidForInvoice { invoiceId, reason: "invoice_voided" }`: fails the invoice's pending payments.
  */
 import type { Context, ServiceSchema } from "moleculer";
-import type { WhereOptions } from "sequelize";
-import { plainRow, type DbService } from "../../mixins/db.mixin";
+import { plainRow } from "../../mixins/db.mixin";
 import type { OutboxMethods } from "../../mixins/outbox.mixin";
 import { currencyRule } from "../../lib/currency";
 import { UnprocessableEntityError } from "../../lib/errors";
 import { PAYMENT_CHANNELS, PAYMENT_EVENTS, PAYMENT_METHODS, type Payable, type PayInvoiceParams, type PublicPayment } from "./contracts";
 import { failureColumns, savesMethods, type ChargeOutcome, type PaymentProvider } from "./payment-provider";
-import type { PaymentRow, PaymentsContext, PaymentsLocals, PaymentsMethods, SavedMethodRow } from "./payments.types";
+import type { PaymentRow, PaymentsContext, PaymentsDb, PaymentsLocals, PaymentsMethods } from "./payments.types";
 import type { ReconciliationMethods } from "./payments-reconciliation";
 import type { SavedMethodsMethods } from "./payments-saved-methods";
 import type { PaymentStatusReason } from "../../models/commerce/payments/payment.model";
@@ -34,7 +33,7 @@ export interface InvoiceMethods {
 	recordCharge(ctx: Context, row: PaymentRow, outcome: ChargeOutcome, instructions: Record<string, unknown>): Promise<PublicPayment>;
 }
 
-type Host = DbService & PaymentsMethods & OutboxMethods & ReconciliationMethods & SavedMethodsMethods & InvoiceMethods & PaymentsLocals;
+type Host = PaymentsDb & PaymentsMethods & OutboxMethods & ReconciliationMethods & SavedMethodsMethods & InvoiceMethods & PaymentsLocals;
 
 /** 422 IDEMPOTENCY_KEY_REUSED when a replayed key comes with another request than the one it first named. */
 function assertSameRequest(row: PaymentRow, params: PayInvoiceParams & { tenantId: string }): void {
@@ -66,8 +65,8 @@ export const PaymentsInvoices: Partial<ServiceSchema> = {
 				const params = { ...ctx.params, tenantId: ctx.params.tenantId.toLowerCase(), invoiceId: ctx.params.invoiceId.toLowerCase() };
 				const provider = this.providers.get(params.method);
 				const payable: Payable = { type: "invoice", id: params.invoiceId };
-				let row: PaymentRow | undefined = plainRow<PaymentRow>(
-					await this.models.payment.findOne({ where: { payableType: "invoice", payableId: payable.id, idempotencyKey: params.idempotencyKey } as WhereOptions }),
+				let row: PaymentRow | undefined = plainRow(
+					await this.models.payment.findOne({ where: { payableType: "invoice", payableId: payable.id, idempotencyKey: params.idempotencyKey } }),
 				);
 				if (!row) {
 					const inserted: { row: PaymentRow; replayed: boolean } = await this.insertPayment({
@@ -107,13 +106,13 @@ export const PaymentsInvoices: Partial<ServiceSchema> = {
 			// A replay charges the card the first attempt chose (the processor's idempotency key covers that card),
 			// even if the tenant's default changed since.
 			const chosen = (row.instructions.paymentMethod as { id?: string } | undefined)?.id;
-			const card = (chosen ? plainRow<SavedMethodRow>(await this.models.savedMethod.findByPk(chosen)) : undefined) ?? (await this.defaultSavedMethod(row.tenantId!));
+			const card = (chosen ? plainRow(await this.models.savedMethod.findByPk(chosen)) : undefined) ?? (await this.defaultSavedMethod(row.tenantId!));
 			if (!card) {
 				return this.recordCharge(ctx, row, { status: "failed", failure: { code: "payment_method_missing", message: "The organization has no saved card" } }, row.instructions);
 			}
 			// Which card pays: for receipts and invoices ("Visa •••• 4242"), never the processor's id of it.
 			const instructions: Record<string, unknown> = { ...row.instructions, provider: provider.name, paymentMethod: { id: card.id, brand: card.brand, last4: card.last4 } };
-			if (chosen !== card.id) await this.models.payment.update({ instructions }, { where: { id: row.id, status: "pending" } as WhereOptions });
+			if (chosen !== card.id) await this.models.payment.update({ instructions }, { where: { id: row.id, status: "pending" } });
 			// Unreachable (503): thrown, the payment stays pending, and a replay with the same key asks again.
 			const outcome = await provider.chargeSavedMethod(this.providerPaymentOf(row), { customerId: card.customerId, methodId: card.providerMethodId });
 			if (outcome.providerReference) instructions.paymentIntentId = outcome.providerReference;
@@ -131,7 +130,7 @@ export const PaymentsInvoices: Partial<ServiceSchema> = {
 				if (changed) return this.announce(ctx, PAYMENT_EVENTS.failed, changed);
 			} else {
 				// Processing at the processor: its webhook settles or fails it (found by this reference).
-				await this.models.payment.update({ instructions, ...reference }, { where: { id: row.id, status: "pending", providerReference: null } as WhereOptions });
+				await this.models.payment.update({ instructions, ...reference }, { where: { id: row.id, status: "pending", providerReference: null } });
 			}
 			// The webhook came first (or a concurrent replay did it): the payment is as they left it.
 			return this.toPublic((await this.loadRow(row.id)) ?? row);

@@ -16,9 +16,7 @@
  * orders records it on the cancelled order (`paymentStatus: refunded`). Every step is durable and idempotent.
  */
 import type { Context, ServiceSchema } from "moleculer";
-import type { WhereOptions } from "sequelize";
-import type { PaymentsContext, PaymentRow, PaymentsLocals, PaymentsMethods, PublicPayment } from "./payments.types";
-import { plainRow, type DbService } from "../../mixins/db.mixin";
+import type { PaymentsContext, PaymentRow, PaymentsDb, PaymentsLocals, PaymentsMethods, PublicPayment } from "./payments.types";
 import type { OutboxMethods } from "../../mixins/outbox.mixin";
 import { PAYMENT_STATUS_REASONS, type PaymentStatusReason } from "../../models/commerce/payments/payment.model";
 import { ORDER_CHANNELS, PAYMENT_CHANNELS, PAYMENT_EVENTS, type OrderCancelledMessage, type Payable, type PaymentRejectedMessage } from "./contracts";
@@ -41,7 +39,7 @@ interface OrderView {
 
 const reasonRule = { type: "enum", values: PAYMENT_STATUS_REASONS } as const;
 
-type Host = DbService & PaymentsMethods & OutboxMethods & ReconciliationMethods & PaymentsLocals;
+type Host = PaymentsDb & PaymentsMethods & OutboxMethods & ReconciliationMethods & PaymentsLocals;
 
 export const PaymentsReconciliation: Partial<ServiceSchema> = {
 	/**
@@ -140,8 +138,8 @@ export const PaymentsReconciliation: Partial<ServiceSchema> = {
 		},
 
 		async voidPendingPayments(this: Host, ctx: Context, payable: Payable, reason: PaymentStatusReason): Promise<PublicPayment[]> {
-			const where = { payableType: payable.type, payableId: payable.id, status: "pending" } as WhereOptions;
-			const pending = (await this.models.payment.findAll({ where })).map((row) => plainRow<PaymentRow>(row)!);
+			const where = { payableType: payable.type, payableId: payable.id, status: "pending" as const };
+			const pending = (await this.models.payment.findAll({ where })).map((row) => row.get({ plain: true }));
 			const voided: PublicPayment[] = [];
 			for (const before of pending) {
 				// No channel: the buyer cancelled, a "payment failed" notice would mislead. Guarded: a payment that

@@ -10,8 +10,8 @@
  * `payments.payInvoice` charges it (payments-invoices.ts).
  */
 import type { Context, ServiceSchema } from "moleculer";
-import type { Model, Transaction, WhereOptions } from "sequelize";
-import { plainRow, type DbService } from "../../mixins/db.mixin";
+import type { Transaction } from "sequelize";
+import { plainRow } from "../../mixins/db.mixin";
 import { entityOf } from "../../middlewares/entity-scope.middleware";
 import { requireTenant } from "../../lib/caller";
 import { UnprocessableEntityError, isFinalRefusal } from "../../lib/errors";
@@ -19,7 +19,7 @@ import { apiPath } from "../../lib/api-path";
 import { Type } from "../../lib/schema";
 import { PAYMENT_METHOD_EVENTS, PaymentMethodSetupSchema, PublicSavedPaymentMethodSchema, type PaymentMethodSetup, type PublicSavedPaymentMethod } from "./contracts";
 import { savesMethods, type PaymentProvider, type ProviderEvent, type SavedMethodDetails, type SavedMethodSupport } from "./payment-provider";
-import type { PaymentCustomerRow, PaymentsContext, PaymentsLocals, PaymentsMethods, SavedMethodRow } from "./payments.types";
+import type { PaymentCustomerRow, PaymentsContext, PaymentsDb, PaymentsLocals, PaymentsMethods, SavedMethodRow } from "./payments.types";
 
 /** A card a confirmed set-up saved, read from the processor, for its tenant. */
 export interface SavedCard {
@@ -40,9 +40,11 @@ export interface SavedMethodsMethods {
 	/** Records the card as its tenant's default, in the webhook's transaction. */
 	recordSavedMethod(card: SavedCard, transaction: Transaction): Promise<SavedMethodRow>;
 	toPublicSavedMethod(row: SavedMethodRow): PublicSavedPaymentMethod;
+	/** The caller's tenant's saved cards, the default first. */
+	listSavedMethods(ctx: PaymentsContext): Promise<PublicSavedPaymentMethod[]>;
 }
 
-type Host = DbService & PaymentsMethods & SavedMethodsMethods & PaymentsLocals;
+type Host = PaymentsDb & PaymentsMethods & SavedMethodsMethods & PaymentsLocals;
 
 export const PaymentsSavedMethods: Partial<ServiceSchema> = {
 	actions: {
@@ -71,16 +73,7 @@ export const PaymentsSavedMethods: Partial<ServiceSchema> = {
 			summary: "Your organization's saved cards (tenant owners and admins)",
 			params: { $$strict: "remove" },
 			async handler(ctx: PaymentsContext): Promise<PublicSavedPaymentMethod[]> {
-				const tenantId = requireTenant(ctx.meta);
-				const rows = await this.models.savedMethod.findAll({
-					where: { tenantId } as WhereOptions,
-					order: [
-						["isDefault", "DESC"],
-						["createdAt", "DESC"],
-						["id", "ASC"],
-					],
-				});
-				return rows.map((row: Model) => this.toPublicSavedMethod(plainRow<SavedMethodRow>(row)!));
+				return this.listSavedMethods(ctx);
 			},
 		},
 
@@ -91,7 +84,7 @@ export const PaymentsSavedMethods: Partial<ServiceSchema> = {
 			permissions: ["tenant:admin"],
 			summary: "Remove a saved card (tenant owners and admins); the newest remaining card becomes the default",
 			params: { id: "string|max:64" },
-			scope: { entity: "savedMethod", owner: "tenant", name: "PaymentMethod" },
+			scope: { entity: "savedMethod", name: "PaymentMethod" },
 			async handler(ctx: PaymentsContext<{ id: string }>) {
 				const row = entityOf<SavedMethodRow>(ctx);
 				const vault = this.providers.savedMethods();
@@ -105,9 +98,9 @@ export const PaymentsSavedMethods: Partial<ServiceSchema> = {
 					}
 				}
 				await this.adapter.db.transaction(async (transaction: Transaction) => {
-					await this.models.savedMethod.destroy({ where: { id: row.id } as WhereOptions, transaction });
+					await this.models.savedMethod.destroy({ where: { id: row.id }, transaction });
 					if (!row.isDefault) return;
-					const newest = await this.models.savedMethod.findOne({ where: { tenantId: row.tenantId } as WhereOptions, order: [["createdAt", "DESC"]], transaction });
+					const newest = await this.models.savedMethod.findOne({ where: { tenantId: row.tenantId }, order: [["createdAt", "DESC"]], transaction });
 					if (newest) await newest.update({ isDefault: true }, { transaction });
 				});
 				await this.entityChanged("removed", { id: row.id }, ctx);
@@ -130,6 +123,17 @@ export const PaymentsSavedMethods: Partial<ServiceSchema> = {
 	},
 
 	methods: {
+		async listSavedMethods(this: Host, ctx: PaymentsContext): Promise<PublicSavedPaymentMethod[]> {
+			const rows = await this.scoped(ctx, "savedMethod").findAll({}, {
+				order: [
+					["isDefault", "DESC"],
+					["createdAt", "DESC"],
+					["id", "ASC"],
+				],
+			});
+			return rows.map((row) => this.toPublicSavedMethod(row));
+		},
+
 		cardVault(this: Host) {
 			const vault = this.providers.savedMethods();
 			if (!vault) throw new UnprocessableEntityError("Saved cards are not available: Stripe is not configured", "METHOD_NOT_AVAILABLE", { method: "credit_card" });
@@ -137,26 +141,26 @@ export const PaymentsSavedMethods: Partial<ServiceSchema> = {
 		},
 
 		async customerOf(this: Host, tenantId: string, provider: PaymentProvider & SavedMethodSupport, create: boolean): Promise<PaymentCustomerRow | undefined> {
-			const where = { tenantId, provider: provider.name } as WhereOptions;
-			const found = plainRow<PaymentCustomerRow>(await this.models.paymentCustomer.findOne({ where }));
+			const where = { tenantId, provider: provider.name };
+			const found = plainRow(await this.models.paymentCustomer.findOne({ where }));
 			if (found || !create) return found;
 			// The same key on every attempt: two set-ups started at once make one customer at the processor.
 			const { customerId } = await provider.createCustomer({ tenantId, idempotencyKey: `customer-${tenantId}` });
 			try {
-				return plainRow<PaymentCustomerRow>(await this.models.paymentCustomer.create({ tenantId, provider: provider.name, customerId }))!;
+				return (await this.models.paymentCustomer.create({ tenantId, provider: provider.name, customerId })).get({ plain: true });
 			} catch (err) {
 				if ((err as Error).name !== "SequelizeUniqueConstraintError") throw err;
-				return plainRow<PaymentCustomerRow>(await this.models.paymentCustomer.findOne({ where }))!;
+				return plainRow(await this.models.paymentCustomer.findOne({ where }))!;
 			}
 		},
 
 		async defaultSavedMethod(this: Host, tenantId: string): Promise<SavedMethodRow | undefined> {
-			return plainRow<SavedMethodRow>(await this.models.savedMethod.findOne({ where: { tenantId, isDefault: true } as WhereOptions }));
+			return plainRow(await this.models.savedMethod.findOne({ where: { tenantId, isDefault: true } }));
 		},
 
 		async savedMethodOfSetup(this: Host, event: Extract<ProviderEvent, { kind: "setup_succeeded" }>, provider: PaymentProvider): Promise<SavedCard | { ignored: string }> {
 			if (!savesMethods(provider) || !event.customerId || !event.methodId) return { ignored: "no customer or payment method" };
-			const customer = plainRow<PaymentCustomerRow>(await this.models.paymentCustomer.findOne({ where: { provider: provider.name, customerId: event.customerId } as WhereOptions }));
+			const customer = plainRow(await this.models.paymentCustomer.findOne({ where: { provider: provider.name, customerId: event.customerId } }));
 			if (!customer) {
 				this.logger.warn(`Set-up ${event.setupId} (event ${event.id}) is for an unknown customer ${event.customerId}; acknowledged, ignored`);
 				return { ignored: "unknown customer" };
@@ -166,13 +170,13 @@ export const PaymentsSavedMethods: Partial<ServiceSchema> = {
 
 		async recordSavedMethod(this: Host, card: SavedCard, transaction: Transaction): Promise<SavedMethodRow> {
 			// One tenant's cards change one at a time (its customer row is the lock), so it never has two defaults.
-			await this.models.paymentCustomer.findOne({ where: { tenantId: card.tenantId, provider: card.provider } as WhereOptions, lock: transaction.LOCK.UPDATE, transaction });
-			await this.models.savedMethod.update({ isDefault: false }, { where: { tenantId: card.tenantId, isDefault: true } as WhereOptions, transaction });
+			await this.models.paymentCustomer.findOne({ where: { tenantId: card.tenantId, provider: card.provider }, lock: transaction.LOCK.UPDATE, transaction });
+			await this.models.savedMethod.update({ isDefault: false }, { where: { tenantId: card.tenantId, isDefault: true }, transaction });
 			const { brand, last4, expMonth, expYear, type, methodId } = card.details;
 			const values = { tenantId: card.tenantId, provider: card.provider, customerId: card.customerId, providerMethodId: methodId, type, brand, last4, expMonth, expYear, isDefault: true };
-			const existing = await this.models.savedMethod.findOne({ where: { provider: card.provider, providerMethodId: methodId } as WhereOptions, transaction });
+			const existing = await this.models.savedMethod.findOne({ where: { provider: card.provider, providerMethodId: methodId }, transaction });
 			const row = existing ? await existing.update(values, { transaction }) : await this.models.savedMethod.create(values, { transaction });
-			return plainRow<SavedMethodRow>(row)!;
+			return row.get({ plain: true });
 		},
 
 		toPublicSavedMethod(row: SavedMethodRow): PublicSavedPaymentMethod {

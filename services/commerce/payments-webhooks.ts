@@ -16,18 +16,18 @@
  */
 import type { ServiceSchema } from "moleculer";
 import { Op, QueryTypes, type Transaction } from "sequelize";
-import { plainRow, type DbService } from "../../mixins/db.mixin";
+import { plainRow } from "../../mixins/db.mixin";
 import type { OutboxMethods } from "../../mixins/outbox.mixin";
 import { normalizeUuid } from "../../lib/caller";
 import { BadRequestError } from "../../lib/errors";
 import { apiPath } from "../../lib/api-path";
 import { PAYMENT_CHANNELS, PAYMENT_EVENTS, PAYMENT_METHOD_EVENTS, StripeWebhookAnswerSchema } from "./contracts";
 import { failureColumns, type PaymentProvider, type ProviderEvent } from "./payment-provider";
-import type { PaymentRow, PaymentsContext, PaymentsLocals, PaymentsMethods, WebhookOutcome } from "./payments.types";
+import type { PaymentRow, PaymentsContext, PaymentsDb, PaymentsLocals, PaymentsMethods, WebhookOutcome } from "./payments.types";
 import type { SavedMethodsMethods } from "./payments-saved-methods";
 import type { IdempotencyMeta } from "../../mixins/idempotency.mixin";
 
-type Host = DbService & PaymentsMethods & OutboxMethods & SavedMethodsMethods & PaymentsLocals;
+type Host = PaymentsDb & PaymentsMethods & OutboxMethods & SavedMethodsMethods & PaymentsLocals;
 type PaymentEventOf = Extract<ProviderEvent, { kind: "payment_succeeded" | "payment_failed" }>;
 
 /** Where the processors' events already handled are recorded (one table for every provider). */
@@ -67,7 +67,7 @@ export const PaymentsWebhooks: Partial<ServiceSchema> = {
 		 * own answer to an off-session charge, say), whose commit this read sees.
 		 */
 		async currentStatus(this: Host, row: PaymentRow, transaction: Transaction): Promise<PaymentRow["status"]> {
-			return plainRow<PaymentRow>(await this.models.payment.findByPk(row.id, { transaction }))?.status ?? row.status;
+			return plainRow(await this.models.payment.findByPk(row.id, { transaction }))?.status ?? row.status;
 		},
 
 		async handleProviderEvent(this: Host, event: ProviderEvent, provider: PaymentProvider): Promise<WebhookOutcome> {
@@ -98,7 +98,7 @@ export const PaymentsWebhooks: Partial<ServiceSchema> = {
 					where: { [Op.or]: [{ providerReference: event.providerReference }, ...(metadataId ? [{ id: metadataId, method: "credit_card", providerReference: null }] : [])] },
 					transaction,
 				})
-			).map((found) => plainRow<PaymentRow>(found)!);
+			).map((found) => found.get({ plain: true }));
 			const row = candidates.find((found) => found.providerReference === event.providerReference) ?? candidates[0];
 			if (!row) {
 				this.logger.warn(`Stripe event ${event.id} (${event.type}) is for an unknown payment intent ${event.providerReference}; acknowledged, ignored`);

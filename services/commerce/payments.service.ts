@@ -26,9 +26,8 @@
 import crypto from "node:crypto";
 import path from "node:path";
 import type { Context } from "moleculer";
-import type { WhereOptions } from "sequelize";
 import { platformConfigOf } from "../../lib/node";
-import { DbMixin, PAGE_PARAMS, newestFirstPage, plainRow, type DbServiceSchema } from "../../mixins/db.mixin";
+import { DbMixin, PAGE_PARAMS, plainRow, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AggregateMixin } from "../../mixins/aggregate.mixin";
 import { entityOf } from "../../middlewares/entity-scope.middleware";
 import { IdempotencyMixin } from "../../mixins/idempotency.mixin";
@@ -42,7 +41,7 @@ import type { PaymentProvider, ProviderPayment } from "./payment-provider";
 import type { ListParams, NewPayment, OrderView, PaymentRow, PaymentsContext, PaymentsLocals, PaymentsMethods, PaymentsSettings, PublicPayment } from "./payments.types";
 import { PaymentModel, PAYMENT_METHODS, PAYMENT_STATUSES, type PaymentMethod, type PaymentStatus } from "../../models/commerce/payments/payment.model";
 import { PaymentCustomerModel, SavedPaymentMethodModel } from "../../models/commerce/payments/saved-payment-method.model";
-import { isPlatformCaller, requireUser, type CallerMeta } from "../../lib/caller";
+import { requireUser, type CallerMeta } from "../../lib/caller";
 import { ConflictError, EntityNotFoundError, UnprocessableEntityError } from "../../lib/errors";
 import { PAYMENT_CHANNELS, PAYMENT_EVENTS, PublicPaymentSchema, type Payable } from "./contracts";
 import { created } from "../../lib/api-path";
@@ -80,7 +79,13 @@ function pendingConflict(payable: Payable, existing?: PaymentRow): ConflictError
 	return new ConflictError(`${name} ${payable.id} already has a pending payment`, "PAYMENT_PENDING", { [`${payable.type}Id`]: payable.id, paymentId: existing?.id });
 }
 
-const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & OutboxMethods & ReconciliationMethods & InvoiceMethods & SavedMethodsMethods, PaymentsLocals> = {
+const PaymentsService: DbServiceSchema<
+	PaymentsSettings,
+	PaymentsMethods & OutboxMethods & ReconciliationMethods & InvoiceMethods & SavedMethodsMethods,
+	PaymentsLocals,
+	typeof PaymentModel,
+	typeof PaymentCustomerModel | typeof SavedPaymentMethodModel
+> = {
 	name: "payments",
 	mixins: [
 		DbMixin({
@@ -88,6 +93,11 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 			migrations: path.join(__dirname, "../../models/commerce/payments/migrations"),
 			model: PaymentModel,
 			extraModels: [outboxModel(), PaymentCustomerModel, SavedPaymentMethodModel],
+			// A payment is its payer's: others get 404 (lists: their own), platform callers see all (an invoice's, with
+			// no payer, only they).
+			owner: { owner: "user", userRequired: NO_PAYMENTS },
+			// A saved card is its tenant's.
+			owners: { savedMethod: "tenant" },
 			entityName: "Payment",
 		}),
 		OutboxMixin({ name: "Payments outbox" }),
@@ -140,7 +150,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 					});
 				}
 				const payable: Payable = { type: "order", id: order.id };
-				const existing = plainRow<PaymentRow>(await this.models.payment.findOne({ where: { payableType: "order", payableId: order.id, status: "pending" } }));
+				const existing = plainRow(await this.models.payment.findOne({ where: { payableType: "order", payableId: order.id, status: "pending" } }));
 				if (existing) throw pendingConflict(payable, existing);
 				const { row } = await this.insertPayment({ payable, userId, tenantId: order.tenantId ?? null, amount: order.totalAmount, currency: order.currency, method });
 				// The order may have been cancelled since it was read: its cancel fails pending payments, and one
@@ -168,12 +178,12 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 			},
 			async handler(ctx: PaymentsContext<ListParams>) {
 				const { page, pageSize, status, orderId, invoiceId } = ctx.params;
-				const where: Record<string, unknown> = {};
-				if (!isPlatformCaller(ctx.meta)) where.userId = requireUser(ctx.meta, NO_PAYMENTS);
-				if (status) where.status = status;
-				if (orderId) where.orderId = orderId.toLowerCase();
-				if (invoiceId) Object.assign(where, { payableType: "invoice", payableId: invoiceId.toLowerCase() });
-				return newestFirstPage(this.models.payment, where as WhereOptions, page, pageSize, (row: PaymentRow) => this.toPublic(row));
+				const where = {
+					...(status ? { status } : {}),
+					...(orderId ? { orderId: orderId.toLowerCase() } : {}),
+					...(invoiceId ? { payableType: "invoice" as const, payableId: invoiceId.toLowerCase() } : {}),
+				};
+				return this.scoped(ctx).page({ page, pageSize, where }, (row) => this.toPublic(row));
 			},
 		},
 
@@ -182,7 +192,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 			responses: { 200: { description: "The payment", body: PublicPaymentSchema } },
 			summary: "One of your payments (super admins: any)",
 			params: { id: "string|max:64" },
-			scope: { entity: "payment", owner: "user", name: "Payment" },
+			scope: { entity: "payment", name: "Payment" },
 			async handler(ctx: PaymentsContext<{ id: string }>) {
 				return this.toPublic(entityOf<PaymentRow>(ctx));
 			},
@@ -307,7 +317,7 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 				const reference = this.newReference();
 				const described: ProviderPayment = { id, method: values.method, reference, amount: values.amount, currency: values.currency, payable: values.payable, tenantId: values.tenantId, description: values.description };
 				try {
-					const row = plainRow<PaymentRow>(
+					const row = (
 						await this.models.payment.create({
 							id,
 							payableType: values.payable.type,
@@ -322,8 +332,8 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 							paymentReference: reference,
 							instructions: provider.instructions(described),
 							idempotencyKey: values.idempotencyKey ?? null,
-						}),
-					)!;
+						})
+					).get({ plain: true });
 					return { row, replayed: false };
 				} catch (err) {
 					const constraint = violatedConstraint(err);
@@ -331,11 +341,11 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 					const { type, id: payableId } = values.payable;
 					if (values.idempotencyKey) {
 						// The same request, concurrently (refused by the key's index or the one-pending one): its payment is the answer.
-						const twin = plainRow<PaymentRow>(await this.models.payment.findOne({ where: { payableType: type, payableId, idempotencyKey: values.idempotencyKey } as WhereOptions }));
+						const twin = plainRow(await this.models.payment.findOne({ where: { payableType: type, payableId, idempotencyKey: values.idempotencyKey } }));
 						if (twin) return { row: twin, replayed: true };
 					}
 					if (constraint === "payments_one_pending_per_payable") {
-						throw pendingConflict(values.payable, plainRow<PaymentRow>(await this.models.payment.findOne({ where: { payableType: type, payableId, status: "pending" } })));
+						throw pendingConflict(values.payable, plainRow(await this.models.payment.findOne({ where: { payableType: type, payableId, status: "pending" } })));
 					}
 					// A reference collision (31^8 of them): draw again.
 					if (attempt >= 3) throw err;
@@ -352,8 +362,8 @@ const PaymentsService: DbServiceSchema<PaymentsSettings, PaymentsMethods & Outbo
 				throw err;
 			}
 			const instructions = { ...row.instructions, ...initiated.instructions };
-			const [, rows] = await this.models.payment.update({ providerReference: initiated.providerReference, instructions }, { where: { id: row.id } as WhereOptions, returning: true });
-			const updated = plainRow<PaymentRow>(rows[0]) ?? { ...row, providerReference: initiated.providerReference, instructions };
+			const [, rows] = await this.models.payment.update({ providerReference: initiated.providerReference, instructions }, { where: { id: row.id }, returning: true });
+			const updated = plainRow(rows[0]) ?? { ...row, providerReference: initiated.providerReference, instructions };
 			const payment = this.toPublic(updated);
 			// E.g. the client secret that confirms the payment in the browser: answered to the payer once, never stored.
 			return { ...payment, instructions: { ...payment.instructions, ...initiated.secretInstructions } };

@@ -1,6 +1,6 @@
 /**
- * The shapes of payments: what callers get (PublicPayment), what the tables hold (PaymentRow, SavedMethodRow,
- * PaymentCustomerRow), the service's settings, locals and methods. payments.service.ts and its mixins
+ * The shapes of payments: what callers get (PublicPayment), the service's settings, locals and methods (the
+ * rows, PaymentRow, SavedMethodRow and PaymentCustomerRow, are declared with their models). payments.service.ts and its mixins
  * (payments-reconciliation.ts, -webhooks.ts, -invoices.ts, -saved-methods.ts) hold the logic.
  */
 import type { Context } from "moleculer";
@@ -8,13 +8,16 @@ import type { Transaction } from "sequelize";
 import type { PaymentProvider, ProviderEvent, ProviderPayment } from "./payment-provider";
 import type { PaymentProviderRegistry } from "./payment-provider-registry";
 import type { CallerMeta } from "../../lib/caller";
-import type { DbMixinSettings } from "../../mixins/db.mixin";
+import type { DbMixinSettings, DbService } from "../../mixins/db.mixin";
 import type { IdempotencyMeta } from "../../mixins/idempotency.mixin";
-import type { PayableType, PaymentMethod, PaymentStatus, PaymentStatusReason } from "../../models/commerce/payments/payment.model";
+import type { PaymentMethod, PaymentModel, PaymentRow, PaymentStatus } from "../../models/commerce/payments/payment.model";
+import type { PaymentCustomerModel, SavedMethodRow, SavedPaymentMethodModel } from "../../models/commerce/payments/saved-payment-method.model";
 import type { Payable, PublicPayment } from "./contracts";
 import type { AggregateMethods } from "../../mixins/aggregate.mixin";
 
 export type { PublicPayment, PublicSavedPaymentMethod } from "./contracts";
+export type { PaymentRow } from "../../models/commerce/payments/payment.model";
+export type { PaymentCustomerRow, SavedMethodRow } from "../../models/commerce/payments/saved-payment-method.model";
 
 export interface PaymentsSettings extends DbMixinSettings {
 	/** Shown in bank-transfer instructions. Placeholders until a real account is configured. */
@@ -28,59 +31,6 @@ export interface PaymentsSettings extends DbMixinSettings {
 	 * callbacks are refused (super admins can still verify).
 	 */
 	bankCallbackSecret?: string;
-}
-
-export interface PaymentRow {
-	id: string;
-	payableType: PayableType;
-	payableId: string;
-	/** = payableId for an order, null otherwise. */
-	orderId: string | null;
-	/** The payer; null for an invoice (its tenant pays). */
-	userId: string | null;
-	tenantId: string | null;
-	amount: string | number;
-	currency: string;
-	method: PaymentMethod;
-	status: PaymentStatus;
-	paymentReference: string;
-	instructions: Record<string, unknown>;
-	settledAt: Date | null;
-	failedAt: Date | null;
-	refundedAt: Date | null;
-	providerReference: string | null;
-	statusReason: PaymentStatusReason | null;
-	idempotencyKey: string | null;
-	failureCode: string | null;
-	declineCode: string | null;
-	failureMessage: string | null;
-	createdAt: Date;
-	updatedAt: Date;
-}
-
-/** A tenant at a processor (payment_customers). */
-export interface PaymentCustomerRow {
-	id: string;
-	tenantId: string;
-	provider: string;
-	customerId: string;
-}
-
-/** A tenant's saved card (saved_payment_methods). */
-export interface SavedMethodRow {
-	id: string;
-	tenantId: string;
-	provider: string;
-	customerId: string;
-	providerMethodId: string;
-	type: "card";
-	brand: string;
-	last4: string;
-	expMonth: number;
-	expYear: number;
-	isDefault: boolean;
-	createdAt: Date;
-	updatedAt: Date;
 }
 
 /** A payment about to be written: what pays what, for how much, how. */
@@ -156,3 +106,6 @@ export interface PaymentsMethods extends AggregateMethods<PaymentRow, PaymentSta
 }
 
 export type PaymentsContext<P = Record<string, unknown>> = Context<P, IdempotencyMeta>;
+
+/** DbMixin's part of the payments service, its models typed: `this` of its mixins starts from it. */
+export type PaymentsDb = DbService<typeof PaymentModel, typeof PaymentCustomerModel | typeof SavedPaymentMethodModel>;

@@ -80,7 +80,7 @@ export const FileStorage: Partial<ServiceSchema> = {
 		 * under a tight race (never both accepted), and no lock is held across the call to the identity domain.
 		 */
 		async reserveWithinQuota(this: FilesThis, row: NewFile): Promise<FileRow> {
-			const created = plainRow<FileRow>(await this.model.create({ ...row, status: "pending" }))!;
+			const created = (await this.model.create({ ...row, status: "pending" })).get({ plain: true });
 			let allowed = false;
 			try {
 				const used = await this.usedBytes(row.tenantId);
@@ -96,10 +96,10 @@ export const FileStorage: Partial<ServiceSchema> = {
 
 		async insertSystemFile(this: FilesThis, row: NewFile & { systemKey: string }): Promise<{ row: FileRow; existing: boolean }> {
 			try {
-				return { row: plainRow<FileRow>(await this.model.create({ ...row }))!, existing: false };
+				return { row: plainRow(await this.model.create({ ...row }))!, existing: false };
 			} catch (err) {
 				if (!(err instanceof UniqueConstraintError)) throw err;
-				const existing = plainRow<FileRow>(await this.model.findOne({ where: { tenantId: row.tenantId, systemKey: row.systemKey } }));
+				const existing = plainRow(await this.model.findOne({ where: { tenantId: row.tenantId, systemKey: row.systemKey } }));
 				if (!existing) throw err;
 				return { row: existing, existing: true };
 			}
@@ -173,7 +173,7 @@ export const FileStorage: Partial<ServiceSchema> = {
 		 */
 		async storedWithId(this: FilesThis, id: string, tenantId: string): Promise<FileRow | undefined> {
 			for (let attempt = 0; ; attempt += 1) {
-				const existing = plainRow<FileRow>(await this.model.findByPk(id));
+				const existing = plainRow(await this.model.findByPk(id));
 				if (!existing) return undefined;
 				if (existing.tenantId !== tenantId || existing.uploaderKind !== "system") throw new ConflictError("Another file has this id", "FILE_ID_TAKEN", { id });
 				if (existing.status === "ready") return existing;

@@ -12,8 +12,7 @@ import { randomUUID } from "node:crypto";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import type { Service, ServiceSchema } from "moleculer";
-import type { WhereOptions } from "sequelize";
-import { DbMixin, PAGE_PARAMS, newestFirstPage, pageSchema, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { DbMixin, PAGE_PARAMS, pageSchema, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
 import { isPlatformCaller, requireTenant, roleRank, type CallerMeta } from "../../lib/caller";
 import { entityOf } from "../../middlewares/entity-scope.middleware";
@@ -34,8 +33,8 @@ export { FILE_EVENTS };
 export type { StoreParams, SystemFileParams } from "./contracts";
 
 const SWEEP_INTERVAL_MS = 60_000;
-/** A file is its tenant's: another tenant's answers 404, exactly like a missing one; platform callers see all. */
-const FILE_SCOPE = { entity: "file", owner: "tenant", name: "File" } as const;
+/** The file an action names: another tenant's answers 404, exactly like a missing one; platform callers reach all (DbMixin's owner). */
+const FILE_SCOPE = { entity: "file", name: "File" } as const;
 const MEDIA_TYPE = { type: "string", trim: true, max: 255, pattern: /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+(\s*;.*)?$/ } as const;
 
 interface UploadParams {
@@ -49,17 +48,18 @@ function isReadable(stream: unknown): stream is Readable {
 	return Boolean(stream) && typeof (stream as Readable).read === "function" && typeof (stream as Readable).on === "function";
 }
 
-const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMethods, FilesLocals> = {
+const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMethods, FilesLocals, typeof FileModel> = {
 	name: "files",
 	mixins: [
 		DbMixin({
 			schema: "files",
 			migrations: path.join(__dirname, "../../models/files/files/migrations"),
 			model: FileModel,
-			tenantOwned: true,
+			// A file is its tenant's.
+			owner: "tenant",
 			entityName: "File",
-		}),		AggregateMixin({ model: "file", entityName: "File" }),
-
+		}),
+		AggregateMixin({ model: "file", entityName: "File" }),
 		AuditMixin,
 		FileStorage,
 	],
@@ -191,7 +191,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 				const [updated] = await this.model.update({ status: "ready", checksum }, { where: { id: row.id, status: "pending" } });
 				if (updated === 0) {
 					// Completed by a concurrent call, or swept as expired in the meantime.
-					const current = plainRow<FileRow>(await this.model.findByPk(row.id));
+					const current = plainRow(await this.model.findByPk(row.id));
 					if (!current) {
 						await this.store.remove(row.objectKey);
 						throw new EntityNotFoundError("File", row.id);
@@ -215,9 +215,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 			openapi: { responses: { "200": { description: "A page of files", content: { "application/json": { schema: pageSchema(PUBLIC_FILE_SCHEMA) } } } } },
 			async handler(this: FilesThis, ctx: FilesContext<{ page: number; pageSize: number; status: FileStatus | "all" }>) {
 				const { page, pageSize, status } = ctx.params;
-				const where: Record<string, unknown> = { ...this.tenantFilter(ctx) };
-				if (status !== "all") where.status = status;
-				return newestFirstPage(this.model, where as WhereOptions, page, pageSize, (row: FileRow) => this.toPublic(row));
+				return this.scoped(ctx).page({ page, pageSize, where: status === "all" ? {} : { status } }, (row) => this.toPublic(row));
 			},
 		},
 
@@ -322,7 +320,7 @@ const FilesService: DbServiceSchema<DbMixinSettings, FilesMethods & AuditMixinMe
 				if (!ctx.meta.$system) throw new ForbiddenError("Only platform services store system files", "SYSTEM_CALLER_REQUIRED");
 				if (!isReadable(ctx.stream)) throw new BadRequestError("files.storeSystemFile needs a stream (the `stream` call option)", "STREAM_REQUIRED");
 				const { tenantId, key } = ctx.params;
-				const existing = plainRow<FileRow>(await this.model.findOne({ where: { tenantId, systemKey: key } }));
+				const existing = plainRow(await this.model.findOne({ where: { tenantId, systemKey: key } }));
 				if (existing) {
 					// Nobody reads the stream now: let it drain, so a sender on another node isn't left waiting.
 					ctx.stream.on("error", () => undefined).resume();

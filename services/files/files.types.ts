@@ -9,7 +9,7 @@ import type { AuditMixinMethods } from "../../mixins/audit.mixin";
 import type { CallerMeta } from "../../lib/caller";
 import type { PlatformConfig } from "../../lib/config";
 import type { ObjectStore } from "../../lib/storage/object-store";
-import type { FileRow, PublicFile, UploaderKind } from "../../models/files/files/file.model";
+import type { FileModel, FileRow, PublicFile, UploaderKind } from "../../models/files/files/file.model";
 import type { AggregateMethods } from "../../mixins/aggregate.mixin";
 
 export interface StreamUpload {
@@ -64,4 +64,4 @@ export interface FilesLocals {
 	sweepTimer?: NodeJS.Timeout;
 }
 
-export type FilesThis = DbService & FilesMethods & FilesLocals & AuditMixinMethods;
+export type FilesThis = DbService<typeof FileModel> & FilesMethods & FilesLocals & AuditMixinMethods;

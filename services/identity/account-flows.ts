@@ -15,7 +15,8 @@ import { created } from "../../lib/api-path";
 import { checkPasswordPolicy, hashToken, randomToken } from "./secrets";
 import type { PublicUser } from "./contracts";
 import type { MailSendResult, MailSendTemplateParams, SendParams, SendResult } from "../notifications/contracts";
-import type { AuthContext, AuthServiceSchema, Membership, SessionRow } from "./auth.types";
+import type { AuthContext, AuthServiceSchema, Membership } from "./auth.types";
+import { plainRow } from "../../mixins/db.mixin";
 import { Type } from "../../lib/schema";
 import { AcceptedSchema, MeSchema, PersonaChangedSchema, PublicTenantSchema, PublicUserSchema, TenantTokensSchema, TokenSetSchema } from "./api-schemas";
 
@@ -91,7 +92,7 @@ const AccountFlowsSchema: Partial<AuthServiceSchema> = {
 				await this.audit(ctx, { action: "user.persona_changed", targetType: "user", targetId, data: { persona: ctx.params.persona } });
 				if (targetId !== caller.id) return { user };
 				// The caller's own tokens carry the persona: hand out fresh ones.
-				const session = (await this.models.session.findByPk(ctx.meta.sessionId as string))?.get({ plain: true }) as SessionRow | undefined;
+				const session = plainRow(await this.models.session.findByPk(ctx.meta.sessionId as string));
 				if (!session) return { user };
 				return { user, ...(await this.issueTokens(session, user, ctx.meta.role ?? null)) };
 			},
@@ -106,7 +107,7 @@ const AccountFlowsSchema: Partial<AuthServiceSchema> = {
 				const user = await this.currentUser(ctx);
 				const membership = await this.broker.call<{ role: TenantRole } | null, object>("tenants.membershipOf", { tenantId: ctx.params.tenantId, userId: user.id }, systemCall());
 				if (!membership) throw new ForbiddenError("You are not a member of this organization", "NOT_A_MEMBER");
-				const session = (await this.models.session.findByPk(ctx.meta.sessionId as string))?.get({ plain: true }) as SessionRow | undefined;
+				const session = plainRow(await this.models.session.findByPk(ctx.meta.sessionId as string));
 				if (!session) throw new UnauthorizedError("This session has ended", "SESSION_ENDED");
 				await this.models.session.update({ tenantId: ctx.params.tenantId }, { where: { id: session.id } });
 				const tenant = await this.pickTenant(ctx, user.id, ctx.params.tenantId);
@@ -213,7 +214,7 @@ const AccountFlowsSchema: Partial<AuthServiceSchema> = {
 				{ where: { tokenHash: hashToken(token), purpose, usedAt: null, expiresAt: { [Op.gt]: new Date() } }, returning: true },
 			);
 			if (count === 0) throw new BadRequestError("This link is invalid or has expired", "INVALID_TOKEN");
-			return rows[0].get("userId") as string;
+			return rows[0].get({ plain: true }).userId;
 		},
 
 		async sendVerificationEmail(user: PublicUser) {

@@ -7,9 +7,9 @@
  */
 import path from "node:path";
 import type { Context } from "moleculer";
-import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { DbMixin, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
-import { ApiKeyModel } from "../../models/identity/api-keys/api-key.model";
+import { ApiKeyModel, type ApiKeyRow } from "../../models/identity/api-keys/api-key.model";
 import { roleRank, systemCall, type CallerMeta, type TenantRole } from "../../lib/caller";
 import { broadcastAuthStateChange } from "./auth-state";
 import { ForbiddenError, UnauthorizedError } from "../../lib/errors";
@@ -23,28 +23,18 @@ const KEY_PREFIX = "lat";
 const LAST_USED_RESOLUTION_MS = 60_000;
 const SCOPE_PATTERN = /^(\*|[a-z][a-z0-9_-]*(:[a-z0-9_*-]+)*)$/;
 
-interface ApiKeyRow {
-	id: string;
-	tenantId: string;
-	name: string;
-	prefix: string;
-	scopes: string[];
-	createdBy: string | null;
-	lastUsedAt: Date | null;
-	createdAt: Date;
-}
-
 interface ApiKeysMethods {
-	toPublic(row: ApiKeyRow): Omit<ApiKeyRow, "createdBy"> & { createdBy: string | null };
+	toPublic(row: ApiKeyRow): Omit<ApiKeyRow, "keyHash" | "updatedAt">;
 }
 
-const ApiKeysService: DbServiceSchema<DbMixinSettings, ApiKeysMethods & AuditMixinMethods> = {
+const ApiKeysService: DbServiceSchema<DbMixinSettings, ApiKeysMethods & AuditMixinMethods, unknown, typeof ApiKeyModel> = {
 	name: "api-keys",
 	mixins: [
 		DbMixin({
 			schema: "api_keys",
 			migrations: path.join(__dirname, "../../models/identity/api-keys/migrations"),
-			tenantOwned: true,
+			// A key is its tenant's: moleculer-db's list/get/remove below answer the caller's tenant only.
+			owner: "tenant",
 			entityName: "API key",
 			model: ApiKeyModel,
 		}),
@@ -69,8 +59,8 @@ const ApiKeysService: DbServiceSchema<DbMixinSettings, ApiKeysMethods & AuditMix
 				const prefix = `${KEY_PREFIX}_${randomToken(6)}`;
 				const key = `${prefix}_${randomToken(32)}`;
 				const row = (
-					await this.adapter.model.create({ tenantId, name: ctx.params.name, prefix, keyHash: hashToken(key), scopes: ctx.params.scopes, createdBy: ctx.meta.user?.id ?? null })
-				).get({ plain: true }) as ApiKeyRow;
+					await this.model.create({ tenantId, name: ctx.params.name, prefix, keyHash: hashToken(key), scopes: ctx.params.scopes, createdBy: ctx.meta.user?.id ?? null })
+				).get({ plain: true });
 				await this.audit(ctx, { action: "api_key.created", targetType: "api_key", targetId: row.id, data: { name: row.name, scopes: row.scopes } });
 				created(ctx, "api-keys", row.id);
 				return { ...this.toPublic(row), key };
@@ -118,9 +108,9 @@ const ApiKeysService: DbServiceSchema<DbMixinSettings, ApiKeysMethods & AuditMix
 			},
 			async handler(ctx: Context<{ userId: string; tenantId?: string; reason: string; actorId?: string; actorEmail?: string }, CallerMeta>) {
 				const { userId, tenantId, reason, actorId, actorEmail } = ctx.params;
-				const rows = (await this.adapter.model.findAll({ where: { createdBy: userId, ...(tenantId ? { tenantId } : {}) } })).map((row) => row.get({ plain: true }) as ApiKeyRow);
+				const rows = (await this.model.findAll({ where: { createdBy: userId, ...(tenantId ? { tenantId } : {}) } })).map((row) => row.get({ plain: true }));
 				if (rows.length === 0) return 0;
-				await this.adapter.model.destroy({ where: { id: rows.map((row) => row.id) } });
+				await this.model.destroy({ where: { id: rows.map((row) => row.id) } });
 				await this.entityChanged("removed", rows, ctx);
 				for (const row of rows) {
 					broadcastAuthStateChange(this.broker, { apiKeyId: row.id, reason });
@@ -143,14 +133,14 @@ const ApiKeysService: DbServiceSchema<DbMixinSettings, ApiKeysMethods & AuditMix
 			visibility: "public",
 			params: { key: "string|min:10|max:200" },
 			async handler(ctx: Context<{ key: string }>): Promise<CallerMeta> {
-				const row = (await this.adapter.model.findOne({ where: { keyHash: hashToken(ctx.params.key) } }))?.get({ plain: true }) as ApiKeyRow | undefined;
+				const row = plainRow(await this.model.findOne({ where: { keyHash: hashToken(ctx.params.key) } }));
 				if (!row) throw new UnauthorizedError("The API key is invalid", "INVALID_API_KEY");
 				if (row.createdBy) {
 					const maker = await this.broker.call<{ role: TenantRole } | null, object>("tenants.membershipOf", { tenantId: row.tenantId, userId: row.createdBy }, systemCall());
 					if (!maker || roleRank(maker.role) > roleRank("admin")) throw new UnauthorizedError("The API key is invalid", "INVALID_API_KEY");
 				}
 				if (!row.lastUsedAt || Date.now() - new Date(row.lastUsedAt).getTime() > LAST_USED_RESOLUTION_MS) {
-					await this.adapter.model.update({ lastUsedAt: new Date() }, { where: { id: row.id } });
+					await this.model.update({ lastUsedAt: new Date() }, { where: { id: row.id } });
 				}
 				// A key acts as a member of its organization, narrowed further by its scopes.
 				return { apiKeyId: row.id, tenantId: row.tenantId, role: "member", scopes: row.scopes, persona: "end_user" };

@@ -3,11 +3,11 @@
  * admin actions. Tenant owners and admins read their tenant's entries; super admins read everything.
  */
 import path from "node:path";
-import { Op, type WhereOptions } from "sequelize";
+import { Op } from "sequelize";
 import type { Context } from "moleculer";
-import { DbMixin, PAGE_PARAMS, newestFirstPage, type DbServiceSchema } from "../../mixins/db.mixin";
-import { isSuperAdmin, type CallerMeta } from "../../lib/caller";
-import { AuditEntryModel } from "../../models/identity/audit/audit.model";
+import { DbMixin, PAGE_PARAMS, type CreationOf, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import type { CallerMeta } from "../../lib/caller";
+import { AuditEntryModel, type AuditEntryRow } from "../../models/identity/audit/audit.model";
 import { PageOf } from "../../lib/schema";
 import { AuditEntrySchema } from "./api-schemas";
 
@@ -22,7 +22,7 @@ interface AuditListParams {
 	to?: Date;
 }
 
-const AuditService: DbServiceSchema = {
+const AuditService: DbServiceSchema<DbMixinSettings, unknown, unknown, typeof AuditEntryModel> = {
 	name: "audit",
 	settings: { rest: "/audit-log" },
 	mixins: [
@@ -31,6 +31,9 @@ const AuditService: DbServiceSchema = {
 			migrations: path.join(__dirname, "../../models/identity/audit/migrations"),
 			entityName: "Audit entry",
 			model: AuditEntryModel,
+			// Entries are their tenant's; super admins (and platform work) read every tenant's and the account-level
+			// ones, in a tenant or not, narrowing with `tenantId` if they like.
+			owner: { owner: "tenant", platformLists: "all" },
 		}),
 	],
 
@@ -49,9 +52,9 @@ const AuditService: DbServiceSchema = {
 				userAgent: { type: "string", optional: true, nullable: true, max: 512 },
 				data: { type: "object", optional: true },
 			},
-			async handler(ctx: Context<Record<string, unknown>>) {
-				const entry = await this.adapter.model.create({ outcome: "success", ...ctx.params });
-				return { id: entry.get("id") };
+			async handler(ctx: Context<Omit<CreationOf<typeof AuditEntryModel>, "outcome"> & { outcome?: AuditEntryRow["outcome"] }>) {
+				const entry = await this.model.create({ outcome: "success", ...ctx.params });
+				return { id: entry.get({ plain: true }).id };
 			},
 		},
 
@@ -70,19 +73,17 @@ const AuditService: DbServiceSchema = {
 				to: { type: "date", convert: true, optional: true },
 			},
 			async handler(ctx: Context<AuditListParams, CallerMeta>) {
-				const { page = 1, pageSize = 20, action, actorId, outcome, from, to } = ctx.params;
-				const superAdmin = isSuperAdmin(ctx.meta);
-				// Tenant admins see their own tenant only, whatever they ask for.
-				const tenantId = superAdmin ? ctx.params.tenantId : ctx.meta.tenantId;
+				const { page = 1, pageSize = 20, tenantId, action, actorId, outcome, from, to } = ctx.params;
 				const createdAt = { ...(from ? { [Op.gte]: from } : {}), ...(to ? { [Op.lte]: to } : {}) };
-				const where: WhereOptions = {
+				// Tenant admins see their own tenant only, whatever they ask for: the owner condition replaces `tenantId`.
+				const where = {
 					...(tenantId ? { tenantId } : {}),
 					...(action ? { action } : {}),
 					...(actorId ? { actorId } : {}),
 					...(outcome ? { outcome } : {}),
 					...(from || to ? { createdAt } : {}),
 				};
-				return newestFirstPage(this.adapter.model, where, page, pageSize, (row: Record<string, unknown>) => row);
+				return this.scoped(ctx).page({ page, pageSize, where });
 			},
 		},
 	},

@@ -9,10 +9,10 @@ import path from "node:path";
 import { Op, QueryTypes } from "sequelize";
 import type { JWK } from "jose";
 import type { Context } from "moleculer";
-import { DbMixin } from "../../mixins/db.mixin";
+import { DbMixin, plainRow } from "../../mixins/db.mixin";
 import { AuditMixin } from "../../mixins/audit.mixin";
 import { SessionModel, RefreshTokenModel, OneTimeTokenModel, LoginThrottleModel, KnownAddressModel, SigningKeyModel } from "../../models/identity/auth/auth.models";
-import { ACCESS_TOKEN_TTL_SECONDS, KeyRing, generateSigningKey, openPrivateJwk, peekKid, sealPrivateJwk, type AccessClaims, type StoredSigningKey } from "./access-tokens";
+import { ACCESS_TOKEN_TTL_SECONDS, KeyRing, generateSigningKey, openPrivateJwk, peekKid, sealPrivateJwk, type AccessClaims } from "./access-tokens";
 import { credentialHash } from "../../lib/gateway/caller-cache";
 import { VerifiedTokens, broadcastAuthStateChange } from "./auth-state";
 import { SecretBox } from "../../lib/secret-box";
@@ -41,6 +41,8 @@ const AuthService: AuthServiceSchema = {
 			migrations: path.join(__dirname, "../../models/identity/auth/migrations"),
 			model: SessionModel,
 			extraModels: [RefreshTokenModel, OneTimeTokenModel, LoginThrottleModel, KnownAddressModel, SigningKeyModel],
+			// A session is its user's alone: nobody else lists or ends it, super admins included.
+			owner: { owner: "user", seesAll: "nobody" },
 			entityName: "Session",
 		}),
 		AuditMixin,
@@ -96,14 +98,14 @@ const AuthService: AuthServiceSchema = {
 			async handler(ctx: AuthContext<{ refreshToken: string }>) {
 				const invalid = () => new UnauthorizedError("The refresh token is invalid or expired", "INVALID_REFRESH_TOKEN");
 				const tokenHash = hashToken(ctx.params.refreshToken);
-				const row = (await this.models.refreshToken.findOne({ where: { tokenHash } }))?.get({ plain: true }) as { id: string; sessionId: string; usedAt: Date | null; expiresAt: Date } | undefined;
+				const row = plainRow(await this.models.refreshToken.findOne({ where: { tokenHash } }));
 				if (!row) throw invalid();
-				const session = (await this.models.session.findByPk(row.sessionId))?.get({ plain: true }) as SessionRow | undefined;
+				const session = plainRow(await this.models.session.findByPk(row.sessionId));
 				if (!session || session.revokedAt || new Date(session.expiresAt) < new Date() || new Date(row.expiresAt) < new Date()) throw invalid();
 				// Single use: claim the token atomically; a second claim means it was used before.
 				const [claimed] = await this.models.refreshToken.update({ usedAt: new Date() }, { where: { id: row.id, usedAt: null } });
 				if (claimed === 0) {
-					const usedAt = (await this.models.refreshToken.findByPk(row.id))?.get("usedAt") as Date | null;
+					const usedAt = plainRow(await this.models.refreshToken.findByPk(row.id))?.usedAt;
 					if (!usedAt || Date.now() - new Date(usedAt).getTime() > REUSE_GRACE_MS) {
 						await this.revokeSessions({ id: session.id }, "refresh_token_reused");
 						await this.audit(ctx, { action: "auth.refresh_token_reused", outcome: "failure", actorId: session.userId, tenantId: session.tenantId, targetType: "session", targetId: session.id });
@@ -128,7 +130,7 @@ const AuthService: AuthServiceSchema = {
 			async handler(ctx: AuthContext<{ refreshToken: string }>) {
 				const row = await this.models.refreshToken.findOne({ where: { tokenHash: hashToken(ctx.params.refreshToken) } });
 				if (row) {
-					const sessionId = row.get("sessionId") as string;
+					const { sessionId } = row.get({ plain: true });
 					await this.revokeSessions({ id: sessionId }, "logout");
 					await this.audit(ctx, { action: "auth.logout", targetType: "session", targetId: sessionId });
 				}
@@ -143,10 +145,9 @@ const AuthService: AuthServiceSchema = {
 			responses: { 200: { description: "The caller's active sessions, most recently used first", body: Type.Array(SessionSchema) } },
 			params: {},
 			async handler(ctx: AuthContext) {
-				const user = await this.currentUser(ctx);
-				const rows = await this.models.session.findAll({ where: { userId: user.id, revokedAt: null, expiresAt: { [Op.gt]: new Date() } }, order: [["lastUsedAt", "DESC"]] });
-				return rows.map((row) => {
-					const session = row.get({ plain: true }) as SessionRow;
+				await this.currentUser(ctx);
+				const rows = await this.scoped(ctx).findAll({ revokedAt: null, expiresAt: { [Op.gt]: new Date() } }, { order: [["lastUsedAt", "DESC"]] });
+				return rows.map((session) => {
 					return { id: session.id, tenantId: session.tenantId, ip: session.ip, userAgent: session.userAgent, createdAt: session.createdAt, lastUsedAt: session.lastUsedAt, current: session.id === ctx.meta.sessionId };
 				});
 			},
@@ -337,7 +338,7 @@ const AuthService: AuthServiceSchema = {
 		async reloadKeys() {
 			this.keysLoadedAt = Date.now();
 			const keys = (await this.models.signingKey.findAll()).map((row) => {
-				const key = row.get({ plain: true }) as Omit<StoredSigningKey, "privateJwk"> & { privateJwk: JWK | string };
+				const key = row.get({ plain: true });
 				return { ...key, privateJwk: openPrivateJwk(this.secretBox, key.kid, key.privateJwk) };
 			});
 			await this.keyRing.load(keys);
@@ -379,7 +380,7 @@ const AuthService: AuthServiceSchema = {
 					lastUsedAt: new Date(),
 					expiresAt: new Date(Date.now() + REFRESH_TOKEN_TTL_MS),
 				})
-			).get({ plain: true }) as SessionRow;
+			).get({ plain: true });
 			return { tokens: await this.issueTokens(session, user, tenant?.role ?? null), tenant };
 		},
 
@@ -405,7 +406,7 @@ const AuthService: AuthServiceSchema = {
 		async revokeSessions(where: Record<string, unknown>, reason: string) {
 			const [count, rows] = await this.models.session.update({ revokedAt: new Date(), revokedReason: reason }, { where: { ...where, revokedAt: null }, returning: true });
 			if (count > 0 && typeof where.userId === "string" && where.id === undefined) broadcastAuthStateChange(this.broker, { userId: where.userId, reason });
-			else for (const row of rows) broadcastAuthStateChange(this.broker, { sessionId: row.get("id") as string, reason });
+			else for (const row of rows) broadcastAuthStateChange(this.broker, { sessionId: row.get({ plain: true }).id, reason });
 			return count;
 		},
 

@@ -2,7 +2,16 @@
 import type { Context } from "moleculer";
 import type { DbMixinSettings, DbServiceSchema } from "../../mixins/db.mixin";
 import type { AuditMixinMethods } from "../../mixins/audit.mixin";
-import type { OneTimePurpose } from "../../models/identity/auth/auth.models";
+import type {
+	KnownAddressModel,
+	LoginThrottleModel,
+	OneTimePurpose,
+	OneTimeTokenModel,
+	RefreshTokenModel,
+	SessionModel,
+	SessionRow,
+	SigningKeyModel,
+} from "../../models/identity/auth/auth.models";
 import type { CallerMeta, TenantRole } from "../../lib/caller";
 import type { SecretBox } from "../../lib/secret-box";
 import type { AccessClaims, KeyRing } from "./access-tokens";
@@ -13,17 +22,7 @@ import type { PublicUser, TokenSet } from "./contracts";
 /** Sessions (and the refresh tokens of each) outlive the access tokens they mint by this long. */
 export const REFRESH_TOKEN_TTL_MS = 30 * 86_400_000;
 
-export interface SessionRow {
-	id: string;
-	userId: string;
-	tenantId: string | null;
-	ip: string | null;
-	userAgent: string | null;
-	lastUsedAt: Date;
-	expiresAt: Date;
-	revokedAt: Date | null;
-	createdAt: Date;
-}
+export type { SessionRow } from "../../models/identity/auth/auth.models";
 
 export interface Membership {
 	id: string;
@@ -68,6 +67,12 @@ export interface AccountFlowMethods {
 }
 
 /** `this` in the auth service and its mixins. */
-export type AuthServiceSchema = DbServiceSchema<DbMixinSettings, AuthMethods & AccountFlowMethods & AuditMixinMethods>;
+export type AuthServiceSchema = DbServiceSchema<
+	DbMixinSettings,
+	AuthMethods & AccountFlowMethods & AuditMixinMethods,
+	unknown,
+	typeof SessionModel,
+	typeof RefreshTokenModel | typeof OneTimeTokenModel | typeof LoginThrottleModel | typeof KnownAddressModel | typeof SigningKeyModel
+>;
 
 export type AuthContext<P = Record<string, unknown>> = Context<P, CallerMeta>;

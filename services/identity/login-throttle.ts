@@ -20,7 +20,9 @@
  */
 import { createHmac } from "node:crypto";
 import { isIPv4, isIPv6 } from "node:net";
-import { Op, type Model, type ModelStatic, type Sequelize } from "sequelize";
+import { Op, type Sequelize } from "sequelize";
+import type { ModelOf } from "../../mixins/db.mixin";
+import type { KnownAddressModel, LoginThrottleModel, LoginThrottleRow, ThrottleScope } from "../../models/identity/auth/auth.models";
 
 export interface ThrottlePolicy {
 	/** Failures allowed before the first wait. */
@@ -32,7 +34,7 @@ export interface ThrottlePolicy {
 	resetMs: number;
 }
 
-export type ThrottleScope = "pair" | "account" | "address";
+export type { ThrottleScope } from "../../models/identity/auth/auth.models";
 
 const HOUR_MS = 3_600_000;
 
@@ -94,21 +96,13 @@ interface ClaimedKey {
 
 export type LoginAttempt = { allowed: true; keys: ClaimedKey[]; knownKey: string } | { allowed: false; retryAfterSeconds: number };
 
-interface ThrottleRow {
-	keyHash: string;
-	scope: ThrottleScope;
-	failures: number;
-	lastFailureAt: Date | null;
-	blockedUntil: Date | null;
-}
-
 export class LoginThrottle {
 	private readonly secret: Buffer;
 
 	constructor(
 		private readonly db: Sequelize,
-		private readonly throttles: ModelStatic<Model>,
-		private readonly knownAddresses: ModelStatic<Model>,
+		private readonly throttles: ModelOf<typeof LoginThrottleModel>,
+		private readonly knownAddresses: ModelOf<typeof KnownAddressModel>,
 		secretsKey: Buffer | undefined,
 		private readonly policies: Record<ThrottleScope, ThrottlePolicy> = THROTTLE_POLICIES,
 	) {
@@ -159,7 +153,7 @@ export class LoginThrottle {
 			// Locked in key order, so two claims sharing keys never wait for each other crosswise.
 			const rows = (
 				await this.throttles.findAll({ where: { keyHash: wanted.map((key) => key.keyHash) }, order: [["keyHash", "ASC"]], lock: transaction.LOCK.UPDATE, transaction })
-			).map((row) => row.get({ plain: true }) as ThrottleRow);
+			).map((row) => row.get({ plain: true }));
 			// Read once the rows are ours: a claim that queued behind others decides at the time it decides.
 			const now = at ?? new Date();
 			let waitMs = 0;
@@ -201,7 +195,7 @@ export class LoginThrottle {
 		await this.db.transaction(async (transaction) => {
 			const rows = (
 				await this.throttles.findAll({ where: { keyHash: attempt.keys.map((key) => key.keyHash) }, order: [["keyHash", "ASC"]], lock: transaction.LOCK.UPDATE, transaction })
-			).map((row) => row.get({ plain: true }) as ThrottleRow);
+			).map((row) => row.get({ plain: true }));
 			// The pair's count includes this attempt's own claim.
 			const givenBack = vouched ? Math.max(rows.find((row) => row.scope === "pair")?.failures ?? 1, 1) : 1;
 			for (const row of rows) {
@@ -230,7 +224,7 @@ export class LoginThrottle {
 		await this.knownAddresses.destroy({ where: { userId } });
 	}
 
-	private expired(row: ThrottleRow, now: Date): boolean {
+	private expired(row: LoginThrottleRow, now: Date): boolean {
 		return !row.lastFailureAt || now.getTime() - row.lastFailureAt.getTime() > this.policies[row.scope].resetMs;
 	}
 

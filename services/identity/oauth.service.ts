@@ -8,11 +8,11 @@
  */
 import path from "node:path";
 import type { Context } from "moleculer";
-import { Op, type Model } from "sequelize";
+import { Op } from "sequelize";
 import * as oidc from "openid-client";
-import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { DbMixin, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
-import { IdentityLinkModel, LoginAttemptModel } from "../../models/identity/oauth/oauth.models";
+import { IdentityLinkModel, LoginAttemptModel, type LoginAttemptRow } from "../../models/identity/oauth/oauth.models";
 import { systemCall, type CallerMeta } from "../../lib/caller";
 import type { OidcProviderConfig } from "../../lib/config";
 import { BadRequestError, ConflictError, EntityNotFoundError, ForbiddenError, ServiceUnavailableError, UnprocessableEntityError } from "../../lib/errors";
@@ -34,25 +34,6 @@ const ATTEMPT_RETENTION_MS = 86_400_000;
 const PROVIDER_TIMEOUT_SECONDS = 5;
 /** openid-client codes for a response that failed validation (nonce, issuer, audience, expiry, shape). */
 const INVALID_RESPONSE_CODES = new Set(["OAUTH_INVALID_RESPONSE", "OAUTH_JWT_CLAIM_COMPARISON_FAILED", "OAUTH_JWT_TIMESTAMP_CHECK_FAILED", "OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED"]);
-
-interface LoginAttemptRow {
-	stateHash: string;
-	provider: string;
-	codeVerifier: string;
-	nonce: string;
-	redirectUri: string;
-	expiresAt: Date;
-	usedAt: Date | null;
-}
-
-interface IdentityLinkRow {
-	id: string;
-	provider: string;
-	issuer: string;
-	subject: string;
-	userId: string;
-	email: string | null;
-}
 
 /** Who the provider says signed in. */
 interface ProviderIdentity {
@@ -110,10 +91,6 @@ interface OAuthMethods {
 
 type OAuthContext<P = Record<string, unknown>> = Context<P, CallerMeta>;
 
-function plain<T>(row: Model | null): T | undefined {
-	return row ? (row.get({ plain: true }) as T) : undefined;
-}
-
 function stringClaim(value: unknown): string | null {
 	return typeof value === "string" && value.trim() !== "" ? value.trim() : null;
 }
@@ -127,7 +104,7 @@ function isErrorType(err: unknown, type: string): boolean {
 	return (err as { type?: unknown } | null)?.type === type;
 }
 
-const OAuthService: DbServiceSchema<DbMixinSettings, OAuthMethods & AuditMixinMethods> = {
+const OAuthService: DbServiceSchema<DbMixinSettings, OAuthMethods & AuditMixinMethods, unknown, typeof IdentityLinkModel, typeof LoginAttemptModel> = {
 	name: "oauth",
 	mixins: [
 		DbMixin({
@@ -333,7 +310,7 @@ const OAuthService: DbServiceSchema<DbMixinSettings, OAuthMethods & AuditMixinMe
 				{ where: { stateHash: hashToken(state), provider: provider.name, usedAt: null, expiresAt: { [Op.gt]: new Date() } }, returning: true },
 			);
 			if (count === 0) throw invalid();
-			return rows[0].get({ plain: true }) as LoginAttemptRow;
+			return rows[0].get({ plain: true });
 		},
 
 		/** Exchanges the code (PKCE), validates the ID token (nonce, issuer, audience) and reads the claims. */
@@ -429,7 +406,7 @@ const OAuthService: DbServiceSchema<DbMixinSettings, OAuthMethods & AuditMixinMe
 
 		/** The user this provider account signs in as, or null; a link whose account is gone is dropped. */
 		async linkedUser(provider: OidcProviderConfig, identity: ProviderIdentity): Promise<PublicUser | null> {
-			const link = plain<IdentityLinkRow>(await this.models.identityLink.findOne({ where: { provider: provider.name, subject: identity.subject } }));
+			const link = plainRow(await this.models.identityLink.findOne({ where: { provider: provider.name, subject: identity.subject } }));
 			if (!link) return null;
 			// Subjects are unique per issuer only: if the provider name now points at another issuer, its
 			// subjects are strangers that happen to share an identifier.
@@ -454,7 +431,7 @@ const OAuthService: DbServiceSchema<DbMixinSettings, OAuthMethods & AuditMixinMe
 				await this.models.identityLink.create({ provider: provider.name, issuer: identity.issuer, subject: identity.subject, userId, email: identity.email, lastLoginAt: new Date() });
 			} catch (err) {
 				if ((err as Error).name !== "SequelizeUniqueConstraintError") throw err;
-				const current = plain<IdentityLinkRow>(await this.models.identityLink.findOne({ where: { provider: provider.name, subject: identity.subject } }));
+				const current = plainRow(await this.models.identityLink.findOne({ where: { provider: provider.name, subject: identity.subject } }));
 				if (current?.userId !== userId) throw new ConflictError("This provider account is already linked to another account", "IDENTITY_ALREADY_LINKED");
 			}
 		},

@@ -9,7 +9,7 @@ import type { Context } from "moleculer";
 import { Op, type Transaction } from "sequelize";
 import { DbMixin, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
-import { TenantModel, MembershipModel, InvitationModel } from "../../models/identity/tenants/tenant.models";
+import { TenantModel, MembershipModel, InvitationModel, type MembershipRow, type TenantRow } from "../../models/identity/tenants/tenant.models";
 import { roleRank, systemCall, TENANT_ROLES, type CallerMeta, type TenantRole } from "../../lib/caller";
 import { ConflictError, EntityNotFoundError, ForbiddenError, NotFoundError } from "../../lib/errors";
 import { hashToken, randomToken } from "./secrets";
@@ -26,23 +26,6 @@ import { FeaturesSchema, InvitationSchema, MemberRoleSchema, MemberSchema, Publi
 
 const INVITATION_TTL_DAYS = 7;
 
-interface TenantRow {
-	id: string;
-	name: string;
-	plan: string;
-	features: Record<string, boolean>;
-	limits: Record<string, number>;
-	createdAt: Date;
-}
-
-interface MembershipRow {
-	id: string;
-	tenantId: string;
-	userId: string;
-	role: TenantRole;
-	createdAt: Date;
-}
-
 interface TenantsMethods {
 	membership(tenantId: string, userId: string): Promise<MembershipRow | undefined>;
 	membershipChanged(ctx: Context, tenantId: string | undefined, userId: string, reason: string): Promise<void>;
@@ -57,7 +40,7 @@ interface TenantsMethods {
 type TenantContext<P = Record<string, unknown>> = Context<P, CallerMeta>;
 
 
-const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMixinMethods> = {
+const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMixinMethods, unknown, typeof TenantModel, typeof MembershipModel | typeof InvitationModel> = {
 	name: "tenants",
 	mixins: [
 		DbMixin({
@@ -112,9 +95,9 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 			cache: { keys: ["userId"], ttl: 60 },
 			params: { userId: "uuid" },
 			async handler(ctx: TenantContext<{ userId: string }>) {
-				const memberships = (await this.models.membership.findAll({ where: { userId: ctx.params.userId }, order: [["createdAt", "ASC"]] })).map((row) => plainRow<MembershipRow>(row)!);
+				const memberships = (await this.models.membership.findAll({ where: { userId: ctx.params.userId }, order: [["createdAt", "ASC"]] })).map((row) => row.get({ plain: true }));
 				if (memberships.length === 0) return [];
-				const tenants = (await this.models.tenant.findAll({ where: { id: memberships.map((item) => item.tenantId) } })).map((row) => plainRow<TenantRow>(row)!);
+				const tenants = (await this.models.tenant.findAll({ where: { id: memberships.map((item) => item.tenantId) } })).map((row) => row.get({ plain: true }));
 				const byId = new Map(tenants.map((tenant) => [tenant.id, tenant]));
 				return memberships.filter((item) => byId.has(item.tenantId)).map((item) => ({ ...this.toPublic(byId.get(item.tenantId)!, item.role), role: item.role }));
 			},
@@ -165,7 +148,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 			permissions: ["tenant:viewer@id"],
 			scope: TENANT_SCOPE,
 			async handler(ctx: TenantContext<{ id: string }>) {
-				const rows = (await this.models.membership.findAll({ where: { tenantId: ctx.params.id }, order: [["createdAt", "ASC"]] })).map((row) => plainRow<MembershipRow>(row)!);
+				const rows = (await this.models.membership.findAll({ where: { tenantId: ctx.params.id }, order: [["createdAt", "ASC"]] })).map((row) => row.get({ plain: true }));
 				const users = await ctx.call<Array<{ id: string; email: string; fullName: string }>, { ids: string[] }>("users.summaries", { ids: rows.map((row) => row.userId) });
 				const byId = new Map(users.map((user) => [user.id, user]));
 				return rows.map((row) => ({ userId: row.userId, role: row.role, email: byId.get(row.userId)?.email ?? null, fullName: byId.get(row.userId)?.fullName ?? null, joinedAt: row.createdAt }));
@@ -239,9 +222,9 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 				const tenant = entityOf<TenantRow>(ctx);
 				const token = randomToken();
 				const expiresAt = new Date(Date.now() + INVITATION_TTL_DAYS * 86_400_000);
-				const invitation = plainRow<{ id: string }>(
-					await this.models.invitation.create({ tenantId: tenant.id, email: ctx.params.email.toLowerCase(), role: ctx.params.role, tokenHash: hashToken(token), invitedBy: ctx.meta.user?.id ?? null, expiresAt }),
-				)!;
+				const invitation = (
+					await this.models.invitation.create({ tenantId: tenant.id, email: ctx.params.email.toLowerCase(), role: ctx.params.role, tokenHash: hashToken(token), invitedBy: ctx.meta.user?.id ?? null, expiresAt })
+				).get({ plain: true });
 				const link = `${platformConfigOf(this.broker).appUrl}/invitations/accept?token=${encodeURIComponent(token)}`;
 				try {
 					await this.broker.call<MailSendResult, MailSendTemplateParams<"invitation">>(
@@ -270,7 +253,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 			async handler(ctx: TenantContext<{ id: string }>) {
 				const rows = await this.models.invitation.findAll({ where: { tenantId: ctx.params.id, acceptedAt: null, revokedAt: null, expiresAt: { [Op.gt]: new Date() } }, order: [["createdAt", "DESC"]] });
 				return rows.map((row) => {
-					const invitation = row.get({ plain: true }) as { id: string; email: string; role: TenantRole; invitedBy: string | null; expiresAt: Date; createdAt: Date };
+					const invitation = row.get({ plain: true });
 					return { id: invitation.id, email: invitation.email, role: invitation.role, invitedBy: invitation.invitedBy, expiresAt: invitation.expiresAt, createdAt: invitation.createdAt };
 				});
 			},
@@ -285,9 +268,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 			async handler(ctx: TenantContext<{ token: string }>) {
 				const user = ctx.meta.user;
 				if (!user) throw new ForbiddenError("Sign in to accept an invitation", "USER_REQUIRED");
-				const invitation = plainRow<{ id: string; tenantId: string; email: string; role: TenantRole; expiresAt: Date; acceptedAt: Date | null; revokedAt: Date | null }>(
-					await this.models.invitation.findOne({ where: { tokenHash: hashToken(ctx.params.token) } }),
-				);
+				const invitation = plainRow(await this.models.invitation.findOne({ where: { tokenHash: hashToken(ctx.params.token) } }));
 				// One answer for unknown, used, expired or someone else's: the token reveals nothing.
 				if (!invitation || invitation.acceptedAt || invitation.revokedAt || new Date(invitation.expiresAt) < new Date() || invitation.email !== (user.email ?? "").toLowerCase()) {
 					throw new NotFoundError("This invitation is invalid or has expired", "INVITATION_INVALID");
@@ -349,7 +330,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 
 	methods: {
 		async membership(tenantId: string, userId: string) {
-			return plainRow<MembershipRow>(await this.models.membership.findOne({ where: { tenantId, userId } }));
+			return plainRow(await this.models.membership.findOne({ where: { tenantId, userId } }));
 		},
 
 		/**
@@ -381,7 +362,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 		},
 
 		async loadTenant(id: string): Promise<TenantRow> {
-			const tenant = plainRow<TenantRow>(await this.models.tenant.findByPk(id));
+			const tenant = plainRow(await this.models.tenant.findByPk(id));
 			if (!tenant) throw new EntityNotFoundError("Tenant", id);
 			return tenant;
 		},
@@ -420,7 +401,7 @@ const TenantsService: DbServiceSchema<DbMixinSettings, TenantsMethods & AuditMix
 		async createTenant(ctx: Context, name: string, ownerId: string): Promise<TenantRow> {
 			const sequelize = this.adapter.db;
 			const created = await sequelize.transaction(async (transaction) => {
-				const tenant = plainRow<TenantRow>(await this.models.tenant.create({ name, plan: "free", features: {}, limits: {}, createdBy: ownerId }, { transaction }))!;
+				const tenant = (await this.models.tenant.create({ name, plan: "free", features: {}, limits: {}, createdBy: ownerId }, { transaction })).get({ plain: true });
 				await this.models.membership.create({ tenantId: tenant.id, userId: ownerId, role: "owner" }, { transaction });
 				return tenant;
 			});

@@ -11,10 +11,10 @@
 import path from "node:path";
 import { Op, type WhereOptions } from "sequelize";
 import type { Context } from "moleculer";
-import { DbMixin, PAGE_PARAMS, newestFirstPage, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { DbMixin, PAGE_PARAMS, newestFirstPage, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
 import { OutboxMixin, outboxModel, type OutboxMethods } from "../../mixins/outbox.mixin";
-import { UserModel, USER_STATUSES, type UserStatus } from "../../models/identity/users/user.model";
+import { UserModel, USER_STATUSES, type UserRow, type UserStatus } from "../../models/identity/users/user.model";
 import { PERSONAS, type CallerMeta, type Persona } from "../../lib/caller";
 import { ConflictError, EntityNotFoundError } from "../../lib/errors";
 import { decoyPasswordHash, hashPassword, verifyPassword } from "./secrets";
@@ -22,21 +22,6 @@ import { broadcastAuthStateChange } from "./auth-state";
 import { USER_CHANNELS, USER_EVENTS, type PublicUser, type UserCreatedEvent, type UserCreatedMessage, type UserDeletedEvent, type UserStatusChangedEvent } from "./contracts";
 import { PublicUserSchema, UserStatsSchema } from "./api-schemas";
 import { PageOf } from "../../lib/schema";
-
-interface UserRow {
-	id: string;
-	email: string;
-	passwordHash: string | null;
-	fullName: string;
-	phone: string | null;
-	address: Record<string, unknown> | null;
-	persona: Persona;
-	status: UserStatus;
-	emailVerifiedAt: Date | null;
-	lastLoginAt: Date | null;
-	createdAt: Date;
-	updatedAt: Date;
-}
 
 interface UsersMethods {
 	loadUser(id: string): Promise<UserRow>;
@@ -60,7 +45,7 @@ const ADDRESS_RULE = {
 	},
 } as const;
 
-const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMethods & OutboxMethods> = {
+const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMethods & OutboxMethods, unknown, typeof UserModel> = {
 	name: "users",
 	mixins: [
 		DbMixin({
@@ -87,7 +72,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 			},
 			async handler(ctx: Context<{ email: string; password?: string; fullName: string; persona?: Persona; emailVerified?: boolean }>) {
 				const email = ctx.params.email.toLowerCase();
-				const existing = await this.adapter.model.findOne({ where: { email } });
+				const existing = await this.model.findOne({ where: { email } });
 				if (existing) throw new ConflictError("An account with this email already exists", "EMAIL_TAKEN");
 				// Hashed first: argon2 takes a while, and the transaction below holds a pooled connection.
 				const passwordHash = ctx.params.password ? await hashPassword(ctx.params.password) : null;
@@ -95,7 +80,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 				let user: PublicUser;
 				try {
 					user = await this.adapter.db.transaction(async (transaction) => {
-						const row = await this.adapter.model.create(
+						const row = await this.model.create(
 							{
 								email,
 								passwordHash,
@@ -106,7 +91,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 							},
 							{ transaction },
 						);
-						const created = this.toPublic(row.get({ plain: true }) as UserRow);
+						const created = this.toPublic(row.get({ plain: true }));
 						await this.writeOutbox(transaction, USER_CHANNELS.created, { userId: created.id, user: created } satisfies UserCreatedMessage);
 						return created;
 					});
@@ -125,7 +110,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 			visibility: "public",
 			params: { email: "string|max:320", password: "string|max:1024" },
 			async handler(ctx: Context<{ email: string; password: string }>) {
-				const row = (await this.adapter.model.findOne({ where: { email: ctx.params.email.trim().toLowerCase() } }))?.get({ plain: true }) as UserRow | undefined;
+				const row = plainRow(await this.model.findOne({ where: { email: ctx.params.email.trim().toLowerCase() } }));
 				const hash = row?.passwordHash ?? (await decoyPasswordHash());
 				const matches = await verifyPassword(hash, ctx.params.password);
 				if (!row || !row.passwordHash || !matches || row.status === "deleted") return { valid: false, user: null };
@@ -137,8 +122,8 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 			visibility: "public",
 			params: { email: "string|max:320" },
 			async handler(ctx: Context<{ email: string }>) {
-				const row = await this.adapter.model.findOne({ where: { email: ctx.params.email.trim().toLowerCase() } });
-				return row ? this.toPublic(row.get({ plain: true }) as UserRow) : null;
+				const row = plainRow(await this.model.findOne({ where: { email: ctx.params.email.trim().toLowerCase() } }));
+				return row ? this.toPublic(row) : null;
 			},
 		},
 
@@ -148,9 +133,9 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 			params: { ids: { type: "array", items: "uuid", max: 1000 } },
 			async handler(ctx: Context<{ ids: string[] }>) {
 				if (ctx.params.ids.length === 0) return [];
-				const rows = await this.adapter.model.findAll({ where: { id: ctx.params.ids } });
+				const rows = await this.model.findAll({ where: { id: ctx.params.ids } });
 				return rows.map((row) => {
-					const user = row.get({ plain: true }) as UserRow;
+					const user = row.get({ plain: true });
 					return { id: user.id, email: user.email, fullName: user.fullName };
 				});
 			},
@@ -165,8 +150,11 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 			params: { afterId: { type: "uuid", optional: true }, limit: { type: "number", integer: true, min: 1, max: 1000, default: 200 } },
 			async handler(ctx: Context<{ afterId?: string; limit: number }>) {
 				const where: WhereOptions = { status: "active", ...(ctx.params.afterId ? { id: { [Op.gt]: ctx.params.afterId } } : {}) };
-				const rows = await this.adapter.model.findAll({ where, order: [["id", "ASC"]], limit: ctx.params.limit, attributes: ["id", "email", "fullName"] });
-				return rows.map((row) => row.get({ plain: true }) as { id: string; email: string; fullName: string });
+				const rows = await this.model.findAll({ where, order: [["id", "ASC"]], limit: ctx.params.limit, attributes: ["id", "email", "fullName"] });
+				return rows.map((row) => {
+					const { id, email, fullName } = row.get({ plain: true });
+					return { id, email, fullName };
+				});
 			},
 		},
 
@@ -176,7 +164,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 			cache: { keys: ["id"], ttl: 60 },
 			params: { id: "uuid" },
 			async handler(ctx: Context<{ id: string }>) {
-				const row = (await this.adapter.model.findByPk(ctx.params.id))?.get({ plain: true }) as UserRow | undefined;
+				const row = plainRow(await this.model.findByPk(ctx.params.id));
 				return row ? { id: row.id, email: row.email, status: row.status, persona: row.persona } : null;
 			},
 		},
@@ -185,7 +173,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 			visibility: "public",
 			params: { id: "uuid", password: "string|min:10|max:256" },
 			async handler(ctx: Context<{ id: string; password: string }>) {
-				return this.changeUser(ctx, ctx.params.id, { passwordHash: await hashPassword(ctx.params.password), passwordChangedAt: new Date() } as Partial<UserRow>);
+				return this.changeUser(ctx, ctx.params.id, { passwordHash: await hashPassword(ctx.params.password), passwordChangedAt: new Date() });
 			},
 		},
 
@@ -193,7 +181,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 			visibility: "public",
 			params: { id: "uuid" },
 			handler(ctx: Context<{ id: string }>) {
-				return this.changeUser(ctx, ctx.params.id, { passwordHash: null, passwordChangedAt: new Date() } as Partial<UserRow>);
+				return this.changeUser(ctx, ctx.params.id, { passwordHash: null, passwordChangedAt: new Date() });
 			},
 		},
 
@@ -217,7 +205,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 			visibility: "public",
 			params: { id: "uuid" },
 			async handler(ctx: Context<{ id: string }>) {
-				await this.adapter.model.update({ lastLoginAt: new Date() }, { where: { id: ctx.params.id } });
+				await this.model.update({ lastLoginAt: new Date() }, { where: { id: ctx.params.id } });
 				// The profile is cached (it answers /auth/me); it shows lastLoginAt.
 				await this.entityChanged("updated", { id: ctx.params.id }, ctx);
 				return true;
@@ -243,7 +231,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 					...(persona ? { persona } : {}),
 					...(pattern ? { [Op.or]: [{ email: { [Op.iLike]: pattern } }, { fullName: { [Op.iLike]: pattern } }] } : {}),
 				};
-				return newestFirstPage(this.adapter.model, where, page, pageSize, (row: UserRow) => this.toPublic(row));
+				return newestFirstPage(this.model, where, page, pageSize, (row) => this.toPublic(row));
 			},
 		},
 
@@ -274,7 +262,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 			},
 			async handler(ctx: Context<{ id: string; fullName?: string; phone?: string | null; address?: Record<string, unknown> | null }>) {
 				const { id, ...changes } = ctx.params;
-				const user = await this.changeUser(ctx, id, changes as Partial<UserRow>);
+				const user = await this.changeUser(ctx, id, changes);
 				await this.audit(ctx, { action: "user.profile_updated", targetType: "user", targetId: id, data: { fields: Object.keys(changes) } });
 				return user;
 			},
@@ -290,7 +278,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 			async handler(ctx: Context<{ id: string }, CallerMeta>) {
 				const row = await this.loadUser(ctx.params.id);
 				// Keep the row for the audit trail; free the email for a new sign-up.
-				await this.changeUser(ctx, row.id, { status: "deleted", email: `deleted+${row.id}@invalid`, passwordHash: null, deletedAt: new Date() } as Partial<UserRow>);
+				await this.changeUser(ctx, row.id, { status: "deleted", email: `deleted+${row.id}@invalid`, passwordHash: null, deletedAt: new Date() });
 				ctx.broadcast<UserDeletedEvent>(USER_EVENTS.deleted, { userId: row.id });
 				await this.audit(ctx, { action: "user.deleted", targetType: "user", targetId: row.id });
 				ctx.meta.$statusCode = 204;
@@ -339,7 +327,7 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 
 	methods: {
 		async loadUser(id: string): Promise<UserRow> {
-			const row = (await this.adapter.model.findByPk(id))?.get({ plain: true }) as UserRow | undefined;
+			const row = plainRow(await this.model.findByPk(id));
 			if (!row || row.status === "deleted") throw new EntityNotFoundError("User", id);
 			return row;
 		},
@@ -357,18 +345,18 @@ const UsersService: DbServiceSchema<DbMixinSettings, UsersMethods & AuditMixinMe
 			if (mayEndSuperAdmin) {
 				await this.adapter.db.transaction(async (transaction) => {
 					await this.adapter.db.query("SELECT pg_advisory_xact_lock(hashtext('lattice:users:super-admins'))", { transaction });
-					const target = (await this.adapter.model.findByPk(id, { transaction }))?.get({ plain: true }) as UserRow | undefined;
+					const target = plainRow(await this.model.findByPk(id, { transaction }));
 					if (target?.persona === "super_admin" && target.status === "active") {
-						const others = await this.adapter.model.count({ where: { persona: "super_admin", status: "active", id: { [Op.ne]: id } }, transaction });
+						const others = await this.model.count({ where: { persona: "super_admin", status: "active", id: { [Op.ne]: id } }, transaction });
 						if (others === 0) throw new ConflictError("The last active super admin can't be demoted, suspended or deleted; make another user super admin first", "LAST_SUPER_ADMIN");
 					}
-					await this.adapter.model.update(changes, { where: { id }, transaction });
+					await this.model.update(changes, { where: { id }, transaction });
 				});
 			} else {
-				await this.adapter.model.update(changes, { where: { id } });
+				await this.model.update(changes, { where: { id } });
 			}
 			const row = await this.loadUser(id).catch(() => undefined);
-			const fresh = row ?? ((await this.adapter.model.findByPk(id))?.get({ plain: true }) as UserRow);
+			const fresh = row ?? plainRow(await this.model.findByPk(id))!;
 			await this.entityChanged("updated", fresh, ctx);
 			broadcastAuthStateChange(this.broker, { userId: id, reason: "account_changed" });
 			return this.toPublic(fresh);

@@ -60,7 +60,7 @@ interface MailMethods {
 	listOutbox(ctx: Context, params: OutboxParams): Promise<OutboxPage>;
 }
 
-interface MailLocals extends DbMixinLocals {
+interface MailLocals extends DbMixinLocals<typeof OutboxModel> {
 	transport: MailTransport;
 	mailFrom: string;
 }
@@ -180,7 +180,7 @@ const MailService: ServiceSchema<MailSettings, MailMethods & DbListing, MailLoca
 				messageId,
 				error: failure?.message ?? null,
 			});
-			const id = String(row.get("id"));
+			const { id } = row.get({ plain: true });
 
 			if (failure) {
 				// The SMTP server's words stay in the log and the outbox row; the caller gets the row id.

@@ -6,7 +6,7 @@
  */
 import path from "node:path";
 import type { Context } from "moleculer";
-import { DbMixin, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { DbMixin, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { PreferenceModel, RecipientSettingsModel } from "../../models/notifications/notification-preferences/preference.models";
 import {
 	NOTIFICATION_CHANNELS,
@@ -19,13 +19,6 @@ import {
 import { requireUser, type CallerMeta } from "../../lib/caller";
 import { UnprocessableEntityError } from "../../lib/errors";
 import { PreferencesSchema } from "./api-schemas";
-
-interface PreferenceRow {
-	userId: string;
-	type: NotificationType;
-	channel: NotificationChannel;
-	enabled: boolean;
-}
 
 export interface TypePreference {
 	type: NotificationType;
@@ -70,7 +63,7 @@ function effectiveChannels(type: NotificationType, choices: Map<string, boolean>
 	});
 }
 
-const NotificationPreferencesService: DbServiceSchema<DbMixinSettings, PreferencesMethods> = {
+const NotificationPreferencesService: DbServiceSchema<DbMixinSettings, PreferencesMethods, unknown, typeof PreferenceModel, typeof RecipientSettingsModel> = {
 	name: "notification-preferences",
 	mixins: [
 		DbMixin({
@@ -154,12 +147,12 @@ const NotificationPreferencesService: DbServiceSchema<DbMixinSettings, Preferenc
 					this.models.recipientSettings.findAll({ where: { userId: userIds } }),
 				]);
 				const choicesByUser = new Map<string, Map<string, boolean>>();
-				for (const row of choices.map((item) => item.get({ plain: true }) as PreferenceRow)) {
+				for (const row of choices.map((item) => item.get({ plain: true }))) {
 					const own = choicesByUser.get(row.userId) ?? new Map<string, boolean>();
 					own.set(`${row.type}:${row.channel}`, row.enabled);
 					choicesByUser.set(row.userId, own);
 				}
-				const locales = new Map(settings.map((item) => [item.get("userId") as string, item.get("locale") as string | null]));
+				const locales = new Map(settings.map((item) => [item.get({ plain: true }).userId, item.get({ plain: true }).locale]));
 				return Object.fromEntries(
 					userIds.map((userId) => [userId, { channels: effectiveChannels(type, choicesByUser.get(userId) ?? new Map()), locale: locales.get(userId) ?? null }]),
 				);
@@ -170,9 +163,9 @@ const NotificationPreferencesService: DbServiceSchema<DbMixinSettings, Preferenc
 	methods: {
 		async view(userId: string): Promise<PreferencesView> {
 			const [choices, settings] = await Promise.all([this.models.preference.findAll({ where: { userId } }), this.models.recipientSettings.findByPk(userId)]);
-			const map = new Map(choices.map((row) => [`${row.get("type")}:${row.get("channel")}`, row.get("enabled") as boolean]));
+			const map = new Map(choices.map((item) => item.get({ plain: true })).map((row) => [`${row.type}:${row.channel}`, row.enabled]));
 			return {
-				locale: (settings?.get("locale") as string | null | undefined) ?? null,
+				locale: plainRow(settings)?.locale ?? null,
 				preferences: NOTIFICATION_TYPE_NAMES.map((type) => {
 					const enabled = new Set(effectiveChannels(type, map));
 					return {

@@ -14,14 +14,14 @@
 import path from "node:path";
 import { randomUUID } from "node:crypto";
 import type { Context } from "moleculer";
-import { Op, QueryTypes, type Transaction, type WhereOptions } from "sequelize";
-import { DbMixin, PAGE_PARAMS, newestFirstPage, plainRow, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
-import { DispatchModel, NotificationModel } from "../../models/notifications/notifications/notification.models";
+import { Op, QueryTypes, type Transaction } from "sequelize";
+import { DbMixin, PAGE_PARAMS, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { DispatchModel, NotificationModel, type NotificationRow } from "../../models/notifications/notifications/notification.models";
 import { NOTIFICATION_CHANNELS, NOTIFICATION_TYPES, NOTIFICATION_TYPE_NAMES, type NotificationChannel, type NotificationType } from "./catalog";
 import { renderNotification, type RenderedNotification } from "./notification-templates";
 import type { RecipientChannels } from "./notification-preferences.service";
-import { requireUser, TENANT_ROLES, systemCall, type CallerMeta, type TenantRole } from "../../lib/caller";
-import { BadRequestError, EntityNotFoundError } from "../../lib/errors";
+import { TENANT_ROLES, systemCall, type CallerMeta, type TenantRole } from "../../lib/caller";
+import { BadRequestError } from "../../lib/errors";
 import { ConcurrencyLimit } from "../../lib/concurrency";
 import { NOTIFICATION_TRIGGERS, NotificationTriggers, type TriggerMethods } from "./notification-triggers";
 import {
@@ -46,6 +46,8 @@ const MAX_USER_IDS = 100;
 const EMAIL_CONCURRENCY = 4;
 /** The feed belongs to a person; an API key acts for an organization and has none. */
 const NO_FEED = "Notifications belong to a user; API keys have none";
+/** A notification is its recipient's alone: nobody else reads it, super admins and platform work included. */
+const FEED_OWNERSHIP = { owner: "user", seesAll: "nobody", userRequired: NO_FEED } as const;
 
 export interface Recipient {
 	id: string;
@@ -73,12 +75,12 @@ interface NotificationsMethods {
 	resolveRecipients(params: SendParams): Promise<Recipient[]>;
 	deliver(job: DeliveryJob, recipients: Recipient[]): Promise<SendResult>;
 	dispatchWebhooks(eventId: string, type: NotificationType, tenantId: string | undefined, data: Record<string, unknown>): Promise<number>;
-	toPublic(row: PublicNotification): PublicNotification;
+	toPublic(row: NotificationRow): PublicNotification;
 	pushRealtime(delivery: RealtimeDelivery): void;
 	claimDispatches(eventId: string, channel: NotificationChannel, recipientIds: string[], transaction: Transaction): Promise<Set<string>>;
 }
 
-const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethods & TriggerMethods> = {
+const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethods & TriggerMethods, unknown, typeof NotificationModel, typeof DispatchModel> = {
 	name: "notifications",
 	mixins: [
 		DbMixin({
@@ -87,6 +89,7 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 			entityName: "Notification",
 			model: NotificationModel,
 			extraModels: [DispatchModel],
+			owner: FEED_OWNERSHIP,
 		}),
 		NotificationTriggers,
 	],
@@ -185,10 +188,9 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 				...PAGE_PARAMS,
 			},
 			async handler(ctx: Context<{ unread?: boolean; tenantId?: string; type?: NotificationType; page: number; pageSize: number }, CallerMeta>) {
-				const userId = requireUser(ctx.meta, NO_FEED);
 				const { unread, tenantId, type, page, pageSize } = ctx.params;
-				const where: WhereOptions = { userId, ...(unread === true ? { readAt: null } : unread === false ? { readAt: { [Op.ne]: null } } : {}), ...(tenantId ? { tenantId } : {}), ...(type ? { type } : {}) };
-				return newestFirstPage(this.adapter.model, where, page, pageSize, (row: PublicNotification) => this.toPublic(row));
+				const where = { ...(unread === true ? { readAt: null } : unread === false ? { readAt: { [Op.ne]: null } } : {}), ...(tenantId ? { tenantId } : {}), ...(type ? { type } : {}) };
+				return this.scoped(ctx).page({ page, pageSize, where }, (row) => this.toPublic(row));
 			},
 		},
 
@@ -198,8 +200,7 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 			summary: "How many of your notifications are unread",
 			params: {},
 			async handler(ctx: Context<Record<string, never>, CallerMeta>) {
-				const userId = requireUser(ctx.meta, NO_FEED);
-				return { unread: await this.adapter.model.count({ where: { userId, readAt: null } }) };
+				return { unread: await this.scoped(ctx).count({ readAt: null }) };
 			},
 		},
 
@@ -209,12 +210,11 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 			summary: "Mark one of your notifications read",
 			params: { id: "uuid" },
 			async handler(ctx: Context<{ id: string }, CallerMeta>) {
-				const userId = requireUser(ctx.meta, NO_FEED);
+				const feed = this.scoped(ctx);
 				// Someone else's notification answers exactly like a missing one.
-				await this.adapter.model.update({ readAt: new Date() }, { where: { id: ctx.params.id, userId, readAt: null } });
-				const row = plainRow<PublicNotification>(await this.adapter.model.findOne({ where: { id: ctx.params.id, userId } }));
-				if (!row) throw new EntityNotFoundError("Notification", ctx.params.id);
-				this.pushRealtime({ users: [{ userId, message: { kind: "read", ids: [row.id] } }] });
+				await feed.update({ readAt: new Date() }, { id: ctx.params.id, readAt: null });
+				const row = await feed.get(ctx.params.id);
+				this.pushRealtime({ users: [{ userId: row.userId, message: { kind: "read", ids: [row.id] } }] });
 				return this.toPublic(row);
 			},
 		},
@@ -225,9 +225,10 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 			summary: "Mark all your notifications read",
 			params: { tenantId: { type: "uuid", optional: true } },
 			async handler(ctx: Context<{ tenantId?: string }, CallerMeta>) {
-				const userId = requireUser(ctx.meta, NO_FEED);
-				const [updated] = await this.adapter.model.update({ readAt: new Date() }, { where: { userId, readAt: null, ...(ctx.params.tenantId ? { tenantId: ctx.params.tenantId } : {}) } });
-				this.pushRealtime({ users: [{ userId, message: { kind: "read", ids: "all" } }] });
+				const feed = this.scoped(ctx);
+				const updated = await feed.update({ readAt: new Date() }, { readAt: null, ...(ctx.params.tenantId ? { tenantId: ctx.params.tenantId } : {}) });
+				// scoped(ctx) has refused a caller without a user.
+				this.pushRealtime({ users: [{ userId: ctx.meta.user!.id, message: { kind: "read", ids: "all" } }] });
 				return { updated };
 			},
 		},
@@ -285,9 +286,9 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 				const created = await this.adapter.db.transaction(async (transaction) => {
 					const claimed = await this.claimDispatches(job.eventId, "in_app", feedRows.map((row) => row.userId), transaction);
 					const rows = feedRows.filter((row) => claimed.has(row.userId));
-					return rows.length > 0 ? this.adapter.model.bulkCreate(rows, { transaction }) : [];
+					return rows.length > 0 ? this.model.bulkCreate(rows, { transaction }) : [];
 				});
-				for (const row of created.map((item) => this.toPublic(item.get({ plain: true }) as PublicNotification))) {
+				for (const row of created.map((item) => this.toPublic(item.get({ plain: true })))) {
 					result.delivered.in_app += 1;
 					if ((wanted[row.userId]?.channels ?? []).includes("realtime") && !done.has(`${row.userId}:realtime`)) realtime.push({ userId: row.userId, message: { kind: "notification", notification: row } });
 				}
@@ -357,7 +358,7 @@ const NotificationsService: DbServiceSchema<DbMixinSettings, NotificationsMethod
 			return answer.deliveries;
 		},
 
-		toPublic(row: PublicNotification): PublicNotification {
+		toPublic(row: NotificationRow): PublicNotification {
 			return { id: row.id, userId: row.userId, tenantId: row.tenantId, type: row.type, title: row.title, body: row.body, data: row.data, readAt: row.readAt, createdAt: row.createdAt };
 		},
 

@@ -19,8 +19,7 @@
 import { randomUUID } from "node:crypto";
 import path from "node:path";
 import type { Context } from "moleculer";
-import type { WhereOptions } from "sequelize";
-import { DbMixin, PAGE_PARAMS, newestFirstPage, toPage, plainRow, type DbServiceSchema } from "../../mixins/db.mixin";
+import { DbMixin, PAGE_PARAMS, toPage, plainRow, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AuditMixin, type AuditMixinMethods } from "../../mixins/audit.mixin";
 import { DueJobsMixin, type DueJobsMethods } from "../../mixins/due-jobs.mixin";
 import { platformConfigOf } from "../../lib/node";
@@ -58,8 +57,8 @@ const ROTATION_GRACE_MS = 24 * 3600 * 1000;
 const USER_AGENT = "Lattice-Webhooks/1.0";
 /** Tenant admins, and API keys holding the action's scope (keys act as members, below tenant:admin). */
 const MANAGERS = ["tenant:admin", "$isApiKeyCaller"];
-/** An endpoint is its tenant's: another tenant's answers 404, exactly like a missing one. */
-const ENDPOINT_SCOPE = { entity: "endpoint", owner: "tenant", name: "Webhook endpoint" } as const;
+/** The endpoint an action names: another tenant's answers 404, exactly like a missing one (DbMixin's owner). */
+const ENDPOINT_SCOPE = { entity: "endpoint", name: "Webhook endpoint" } as const;
 const READ_SCOPE = ["webhook-endpoints:read"];
 const WRITE_SCOPE = ["webhook-endpoints:write"];
 
@@ -69,7 +68,7 @@ const ENDPOINT_FIELDS = {
 	description: { type: "string", trim: true, max: 500, nullable: true },
 } as const;
 
-const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & AuditMixinMethods & DueJobsMethods, WebhooksLocals> = {
+const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & AuditMixinMethods & DueJobsMethods, WebhooksLocals, typeof EndpointModel> = {
 	name: "webhooks",
 	mixins: [
 		// First: Moleculer runs the first mixin's `started` last (after DbMixin has connected) and its `stopped` first.
@@ -79,7 +78,8 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 			migrations: path.join(__dirname, "../../models/notifications/webhooks/migrations"),
 			model: EndpointModel,
 			extraModels: [MessageModel, DeliveryModel, AttemptModel],
-			tenantOwned: true,
+			// An endpoint is its tenant's.
+			owner: "tenant",
 			entityName: "Webhook endpoint",
 		}),
 		AuditMixin,
@@ -136,7 +136,7 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 						},
 						{ transaction },
 					);
-					return plainRow<EndpointRow>(created)!;
+					return created.get({ plain: true });
 				});
 				await this.audit(ctx, { action: "webhook_endpoint.created", targetType: "webhook_endpoint", targetId: row.id, data: { url, events: row.events } });
 				created(ctx, "webhook-endpoints", row.id);
@@ -153,8 +153,7 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 			params: { ...PAGE_PARAMS, status: { type: "enum", values: ENDPOINT_STATUSES, optional: true }, $$strict: "remove" },
 			async handler(ctx: WebhooksContext<{ page: number; pageSize: number; status?: EndpointStatus }>) {
 				const { page, pageSize, status } = ctx.params;
-				const where = { ...this.tenantFilter(ctx), ...(status ? { status } : {}) } as WhereOptions;
-				return newestFirstPage(this.models.endpoint, where, page, pageSize, (row: EndpointRow) => this.toPublic(row));
+				return this.scoped(ctx).page({ page, pageSize, where: status ? { status } : {} }, (row) => this.toPublic(row));
 			},
 		},
 
@@ -225,7 +224,7 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 			scope: ENDPOINT_SCOPE,
 			async handler(ctx: WebhooksContext<EndpointInput & { id: string }>) {
 				const before = entityOf<EndpointRow>(ctx);
-				const changes: Record<string, unknown> = {};
+				const changes: Partial<EndpointRow> = {};
 				if (ctx.params.url !== undefined && ctx.params.url !== before.url) changes.url = await this.validateUrl(ctx.params.url);
 				if (ctx.params.events !== undefined) changes.events = ctx.params.events;
 				if (ctx.params.description !== undefined) changes.description = ctx.params.description;
@@ -237,7 +236,7 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 				if (Object.keys(changes).length === 0) return this.toPublic(before);
 				const [, rows] = await this.models.endpoint.update(changes, { where: { id: before.id }, returning: true });
 				if (changes.status === "disabled") await this.store.closeOutstanding(before.id);
-				const after = plainRow<EndpointRow>(rows[0])!;
+				const after = rows[0].get({ plain: true });
 				const action = changes.status === "enabled" ? "webhook_endpoint.enabled" : changes.status === "disabled" ? "webhook_endpoint.disabled" : "webhook_endpoint.updated";
 				await this.audit(ctx, { action, targetType: "webhook_endpoint", targetId: before.id, data: { changed: Object.keys(changes) } });
 				return this.toPublic(after);
@@ -313,7 +312,7 @@ const WebhooksService: DbServiceSchema<WebhooksSettings, WebhooksMethods & Audit
 			scope: { entity: "$findDelivery", owner: "tenant", name: "Webhook delivery" },
 			async handler(ctx: WebhooksContext<{ id: string }>) {
 				const delivery = entityOf<DeliveryView>(ctx);
-				const endpoint = plainRow<EndpointRow>(await this.models.endpoint.findByPk(delivery.endpointId))!;
+				const endpoint = plainRow(await this.models.endpoint.findByPk(delivery.endpointId))!;
 				if (endpoint.status !== "enabled") throw new ConflictError("The endpoint is disabled; enable it first", "ENDPOINT_DISABLED", { endpointId: endpoint.id });
 				const requeued = delivery.status === "failed" || delivery.status === "exhausted" ? await this.store.requeue(delivery.id, delivery.status) : undefined;
 				if (!requeued) {

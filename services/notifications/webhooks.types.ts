@@ -7,9 +7,11 @@ import type { DbMixinSettings } from "../../mixins/db.mixin";
 import type { CallerMeta } from "../../lib/caller";
 import type { OutboundClient } from "../../lib/outbound/client";
 import type { SecretBox } from "../../lib/secret-box";
-import type { EndpointStatus } from "../../models/notifications/webhooks/webhook.models";
+import type { EndpointRow, EndpointStatus } from "../../models/notifications/webhooks/webhook.models";
 import type { DispatchParams, DispatchResult, PublicEndpoint } from "./contracts";
 import type { AttemptOutcome, DeliveryJob, DeliveryView, WebhookDeliveryStore } from "./webhook-deliveries";
+
+export type { EndpointRow } from "../../models/notifications/webhooks/webhook.models";
 
 export interface WebhooksSettings extends DbMixinSettings {
 	retryScheduleMs: number[];
@@ -17,14 +19,6 @@ export interface WebhooksSettings extends DbMixinSettings {
 	disableAfterMs: number;
 	/** Production endpoints must be https, unless their host is in OUTBOUND_ALLOW_HOSTS. */
 	requireHttps: boolean;
-}
-
-export interface EndpointRow extends PublicEndpoint {
-	secret: string;
-	previousSecret: string | null;
-	previousSecretExpiresAt: Date | null;
-	enabledAt: Date;
-	createdBy: string | null;
 }
 
 export interface EndpointInput {

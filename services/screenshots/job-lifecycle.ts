@@ -19,7 +19,7 @@ import type { Context, ServiceSchema } from "moleculer";
 import type { DbMixinSettings, DbServiceSchema } from "../../mixins/db.mixin";
 import type { OutboxMethods } from "../../mixins/outbox.mixin";
 import { REALTIME_EVENT, type RealtimeDelivery } from "../notifications/contracts";
-import type { ScreenshotJobRow } from "../../models/screenshots/screenshot-jobs/screenshot-job.model";
+import type { ScreenshotJobModel, ScreenshotJobRow, ScreenshotResultModel } from "../../models/screenshots/screenshot-jobs/screenshot-job.model";
 import { SCREENSHOT_CHANNELS, SCREENSHOT_JOB_EVENTS, type PublicScreenshotJob } from "./contracts";
 import type { FinishParams, JobState, JobsLocals, JobsMethods, RecordArchiveParams, RecordResultParams, RenderSpec } from "./screenshot-jobs.types";
 import type { CaptureOptions, JobCredentials } from "./job-input";
@@ -32,7 +32,7 @@ export const PROGRESS_FRAME = "screenshot.job.progress";
 
 const ID = { type: "uuid" } as const;
 
-const JobLifecycleSchema: Partial<DbServiceSchema<DbMixinSettings, JobsMethods & OutboxMethods, JobsLocals>> = {
+const JobLifecycleSchema: Partial<DbServiceSchema<DbMixinSettings, JobsMethods & OutboxMethods, JobsLocals, typeof ScreenshotJobModel, typeof ScreenshotResultModel>> = {
 	actions: {
 		claim: {
 			visibility: "public",
@@ -62,7 +62,7 @@ const JobLifecycleSchema: Partial<DbServiceSchema<DbMixinSettings, JobsMethods &
 					storeSet,
 					credentials: claimed.credentials ? (JSON.parse(this.secretBox.open(claimed.credentials, `screenshot-job:${claimed.id}:credentials`)) as JobCredentials) : { headers: {}, cookies: [] },
 					targets: claimed.targets,
-					done: results.map((result) => result.get("targetId") as string),
+					done: results.map((result) => result.get({ plain: true }).targetId),
 				};
 			},
 		},

@@ -4,7 +4,7 @@
  *
  * This service owns the `screenshot_jobs` PostgreSQL schema (models/screenshots/screenshot-jobs/) and nothing
  * else. A job belongs to its tenant: every action that names one declares `scope`, so another tenant's id, a
- * malformed one and a missing one all answer 404; lists are scoped with `tenantFilter`.
+ * malformed one and a missing one all answer 404; lists read through `this.scoped(ctx)` (DbMixin declares `owner: "tenant"`).
  *
  * A job is accepted (202) only within the tenant's monthly images (tenants.checkLimit `screenshotsPerMonth`),
  * and rides the durable channel SCREENSHOT_CHANNELS.render, written through the outbox in the transaction that
@@ -13,8 +13,8 @@
  */
 import { randomUUID } from "node:crypto";
 import path from "node:path";
-import { Op, QueryTypes, type Transaction, type WhereOptions } from "sequelize";
-import { DbMixin, PAGE_PARAMS, plainRow, toPage, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
+import { Op, QueryTypes, type Transaction } from "sequelize";
+import { DbMixin, PAGE_PARAMS, type DbMixinSettings, type DbServiceSchema } from "../../mixins/db.mixin";
 import { AggregateMixin } from "../../mixins/aggregate.mixin";
 import { OutboxMixin, outboxModel, type OutboxMethods } from "../../mixins/outbox.mixin";
 import { IdempotencyMixin } from "../../mixins/idempotency.mixin";
@@ -43,7 +43,7 @@ import { planStoreSetJob, type StoreSetSnapshot } from "./store-set-job";
 import type { EnqueueRequest, JobsContext, JobsMethods, JobsLocals } from "./screenshot-jobs.types";
 
 /** A screenshot job is its tenant's: another tenant's id answers 404, exactly like a missing one. */
-const JOB_SCOPE = { entity: "screenshotJob", owner: "tenant", name: "Screenshot job" } as const;
+const JOB_SCOPE = { entity: "screenshotJob", name: "Screenshot job" } as const;
 const LIMIT = "screenshotsPerMonth";
 
 type ListParams = {
@@ -55,7 +55,7 @@ type ListParams = {
 	createdTo?: Date;
 };
 
-const ScreenshotJobsService: DbServiceSchema<DbMixinSettings, JobsMethods & OutboxMethods, JobsLocals> = {
+const ScreenshotJobsService: DbServiceSchema<DbMixinSettings, JobsMethods & OutboxMethods, JobsLocals, typeof ScreenshotJobModel, typeof ScreenshotResultModel> = {
 	name: "screenshot-jobs",
 	mixins: [
 		DbMixin({
@@ -63,7 +63,7 @@ const ScreenshotJobsService: DbServiceSchema<DbMixinSettings, JobsMethods & Outb
 			migrations: path.join(__dirname, "../../models/screenshots/screenshot-jobs/migrations"),
 			model: ScreenshotJobModel,
 			extraModels: [ScreenshotResultModel, outboxModel()],
-			tenantOwned: true,
+			owner: "tenant",
 			entityName: "Screenshot job",
 		}),
 		AggregateMixin({
@@ -96,12 +96,11 @@ const ScreenshotJobsService: DbServiceSchema<DbMixinSettings, JobsMethods & Outb
 				const created: Record<symbol, Date> = {};
 				if (createdFrom) created[Op.gte] = createdFrom;
 				if (createdTo) created[Op.lt] = createdTo;
-				const where = { ...this.tenantFilter(ctx), ...(status ? { status } : {}), ...(createdFrom || createdTo ? { createdAt: created } : {}) } as WhereOptions;
+				const where = { ...(status ? { status } : {}), ...(createdFrom || createdTo ? { createdAt: created } : {}) };
 				const direction = sort === "createdAt" ? "ASC" : "DESC";
-				const { rows, count } = await this.model.findAndCountAll({ where, order: [["createdAt", direction], ["id", "ASC"]], limit: pageSize, offset: (page - 1) * pageSize });
-				const jobs = rows.map((row) => plainRow<ScreenshotJobRow>(row)!);
-				const results = await this.resultsOf(jobs.map((job) => job.id));
-				return toPage(jobs.map((job) => this.presentWith(job, results.get(job.id) ?? [])), count, page, pageSize);
+				const jobs = await this.scoped(ctx).page({ page, pageSize, where, order: [["createdAt", direction], ["id", "ASC"]] });
+				const results = await this.resultsOf(jobs.rows.map((job) => job.id));
+				return { ...jobs, rows: jobs.rows.map((job) => this.presentWith(job, results.get(job.id) ?? [])) };
 			},
 		},
 
@@ -222,7 +221,11 @@ const ScreenshotJobsService: DbServiceSchema<DbMixinSettings, JobsMethods & Outb
 			const quota = await this.broker.call<{ allowed: boolean; maximum: number }, object>("tenants.checkLimit", { tenantId, limit: LIMIT, current: await this.monthlyImages(tenantId), increment: images }, systemCall());
 			if (!quota.allowed) throw this.overQuota(quota.maximum, images);
 			const id = randomUUID();
-			const creator = ctx.meta.apiKeyId ? { createdBy: ctx.meta.apiKeyId, creatorKind: "api_key" } : ctx.meta.user?.id ? { createdBy: ctx.meta.user.id, creatorKind: "user" } : { createdBy: null, creatorKind: "system" };
+			const creator: Pick<ScreenshotJobRow, "createdBy" | "creatorKind"> = ctx.meta.apiKeyId
+				? { createdBy: ctx.meta.apiKeyId, creatorKind: "api_key" }
+				: ctx.meta.user?.id
+					? { createdBy: ctx.meta.user.id, creatorKind: "user" }
+					: { createdBy: null, creatorKind: "system" };
 			const row = await this.adapter.db.transaction(async (transaction) => {
 				// Jobs of one tenant are accepted one at a time, so two can't both take the last images of the month.
 				await this.adapter.db.query("SELECT pg_advisory_xact_lock(hashtext(:key))", { replacements: { key: `screenshots-quota:${tenantId}` }, transaction });
@@ -233,7 +236,7 @@ const ScreenshotJobsService: DbServiceSchema<DbMixinSettings, JobsMethods & Outb
 					{ transaction },
 				);
 				await this.writeOutbox(transaction, SCREENSHOT_CHANNELS.render, { screenshotjobId: id, tenantId });
-				return plainRow<ScreenshotJobRow>(created)!;
+				return created.get({ plain: true });
 			});
 			const job = await this.announce(ctx, SCREENSHOT_JOB_EVENTS.queued, row, "created");
 			ctx.meta.$statusCode = 202;
@@ -245,7 +248,7 @@ const ScreenshotJobsService: DbServiceSchema<DbMixinSettings, JobsMethods & Outb
 		/** The public form, with the job's results (without URLs): answers, events and outbox rows. */
 		async present(row: ScreenshotJobRow, transaction?: Transaction): Promise<PublicScreenshotJob> {
 			const results = await this.models.screenshotResult.findAll({ where: { jobId: row.id }, transaction });
-			return this.presentWith(row, results.map((result) => plainRow<ScreenshotResultRow>(result)!));
+			return this.presentWith(row, results.map((result) => result.get({ plain: true })));
 		},
 
 		presentWith(row: ScreenshotJobRow, results: ScreenshotResultRow[]): PublicScreenshotJob {
@@ -294,7 +297,7 @@ const ScreenshotJobsService: DbServiceSchema<DbMixinSettings, JobsMethods & Outb
 			const byJob = new Map<string, ScreenshotResultRow[]>();
 			if (jobIds.length === 0) return byJob;
 			for (const result of await this.models.screenshotResult.findAll({ where: { jobId: jobIds } })) {
-				const row = plainRow<ScreenshotResultRow>(result)!;
+				const row = result.get({ plain: true });
 				byJob.set(row.jobId, [...(byJob.get(row.jobId) ?? []), row]);
 			}
 			return byJob;

@@ -11,7 +11,15 @@ import type { CallerMeta } from "../../lib/caller";
 import type { ForbiddenError } from "../../lib/errors";
 import type { OutboundClient } from "../../lib/outbound/client";
 import type { SecretBox } from "../../lib/secret-box";
-import type { ScreenshotJobKind, ScreenshotJobRow, ScreenshotJobStatus, ScreenshotResultRow, ScreenshotTarget } from "../../models/screenshots/screenshot-jobs/screenshot-job.model";
+import type {
+	ScreenshotJobKind,
+	ScreenshotJobModel,
+	ScreenshotJobRow,
+	ScreenshotJobStatus,
+	ScreenshotResultModel,
+	ScreenshotResultRow,
+	ScreenshotTarget,
+} from "../../models/screenshots/screenshot-jobs/screenshot-job.model";
 import type { PublicScreenshotJob } from "./contracts";
 import type { CaptureOptions, JobCredentials } from "./job-input";
 import type { StoreSetSnapshot } from "./store-set-job";
@@ -101,4 +109,4 @@ export interface JobsLocals {
 	secretBox: SecretBox;
 }
 
-export type JobsThis = DbService & JobsMethods & JobsLocals & OutboxMethods;
+export type JobsThis = DbService<typeof ScreenshotJobModel, typeof ScreenshotResultModel> & JobsMethods & JobsLocals & OutboxMethods;

@@ -1,6 +1,9 @@
 import { DataTypes } from "sequelize";
 import type { ModelDefinition } from "../../../mixins/db.mixin";
-import type { InvoiceStatus, SubscriptionStatus } from "../../../services/billing/contracts";
+import type { BillingPaymentMethod, InvoiceLineKind, InvoiceReason, InvoiceStatus, SubscriptionStatus } from "../../../services/billing/contracts";
+
+/** BIGINT columns: node-postgres hands them over as strings. */
+type BigIntColumn = string | number;
 
 /** Every allowed subscription status change (Stripe's); anything else is 409 INVALID_TRANSITION. */
 export const SUBSCRIPTION_TRANSITIONS: Readonly<Record<SubscriptionStatus, readonly SubscriptionStatus[]>> = {
@@ -20,7 +23,32 @@ export const INVOICE_TRANSITIONS: Readonly<Record<InvoiceStatus, readonly Invoic
 	void: [],
 };
 
-export const SubscriptionModel: ModelDefinition = {
+export interface SubscriptionRow {
+	id: string;
+	tenantId: string;
+	planId: string;
+	planCode: string;
+	status: SubscriptionStatus;
+	paymentMethod: BillingPaymentMethod;
+	currentPeriodStart: Date;
+	currentPeriodEnd: Date;
+	trialStart: Date | null;
+	trialEnd: Date | null;
+	cancelAtPeriodEnd: boolean;
+	canceledAt: Date | null;
+	endedAt: Date | null;
+	pendingPlanId: string | null;
+	couponId: string | null;
+	couponCode: string | null;
+	couponPeriodsLeft: number | null;
+	couponPercentOffBasisPoints: number | null;
+	couponAmountOff: BigIntColumn | null;
+	createdBy: string | null;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export const SubscriptionModel: ModelDefinition<"subscription", SubscriptionRow, "cancelAtPeriodEnd"> = {
 	name: "subscription",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
@@ -50,7 +78,39 @@ export const SubscriptionModel: ModelDefinition = {
 	options: { tableName: "subscriptions" },
 };
 
-export const InvoiceModel: ModelDefinition = {
+export interface InvoiceRow {
+	id: string;
+	tenantId: string;
+	subscriptionId: string | null;
+	number: string | null;
+	status: InvoiceStatus;
+	reason: InvoiceReason;
+	currency: string;
+	subtotal: BigIntColumn;
+	discount: BigIntColumn;
+	tax: BigIntColumn;
+	total: BigIntColumn;
+	amountPaid: BigIntColumn;
+	taxRateBasisPoints: number;
+	taxInclusive: boolean;
+	periodStart: Date | null;
+	periodEnd: Date | null;
+	paymentAttempts: number;
+	nextPaymentAttemptAt: Date | null;
+	paymentId: string | null;
+	pdfFileId: string | null;
+	issuedAt: Date | null;
+	paidAt: Date | null;
+	voidedAt: Date | null;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export const InvoiceModel: ModelDefinition<
+	"invoice",
+	InvoiceRow,
+	"status" | "subtotal" | "discount" | "tax" | "total" | "amountPaid" | "taxRateBasisPoints" | "taxInclusive" | "paymentAttempts"
+> = {
 	name: "invoice",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
@@ -81,7 +141,21 @@ export const InvoiceModel: ModelDefinition = {
 	options: { tableName: "invoices" },
 };
 
-export const InvoiceLineModel: ModelDefinition = {
+export interface InvoiceLineRow {
+	id: string;
+	invoiceId: string;
+	position: number;
+	kind: InvoiceLineKind;
+	description: string;
+	metric: string | null;
+	quantity: BigIntColumn;
+	amount: BigIntColumn;
+	periodStart: Date | null;
+	periodEnd: Date | null;
+	details: Record<string, unknown>;
+}
+
+export const InvoiceLineModel: ModelDefinition<"invoiceLine", InvoiceLineRow, "details"> = {
 	name: "invoiceLine",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
@@ -100,7 +174,14 @@ export const InvoiceLineModel: ModelDefinition = {
 };
 
 /** Per tenant: the tax rate its invoices use when the plan names none, and the invoice number sequence. */
-export const BillingAccountModel: ModelDefinition = {
+export interface AccountRow {
+	tenantId: string;
+	taxRateBasisPoints: number;
+	taxInclusive: boolean;
+	clockOffsetMs: BigIntColumn;
+}
+
+export const BillingAccountModel: ModelDefinition<"billingAccount", AccountRow, "taxRateBasisPoints" | "taxInclusive" | "clockOffsetMs"> = {
 	name: "billingAccount",
 	define: {
 		tenantId: { type: DataTypes.UUID, primaryKey: true },
@@ -119,7 +200,20 @@ export type BillingJobKind = (typeof BILLING_JOB_KINDS)[number];
  * Billing's timers, as rows (mixins/due-jobs.mixin.ts): a trial's end, a period's end, a payment retry.
  * `dueAt` is in the tenant's billing time (wall clock + its test clock offset).
  */
-export const BillingJobModel: ModelDefinition = {
+export interface JobRow {
+	id: string;
+	kind: BillingJobKind;
+	tenantId: string;
+	subjectId: string;
+	dueAt: Date;
+	status: "pending" | "done" | "canceled" | "failed";
+	/** Raised by every claim: the fencing token the run's completion is recorded under. */
+	attempts: number;
+	leasedUntil: Date | null;
+	lastError: string | null;
+}
+
+export const BillingJobModel: ModelDefinition<"billingJob", JobRow, "status" | "attempts"> = {
 	name: "billingJob",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },

@@ -1,8 +1,20 @@
 import { DataTypes } from "sequelize";
 import type { ModelDefinition } from "../../../mixins/db.mixin";
+import type { Aggregation, CouponDuration, MeteredCharge, PlanInterval, PlanStatus } from "../../../services/billing/contracts";
 
 /** A billable metric: what usage events name, and how a period's events become one quantity. */
-export const MetricModel: ModelDefinition = {
+export interface MetricRow {
+	id: string;
+	code: string;
+	name: string;
+	description: string;
+	aggregation: Aggregation;
+	field: string | null;
+	createdAt: Date | string;
+	updatedAt: Date | string;
+}
+
+export const MetricModel: ModelDefinition<"metric", MetricRow, "description"> = {
 	name: "metric",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
@@ -19,7 +31,28 @@ export const MetricModel: ModelDefinition = {
  * One version of a plan. A change to what it costs inserts a new version (same code, version + 1, `current`
  * moves to it); subscriptions point at the version they run on, so a price change never touches them.
  */
-export const PlanModel: ModelDefinition = {
+export interface PlanRow {
+	id: string;
+	code: string;
+	version: number;
+	current: boolean;
+	name: string;
+	description: string;
+	interval: PlanInterval;
+	/** BIGINT: node-postgres hands it over as a string. */
+	amount: string | number;
+	currency: string;
+	trialDays: number;
+	limits: Record<string, number>;
+	features: Record<string, boolean>;
+	charges: MeteredCharge[];
+	taxRateBasisPoints: number | null;
+	status: PlanStatus;
+	createdAt: Date | string;
+	updatedAt: Date | string;
+}
+
+export const PlanModel: ModelDefinition<"plan", PlanRow, "version" | "current" | "description" | "trialDays" | "limits" | "features" | "charges" | "status"> = {
 	name: "plan",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
@@ -41,7 +74,24 @@ export const PlanModel: ModelDefinition = {
 	options: { tableName: "plans" },
 };
 
-export const CouponModel: ModelDefinition = {
+export interface CouponRow {
+	id: string;
+	code: string;
+	name: string;
+	percentOffBasisPoints: number | null;
+	amountOff: string | number | null;
+	currency: string | null;
+	duration: CouponDuration;
+	durationPeriods: number | null;
+	maxRedemptions: number | null;
+	timesRedeemed: number;
+	expiresAt: Date | string | null;
+	status: PlanStatus;
+	createdAt: Date | string;
+	updatedAt: Date | string;
+}
+
+export const CouponModel: ModelDefinition<"coupon", CouponRow, "timesRedeemed" | "status"> = {
 	name: "coupon",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },

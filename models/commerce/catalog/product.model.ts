@@ -4,8 +4,24 @@ import type { ModelDefinition } from "../../../mixins/db.mixin";
 export const PRODUCT_STATUSES = ["draft", "active", "archived"] as const;
 export type ProductStatus = (typeof PRODUCT_STATUSES)[number];
 
+/** A product as Sequelize gives it back. */
+export interface ProductRow {
+	id: string;
+	name: string;
+	description: string;
+	category: string;
+	/** BIGINT: node-postgres hands it over as a string. */
+	priceAmount: string | number;
+	currency: string;
+	features: Record<string, unknown>;
+	image: string | null;
+	status: ProductStatus;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
 /** `search_vector` is a generated column (see the migration): never written, read only by raw SQL. */
-export const ProductModel: ModelDefinition = {
+export const ProductModel: ModelDefinition<"product", ProductRow, "description" | "features" | "status"> = {
 	name: "product",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },

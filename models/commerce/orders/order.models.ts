@@ -18,7 +18,26 @@ export const ORDER_TRANSITIONS: Readonly<Record<OrderStatus, readonly OrderStatu
 	refunded: [],
 };
 
-export const OrderModel: ModelDefinition = {
+/** An order as Sequelize gives it back. */
+export interface OrderRow {
+	id: string;
+	userId: string;
+	tenantId: string | null;
+	status: OrderStatus;
+	paymentStatus: PaymentStatus;
+	currency: string;
+	/** BIGINT: node-postgres hands it over as a string. */
+	totalAmount: string | number;
+	paymentId: string | null;
+	paidAt: Date | null;
+	cancelledAt: Date | null;
+	completedAt: Date | null;
+	refundedAt: Date | null;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export const OrderModel: ModelDefinition<"order", OrderRow, "status" | "paymentStatus"> = {
 	name: "order",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
@@ -37,8 +56,22 @@ export const OrderModel: ModelDefinition = {
 	options: { tableName: "orders" },
 };
 
+export interface OrderLineRow {
+	id: string;
+	orderId: string;
+	position: number;
+	productId: string;
+	productName: string;
+	unitPriceAmount: string | number;
+	quantity: number;
+	totalAmount: string | number;
+	currency: string;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
 /** A line copies the product's name, unit price and currency at creation: later catalog changes don't touch it. */
-export const OrderLineModel: ModelDefinition = {
+export const OrderLineModel: ModelDefinition<"orderLine", OrderLineRow> = {
 	name: "orderLine",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },

@@ -24,7 +24,35 @@ export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 export const PAYMENT_STATUS_REASONS = ["order_cancelled", "order_already_paid", "order_not_payable", "invoice_voided"] as const;
 export type PaymentStatusReason = (typeof PAYMENT_STATUS_REASONS)[number];
 
-export const PaymentModel: ModelDefinition = {
+export interface PaymentRow {
+	id: string;
+	payableType: PayableType;
+	payableId: string;
+	/** = payableId for an order, null otherwise. */
+	orderId: string | null;
+	/** The payer; null for an invoice (its tenant pays). */
+	userId: string | null;
+	tenantId: string | null;
+	amount: string | number;
+	currency: string;
+	method: PaymentMethod;
+	status: PaymentStatus;
+	paymentReference: string;
+	instructions: Record<string, unknown>;
+	settledAt: Date | null;
+	failedAt: Date | null;
+	refundedAt: Date | null;
+	providerReference: string | null;
+	statusReason: PaymentStatusReason | null;
+	idempotencyKey: string | null;
+	failureCode: string | null;
+	declineCode: string | null;
+	failureMessage: string | null;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export const PaymentModel: ModelDefinition<"payment", PaymentRow, "status" | "payableType"> = {
 	name: "payment",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },

@@ -12,7 +12,7 @@ export type FileStatus = (typeof FILE_STATUSES)[number];
 export const UPLOADER_KINDS = ["user", "api_key", "system"] as const;
 export type UploaderKind = (typeof UPLOADER_KINDS)[number];
 
-export const FileModel: ModelDefinition = {
+export const FileModel: ModelDefinition<"file", FileRow> = {
 	name: "file",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },

@@ -2,7 +2,20 @@ import { DataTypes } from "sequelize";
 import type { ModelDefinition } from "../../../mixins/db.mixin";
 
 /** An organization API key: its hash (never the key), prefix, scopes and who made it. */
-export const ApiKeyModel: ModelDefinition = {
+export interface ApiKeyRow {
+	id: string;
+	tenantId: string;
+	name: string;
+	prefix: string;
+	keyHash: string;
+	scopes: string[];
+	createdBy: string | null;
+	lastUsedAt: Date | null;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export const ApiKeyModel: ModelDefinition<"apiKey", ApiKeyRow, "scopes"> = {
 	name: "apiKey",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },

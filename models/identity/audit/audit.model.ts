@@ -2,7 +2,24 @@ import { DataTypes } from "sequelize";
 import type { ModelDefinition } from "../../../mixins/db.mixin";
 
 /** One audit entry: who did what, with which outcome, to which target, from where. */
-export const AuditEntryModel: ModelDefinition = {
+export interface AuditEntryRow {
+	id: string;
+	action: string;
+	outcome: "success" | "failure";
+	actorId: string | null;
+	actorEmail: string | null;
+	/** The tenant the entry belongs to; null for account-level events (sign-ins, failed logins). */
+	tenantId: string | null;
+	targetType: string | null;
+	targetId: string | null;
+	ip: string | null;
+	userAgent: string | null;
+	data: Record<string, unknown> | null;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export const AuditEntryModel: ModelDefinition<"auditEntry", AuditEntryRow> = {
 	name: "auditEntry",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },

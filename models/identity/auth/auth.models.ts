@@ -1,7 +1,22 @@
 import { DataTypes } from "sequelize";
+import type { JWK } from "jose";
 import type { ModelDefinition } from "../../../mixins/db.mixin";
 
-export const SessionModel: ModelDefinition = {
+export interface SessionRow {
+	id: string;
+	userId: string;
+	tenantId: string | null;
+	ip: string | null;
+	userAgent: string | null;
+	lastUsedAt: Date;
+	expiresAt: Date;
+	revokedAt: Date | null;
+	revokedReason: string | null;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export const SessionModel: ModelDefinition<"session", SessionRow> = {
 	name: "session",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
@@ -17,7 +32,17 @@ export const SessionModel: ModelDefinition = {
 	options: { tableName: "sessions" },
 };
 
-export const RefreshTokenModel: ModelDefinition = {
+export interface RefreshTokenRow {
+	id: string;
+	sessionId: string;
+	tokenHash: string;
+	usedAt: Date | null;
+	expiresAt: Date;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export const RefreshTokenModel: ModelDefinition<"refreshToken", RefreshTokenRow> = {
 	name: "refreshToken",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
@@ -32,7 +57,18 @@ export const RefreshTokenModel: ModelDefinition = {
 export const ONE_TIME_PURPOSES = ["password_reset", "email_verification"] as const;
 export type OneTimePurpose = (typeof ONE_TIME_PURPOSES)[number];
 
-export const OneTimeTokenModel: ModelDefinition = {
+export interface OneTimeTokenRow {
+	id: string;
+	userId: string;
+	purpose: OneTimePurpose;
+	tokenHash: string;
+	expiresAt: Date;
+	usedAt: Date | null;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export const OneTimeTokenModel: ModelDefinition<"oneTimeToken", OneTimeTokenRow> = {
 	name: "oneTimeToken",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
@@ -45,8 +81,22 @@ export const OneTimeTokenModel: ModelDefinition = {
 	options: { tableName: "one_time_tokens" },
 };
 
+/** What a login throttle counts failures of: an (account, address) pair, an account, an address. */
+export const THROTTLE_SCOPES = ["pair", "account", "address"] as const;
+export type ThrottleScope = (typeof THROTTLE_SCOPES)[number];
+
+export interface LoginThrottleRow {
+	keyHash: string;
+	scope: ThrottleScope;
+	accountHash: string | null;
+	addressHash: string | null;
+	failures: number;
+	lastFailureAt: Date | null;
+	blockedUntil: Date | null;
+}
+
 /** Failures of one throttle scope (services/identity/login-throttle.ts); keys are HMACs, never readable. */
-export const LoginThrottleModel: ModelDefinition = {
+export const LoginThrottleModel: ModelDefinition<"loginThrottle", LoginThrottleRow, "failures"> = {
 	name: "loginThrottle",
 	define: {
 		keyHash: { type: DataTypes.STRING(64), primaryKey: true },
@@ -60,8 +110,14 @@ export const LoginThrottleModel: ModelDefinition = {
 	options: { tableName: "login_throttles", timestamps: false },
 };
 
+export interface KnownAddressRow {
+	keyHash: string;
+	userId: string;
+	lastSeenAt: Date;
+}
+
 /** An address an account signed in from with its password (an HMAC of both). */
-export const KnownAddressModel: ModelDefinition = {
+export const KnownAddressModel: ModelDefinition<"knownAddress", KnownAddressRow> = {
 	name: "knownAddress",
 	define: {
 		keyHash: { type: DataTypes.STRING(64), primaryKey: true },
@@ -71,7 +127,18 @@ export const KnownAddressModel: ModelDefinition = {
 	options: { tableName: "known_addresses", timestamps: false },
 };
 
-export const SigningKeyModel: ModelDefinition = {
+export interface SigningKeyRow {
+	kid: string;
+	algorithm: string;
+	/** Sealed with SECRETS_KEY (a string), or a JWK written before sealing (resealed at start). */
+	privateJwk: JWK | string;
+	publicJwk: JWK;
+	status: "active" | "retired";
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export const SigningKeyModel: ModelDefinition<"signingKey", SigningKeyRow> = {
 	name: "signingKey",
 	define: {
 		kid: { type: DataTypes.STRING(64), primaryKey: true },

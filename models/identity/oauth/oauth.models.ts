@@ -2,7 +2,21 @@ import { DataTypes } from "sequelize";
 import type { ModelDefinition } from "../../../mixins/db.mixin";
 
 /** One sign-in started at a provider, found again by the hash of its `state` when the browser comes back. */
-export const LoginAttemptModel: ModelDefinition = {
+export interface LoginAttemptRow {
+	stateHash: string;
+	provider: string;
+	codeVerifier: string;
+	nonce: string;
+	redirectUri: string;
+	ip: string | null;
+	userAgent: string | null;
+	expiresAt: Date;
+	usedAt: Date | null;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export const LoginAttemptModel: ModelDefinition<"loginAttempt", LoginAttemptRow> = {
 	name: "loginAttempt",
 	define: {
 		stateHash: { type: DataTypes.STRING(64), primaryKey: true },
@@ -19,7 +33,19 @@ export const LoginAttemptModel: ModelDefinition = {
 };
 
 /** A provider account (issuer's subject) that signs in as a Lattice user. */
-export const IdentityLinkModel: ModelDefinition = {
+export interface IdentityLinkRow {
+	id: string;
+	provider: string;
+	issuer: string;
+	subject: string;
+	userId: string;
+	email: string | null;
+	lastLoginAt: Date | null;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export const IdentityLinkModel: ModelDefinition<"identityLink", IdentityLinkRow> = {
 	name: "identityLink",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },

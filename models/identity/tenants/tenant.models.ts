@@ -1,7 +1,21 @@
 import { DataTypes } from "sequelize";
 import type { ModelDefinition } from "../../../mixins/db.mixin";
+import type { TenantRole } from "../../../lib/caller";
 
-export const TenantModel: ModelDefinition = {
+export interface TenantRow {
+	id: string;
+	name: string;
+	plan: string;
+	/** Flags set on this tenant (services/identity/plans.ts gives the plan's). */
+	features: Record<string, boolean>;
+	/** Limits set on this tenant, over the plan's. */
+	limits: Record<string, number>;
+	createdBy: string | null;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export const TenantModel: ModelDefinition<"tenant", TenantRow, "plan" | "features" | "limits"> = {
 	name: "tenant",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
@@ -14,7 +28,16 @@ export const TenantModel: ModelDefinition = {
 	options: { tableName: "tenants" },
 };
 
-export const MembershipModel: ModelDefinition = {
+export interface MembershipRow {
+	id: string;
+	tenantId: string;
+	userId: string;
+	role: TenantRole;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export const MembershipModel: ModelDefinition<"membership", MembershipRow> = {
 	name: "membership",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
@@ -25,7 +48,22 @@ export const MembershipModel: ModelDefinition = {
 	options: { tableName: "memberships" },
 };
 
-export const InvitationModel: ModelDefinition = {
+export interface InvitationRow {
+	id: string;
+	tenantId: string;
+	email: string;
+	role: TenantRole;
+	tokenHash: string;
+	invitedBy: string | null;
+	expiresAt: Date;
+	acceptedAt: Date | null;
+	acceptedBy: string | null;
+	revokedAt: Date | null;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export const InvitationModel: ModelDefinition<"invitation", InvitationRow> = {
 	name: "invitation",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },

@@ -2,7 +2,23 @@ import { DataTypes } from "sequelize";
 import type { ModelDefinition } from "../../../mixins/db.mixin";
 
 /** Every message sent or kept: the delivery log `GET /mail/outbox` shows a super admin. */
-export const OutboxModel: ModelDefinition = {
+export interface MailOutboxRow {
+	id: string;
+	toAddress: string;
+	subject: string;
+	textBody: string;
+	htmlBody: string | null;
+	template: string | null;
+	/** The transport that took it ("smtp", "outbox"), and what came of it ("sent", "stored", "failed"). */
+	transport: string;
+	status: string;
+	messageId: string | null;
+	error: string | null;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export const OutboxModel: ModelDefinition<"mailOutbox", MailOutboxRow> = {
 	name: "mailOutbox",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },

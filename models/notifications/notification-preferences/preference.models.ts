@@ -2,7 +2,17 @@ import { DataTypes } from "sequelize";
 import type { ModelDefinition } from "../../../mixins/db.mixin";
 
 /** A user's choice for one notification type on one channel; no row means the type's default. */
-export const PreferenceModel: ModelDefinition = {
+export interface PreferenceRow {
+	userId: string;
+	/** A NotificationType and NotificationChannel (services/notifications/catalog.ts). */
+	type: string;
+	channel: string;
+	enabled: boolean;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export const PreferenceModel: ModelDefinition<"preference", PreferenceRow> = {
 	name: "preference",
 	define: {
 		userId: { type: DataTypes.UUID, primaryKey: true },
@@ -14,7 +24,14 @@ export const PreferenceModel: ModelDefinition = {
 };
 
 /** Per-user settings that apply to every notification: the language messages are written in. */
-export const RecipientSettingsModel: ModelDefinition = {
+export interface RecipientSettingsRow {
+	userId: string;
+	locale: string | null;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export const RecipientSettingsModel: ModelDefinition<"recipientSettings", RecipientSettingsRow> = {
 	name: "recipientSettings",
 	define: {
 		userId: { type: DataTypes.UUID, primaryKey: true },

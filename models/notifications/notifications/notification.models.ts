@@ -2,7 +2,21 @@ import { DataTypes } from "sequelize";
 import type { ModelDefinition } from "../../../mixins/db.mixin";
 
 /** One entry of a user's in-app feed. */
-export const NotificationModel: ModelDefinition = {
+export interface NotificationRow {
+	id: string;
+	userId: string;
+	tenantId: string | null;
+	type: string;
+	title: string;
+	body: string;
+	data: Record<string, unknown>;
+	eventId: string | null;
+	readAt: Date | null;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export const NotificationModel: ModelDefinition<"notification", NotificationRow, "data"> = {
 	name: "notification",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
@@ -23,7 +37,14 @@ export const NotificationModel: ModelDefinition = {
  * Which (event, recipient, channel) pairs were already delivered. Producers deliver at least once; a
  * repeated event id is answered without sending the same email or feed entry twice.
  */
-export const DispatchModel: ModelDefinition = {
+export interface DispatchRow {
+	eventId: string;
+	recipientId: string;
+	channel: string;
+	createdAt: Date;
+}
+
+export const DispatchModel: ModelDefinition<"dispatch", DispatchRow> = {
 	name: "dispatch",
 	define: {
 		eventId: { type: DataTypes.STRING(200), primaryKey: true },

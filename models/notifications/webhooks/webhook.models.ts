@@ -15,7 +15,27 @@ export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
  * A tenant's receiver. `secret` is the HMAC key every delivery is signed with, so it is sealed (recoverable
  * with SECRETS_KEY, lib/secret-box.ts) rather than hashed.
  */
-export const EndpointModel: ModelDefinition = {
+export interface EndpointRow {
+	id: string;
+	tenantId: string;
+	url: string;
+	description: string | null;
+	events: string[];
+	/** Sealed (lib/secret-box.ts), as are previousSecret's. */
+	secret: string;
+	previousSecret: string | null;
+	previousSecretExpiresAt: Date | null;
+	status: EndpointStatus;
+	enabledAt: Date;
+	disabledAt: Date | null;
+	disabledReason: string | null;
+	lastSuccessAt: Date | null;
+	createdBy: string | null;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export const EndpointModel: ModelDefinition<"endpoint", EndpointRow, "events" | "status"> = {
 	name: "endpoint",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
@@ -40,7 +60,17 @@ export const EndpointModel: ModelDefinition = {
 };
 
 /** One event of a tenant, with the exact body every endpoint receives (signed as stored). */
-export const MessageModel: ModelDefinition = {
+export interface MessageRow {
+	id: string;
+	tenantId: string;
+	eventId: string;
+	eventType: string;
+	body: string;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export const MessageModel: ModelDefinition<"message", MessageRow> = {
 	name: "message",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
@@ -54,7 +84,25 @@ export const MessageModel: ModelDefinition = {
 };
 
 /** A message to one endpoint: the durable job that the delivery loop claims, attempts and reschedules. */
-export const DeliveryModel: ModelDefinition = {
+export interface DeliveryRow {
+	id: string;
+	tenantId: string;
+	endpointId: string;
+	messageId: string;
+	status: DeliveryStatus;
+	attempts: number;
+	maxAttempts: number;
+	nextAttemptAt: Date | null;
+	leaseExpiresAt: Date | null;
+	lastAttemptAt: Date | null;
+	lastStatusCode: number | null;
+	lastError: string | null;
+	succeededAt: Date | null;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export const DeliveryModel: ModelDefinition<"delivery", DeliveryRow, "status" | "attempts"> = {
 	name: "delivery",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
@@ -77,7 +125,22 @@ export const DeliveryModel: ModelDefinition = {
 };
 
 /** The log of one HTTP attempt of a delivery. */
-export const AttemptModel: ModelDefinition = {
+export interface AttemptRow {
+	id: string;
+	deliveryId: string;
+	tenantId: string;
+	attempt: number;
+	startedAt: Date;
+	durationMs: number;
+	statusCode: number | null;
+	succeeded: boolean;
+	error: string | null;
+	responseBody: string | null;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export const AttemptModel: ModelDefinition<"attempt", AttemptRow> = {
 	name: "attempt",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },

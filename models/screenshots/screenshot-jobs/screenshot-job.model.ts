@@ -23,7 +23,7 @@ export const SCREENSHOT_JOB_TRANSITIONS: Record<ScreenshotJobStatus, readonly Sc
 };
 
 /** Columns are snake_case in PostgreSQL (the shared pool defines models `underscored`), camelCase here. */
-export const ScreenshotJobModel: ModelDefinition = {
+export const ScreenshotJobModel: ModelDefinition<"screenshotJob", ScreenshotJobRow, "status" | "progress" | "attempts"> = {
 	name: "screenshotJob",
 	define: {
 		id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
@@ -61,7 +61,7 @@ export const ScreenshotJobModel: ModelDefinition = {
 };
 
 /** One image of a job: one per (job, target), so a rerun finds what it already stored instead of doubling it. */
-export const ScreenshotResultModel: ModelDefinition = {
+export const ScreenshotResultModel: ModelDefinition<"screenshotResult", ScreenshotResultRow, "blockedRequests"> = {
 	name: "screenshotResult",
 	define: {
 		jobId: { type: DataTypes.UUID, primaryKey: true },
