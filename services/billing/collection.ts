@@ -133,16 +133,9 @@ export const Collection = billingMixin({
 			const at = await this.billingNow(before.tenantId);
 			const subscription = before.subscriptionId ? await this.loadRow(before.subscriptionId) : undefined;
 			const { invoice, changed } = await this.adapter.db.transaction(async (transaction) => {
-<<<<<<< HEAD
 				// Failures of one invoice count one at a time (its row lock, taken first).
 				const { current, first } = await beginOutcome(this, transaction, before.id, failure.paymentId, "failed", job);
 				if (!first) return { invoice: current ?? before, changed: undefined };
-=======
-				if (job) await this.completeJob(transaction, job);
-				if (failure.paymentId && !(await this.recordOutcome(transaction, failure.paymentId, before.id, "failed"))) return { invoice: before, changed: undefined };
-				// Failures of one invoice count one at a time.
-				const current = plainRow(await this.models.invoice.findByPk(before.id, { transaction, lock: transaction.LOCK.UPDATE }));
->>>>>>> integ
 				if (!current || !PAYABLE_INVOICE_STATUSES.includes(current.status)) return { invoice: current ?? before, changed: undefined };
 				const attempts = current.paymentAttempts + 1;
 				const next = this.nextRetryAt(current, attempts, at);
